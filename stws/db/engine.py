@@ -1,0 +1,87 @@
+"""Engine and session factory for SQLite (embedded default) and PostgreSQL.
+
+Every unit of work is one transaction: ``Database.transaction()`` opens a
+session, commits when the block ends normally and rolls back otherwise.
+
+SQLite specifics: WAL journal (readers never wait for the writer), full
+fsync on commit (a committed ticket or spool row survives power loss),
+foreign keys on, and a busy timeout. Python's sqlite3 starts transactions
+lazily at the first write, which lets two read-then-write transactions
+deadlock on the upgrade; so we take over BEGIN ourselves and open writing
+transactions with ``BEGIN IMMEDIATE`` (the write lock up front, waiting on
+the busy timeout), and reading ones with a plain ``BEGIN``.
+"""
+from __future__ import annotations
+
+import contextlib
+from typing import Iterator
+
+from sqlalchemy import create_engine, event
+from sqlalchemy.engine import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_WRITE_OPTION = "stws_writes"
+
+
+def make_engine(url: str, pool_size: int = 10) -> Engine:
+    if url.startswith("sqlite"):
+        engine = create_engine(
+            url,
+            connect_args={"check_same_thread": False, "timeout": SQLITE_BUSY_TIMEOUT_MS / 1000},
+            pool_size=pool_size,
+            max_overflow=pool_size,
+        )
+        _configure_sqlite(engine)
+    else:
+        engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True)
+    return engine
+
+
+def _configure_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection, _record):
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA busy_timeout=%d" % SQLITE_BUSY_TIMEOUT_MS)
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection):
+        writes = connection.get_execution_options().get(_WRITE_OPTION, True)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if writes else "BEGIN")
+
+
+class Database:
+    """The engine plus a session factory; one per server process."""
+
+    def __init__(self, url: str, pool_size: int = 10):
+        self.url = url
+        self.engine = make_engine(url, pool_size=pool_size)
+        # Rows stay loaded after commit: results are serialized after the
+        # transaction ends, and expiring them would cost one query per row.
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.engine.dialect.name == "sqlite"
+
+    @contextlib.contextmanager
+    def transaction(self, writes: bool = True) -> Iterator[Session]:
+        """One unit of work: commit on success, roll back on any exception."""
+        session = self._sessions()
+        try:
+            session.connection(execution_options={_WRITE_OPTION: writes})
+            yield session
+            session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+        finally:
+            session.close()
+
+    def dispose(self) -> None:
+        self.engine.dispose()

@@ -1,0 +1,459 @@
+"""The relational model of the help desk.
+
+Tables follow the organisation Brand -> Department -> Group -> Agents and the
+ticket parts of SmarterTrack (messages, comments, attachments, time logs,
+events, links, custom fields). Statuses, priorities, comment types and roles
+are rows, not enums, as in SmarterTrack, so they can be renamed and extended.
+
+Indexes are chosen for the lookups the services make on a database of about
+a million tickets: by number, by customer email and status, by group/agent
+and status, by follow-up due date, by idle start, by deletion date.
+
+All datetimes are stored as naive UTC (``UtcDateTime`` adds the zone back).
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    DateTime,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+
+NAMING = {
+    "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+    "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+}
+
+
+def utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.timezone.utc)
+
+
+class UtcDateTime(TypeDecorator):
+    """Timezone-aware UTC in Python, naive UTC in the database (portable)."""
+
+    impl = DateTime
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given where UTC is required: %r" % value)
+        return value.astimezone(dt.timezone.utc).replace(tzinfo=None)
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        return value.replace(tzinfo=dt.timezone.utc)
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {dt.datetime: UtcDateTime}
+
+
+class SoftDeleteMixin:
+    is_deleted: Mapped[bool] = mapped_column(Boolean, default=False, nullable=False)
+    date_deleted_utc: Mapped[dt.datetime | None]
+
+
+# --------------------------------------------------------------------------
+# Organisation and accounts
+# --------------------------------------------------------------------------
+
+
+class Brand(SoftDeleteMixin, Base):
+    __tablename__ = "brands"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    host_header: Mapped[str] = mapped_column(String(255), default="")
+    is_default: Mapped[bool] = mapped_column(default=False)
+    date_created_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class Department(SoftDeleteMixin, Base):
+    __tablename__ = "departments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    email_address: Mapped[str] = mapped_column(String(320), default="")
+    is_internal: Mapped[bool] = mapped_column(default=False)
+    # The group that first receives the department's tickets and chats.
+    front_line_group_id: Mapped[int | None] = mapped_column(
+        ForeignKey("groups.id", use_alter=True, name="fk_departments_front_line_group")
+    )
+    # Lifecycle automation (run by the Ticket Watcher / Call Log Watcher).
+    auto_close_enabled: Mapped[bool] = mapped_column(default=False)
+    auto_close_hours: Mapped[int] = mapped_column(default=72)
+    auto_close_send_email: Mapped[bool] = mapped_column(default=False)
+    auto_lock_enabled: Mapped[bool] = mapped_column(default=False)
+    auto_lock_hours: Mapped[int] = mapped_column(default=168)
+    auto_delete_enabled: Mapped[bool] = mapped_column(default=False)
+    auto_delete_days: Mapped[int] = mapped_column(default=365)
+    auto_delete_call_log_enabled: Mapped[bool] = mapped_column(default=False)
+    auto_delete_call_log_days: Mapped[int] = mapped_column(default=7)
+    auto_responder_enabled: Mapped[bool] = mapped_column(default=False)
+    auto_responder_subject: Mapped[str] = mapped_column(String(500), default="")
+    auto_responder_body: Mapped[str] = mapped_column(Text, default="")
+    ticket_custom_template_id: Mapped[int | None] = mapped_column(
+        ForeignKey("custom_templates.id")
+    )
+    date_created_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    groups: Mapped[list["Group"]] = relationship(
+        back_populates="department", foreign_keys="Group.department_id"
+    )
+
+
+class Group(SoftDeleteMixin, Base):
+    __tablename__ = "groups"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    name: Mapped[str] = mapped_column(String(200))
+    description: Mapped[str] = mapped_column(String(1000), default="")
+    is_internal: Mapped[bool] = mapped_column(default=False)
+    date_created_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    department: Mapped[Department] = relationship(
+        back_populates="groups", foreign_keys=[department_id]
+    )
+
+
+class Role(Base):
+    """The six predefined roles and any custom ones."""
+
+    __tablename__ = "roles"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    description: Mapped[str] = mapped_column(String(500), default="")
+    # "user" (portal) or "employee" (management interface).
+    category: Mapped[str] = mapped_column(String(20))
+    display_order: Mapped[int] = mapped_column(default=0)
+    is_custom: Mapped[bool] = mapped_column(default=False)
+
+
+class User(SoftDeleteMixin, Base):
+    """Customers, agents and administrators: one table, told apart by roles."""
+
+    __tablename__ = "users"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(200))
+    # Usernames are unique case-insensitively, as they are in SmarterTrack.
+    username_key: Mapped[str] = mapped_column(String(200), unique=True)
+    email: Mapped[str] = mapped_column(String(320), default="", index=True)
+    display_name: Mapped[str] = mapped_column(String(200), default="")
+    password_hash: Mapped[str] = mapped_column(String(255), default="")
+    # "password", "active_directory" or "external".
+    auth_method: Mapped[str] = mapped_column(String(30), default="password")
+    auth_domain: Mapped[str] = mapped_column(String(200), default="")
+    is_email_verified: Mapped[bool] = mapped_column(default=False)
+    time_zone: Mapped[str] = mapped_column(String(64), default="UTC")
+    # Locked by an administrator (IsLockedOut in SmarterTrack).
+    is_locked_out: Mapped[bool] = mapped_column(default=False)
+    force_password_change: Mapped[bool] = mapped_column(default=False)
+    # Changes whenever credentials or rights change; invalidates cached logins.
+    security_stamp: Mapped[str] = mapped_column(String(32))
+    # Brute-force protection: failures counted in a sliding 5-minute window.
+    failed_login_count: Mapped[int] = mapped_column(default=0)
+    failed_login_window_start_utc: Mapped[dt.datetime | None]
+    lockout_until_utc: Mapped[dt.datetime | None]
+    signature: Mapped[str] = mapped_column(Text, default="")
+    is_primary_admin: Mapped[bool] = mapped_column(default=False)
+    # Agent presence: whether the agent is active, and its last heartbeat.
+    is_active_agent: Mapped[bool] = mapped_column(default=False)
+    last_heartbeat_utc: Mapped[dt.datetime | None]
+    date_created_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    date_last_login_utc: Mapped[dt.datetime | None]
+
+    roles: Mapped[list[Role]] = relationship(secondary="user_roles", lazy="selectin")
+
+
+class UserRole(Base):
+    __tablename__ = "user_roles"
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True)
+    role_id: Mapped[int] = mapped_column(ForeignKey("roles.id", ondelete="CASCADE"), primary_key=True)
+
+
+class GroupAgent(Base):
+    """An agent's membership of a group, with how tickets reach them."""
+
+    __tablename__ = "group_agents"
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    # "queue" (pull from queue, the default), "primary" or "secondary" round robin.
+    distribution_mode: Mapped[str] = mapped_column(String(20), default="queue")
+    max_tickets_enabled: Mapped[bool] = mapped_column(default=False)
+    max_tickets: Mapped[int] = mapped_column(default=0)
+    is_receiving: Mapped[bool] = mapped_column(default=False)
+    last_assigned_utc: Mapped[dt.datetime | None]
+
+
+# --------------------------------------------------------------------------
+# Tickets
+# --------------------------------------------------------------------------
+
+
+class TicketStatus(Base):
+    """Active=1, Waiting=2, Closed=3, Closed and Locked=4 (seeded)."""
+
+    __tablename__ = "ticket_statuses"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    english_name: Mapped[str] = mapped_column(String(50), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    sort_order: Mapped[int] = mapped_column(default=0)
+    is_open: Mapped[bool] = mapped_column()
+    is_active: Mapped[bool] = mapped_column()
+    is_locked: Mapped[bool] = mapped_column()
+
+
+class TicketPriority(Base):
+    __tablename__ = "ticket_priorities"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    name: Mapped[str] = mapped_column(String(50), unique=True)
+    sort_order: Mapped[int] = mapped_column(default=0)
+
+
+class CommentType(Base):
+    """General, Resolution, Transfer, Follow-Up, Sticky (seeded)."""
+
+    __tablename__ = "comment_types"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    english_name: Mapped[str] = mapped_column(String(50), unique=True)
+    display_name: Mapped[str] = mapped_column(String(100))
+    include_in_search: Mapped[bool] = mapped_column(default=True)
+    show_inline: Mapped[bool] = mapped_column(default=True)
+
+
+class Ticket(SoftDeleteMixin, Base):
+    __tablename__ = "tickets"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_number: Mapped[str] = mapped_column(String(32), unique=True)
+    brand_id: Mapped[int] = mapped_column(ForeignKey("brands.id"))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    customer_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"), index=True)
+    customer_email: Mapped[str] = mapped_column(String(320), default="")
+    subject: Mapped[str] = mapped_column(String(1000), default="")
+    status_id: Mapped[int] = mapped_column(ForeignKey("ticket_statuses.id"))
+    priority_id: Mapped[int] = mapped_column(ForeignKey("ticket_priorities.id"))
+    date_opened_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    date_first_message_utc: Mapped[dt.datetime | None]
+    date_closed_utc: Mapped[dt.datetime | None]
+    # When the ticket last changed state; auto-close/lock count from here.
+    idle_start_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_reply_utc: Mapped[dt.datetime | None]
+    date_modified_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    reply_count_in: Mapped[int] = mapped_column(default=0)
+    reply_count_out: Mapped[int] = mapped_column(default=0)
+    is_spam: Mapped[bool] = mapped_column(default=False)
+    is_pinned_to_agent: Mapped[bool] = mapped_column(default=False)
+    # Follow-up: at date_follow_up_utc the ticket goes to the given group/agent/status.
+    requires_follow_up: Mapped[bool] = mapped_column(default=False)
+    show_in_follow_up_view: Mapped[bool] = mapped_column(default=False)
+    date_follow_up_utc: Mapped[dt.datetime | None]
+    follow_up_group_id: Mapped[int | None] = mapped_column(ForeignKey("groups.id"))
+    follow_up_agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    follow_up_status_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_statuses.id"))
+    follow_up_pin: Mapped[bool] = mapped_column(default=False)
+    follow_up_comment_id: Mapped[int | None]
+    # Rebalance holds: a ticket stays with its agent for a while after these.
+    hold_start_assigned_utc: Mapped[dt.datetime | None]
+    hold_start_compose_utc: Mapped[dt.datetime | None]
+    hold_start_read_utc: Mapped[dt.datetime | None]
+    hold_start_pinned_utc: Mapped[dt.datetime | None]
+    # Incremental full-text indexing picks up rows whose content changed.
+    is_indexed: Mapped[bool] = mapped_column(default=False)
+
+    __table_args__ = (
+        Index("ix_tickets_customer_email_status", "customer_email", "status_id"),
+        Index("ix_tickets_group_status", "group_id", "status_id"),
+        Index("ix_tickets_agent_status", "agent_id", "status_id"),
+        Index("ix_tickets_department_status", "department_id", "status_id"),
+        Index("ix_tickets_status_idle", "status_id", "idle_start_utc"),
+        Index("ix_tickets_follow_up", "requires_follow_up", "date_follow_up_utc"),
+        Index("ix_tickets_deleted", "is_deleted", "date_deleted_utc"),
+        Index("ix_tickets_last_reply", "last_reply_utc"),
+        Index("ix_tickets_unindexed", "is_indexed"),
+    )
+
+
+class TicketMessage(Base):
+    __tablename__ = "ticket_messages"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    # 1 = agent to customer (outgoing), 2 = customer to agent (incoming).
+    direction: Mapped[int] = mapped_column()
+    from_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    from_address: Mapped[str] = mapped_column(String(1000), default="")
+    to_address: Mapped[str] = mapped_column(Text, default="")
+    cc_address: Mapped[str] = mapped_column(Text, default="")
+    subject: Mapped[str] = mapped_column(String(1000), default="")
+    body_text: Mapped[str] = mapped_column(Text, default="")
+    body_html: Mapped[str] = mapped_column(Text, default="")
+    date_received_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # RFC 5322 Message-ID of the email (sent or received), for threading replies.
+    message_id_header: Mapped[str | None] = mapped_column(String(998), index=True)
+    raw_content_path: Mapped[str | None] = mapped_column(String(500))
+    is_first_message: Mapped[bool] = mapped_column(default=False)
+    is_draft: Mapped[bool] = mapped_column(default=False)
+    is_indexed: Mapped[bool] = mapped_column(default=False)
+
+
+class TicketComment(Base):
+    __tablename__ = "ticket_comments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    comment_type_id: Mapped[int] = mapped_column(ForeignKey("comment_types.id"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    text: Mapped[str] = mapped_column(Text, default="")
+    is_html: Mapped[bool] = mapped_column(default=False)
+    date_entered_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    date_modified_utc: Mapped[dt.datetime | None]
+    is_indexed: Mapped[bool] = mapped_column(default=False)
+
+
+class TicketAttachment(Base):
+    __tablename__ = "ticket_attachments"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    message_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_messages.id", ondelete="CASCADE"))
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    file_name_original: Mapped[str] = mapped_column(String(500))
+    file_name_on_disk: Mapped[str] = mapped_column(String(500))
+    # Declared total size (AddTicketAttachment's fileLength) and bytes received so far.
+    expected_length: Mapped[int] = mapped_column(BigInteger, default=0)
+    length: Mapped[int] = mapped_column(BigInteger, default=0)
+    sha256: Mapped[str] = mapped_column(String(64), default="")
+    date_created_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    is_deleted: Mapped[bool] = mapped_column(default=False)
+
+
+class TimeLogCategory(Base):
+    __tablename__ = "time_log_categories"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class TimeLog(Base):
+    __tablename__ = "time_logs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    call_log_id: Mapped[int | None] = mapped_column(ForeignKey("call_logs.id", ondelete="CASCADE"), index=True)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    category_id: Mapped[int | None] = mapped_column(ForeignKey("time_log_categories.id"))
+    subject: Mapped[str] = mapped_column(String(500), default="")
+    description: Mapped[str] = mapped_column(Text, default="")
+    date_start_utc: Mapped[dt.datetime]
+    date_end_utc: Mapped[dt.datetime]
+    is_billable: Mapped[bool] = mapped_column(default=False)
+    is_deleted: Mapped[bool] = mapped_column(default=False)
+
+
+class TicketEvent(Base):
+    """The audit trail: who did what to a ticket, and when."""
+
+    __tablename__ = "ticket_events"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    date_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    user_name: Mapped[str] = mapped_column(String(200), default="")
+    event_type: Mapped[str] = mapped_column(String(50))
+    description: Mapped[str] = mapped_column(String(1000), default="")
+    details: Mapped[str] = mapped_column(Text, default="")
+
+
+class TicketLink(Base):
+    """A ticket related to another ticket or a call log (AddRelatedItem)."""
+
+    __tablename__ = "ticket_links"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), index=True)
+    linked_ticket_id: Mapped[int | None] = mapped_column(
+        ForeignKey("tickets.id", ondelete="CASCADE"), index=True
+    )
+    linked_call_log_id: Mapped[int | None] = mapped_column(
+        ForeignKey("call_logs.id", ondelete="CASCADE"), index=True
+    )
+    date_created_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class CustomTemplate(Base):
+    __tablename__ = "custom_templates"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+
+
+class CustomField(Base):
+    __tablename__ = "custom_fields"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    display_name: Mapped[str] = mapped_column(String(200), unique=True)
+    # "text", "textarea", "number", "date", "checkbox" or "list".
+    data_type: Mapped[str] = mapped_column(String(20), default="text")
+    default_value: Mapped[str] = mapped_column(Text, default="")
+    # List options, one per line.
+    options: Mapped[str] = mapped_column(Text, default="")
+
+
+class CustomTemplateField(Base):
+    __tablename__ = "custom_template_fields"
+    template_id: Mapped[int] = mapped_column(
+        ForeignKey("custom_templates.id", ondelete="CASCADE"), primary_key=True
+    )
+    field_id: Mapped[int] = mapped_column(ForeignKey("custom_fields.id", ondelete="CASCADE"), primary_key=True)
+    sort_order: Mapped[int] = mapped_column(default=0)
+    is_visible_to_users: Mapped[bool] = mapped_column(default=True)
+    is_visible_to_agents: Mapped[bool] = mapped_column(default=True)
+    is_required_by_users: Mapped[bool] = mapped_column(default=False)
+    is_required_by_agents: Mapped[bool] = mapped_column(default=False)
+    is_required_by_agents_to_close: Mapped[bool] = mapped_column(default=False)
+
+
+class TicketCustomValue(Base):
+    __tablename__ = "ticket_custom_values"
+    ticket_id: Mapped[int] = mapped_column(ForeignKey("tickets.id", ondelete="CASCADE"), primary_key=True)
+    field_id: Mapped[int] = mapped_column(ForeignKey("custom_fields.id", ondelete="CASCADE"), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")
+
+
+# --------------------------------------------------------------------------
+# Call logs
+# --------------------------------------------------------------------------
+
+
+class CallLog(SoftDeleteMixin, Base):
+    __tablename__ = "call_logs"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_number: Mapped[str] = mapped_column(String(32), unique=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"))
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id"), index=True)
+    agent_id: Mapped[int] = mapped_column(ForeignKey("users.id"), index=True)
+    customer_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    customer_name: Mapped[str] = mapped_column(String(200), default="")
+    customer_phone: Mapped[str] = mapped_column(String(64), default="")
+    customer_email: Mapped[str] = mapped_column(String(320), default="")
+    subject: Mapped[str] = mapped_column(String(1000))
+    description: Mapped[str] = mapped_column(Text, default="")
+    is_outgoing: Mapped[bool] = mapped_column(default=False)
+    date_start_utc: Mapped[dt.datetime | None]
+    date_end_utc: Mapped[dt.datetime | None]
+    date_created_utc: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
+    date_modified_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
+

@@ -1,0 +1,1 @@
+"""Domain logic: what each operation does, independent of SOAP or HTML."""

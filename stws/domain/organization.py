@@ -1,0 +1,500 @@
+"""Users, roles, brands, departments, groups and agent membership.
+
+Every function takes the ``Call`` of the operation (its session and caller)
+and raises an ``OperationError`` for any failure a client can cause. Role
+checks that depend on the data (a user editing their own profile) are made
+here; the operation's declared role is checked before the body runs.
+"""
+from __future__ import annotations
+
+from sqlalchemy import func, select, update
+
+from stws.db.models import Brand, Department, Group, GroupAgent, Role, Ticket, TicketStatus, User, UserRole, utcnow
+from stws.domain import validation
+from stws.domain.errors import AlreadyExists, InUse, InvalidArgument, InvalidState, NotFound, PermissionDenied
+from stws.domain.properties import Property, PropertyBag, parse_bool, parse_int
+from stws.security import roles as role_rules
+from stws.security.auth import new_security_stamp, username_key
+from stws.security.passwords import hash_password
+
+DISTRIBUTION_MODES = {
+    "queue": "queue", "pullfromqueue": "queue", "pull from queue": "queue", "none": "queue",
+    "primary": "primary", "roundrobinprimary": "primary", "round robin primary": "primary",
+    "secondary": "secondary", "roundrobinsecondary": "secondary", "round robin secondary": "secondary",
+}
+
+
+# --------------------------------------------------------------------------
+# Lookups
+# --------------------------------------------------------------------------
+
+
+def get_user(call, user_id: int) -> User:
+    user = call.session.get(User, user_id)
+    if user is None or user.is_deleted:
+        raise NotFound("There is no user with id %s." % user_id)
+    return user
+
+
+def find_user(call, username: str) -> User:
+    user = call.session.scalars(
+        select(User).where(User.username_key == username_key(username or ""), User.is_deleted.is_(False))
+    ).one_or_none()
+    if user is None:
+        raise NotFound("There is no user named %r." % username)
+    return user
+
+
+def get_brand(call, brand_id: int) -> Brand:
+    brand = call.session.get(Brand, brand_id)
+    if brand is None or brand.is_deleted:
+        raise NotFound("There is no brand with id %s." % brand_id)
+    return brand
+
+
+def get_department(call, department_id: int) -> Department:
+    department = call.session.get(Department, department_id)
+    if department is None or department.is_deleted:
+        raise NotFound("There is no department with id %s." % department_id)
+    return department
+
+
+def get_group(call, group_id: int) -> Group:
+    group = call.session.get(Group, group_id)
+    if group is None or group.is_deleted:
+        raise NotFound("There is no group with id %s." % group_id)
+    return group
+
+
+def role_by_name(call, name: str) -> Role:
+    canonical = role_rules.canonical_role_name(name) or name.strip()
+    role = call.session.scalars(select(Role).where(func.lower(Role.name) == canonical.lower())).one_or_none()
+    if role is None:
+        raise InvalidArgument("There is no role named %r; GetAllRoles lists them." % name)
+    return role
+
+
+def is_agent(user: User) -> bool:
+    return any(role.name in role_rules.EMPLOYEE_ROLES for role in user.roles)
+
+
+# --------------------------------------------------------------------------
+# Users
+# --------------------------------------------------------------------------
+
+
+def create_user(call, username, password, email, is_email_verified, display_name) -> User:
+    username = validation.username(username)
+    password = validation.password(password)
+    email = validation.email(email)
+    display_name = validation.name(display_name, "display name", required=False) or username
+    session = call.session
+    if session.scalars(select(User.id).where(User.username_key == username_key(username))).first():
+        raise AlreadyExists("The user name %r is taken." % username)
+    user = User(
+        username=username,
+        username_key=username_key(username),
+        email=email,
+        display_name=display_name,
+        password_hash=hash_password(password),
+        is_email_verified=bool(is_email_verified),
+        security_stamp=new_security_stamp(),
+    )
+    base_role = role_rules.VERIFIED if is_email_verified else role_rules.REGISTERED
+    user.roles = [role_by_name(call, role_rules.EVERYONE), role_by_name(call, base_role)]
+    session.add(user)
+    session.flush()
+    return user
+
+
+def delete_user(call, user_id: int) -> None:
+    user = get_user(call, user_id)
+    if user.id == call.principal.user_id:
+        raise InvalidState("You cannot delete the account you are calling with.")
+    if user.is_primary_admin:
+        raise InvalidState("The primary administrator %s cannot be deleted." % user.username)
+    # Tickets waiting on this agent go back to their group's queue.
+    call.session.execute(update(Ticket).where(Ticket.agent_id == user.id).values(agent_id=None))
+    call.session.query(GroupAgent).filter(GroupAgent.user_id == user.id).delete()
+    user.is_deleted = True
+    user.date_deleted_utc = utcnow()
+    # Frees the user name for reuse; the row stays for the 90-day purge.
+    user.username_key = "deleted:%d:%s" % (user.id, user.username_key)
+    _credentials_changed(call, user)
+
+
+def _credentials_changed(call, user: User) -> None:
+    """Rotate the stamp so cached logins of this user stop working everywhere."""
+    user.security_stamp = new_security_stamp()
+    cache = call.runtime.authenticator.cache
+    call.after_commit.append(lambda: cache.forget_user(user.id))
+
+
+def _set_password(call, user, value):
+    user.password_hash = hash_password(value)
+    user.force_password_change = False
+    user.failed_login_count = 0
+    user.lockout_until_utc = None
+    _credentials_changed(call, user)
+
+
+def _set_roles(call, user, names):
+    roles = [role_by_name(call, name) for name in names]
+    everyone = role_by_name(call, role_rules.EVERYONE)
+    if everyone not in roles:
+        roles.insert(0, everyone)
+    if user.id == call.principal.user_id and role_rules.ADMINISTRATOR not in {r.name for r in roles}:
+        if call.principal.has_role(role_rules.ADMINISTRATOR):
+            raise InvalidState("You cannot remove the Administrator role from the account you are calling with.")
+    user.roles = roles
+    if not any(role.name in role_rules.EMPLOYEE_ROLES for role in roles):
+        call.session.query(GroupAgent).filter(GroupAgent.user_id == user.id).delete()
+    _credentials_changed(call, user)
+
+
+def _set_locked(call, user, value):
+    if value and user.id == call.principal.user_id:
+        raise InvalidState("You cannot lock the account you are calling with.")
+    user.is_locked_out = value
+    if not value:
+        user.lockout_until_utc = None
+        user.failed_login_count = 0
+    _credentials_changed(call, user)
+
+
+def _set_auth_method(call, user, value):
+    user.auth_method = value
+    _credentials_changed(call, user)
+
+
+def _parse_roles(text: str) -> list[str]:
+    names = [part.strip() for part in text.replace(";", ",").split(",") if part.strip()]
+    return names
+
+
+def _parse_auth_method(text: str) -> str:
+    value = text.strip().lower().replace(" ", "_")
+    aliases = {"password": "password", "0": "password", "active_directory": "active_directory",
+               "activedirectory": "active_directory", "1": "active_directory", "external": "external",
+               "external_provider": "external", "externalprovider": "external", "2": "external"}
+    if value not in aliases:
+        raise ValueError("%r is not Password, ActiveDirectory or External" % text)
+    return aliases[value]
+
+
+def _setter(attribute):
+    def apply(call, user, value):
+        setattr(user, attribute, value)
+    return apply
+
+
+def _read(attribute):
+    return lambda call, user: getattr(user, attribute)
+
+
+USER_PROPERTIES = PropertyBag("User", [
+    Property("UserID", _read("id")),
+    Property("UserName", _read("username")),
+    Property("Email", _read("email"), validation.email, _setter("email")),
+    Property("EmailAddress", _read("email"), validation.email, _setter("email"), readable=False),
+    Property("DisplayName", _read("display_name"),
+             lambda text: validation.name(text, "display name"), _setter("display_name")),
+    Property("Password", None, validation.password, _set_password, readable=False),
+    Property("IsEmailVerified", _read("is_email_verified"), parse_bool, _setter("is_email_verified")),
+    Property("Roles", lambda call, user: ",".join(sorted(r.name for r in user.roles)), _parse_roles, _set_roles),
+    Property("TimeZone", _read("time_zone"), validation.time_zone, _setter("time_zone")),
+    Property("ForcePasswordChange", _read("force_password_change"), parse_bool, _setter("force_password_change")),
+    Property("IsLockedOut", _read("is_locked_out"), parse_bool, _set_locked),
+    Property("AuthenticationMethod", _read("auth_method"), _parse_auth_method, _set_auth_method),
+    Property("AuthenticationDomain", _read("auth_domain"),
+             lambda text: validation.name(text, "authentication domain", required=False), _setter("auth_domain")),
+    Property("Signature", _read("signature"), lambda text: text, _setter("signature")),
+    Property("IsAgent", lambda call, user: is_agent(user)),
+    Property("AvatarUrl", lambda call, user: ""),
+    Property("DateCreatedUtc", _read("date_created_utc")),
+    Property("DateLastLoginUtc", _read("date_last_login_utc")),
+])
+
+# What a user may change on their own account without being an administrator.
+SELF_SERVICE_KEYS = {"email", "emailaddress", "displayname", "password", "timezone", "signature"}
+
+
+def get_user_properties(call, user_id: int, requested) -> tuple[list[str], list[str]]:
+    user = get_user(call, user_id)
+    if user.id != call.principal.user_id:
+        call.require(role_rules.AGENT)
+    return USER_PROPERTIES.get(call, user, requested)
+
+
+def set_user_properties(call, user_id: int, assignments) -> list[str]:
+    user = get_user(call, user_id)
+    if not call.principal.has_role(role_rules.ADMINISTRATOR):
+        if user.id != call.principal.user_id:
+            raise PermissionDenied("Only an administrator may change another user's properties.")
+        keys = {item.partition("=")[0].strip().lower() for item in assignments or [] if item}
+        forbidden = sorted(keys - SELF_SERVICE_KEYS)
+        if forbidden:
+            raise PermissionDenied(
+                "You may change only your own Email, DisplayName, Password, TimeZone and Signature; "
+                "not %s." % ", ".join(forbidden)
+            )
+    return USER_PROPERTIES.set(call, user, assignments)
+
+
+def all_agents(call) -> list[User]:
+    employee = select(UserRole.user_id).join(Role).where(Role.name.in_(role_rules.EMPLOYEE_ROLES))
+    return list(call.session.scalars(
+        select(User).where(User.is_deleted.is_(False), User.id.in_(employee)).order_by(User.username_key)
+    ))
+
+
+# --------------------------------------------------------------------------
+# Brands, departments, groups
+# --------------------------------------------------------------------------
+
+
+def all_brands(call) -> list[Brand]:
+    return list(call.session.scalars(select(Brand).where(Brand.is_deleted.is_(False)).order_by(Brand.id)))
+
+
+def create_brand(call, name: str, host_header: str) -> Brand:
+    name = validation.name(name, "brand name")
+    _unique_name(call, Brand, name, "brand")
+    brand = Brand(name=name, host_header=validation.name(host_header, "host header", 255, required=False))
+    call.session.add(brand)
+    call.session.flush()
+    return brand
+
+
+def update_brand(call, brand_id: int, name: str, host_header: str, is_default: bool) -> Brand:
+    brand = get_brand(call, brand_id)
+    name = validation.name(name, "brand name")
+    _unique_name(call, Brand, name, "brand", exclude_id=brand.id)
+    brand.name = name
+    brand.host_header = validation.name(host_header, "host header", 255, required=False)
+    if is_default and not brand.is_default:
+        call.session.execute(update(Brand).values(is_default=False))
+        brand.is_default = True
+    elif not is_default and brand.is_default:
+        raise InvalidState("Make another brand the default first; there must always be one.")
+    return brand
+
+
+def delete_brand(call, brand_id: int) -> None:
+    brand = get_brand(call, brand_id)
+    if brand.is_default:
+        raise InUse("Brand %r is the default brand; make another brand the default first." % brand.name)
+    live = call.session.scalars(
+        select(Department.name).where(Department.brand_id == brand.id, Department.is_deleted.is_(False))
+    ).all()
+    if live:
+        raise InUse("Brand %r still has departments: %s." % (brand.name, ", ".join(live)))
+    brand.is_deleted = True
+    brand.date_deleted_utc = utcnow()
+
+
+def all_departments(call) -> list[Department]:
+    return list(call.session.scalars(
+        select(Department).where(Department.is_deleted.is_(False)).order_by(Department.id)
+    ))
+
+
+def create_department(call, brand_id: int, name: str, email: str, front_line_group_name: str) -> Department:
+    brand = get_brand(call, brand_id)
+    name = validation.name(name, "department name")
+    group_name = validation.name(front_line_group_name or "Level 1", "front line group name")
+    _unique_name(call, Department, name, "department")
+    department = Department(brand_id=brand.id, name=name, email_address=validation.email(email, required=False))
+    call.session.add(department)
+    call.session.flush()
+    group = Group(department_id=department.id, name=group_name)
+    call.session.add(group)
+    call.session.flush()
+    department.front_line_group_id = group.id
+    return department
+
+
+def delete_department(call, department_id: int) -> None:
+    department = get_department(call, department_id)
+    if _open_ticket_count(call, Ticket.department_id == department.id):
+        raise InUse("Department %r has open tickets; close or transfer them first." % department.name)
+    now = utcnow()
+    for group in department.groups:
+        if not group.is_deleted:
+            group.is_deleted, group.date_deleted_utc = True, now
+            call.session.query(GroupAgent).filter(GroupAgent.group_id == group.id).delete()
+    department.is_deleted, department.date_deleted_utc = True, now
+
+
+def all_groups(call) -> list[Group]:
+    return list(call.session.scalars(
+        select(Group).join(Department, Group.department_id == Department.id)
+        .where(Group.is_deleted.is_(False), Department.is_deleted.is_(False)).order_by(Group.id)
+    ))
+
+
+def create_group(call, department_id: int, name: str, description: str) -> Group:
+    department = get_department(call, department_id)
+    name = validation.name(name, "group name")
+    _unique_group_name(call, department.id, name)
+    group = Group(department_id=department.id, name=name,
+                  description=validation.name(description, "description", 1000, required=False))
+    call.session.add(group)
+    call.session.flush()
+    return group
+
+
+def update_group(call, group_id: int, name: str, description: str) -> Group:
+    group = get_group(call, group_id)
+    name = validation.name(name, "group name")
+    _unique_group_name(call, group.department_id, name, exclude_id=group.id)
+    group.name = name
+    group.description = validation.name(description, "description", 1000, required=False)
+    return group
+
+
+def delete_group(call, group_id: int) -> None:
+    group = get_group(call, group_id)
+    if group.department.front_line_group_id == group.id:
+        raise InUse("Group %r is the front line group of department %r; make another group the front line "
+                    "group first." % (group.name, group.department.name))
+    if _open_ticket_count(call, Ticket.group_id == group.id):
+        raise InUse("Group %r has open tickets; transfer them first." % group.name)
+    call.session.query(GroupAgent).filter(GroupAgent.group_id == group.id).delete()
+    group.is_deleted, group.date_deleted_utc = True, utcnow()
+
+
+def _unique_name(call, model, name, what, exclude_id=None):
+    query = select(model.id).where(func.lower(model.name) == name.lower(), model.is_deleted.is_(False))
+    if exclude_id is not None:
+        query = query.where(model.id != exclude_id)
+    if call.session.scalars(query).first() is not None:
+        raise AlreadyExists("A %s named %r exists already." % (what, name))
+
+
+def _unique_group_name(call, department_id, name, exclude_id=None):
+    query = select(Group.id).where(
+        Group.department_id == department_id, func.lower(Group.name) == name.lower(), Group.is_deleted.is_(False)
+    )
+    if exclude_id is not None:
+        query = query.where(Group.id != exclude_id)
+    if call.session.scalars(query).first() is not None:
+        raise AlreadyExists("The department has a group named %r already." % name)
+
+
+def _open_ticket_count(call, condition) -> int:
+    return call.session.scalar(
+        select(func.count(Ticket.id)).join(TicketStatus)
+        .where(condition, TicketStatus.is_open.is_(True), Ticket.is_deleted.is_(False))
+    )
+
+
+def _set_front_line(call, department, group_id):
+    group = get_group(call, group_id)
+    if group.department_id != department.id:
+        raise InvalidArgument("Group %s belongs to another department." % group_id)
+    department.front_line_group_id = group.id
+
+
+def _set_brand(call, department, brand_id):
+    department.brand_id = get_brand(call, brand_id).id
+
+
+def _set_department_name(call, department, name):
+    _unique_name(call, Department, name, "department", exclude_id=department.id)
+    department.name = name
+
+
+def _hours(text):
+    value = parse_int(text)
+    if not 1 <= value <= 24 * 3650:
+        raise ValueError("must be between 1 and 87600")
+    return value
+
+
+DEPARTMENT_PROPERTIES = PropertyBag("Department", [
+    Property("DepartmentID", _read("id")),
+    Property("Name", _read("name"), lambda text: validation.name(text, "department name"), _set_department_name),
+    Property("BrandID", _read("brand_id"), parse_int, _set_brand),
+    Property("EmailAddress", _read("email_address"),
+             lambda text: validation.email(text, required=False), _setter("email_address")),
+    Property("IsInternal", _read("is_internal"), parse_bool, _setter("is_internal")),
+    Property("FrontLineGroupID", _read("front_line_group_id"), parse_int, _set_front_line),
+    Property("AutoCloseEnabled", _read("auto_close_enabled"), parse_bool, _setter("auto_close_enabled")),
+    Property("AutoCloseHours", _read("auto_close_hours"), _hours, _setter("auto_close_hours")),
+    Property("AutoCloseSendEmailToClient", _read("auto_close_send_email"), parse_bool,
+             _setter("auto_close_send_email")),
+    Property("AutoLockEnabled", _read("auto_lock_enabled"), parse_bool, _setter("auto_lock_enabled")),
+    Property("AutoLockHours", _read("auto_lock_hours"), _hours, _setter("auto_lock_hours")),
+    Property("AutoDeleteEnabled", _read("auto_delete_enabled"), parse_bool, _setter("auto_delete_enabled")),
+    Property("AutoDeleteDays", _read("auto_delete_days"), _hours, _setter("auto_delete_days")),
+    Property("AutoDeleteCallLogEnabled", _read("auto_delete_call_log_enabled"), parse_bool,
+             _setter("auto_delete_call_log_enabled")),
+    Property("AutoDeleteCallLogDays", _read("auto_delete_call_log_days"), _hours,
+             _setter("auto_delete_call_log_days")),
+    Property("AutoResponderEnabled", _read("auto_responder_enabled"), parse_bool,
+             _setter("auto_responder_enabled")),
+    Property("AutoResponderSubject", _read("auto_responder_subject"),
+             lambda text: validation.name(text, "auto-responder subject", 500, required=False),
+             _setter("auto_responder_subject")),
+    Property("AutoResponderBody", _read("auto_responder_body"), lambda text: text, _setter("auto_responder_body")),
+])
+
+
+def get_department_properties(call, department_id, requested):
+    return DEPARTMENT_PROPERTIES.get(call, get_department(call, department_id), requested)
+
+
+def set_department_properties(call, department_id, assignments):
+    return DEPARTMENT_PROPERTIES.set(call, get_department(call, department_id), assignments)
+
+
+# --------------------------------------------------------------------------
+# Agents in groups
+# --------------------------------------------------------------------------
+
+
+def agents_of_group(call, group_id: int) -> list[tuple[User, GroupAgent]]:
+    group = get_group(call, group_id)
+    rows = call.session.execute(
+        select(User, GroupAgent).join(GroupAgent, GroupAgent.user_id == User.id)
+        .where(GroupAgent.group_id == group.id, User.is_deleted.is_(False)).order_by(User.username_key)
+    )
+    return [(user, membership) for user, membership in rows]
+
+
+def add_agent_to_group(call, group_id, user_id, mode, max_tickets_enabled, max_tickets) -> GroupAgent:
+    group = get_group(call, group_id)
+    user = get_user(call, user_id)
+    if not is_agent(user):
+        raise InvalidArgument("User %s is not an agent; give them the Agent role first." % user.username)
+    mode_key = (mode or "queue").strip().lower()
+    if mode_key not in DISTRIBUTION_MODES:
+        raise InvalidArgument("%r is not a distribution mode; use Queue, Primary or Secondary." % mode)
+    if max_tickets is None or max_tickets < 0:
+        raise InvalidArgument("maxTickets must be zero or more.")
+    membership = call.session.get(GroupAgent, (group.id, user.id))
+    if membership is None:
+        membership = GroupAgent(group_id=group.id, user_id=user.id)
+        call.session.add(membership)
+    membership.distribution_mode = DISTRIBUTION_MODES[mode_key]
+    membership.max_tickets_enabled = bool(max_tickets_enabled)
+    membership.max_tickets = max_tickets
+    return membership
+
+
+def remove_agent_from_group(call, group_id: int, user_id: int) -> None:
+    membership = call.session.get(GroupAgent, (group_id, user_id))
+    if membership is None:
+        raise NotFound("User %s is not a member of group %s." % (user_id, group_id))
+    call.session.delete(membership)
+    # Their open tickets in that group go back to the group's queue.
+    call.session.execute(
+        update(Ticket).where(Ticket.group_id == group_id, Ticket.agent_id == user_id,
+                             Ticket.status_id.in_(select(TicketStatus.id).where(TicketStatus.is_open.is_(True))))
+        .values(agent_id=None, is_pinned_to_agent=False)
+    )
+
+
+def all_roles(call) -> list[Role]:
+    return list(call.session.scalars(select(Role).order_by(Role.display_order, Role.id)))

@@ -1,0 +1,83 @@
+"""Daily log files, one series per kind, in the data directory's logs folder.
+
+A file is named ``<kind>-YYYY-MM-DD.log`` (UTC date), so listing, reading
+and deleting them by date is a matter of file names. Python loggers feed
+them: ``stws.error`` -> error, ``stws.smtp`` -> smtp, and so on; everything
+at INFO and above under ``stws`` also goes to the system log.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import threading
+from pathlib import Path
+
+LOG_KINDS = ("system", "error", "smtp", "pop", "query", "lock", "cache", "threads")
+_FORMAT = "%(asctime)s.%(msecs)03dZ [%(threadName)s] %(levelname)s %(name)s: %(message)s"
+
+
+class _UtcFormatter(logging.Formatter):
+    converter = staticmethod(lambda seconds: dt.datetime.fromtimestamp(seconds, dt.timezone.utc).timetuple())
+
+
+class DailyFileHandler(logging.Handler):
+    """Appends to ``<directory>/<kind>-<UTC date>.log``, switching at midnight."""
+
+    def __init__(self, directory: Path, kind: str):
+        super().__init__()
+        self.directory = Path(directory)
+        self.kind = kind
+        self._date = None
+        self._stream = None
+        self._file_lock = threading.Lock()
+        self.setFormatter(_UtcFormatter(_FORMAT, "%Y-%m-%dT%H:%M:%S"))
+
+    def path_for(self, date: dt.date) -> Path:
+        return self.directory / ("%s-%s.log" % (self.kind, date.isoformat()))
+
+    def emit(self, record):
+        try:
+            line = self.format(record) + "\n"
+            today = dt.datetime.now(dt.timezone.utc).date()
+            with self._file_lock:
+                if today != self._date or self._stream is None:
+                    if self._stream is not None:
+                        self._stream.close()
+                    self._stream = open(self.path_for(today), "a", encoding="utf-8")
+                    self._date = today
+                self._stream.write(line)
+                self._stream.flush()
+        except Exception:
+            self.handleError(record)
+
+    def close(self):
+        with self._file_lock:
+            if self._stream is not None:
+                self._stream.close()
+                self._stream = None
+        super().close()
+
+
+class LogFiles:
+    """The handlers of one server; ``close()`` detaches them (tests run many)."""
+
+    def __init__(self, directory: Path):
+        self.directory = Path(directory)
+        self._attached: list[tuple[logging.Logger, logging.Handler]] = []
+        system = DailyFileHandler(self.directory, "system")
+        system.setLevel(logging.INFO)
+        self._attach("stws", system)
+        for kind in LOG_KINDS[1:]:
+            self._attach("stws." + kind, DailyFileHandler(self.directory, kind))
+        logging.getLogger("stws").setLevel(logging.INFO)
+
+    def _attach(self, logger_name: str, handler: logging.Handler) -> None:
+        logger = logging.getLogger(logger_name)
+        logger.addHandler(handler)
+        self._attached.append((logger, handler))
+
+    def close(self) -> None:
+        for logger, handler in self._attached:
+            logger.removeHandler(handler)
+            handler.close()
+        self._attached.clear()

@@ -1,0 +1,49 @@
+"""Everything one server process holds: config, database, data folders,
+credential checks and log files. Built once by ``start_runtime``."""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+
+from stws.config import Config, admin_password_from_environment
+from stws.datadir import DataDirectory
+from stws.db import schema
+from stws.db.engine import Database
+from stws.db.seed import seed_administrator, seed_default_organisation, seed_reference_data
+from stws.logs import LogFiles
+from stws.security.auth import Authenticator, CredentialCache
+
+system_log = logging.getLogger("stws.system")
+
+
+@dataclass
+class Runtime:
+    config: Config
+    data: DataDirectory
+    db: Database
+    authenticator: Authenticator
+    log_files: LogFiles
+    # The password generated for ``admin`` at first start, if one was.
+    generated_admin_password: str | None = None
+
+    def close(self) -> None:
+        self.db.dispose()
+        self.log_files.close()
+
+
+def start_runtime(config: Config) -> Runtime:
+    """Prepare the data directory and database (creating or upgrading them)."""
+    data = DataDirectory(config.data_dir)
+    data.create()
+    log_files = LogFiles(data.logs)
+    # Enough connections that no SOAP worker thread waits for one.
+    db = Database(config.database_url, pool_size=config.threads + 2)
+    schema.upgrade(db.engine)
+    with db.transaction() as session:
+        seed_reference_data(session)
+        seed_default_organisation(session)
+        generated = seed_administrator(session, admin_password_from_environment())
+    authenticator = Authenticator(CredentialCache(config.credential_cache_seconds))
+    system_log.info("database %s at revision %s", db.engine.url.render_as_string(hide_password=True),
+                    schema.current_revision(db.engine))
+    return Runtime(config, data, db, authenticator, log_files, generated)

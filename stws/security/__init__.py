@@ -1,0 +1,1 @@
+"""Credentials: password hashing, login checks with lockout, role rules."""

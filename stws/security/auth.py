@@ -1,0 +1,173 @@
+"""Checking ``authUserName``/``authPassword`` on every call, at full speed.
+
+Passwords are stored as slow scrypt hashes. Verifying one on every SOAP call
+would cap the API at a few calls per second per core, so a verified
+credential is remembered for a short time, keyed by an HMAC of user name and
+password under a per-process secret (the password itself is never kept).
+A cache hit is only trusted while the user's ``security_stamp`` is unchanged:
+every password, role, lock or deletion change rotates the stamp, and the
+user row is read on every call anyway, so changes made on any node take
+effect at once.
+
+Brute-force protection: more than 10 failed logins within 5 minutes lock
+the account for 5 minutes (SmarterTrack's rule).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import hmac
+import os
+import threading
+import time
+import uuid
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from stws.db.models import User, utcnow
+from stws.domain.errors import AccountLocked, AuthenticationFailed
+from stws.security import roles as role_rules
+from stws.security.passwords import burn_equal_time, verify_password
+
+MAX_FAILURES = 10
+FAILURE_WINDOW = dt.timedelta(minutes=5)
+LOCKOUT = dt.timedelta(minutes=5)
+
+
+def username_key(username: str) -> str:
+    return username.strip().casefold()
+
+
+def new_security_stamp() -> str:
+    return uuid.uuid4().hex
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The authenticated caller of one operation."""
+
+    user_id: int
+    username: str
+    roles: frozenset  # effective roles, implied ones included
+
+    def has_role(self, role: str) -> bool:
+        return role in self.roles
+
+
+class CredentialCache:
+    """Verified credentials: HMAC(user, password) -> (user id, stamp, expiry)."""
+
+    def __init__(self, ttl_seconds: float, max_entries: int = 10_000):
+        self.ttl = ttl_seconds
+        self.max_entries = max_entries
+        self._secret = os.urandom(32)
+        self._entries: dict[bytes, tuple[int, str, float]] = {}
+        self._lock = threading.Lock()
+        self.hits = self.misses = 0
+
+    def key(self, username: str, password: str) -> bytes:
+        message = username_key(username).encode("utf-8") + b"\0" + password.encode("utf-8")
+        return hmac.new(self._secret, message, hashlib.sha256).digest()
+
+    def lookup(self, key: bytes, user_id: int, stamp: str) -> bool:
+        now = time.monotonic()
+        with self._lock:
+            entry = self._entries.get(key)
+            if entry is None or entry[2] < now or entry[0] != user_id or entry[1] != stamp:
+                if entry is not None:
+                    del self._entries[key]
+                self.misses += 1
+                return False
+            self.hits += 1
+            return True
+
+    def store(self, key: bytes, user_id: int, stamp: str) -> None:
+        with self._lock:
+            if len(self._entries) >= self.max_entries:
+                self._evict_expired()
+            if len(self._entries) >= self.max_entries:
+                self._entries.clear()
+            self._entries[key] = (user_id, stamp, time.monotonic() + self.ttl)
+
+    def forget_user(self, user_id: int) -> None:
+        with self._lock:
+            for key in [k for k, v in self._entries.items() if v[0] == user_id]:
+                del self._entries[key]
+
+    def _evict_expired(self) -> None:
+        now = time.monotonic()
+        for key in [k for k, v in self._entries.items() if v[2] < now]:
+            del self._entries[key]
+
+
+class Authenticator:
+    def __init__(self, cache: CredentialCache):
+        self.cache = cache
+
+    def authenticate(self, session: Session, username: str | None, password: str | None) -> Principal:
+        """The caller's principal, or AuthenticationFailed / AccountLocked.
+
+        Runs inside the operation's transaction and writes nothing; a failed
+        attempt is recorded afterwards by ``record_failure`` in a transaction
+        of its own, so the failure counts even though the operation rolls back.
+        """
+        username = username or ""
+        password = password or ""
+        if not username.strip():
+            raise AuthenticationFailed("authUserName is empty: give the user name of a help desk account.")
+        user = session.scalars(
+            select(User).where(User.username_key == username_key(username), User.is_deleted.is_(False))
+        ).one_or_none()
+        if user is None:
+            burn_equal_time(password)
+            raise AuthenticationFailed("The user name or password is incorrect.")
+        if user.is_locked_out:
+            raise AccountLocked(
+                "The account %s is locked by an administrator; ask an administrator to unlock it." % user.username
+            )
+        now = utcnow()
+        if user.lockout_until_utc is not None and user.lockout_until_utc > now:
+            seconds = int((user.lockout_until_utc - now).total_seconds()) + 1
+            raise AccountLocked(
+                "The account %s is locked for %d more seconds after too many failed logins."
+                % (user.username, seconds)
+            )
+        if user.auth_method != "password":
+            raise AuthenticationFailed(
+                "The account %s signs in through %s and cannot call web services with a password."
+                % (user.username, user.auth_method.replace("_", " "))
+            )
+        key = self.cache.key(username, password)
+        if not self.cache.lookup(key, user.id, user.security_stamp):
+            if not verify_password(password, user.password_hash):
+                raise AuthenticationFailed("The user name or password is incorrect.", user_id=user.id)
+            self.cache.store(key, user.id, user.security_stamp)
+        return Principal(
+            user_id=user.id,
+            username=user.username,
+            roles=role_rules.effective_roles(role.name for role in user.roles),
+        )
+
+    def record_failure(self, session: Session, user_id: int) -> None:
+        """Count one failed login; lock the account past the limit."""
+        query = select(User).where(User.id == user_id)
+        if session.bind.dialect.name != "sqlite":
+            query = query.with_for_update()
+        user = session.scalars(query).one_or_none()
+        if user is None:
+            return
+        now = utcnow()
+        window_start = user.failed_login_window_start_utc
+        if window_start is None or now - window_start > FAILURE_WINDOW:
+            user.failed_login_window_start_utc = now
+            user.failed_login_count = 1
+        else:
+            user.failed_login_count += 1
+        if user.failed_login_count > MAX_FAILURES:
+            user.lockout_until_utc = now + LOCKOUT
+            user.failed_login_count = 0
+            user.failed_login_window_start_utc = None
+            user.security_stamp = new_security_stamp()
+            self.cache.forget_user(user.id)

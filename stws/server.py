@@ -1,0 +1,80 @@
+"""The server of one process: the site with ``/Services2/``, listening on the
+configured endpoint, as a Twisted service that starts and stops cleanly."""
+from __future__ import annotations
+
+import logging
+
+from twisted.application import service
+from twisted.internet import defer, endpoints
+from twisted.python.threadpool import ThreadPool
+from twisted.web.server import Site
+
+from stws.services import SERVICES
+from stws.soap.endpoint import AsmxEndpoint
+from stws.soap.hosting import CaseInsensitiveDirectory, build_services_directory, make_bounded_request
+
+system_log = logging.getLogger("stws.system")
+
+
+class StwsSite(Site):
+    """The site; its services are installed once the listening address (and
+    so the public URL that goes into every WSDL) is known."""
+
+    def __init__(self, runtime, **kwargs):
+        self.root = CaseInsensitiveDirectory()
+        super().__init__(self.root, **kwargs)
+        self.runtime = runtime
+        self.requestFactory = make_bounded_request(runtime.config.max_request_size)
+        self.displayTracebacks = False
+        self.endpoints: list[AsmxEndpoint] = []
+        self.base_url = ""
+
+    def install_services(self, reactor, thread_pool, base_url: str) -> None:
+        self.base_url = base_url
+        self.endpoints = [
+            AsmxEndpoint(svc, self.runtime, "%s/Services2/%s.asmx" % (base_url, svc.__service_name__),
+                         self.runtime.config.max_request_size)
+            for svc in SERVICES
+        ]
+        self.root.add("Services2", build_services_directory(self.endpoints, reactor, thread_pool))
+
+
+class WebService(service.Service):
+    """Listens on ``config.listen`` and runs SOAP calls on their own thread pool."""
+
+    name = "web"
+
+    def __init__(self, runtime, reactor):
+        self.runtime = runtime
+        self.reactor = reactor
+        self.site = StwsSite(runtime)
+        self.thread_pool = ThreadPool(minthreads=1, maxthreads=runtime.config.threads, name="soap")
+        self.port = None
+
+    @defer.inlineCallbacks
+    def startService(self):
+        super().startService()
+        self.thread_pool.start()
+        endpoint = endpoints.serverFromString(self.reactor, self.runtime.config.listen)
+        self.port = yield endpoint.listen(self.site)
+        base_url = self.runtime.config.base_url_for_port(self.port.getHost().port)
+        self.site.install_services(self.reactor, self.thread_pool, base_url)
+        system_log.info("serving %s/Services2/", base_url)
+
+    @defer.inlineCallbacks
+    def stopService(self):
+        super().stopService()
+        if self.port is not None:
+            yield self.port.stopListening()
+        self.thread_pool.stop()
+
+    @property
+    def base_url(self) -> str:
+        return self.site.base_url
+
+
+def make_application_service(runtime, reactor) -> service.MultiService:
+    """Everything the process runs, as one service (the twistd plugin's)."""
+    top = service.MultiService()
+    WebService(runtime, reactor).setServiceParent(top)
+    return top

@@ -1,0 +1,183 @@
+"""One ``.asmx`` endpoint: spyne applications shaped like ASP.NET's ASMX.
+
+ASMX answers SOAP 1.1 and 1.2 on one URL and publishes both bindings in one
+WSDL. spyne ties one protocol to one Application, so each endpoint has two
+Applications over the same service class, a WSGI router that picks one by
+the request's Content-Type, and a WSDL hook that makes the 1.1 document look
+like ASMX's: message parts named ``parameters`` (which .NET's importers need
+for the wrapped signatures), SOAPAction = namespace + "/" + operation, and
+a cloned SOAP 1.2 binding and port.
+
+The WSDL is built once, with the public URL, right after the WSGI
+application exists (spyne otherwise bakes in the first caller's host).
+"""
+from __future__ import annotations
+
+import copy
+import datetime
+import logging
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from spyne import Application, DateTime, Fault
+from spyne.protocol.soap import Soap11, Soap12
+from spyne.server.wsgi import WsgiApplication
+
+from stws.soap.types import service_namespace
+
+_W = "{http://schemas.xmlsoap.org/wsdl/}"
+_S11 = "{http://schemas.xmlsoap.org/wsdl/soap/}"
+_S12 = "{http://schemas.xmlsoap.org/wsdl/soap12/}"
+
+# spyne logs whole unparsable requests and every client fault with a
+# traceback: log flooding and log injection by anonymous callers.
+for _noisy in ("spyne.protocol.soap.soap11.invalid", "spyne.application.client",
+               "spyne.protocol.xml", "spyne.server.wsgi", "spyne.application.server"):
+    logging.getLogger(_noisy).setLevel(logging.CRITICAL)
+
+
+def _utc_iso(cls, value: datetime.datetime) -> str:
+    if value.tzinfo is None:
+        return value.isoformat()
+    return value.astimezone(datetime.timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+
+
+class _AsmxProtocolMixin:
+    """UTC datetimes with 'Z' (.NET reads them as DateTimeKind.Utc), and no DTDs.
+
+    SOAP forbids a DTD in a message; rejecting it up front also avoids the
+    lxml schema validator crashing on entity declarations (an empty 500).
+    """
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self._to_unicode_handlers[DateTime] = _utc_iso
+
+    def create_in_document(self, ctx, charset=None):
+        super().create_in_document(ctx, charset)
+        root = ctx.in_document
+        if isinstance(root, tuple):
+            root = root[0]
+        if root is not None and root.getroottree().docinfo.doctype:
+            raise Fault("Client.DTDNotAllowed", "A SOAP message must not contain a DTD.")
+
+
+class AsmxSoap11(_AsmxProtocolMixin, Soap11):
+    pass
+
+
+class AsmxSoap12(_AsmxProtocolMixin, Soap12):
+    pass
+
+
+@dataclass(frozen=True)
+class OperationInfo:
+    """What the help pages show of an operation."""
+
+    name: str
+    soap_action: str
+    parameters: tuple  # ((name, xsd type name), ...)
+    returns: str
+
+    def sample_request(self, endpoint, soap_version: str) -> str:
+        """An HTTP request for this operation with type names as placeholders."""
+        fields = "".join(
+            "\n      <%s>%s</%s>" % (name, kind, name) for name, kind in self.parameters
+        )
+        body = '    <%s xmlns="%s">%s\n    </%s>' % (self.name, endpoint.namespace, fields, self.name)
+        path = urlsplit(endpoint.public_url).path
+        if soap_version == "1.2":
+            headers = 'Content-Type: application/soap+xml; charset=utf-8; action="%s"' % self.soap_action
+            envelope, prefix = "http://www.w3.org/2003/05/soap-envelope", "soap12"
+        else:
+            headers = 'Content-Type: text/xml; charset=utf-8\nSOAPAction: "%s"' % self.soap_action
+            envelope, prefix = "http://schemas.xmlsoap.org/soap/envelope/", "soap"
+        return (
+            "POST %s HTTP/1.1\n%s\n\n"
+            '<?xml version="1.0" encoding="utf-8"?>\n'
+            '<%s:Envelope xmlns:%s="%s">\n  <%s:Body>\n%s\n  </%s:Body>\n</%s:Envelope>'
+            % (path, headers, prefix, prefix, envelope, prefix, body, prefix, prefix)
+        )
+
+
+class AsmxEndpoint:
+    """The WSGI application, WSDL and operation list of one .asmx service."""
+
+    def __init__(self, service_class, runtime, public_url: str, max_request_size: int):
+        self.name = service_class.__service_name__
+        self.namespace = service_namespace(self.name)
+        self.public_url = public_url
+        hook = _asmx_wsdl_hook(self.name, self.namespace)
+        self._soap11 = self._application(service_class, runtime, AsmxSoap11)
+        self._soap11.interface.docs.wsdl11.event_manager.add_listener("wsdl_document_built", hook)
+        self._wsgi11 = WsgiApplication(self._soap11, max_content_length=max_request_size)
+        self._wsgi11.doc.wsdl11.build_interface_document(public_url)
+        self.wsdl: bytes = self._wsgi11.doc.wsdl11.get_interface_document()
+        self._wsgi11._wsdl = self.wsdl
+        self._soap12 = self._application(service_class, runtime, AsmxSoap12)
+        self._wsgi12 = WsgiApplication(self._soap12, max_content_length=max_request_size)
+        self.operations = tuple(self._describe(service_class))
+
+    def _application(self, service_class, runtime, protocol):
+        application = Application(
+            [service_class], tns=self.namespace, name=self.name,
+            in_protocol=protocol(validator="lxml"), out_protocol=protocol(),
+        )
+        application.stws_runtime = runtime
+        return application
+
+    def __call__(self, environ, start_response):
+        content_type = environ.get("CONTENT_TYPE", "").lower()
+        if environ["REQUEST_METHOD"] == "POST" and content_type.startswith("application/soap+xml"):
+            return self._wsgi12(environ, start_response)
+        return self._wsgi11(environ, start_response)
+
+    def operation(self, name: str) -> OperationInfo | None:
+        for info in self.operations:
+            if info.name.lower() == name.lower():
+                return info
+        return None
+
+    def _describe(self, service_class):
+        for name in sorted(service_class.public_methods):
+            method = service_class.public_methods[name]
+            parameters = tuple(
+                (arg, _xsd_name(kind)) for arg, kind in method.in_message._type_info.items()
+            )
+            (returns,) = method.out_message._type_info.values()
+            yield OperationInfo(name, "%s/%s" % (self.namespace, name), parameters, _xsd_name(returns))
+
+
+def _xsd_name(kind) -> str:
+    return kind.get_type_name() or kind.__name__
+
+
+def _asmx_wsdl_hook(name: str, namespace: str):
+    def reshape(wsdl):
+        root = wsdl.root_elt
+        for part in root.iter(_W + "part"):
+            part.set("name", "parameters")
+        port_type = root.find(_W + "portType")
+        port_type.set("name", name + "Soap")
+        binding11 = root.find(_W + "binding")
+        binding11.set("name", name + "Soap")
+        binding11.set("type", "tns:%sSoap" % name)
+        for op in binding11.iter(_S11 + "operation"):
+            op.set("soapAction", "%s/%s" % (namespace, op.get("soapAction")))
+        port11 = root.find(_W + "service").find(_W + "port")
+        port11.set("name", name + "Soap")
+        port11.set("binding", "tns:%sSoap" % name)
+
+        binding12 = copy.deepcopy(binding11)
+        binding12.set("name", name + "Soap12")
+        for element in binding12.iter():
+            if isinstance(element.tag, str) and element.tag.startswith(_S11):
+                element.tag = _S12 + element.tag[len(_S11):]
+        binding11.addnext(binding12)
+        port12 = copy.deepcopy(port11)
+        port12.set("name", name + "Soap12")
+        port12.set("binding", "tns:%sSoap12" % name)
+        port12[0].tag = _S12 + "address"
+        port11.addnext(port12)
+
+    return reshape

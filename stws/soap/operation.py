@@ -1,0 +1,116 @@
+"""The ``operation`` decorator: one SOAP operation = auth + role + one transaction.
+
+A service method is written as::
+
+    @operation(("groupId", Int), returns=T.AgentInfoArrayResult, role=roles.AGENT, writes=False)
+    def GetAgentsForGroup(call, groupId):
+        return {"Agents": organization.agents_of_group(call, groupId)}
+
+The decorator prepends ``authUserName``/``authPassword`` (or the spelling the
+contract uses), authenticates the caller, checks the role, runs the body in
+one database transaction and turns the outcome into the result type:
+a returned dict becomes the payload of a ``Result=true`` result; an
+``OperationError`` rolls the transaction back and becomes ``Result=false``
+with its ``ResultCode`` and ``Message``. Anything else is a bug: it is
+written to the error log with a reference, and the client gets a SOAP
+Server fault carrying only that reference.
+"""
+from __future__ import annotations
+
+import logging
+import uuid
+from dataclasses import dataclass, field
+
+from spyne import Fault, rpc
+
+from stws.domain.errors import AuthenticationFailed, OperationError, PermissionDenied, ResultCode
+from stws.soap.types import String
+
+error_log = logging.getLogger("stws.error")
+
+
+@dataclass
+class Call:
+    """What an operation body gets: the session, the caller and the runtime."""
+
+    session: object
+    principal: object
+    runtime: object
+    # Work to run after the transaction committed (e.g. cache invalidation).
+    after_commit: list = field(default_factory=list)
+
+    def require(self, role: str) -> None:
+        if not self.principal.has_role(role):
+            raise PermissionDenied(
+                "The account %s needs the %s role for this operation." % (self.principal.username, role)
+            )
+
+
+@dataclass(frozen=True)
+class OperationSpec:
+    name: str
+    body: object
+    returns: type
+    role: str
+    writes: bool
+
+
+def operation(*params, returns, role, writes=True, auth_user_param="authUserName"):
+    """Declare a SOAP operation; see the module docstring."""
+
+    def decorate(body):
+        names = [auth_user_param, "authPassword"] + [name for name, _ in params]
+        types = [String, String] + [kind for _, kind in params]
+        spec = OperationSpec(body.__name__, body, returns, role, writes)
+
+        def soap_entry(ctx, user, password, *args):
+            return invoke(spec, ctx.app.stws_runtime, user, password, args)
+
+        soap_entry.__name__ = body.__name__
+        soap_entry.__doc__ = body.__doc__
+        soap_entry.stws_spec = spec
+        return rpc(*types, _args=names, _returns=returns, _wsdl_part_name="parameters")(soap_entry)
+
+    return decorate
+
+
+def invoke(spec: OperationSpec, runtime, user: str, password: str, args):
+    try:
+        return _invoke(spec, runtime, user, password, args)
+    except (Fault, OperationError):
+        raise
+    except Exception:
+        reference = uuid.uuid4().hex[:12]
+        error_log.exception("operation %s failed (reference %s)", spec.name, reference)
+        raise Fault("Server", "Internal error (reference %s); the server's error log has the details." % reference)
+
+
+def _invoke(spec: OperationSpec, runtime, user, password, args):
+    try:
+        with runtime.db.transaction(writes=spec.writes) as session:
+            principal = runtime.authenticator.authenticate(session, user, password)
+            call = Call(session, principal, runtime)
+            call.require(spec.role)
+            outcome = spec.body(call, *args)
+        for action in call.after_commit:
+            action()
+    except AuthenticationFailed as failure:
+        if failure.user_id is not None:
+            with runtime.db.transaction() as session:
+                runtime.authenticator.record_failure(session, failure.user_id)
+        return failed_result(spec.returns, failure)
+    except OperationError as failure:
+        return failed_result(spec.returns, failure)
+    return succeeded_result(spec.returns, outcome)
+
+
+def succeeded_result(returns: type, outcome):
+    if isinstance(outcome, returns):
+        return outcome
+    payload = dict(outcome or {})
+    payload.setdefault("Message", "")
+    return returns(Result=True, ResultCode=int(ResultCode.OK), **payload)
+
+
+def failed_result(returns: type, failure: OperationError):
+    return returns(Result=False, ResultCode=int(failure.code), Message=failure.message)

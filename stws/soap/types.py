@@ -1,0 +1,96 @@
+"""Model types with the shapes ASP.NET's XmlSerializer gives ASMX services.
+
+Value types (int, long, bool, dateTime) are required and non-nillable, so
+.NET proxies get plain ``int``/``bool``/``DateTime`` rather than nullable
+fields with ``...Specified`` twins; strings and arrays are optional (null is
+omitted). ``Integer32``/``Integer64`` give ``xs:int``/``xs:long``; spyne's
+plain ``Integer`` would give ``xs:integer``, which .NET maps to ``string``.
+
+Each .asmx has its own target namespace and SmarterTrack declares its
+result types (GenericResult, ...) in each of them, so types are made per
+namespace by ``TypeFactory`` rather than declared once globally.
+"""
+from __future__ import annotations
+
+import datetime
+import functools
+
+from spyne import Array, Boolean, ByteArray, ComplexModel, DateTime, Integer32, Integer64, Unicode
+
+String = Unicode(min_occurs=0, nillable=False)
+Int = Integer32(min_occurs=1, nillable=False)
+Long = Integer64(min_occurs=1, nillable=False)
+Bool = Boolean(min_occurs=1, nillable=False)
+# Incoming values without an offset are taken as UTC (the contract's
+# parameters are ...UTC); outgoing ones are written with "Z".
+When = DateTime(min_occurs=1, nillable=False, as_timezone=datetime.timezone.utc)
+Bytes = ByteArray(min_occurs=0, nillable=False)
+# ``int?`` in C#: present but possibly xsi:nil.
+NullableInt = Integer32(min_occurs=1, nillable=True)
+ArrayOfString = Array(Unicode(nillable=True), type_name="ArrayOfString").customize(
+    min_occurs=0, nillable=False
+)
+
+TRIO = (("Message", String), ("Result", Bool), ("ResultCode", Int))
+
+
+def service_namespace(service_name: str) -> str:
+    return "http://www.smartertools.com/SmarterTrack/Services2/%s.asmx" % service_name
+
+
+class TypeFactory:
+    """Complex types of one service namespace, each made once and reused."""
+
+    def __init__(self, namespace: str):
+        self.namespace = namespace
+        self._types: dict[str, type] = {}
+
+    def complex(self, name: str, fields) -> type:
+        """A complex type with ``fields`` [(name, type), ...] in wire order."""
+        if name in self._types:
+            return self._types[name]
+        cls = type(name, (ComplexModel,), {
+            "__namespace__": self.namespace,
+            "__type_name__": name,
+            "_type_info": list(fields),
+        })
+        self._types[name] = cls
+        return cls
+
+    def member(self, cls):
+        """``cls`` used as a field or parameter: optional, omitted when null."""
+        return cls.customize(min_occurs=0, nillable=False)
+
+    def array_of(self, cls) -> type:
+        name = "ArrayOf" + cls.get_type_name()
+        if name not in self._types:
+            self._types[name] = Array(cls, type_name=name).customize(min_occurs=0, nillable=False)
+        return self._types[name]
+
+    def result(self, name: str, **payload) -> type:
+        """A ``...Result`` type: the Message/Result/ResultCode trio plus a
+        payload, in ordinal alphabetical order as ASMX writes them."""
+        fields = dict(TRIO)
+        fields.update(payload)
+        return self.complex(name, sorted(fields.items(), key=lambda item: item[0]))
+
+    def result_in_order(self, name: str, fields) -> type:
+        """A result type whose wire order is not alphabetical (fields appended
+        in later product versions); ``fields`` must include the trio."""
+        return self.complex(name, fields)
+
+    @functools.cached_property
+    def GenericResult(self) -> type:
+        return self.result("GenericResult")
+
+    @functools.cached_property
+    def StringRequestResult(self) -> type:
+        return self.result("StringRequestResult", RequestResult=String)
+
+    @functools.cached_property
+    def IntRequestResult(self) -> type:
+        return self.result("IntRequestResult", RequestResult=Int)
+
+    @functools.cached_property
+    def SettingsRequestResult(self) -> type:
+        return self.result("SettingsRequestResult", RequestResults=ArrayOfString)
