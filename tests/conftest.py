@@ -185,6 +185,11 @@ def server(make_config, start_server) -> LiveServer:
 # ---------------------------------------------------------------- clients
 
 
+def strings(*items):
+    """An ArrayOfString argument for zeep."""
+    return {"string": list(items)}
+
+
 class SoapClient:
     """A zeep client; ``await client.Operation(...)`` runs the call in a thread.
 

@@ -384,7 +384,7 @@ def _unique_group_name(call, department_id, name, exclude_id=None):
 
 def _open_ticket_count(call, condition) -> int:
     return call.session.scalar(
-        select(func.count(Ticket.id)).join(TicketStatus)
+        select(func.count(Ticket.id)).join(TicketStatus, Ticket.status_id == TicketStatus.id)
         .where(condition, TicketStatus.is_open.is_(True), Ticket.is_deleted.is_(False))
     )
 

@@ -31,8 +31,9 @@ _S12 = "{http://schemas.xmlsoap.org/wsdl/soap12/}"
 
 # spyne logs whole unparsable requests and every client fault with a
 # traceback: log flooding and log injection by anonymous callers.
-for _noisy in ("spyne.protocol.soap.soap11.invalid", "spyne.application.client",
-               "spyne.protocol.xml", "spyne.server.wsgi", "spyne.application.server"):
+# Server faults are written to our own error log (stws.soap.operation).
+for _noisy in ("spyne.protocol.soap.soap11.invalid", "spyne.application",
+               "spyne.protocol.xml", "spyne.server.wsgi"):
     logging.getLogger(_noisy).setLevel(logging.CRITICAL)
 
 

@@ -69,7 +69,7 @@ def operation(*params, returns, role, writes=True, auth_user_param="authUserName
         soap_entry.__name__ = body.__name__
         soap_entry.__doc__ = body.__doc__
         soap_entry.stws_spec = spec
-        return rpc(*types, _args=names, _returns=returns, _wsdl_part_name="parameters")(soap_entry)
+        return rpc(*types, _args=names, _returns=returns)(soap_entry)
 
     return decorate
 
