@@ -28,6 +28,8 @@ from stws.soap.types import service_namespace
 _W = "{http://schemas.xmlsoap.org/wsdl/}"
 _S11 = "{http://schemas.xmlsoap.org/wsdl/soap/}"
 _S12 = "{http://schemas.xmlsoap.org/wsdl/soap12/}"
+_XS = "{http://www.w3.org/2001/XMLSchema}"
+_SCHEMA_ORDER = {_XS + "import": 0, _XS + "simpleType": 1, _XS + "complexType": 2, _XS + "element": 3}
 
 # spyne logs whole unparsable requests and every client fault with a
 # traceback: log flooding and log injection by anonymous callers.
@@ -156,6 +158,11 @@ def _xsd_name(kind) -> str:
 def _asmx_wsdl_hook(name: str, namespace: str):
     def reshape(wsdl):
         root = wsdl.root_elt
+        # spyne emits some types in hash order; sort so every process serves
+        # the same bytes (stable golden files, cacheable by clients).
+        for schema in root.iter(_XS + "schema"):
+            children = sorted(schema, key=lambda e: (_SCHEMA_ORDER.get(e.tag, 9), e.get("name") or ""))
+            schema[:] = children
         for part in root.iter(_W + "part"):
             part.set("name", "parameters")
         port_type = root.find(_W + "portType")
