@@ -152,7 +152,6 @@ def upgrade() -> None:
     sa.Column('is_deleted', sa.Boolean(), nullable=False),
     sa.Column('date_deleted_utc', stws.db.models.UtcDateTime(), nullable=True),
     sa.ForeignKeyConstraint(['brand_id'], ['brands.id'], name=op.f('fk_departments_brand_id_brands')),
-    sa.ForeignKeyConstraint(['front_line_group_id'], ['groups.id'], name='fk_departments_front_line_group', use_alter=True),
     sa.ForeignKeyConstraint(['ticket_custom_template_id'], ['custom_templates.id'], name=op.f('fk_departments_ticket_custom_template_id_custom_templates')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_departments'))
     )
@@ -180,6 +179,13 @@ def upgrade() -> None:
     )
     with op.batch_alter_table('groups', schema=None) as batch_op:
         batch_op.create_index(batch_op.f('ix_groups_department_id'), ['department_id'], unique=False)
+
+    # departments <-> groups is a cycle (use_alter=True in the model): the
+    # department's front-line group can only be referenced once groups exists.
+    # create_table silently drops use_alter constraints on PostgreSQL, so the
+    # key is added here explicitly (batch mode rebuilds the table on SQLite).
+    with op.batch_alter_table('departments', schema=None) as batch_op:
+        batch_op.create_foreign_key('fk_departments_front_line_group', 'groups', ['front_line_group_id'], ['id'])
 
     op.create_table('call_logs',
     sa.Column('id', sa.Integer(), nullable=False),
@@ -417,6 +423,10 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
+    # Break the departments <-> groups cycle first, so that groups can be dropped.
+    with op.batch_alter_table('departments', schema=None) as batch_op:
+        batch_op.drop_constraint('fk_departments_front_line_group', type_='foreignkey')
+
     with op.batch_alter_table('ticket_attachments', schema=None) as batch_op:
         batch_op.drop_index(batch_op.f('ix_ticket_attachments_ticket_id'))
 
