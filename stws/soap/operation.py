@@ -69,7 +69,11 @@ def operation(*params, returns, role, writes=True, auth_user_param="authUserName
         soap_entry.__name__ = body.__name__
         soap_entry.__doc__ = body.__doc__
         soap_entry.stws_spec = spec
-        return rpc(*types, _args=names, _returns=returns)(soap_entry)
+        # The <OpResult> element as ASMX declares it: minOccurs=0, not
+        # nillable (spyne's default nillable=true makes wsdl.exe proxies carry
+        # [return: XmlElement(IsNullable=true)] and svcutil a different DataMember).
+        result = returns.customize(min_occurs=0, nillable=False)
+        return rpc(*types, _args=names, _returns=result)(soap_entry)
 
     return decorate
 
