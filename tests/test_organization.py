@@ -93,6 +93,17 @@ async def test_set_users_properties_is_all_or_nothing(server, org):
     assert "Password" not in props  # never readable
 
 
+async def test_a_failing_call_changes_nothing(server, org):
+    """Each call is one transaction: DisplayName is applied before Roles fails,
+    and is rolled back with it."""
+    admin_id = (await org.GetUserByUsername(*server.admin, "admin")).User.ID
+    result = await org.SetUsersProperties(*server.admin, admin_id, strings("DisplayName=Changed", "Roles=Agent"))
+    assert_failed(result, ResultCode.INVALID_STATE, "Administrator role")
+    props = properties(await org.GetUsersProperties(*server.admin, admin_id, strings("DisplayName", "Roles")))
+    assert props["DisplayName"] == "Administrator"
+    assert "Administrator" in props["Roles"]
+
+
 async def test_get_users_properties_reports_unknown_keys(server, org):
     user_id = await new_user(org, server.admin, "gina")
     result = await org.GetUsersProperties(*server.admin, user_id, strings("Email", "ShoeSize"))

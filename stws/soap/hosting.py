@@ -14,7 +14,8 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 from twisted.web import http, server
-from twisted.web.resource import NoResource, Resource
+from twisted.web.pages import notFound
+from twisted.web.resource import Resource
 from twisted.web.wsgi import WSGIResource
 
 from stws.web import render_page
@@ -67,7 +68,7 @@ class CaseInsensitiveDirectory(Resource):
             return child
         if path == b"" and self.index_page is not None:
             return self.index_page
-        return NoResource()
+        return notFound()
 
     index_page = None
 

@@ -1,0 +1,163 @@
+"""Hostile and broken requests: each gets the documented error, leaks
+nothing, and the server goes on serving normal calls."""
+from __future__ import annotations
+
+import pytest
+import requests
+from lxml import etree
+from twisted.internet.threads import deferToThread
+
+NS = "http://www.smartertools.com/SmarterTrack/Services2/svcOrganization.asmx"
+SOAP11 = "http://schemas.xmlsoap.org/soap/envelope/"
+SOAP12 = "http://www.w3.org/2003/05/soap-envelope"
+MAX_BODY = 64 * 1024
+
+
+def envelope(body: str, prolog: str = "", soap=SOAP11) -> bytes:
+    return ('%s<s:Envelope xmlns:s="%s"><s:Body>%s</s:Body></s:Envelope>' % (prolog, soap, body)).encode()
+
+
+def get_all_groups(user="admin", password="admin-Passw0rd!") -> str:
+    return ('<GetAllGroups xmlns="%s"><authUserName>%s</authUserName><authPassword>%s</authPassword>'
+            "</GetAllGroups>" % (NS, user, password))
+
+
+@pytest.fixture
+def small_server(make_config, start_server):
+    return start_server(make_config(max_request_size=MAX_BODY))
+
+
+async def post(server, body: bytes, soap12=False, headers=None, **kwargs):
+    content_type = "application/soap+xml; charset=utf-8" if soap12 else "text/xml; charset=utf-8"
+    all_headers = {"Content-Type": content_type, "SOAPAction": '"%s/GetAllGroups"' % NS}
+    all_headers.update(headers or {})
+    return await deferToThread(requests.post, server.url("svcOrganization"), data=body,
+                               headers=all_headers, timeout=30, **kwargs)
+
+
+def fault(response, soap=SOAP11) -> tuple[str, str]:
+    """(fault code, fault string) of a SOAP fault response."""
+    document = etree.fromstring(response.content)
+    if soap == SOAP11:
+        return document.findtext(".//faultcode").split(":")[-1], document.findtext(".//faultstring")
+    code = document.find(".//{%s}Code" % SOAP12)
+    values = [v.text for v in code.iter("{%s}Value" % SOAP12)]
+    return ".".join(v.split(":")[-1] for v in values), document.findtext(".//{%s}Text" % SOAP12)
+
+
+async def assert_still_serving(server):
+    response = await post(server, envelope(get_all_groups()))
+    assert response.status_code == 200
+    assert b"<tns:Result>true</tns:Result>" in response.content or b">true</" in response.content
+
+
+async def test_a_plain_call_works(small_server):
+    await assert_still_serving(small_server)
+
+
+async def test_malformed_xml_is_a_client_fault(small_server):
+    response = await post(small_server, b"<s:Envelope xmlns:s='%s'><s:Body><oops" % SOAP11.encode())
+    assert response.status_code == 500
+    code, text = fault(response)
+    assert code == "Client.XMLSyntaxError"
+    assert "Traceback" not in response.text
+    await assert_still_serving(small_server)
+
+
+async def test_malformed_xml_over_soap12_is_a_sender_fault(small_server):
+    response = await post(small_server, b"<not-closed>", soap12=True)
+    assert response.status_code in (400, 500)
+    code, _ = fault(response, SOAP12)
+    assert code.startswith("Sender")
+    await assert_still_serving(small_server)
+
+
+async def test_external_entity_is_refused_and_not_read(small_server):
+    prolog = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
+    body = envelope(get_all_groups(user="&xxe;"), prolog=prolog)
+    response = await post(small_server, body)
+    assert response.status_code == 500
+    code, text = fault(response)
+    assert code == "Client.DTDNotAllowed"
+    assert "root:" not in response.text
+    await assert_still_serving(small_server)
+
+
+async def test_internal_dtd_is_refused(small_server):
+    prolog = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY name "admin">]>'
+    response = await post(small_server, envelope(get_all_groups(user="&name;"), prolog=prolog))
+    assert fault(response)[0] == "Client.DTDNotAllowed"
+
+
+async def test_billion_laughs_is_refused(small_server):
+    entities = ['<!ENTITY a0 "lol">'] + [
+        '<!ENTITY a%d "%s">' % (i, ("&a%d;" % (i - 1)) * 10) for i in range(1, 10)]
+    prolog = '<?xml version="1.0"?><!DOCTYPE x [%s]>' % "".join(entities)
+    response = await post(small_server, envelope(get_all_groups(user="&a9;"), prolog=prolog))
+    assert response.status_code == 500
+    assert fault(response)[0].startswith("Client")
+    await assert_still_serving(small_server)
+
+
+async def test_deep_nesting_is_refused(small_server):
+    body = envelope("<a>" * 5000 + "</a>" * 5000)
+    response = await post(small_server, body)
+    assert response.status_code == 500
+    assert fault(response)[0].startswith("Client")
+    await assert_still_serving(small_server)
+
+
+async def test_oversized_body_is_refused_with_413(small_server):
+    big = envelope(get_all_groups(user="x" * (MAX_BODY + 1)))
+    response = await post(small_server, big)
+    assert response.status_code == 413
+    await assert_still_serving(small_server)
+
+
+async def test_oversized_chunked_body_is_refused_with_413(small_server):
+    big = envelope(get_all_groups(user="x" * (MAX_BODY + 1)))
+
+    def chunks():
+        for start in range(0, len(big), 8192):
+            yield big[start:start + 8192]
+
+    response = await post(small_server, chunks())
+    assert response.status_code == 413
+    await assert_still_serving(small_server)
+
+
+async def test_wrong_type_is_a_schema_validation_fault(small_server):
+    body = ('<GetAgentsForGroup xmlns="%s"><authUserName>admin</authUserName><authPassword>x</authPassword>'
+            "<groupId>not-a-number</groupId></GetAgentsForGroup>" % NS)
+    response = await post(small_server, envelope(body))
+    assert response.status_code == 500
+    assert fault(response)[0] == "Client.SchemaValidationError"
+    await assert_still_serving(small_server)
+
+
+async def test_unknown_operation_is_a_client_fault(small_server):
+    response = await post(small_server, envelope('<DropAllTables xmlns="%s"/>' % NS))
+    assert response.status_code == 500
+    assert fault(response)[0].startswith("Client")
+    await assert_still_serving(small_server)
+
+
+async def test_internal_error_is_a_server_fault_with_a_reference_only(small_server):
+    # A database that lost a table: the call fails inside, the client learns
+    # nothing of the internals, and the error log has the details.
+    with small_server.runtime.db.engine.begin() as connection:
+        connection.exec_driver_sql("DROP TABLE group_agents")
+    body = ('<GetAgentsForGroup xmlns="%s"><authUserName>admin</authUserName>'
+            "<authPassword>admin-Passw0rd!</authPassword><groupId>1</groupId></GetAgentsForGroup>" % NS)
+    response = await post(small_server, envelope(body))
+    assert response.status_code == 500
+    code, text = fault(response)
+    assert code == "Server"
+    assert "reference" in text
+    assert "Traceback" not in response.text and "group_agents" not in response.text
+    reference = text.split("reference ")[1].split(")")[0]
+    error_logs = list(small_server.runtime.data.logs.glob("error-*.log"))
+    assert error_logs, "no error log written"
+    log_text = "".join(path.read_text() for path in error_logs)
+    assert reference in log_text and "group_agents" in log_text and "Traceback" in log_text
+    await assert_still_serving(small_server)
