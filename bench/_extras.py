@@ -1,0 +1,97 @@
+"""What the bench adds to a server process (loaded by ``_stws_bench.tac``).
+
+- ``/bench-bare``: a plain twisted.web resource answering any request with a
+  fixed body, on the reactor thread: the cost of Twisted's HTTP alone.
+- ``/Services2/svcBenchEcho.asmx``: a tiny service hosted exactly like the
+  real ones (``AsmxEndpoint`` + ``AsmxResource`` on the server's own SOAP
+  thread pool, same protocol classes and validator):
+  ``Echo(text)`` is a plain spyne ``@rpc`` (no auth, no database), and
+  ``AuthEcho(authUserName, authPassword, text)`` goes through
+  ``stws.soap.operation`` (authentication, role check, one read transaction)
+  but touches no data of its own.
+
+``install_start_hook`` also writes the listening port to a file once the
+server listens, which is how ``_server.StwsServer`` learns it.
+"""
+from __future__ import annotations
+
+import json
+import os
+
+from spyne import ServiceBase, rpc
+from twisted.web.resource import Resource
+
+from stws.security import roles
+from stws.soap.endpoint import AsmxEndpoint
+from stws.soap.hosting import AsmxResource
+from stws.soap.operation import operation
+from stws.soap.types import String, TypeFactory, service_namespace
+
+ECHO_SERVICE = "svcBenchEcho"
+BARE_PATH = "bench-bare"
+T = TypeFactory(service_namespace(ECHO_SERVICE))
+
+# About the size of Echo's response, so (a) and (b) move similar bytes.
+BARE_BODY = (
+    b'<?xml version="1.0" encoding="UTF-8"?>\n'
+    b'<soap11env:Envelope xmlns:soap11env="http://schemas.xmlsoap.org/soap/envelope/" '
+    b'xmlns:tns="http://www.smartertools.com/SmarterTrack/Services2/svcBenchEcho.asmx">'
+    b"<soap11env:Body><tns:EchoResponse><tns:EchoResult>hello</tns:EchoResult></tns:EchoResponse>"
+    b"</soap11env:Body></soap11env:Envelope>"
+)
+
+
+class EchoService(ServiceBase):
+    __service_name__ = ECHO_SERVICE
+
+    @rpc(String, _returns=String)
+    def Echo(ctx, text):
+        return text
+
+    @operation(("text", String), returns=T.StringRequestResult, role=roles.EVERYONE, writes=False)
+    def AuthEcho(call, text):
+        return {"RequestResult": text}
+
+
+class BareResource(Resource):
+    isLeaf = True
+
+    def render(self, request):
+        request.setHeader(b"content-type", b"text/xml; charset=utf-8")
+        return BARE_BODY
+
+
+def install_extras(web) -> None:
+    """Mount the bare resource and the echo service on a started WebService."""
+    site = web.site
+    site.root.add(BARE_PATH, BareResource())
+    endpoint = AsmxEndpoint(
+        EchoService, site.runtime, "%s/Services2/%s.asmx" % (site.base_url, ECHO_SERVICE),
+        site.runtime.config.max_request_size,
+    )
+    services = site.root.getChild(b"services2", None)
+    services.add(ECHO_SERVICE + ".asmx", AsmxResource(endpoint, web.reactor, web.thread_pool))
+    site.endpoints.append(endpoint)
+
+
+def install_start_hook(top, port_file: str, extras: bool) -> None:
+    """Once the "web" service listens: add the extras, then write
+    ``{"port": ..., "base_url": ..., "pid": ...}`` to ``port_file``."""
+    web = top.getServiceNamed("web")
+    start = web.startService
+
+    def after_listen(_):
+        if extras:
+            install_extras(web)
+        info = {"port": web.port.getHost().port, "base_url": web.base_url, "pid": os.getpid()}
+        temporary = port_file + ".tmp"
+        with open(temporary, "w") as stream:
+            json.dump(info, stream)
+        os.replace(temporary, port_file)
+
+    def start_service():
+        started = start()
+        started.addCallback(after_listen)
+        return started
+
+    web.startService = start_service

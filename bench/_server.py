@@ -1,0 +1,151 @@
+"""Start a real stws server process for a benchmark and wait until it listens.
+
+    from _server import StwsServer
+    with StwsServer(extras=True) as server:        # temp data dir, SQLite, 127.0.0.1:<free port>
+        server.service_url("svcOrganization")        # http://127.0.0.1:PORT/Services2/svcOrganization.asmx
+        ...
+        server.memory()                              # {"VmHWM": kib, "VmRSS": kib, ...}
+
+The server is ``twistd -n`` (the venv's) running ``_stws_bench.tac``, which
+builds the service exactly as ``twistd -n stws`` does, so background
+services that later join ``makeService`` are there too. It listens on port
+0 and reports the port it got through a file (no free-port race). The admin
+password comes from ``STWS_ADMIN_PASSWORD`` (``ADMIN_PASSWORD`` below).
+twistd's own log (including the access log) goes to ``<data dir>/twistd.log``
+as a daemon's would. ``stop()`` sends SIGTERM, then SIGKILL after a timeout.
+"""
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+BENCH_DIR = Path(__file__).resolve().parent
+REPO = BENCH_DIR.parent
+TAC = BENCH_DIR / "_stws_bench.tac"
+ADMIN_USER = "admin"
+ADMIN_PASSWORD = "bench-Admin-Passw0rd!"
+
+
+def _twistd() -> str:
+    candidate = Path(sys.executable).with_name("twistd")
+    if candidate.exists():
+        return str(candidate)
+    return shutil.which("twistd") or "twistd"
+
+
+class ServerError(RuntimeError):
+    pass
+
+
+class StwsServer:
+    def __init__(self, *, extras: bool = False, threads: int | None = None, database: str | None = None,
+                 data_dir: str | os.PathLike | None = None, keep_data: bool = False, env: dict | None = None):
+        self.extras = extras
+        self.threads = threads
+        self.database = database
+        self._own_dir = data_dir is None
+        self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="stws-bench-"))
+        self.keep_data = keep_data
+        self.extra_env = dict(env or {})
+        self.process: subprocess.Popen | None = None
+        self.port: int | None = None
+        self.base_url = ""
+
+    # ------------------------------------------------------------ lifecycle
+
+    def start(self, timeout: float = 60.0) -> "StwsServer":
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        port_file = self.data_dir / "bench-port.json"
+        if port_file.exists():
+            port_file.unlink()
+        env = dict(os.environ)
+        env.update(
+            STWS_ADMIN_PASSWORD=ADMIN_PASSWORD,
+            STWS_BENCH_DATA_DIR=str(self.data_dir),
+            STWS_BENCH_PORT_FILE=str(port_file),
+            STWS_BENCH_EXTRAS="1" if self.extras else "0",
+            PYTHONUNBUFFERED="1",
+        )
+        if self.threads:
+            env["STWS_BENCH_THREADS"] = str(self.threads)
+        if self.database:
+            env["STWS_BENCH_DATABASE"] = self.database
+        env.update(self.extra_env)
+        command = [_twistd(), "-n", "--pidfile=", "--logfile=%s" % (self.data_dir / "twistd.log"), "-y", str(TAC)]
+        self._output = open(self.data_dir / "twistd.stdout", "wb")
+        self.process = subprocess.Popen(command, cwd=str(self.data_dir), env=env, stdin=subprocess.DEVNULL,
+                                        stdout=self._output, stderr=subprocess.STDOUT)
+        deadline = time.monotonic() + timeout
+        while not port_file.exists():
+            if self.process.poll() is not None:
+                raise ServerError("server exited with %s before listening:\n%s" % (self.process.returncode, self.log_tail()))
+            if time.monotonic() > deadline:
+                self.stop()
+                raise ServerError("server did not listen within %.0f s:\n%s" % (timeout, self.log_tail()))
+            time.sleep(0.05)
+        info = json.loads(port_file.read_text())
+        self.port = info["port"]
+        self.base_url = info["base_url"]
+        return self
+
+    def stop(self, timeout: float = 10.0) -> int | None:
+        """Stop the server (SIGTERM, then SIGKILL after ``timeout``); returns its
+        exit code: -15 for a clean stop on SIGTERM (twistd re-raises it), -9
+        when it had to be killed."""
+        if self.process is None:
+            return None
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._output.close()
+        code = self.process.returncode
+        if self._own_dir and not self.keep_data:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+        return code
+
+    def __enter__(self) -> "StwsServer":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # ------------------------------------------------------------ facts
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def url(self, path: str) -> str:
+        return "%s/%s" % (self.base_url, path.lstrip("/"))
+
+    def service_url(self, service: str) -> str:
+        return self.url("Services2/%s.asmx" % service)
+
+    def memory(self) -> dict[str, int]:
+        """VmHWM (peak RSS), VmRSS, VmPeak and VmSize of the server in KiB."""
+        values = {}
+        with open("/proc/%d/status" % self.pid) as status:
+            for line in status:
+                key, _, rest = line.partition(":")
+                if key in ("VmHWM", "VmRSS", "VmPeak", "VmSize"):
+                    values[key] = int(rest.split()[0])
+        return values
+
+    def log_tail(self, lines: int = 40) -> str:
+        text = ""
+        for name in ("twistd.stdout", "twistd.log"):
+            path = self.data_dir / name
+            if path.exists():
+                text += "--- %s\n%s\n" % (name, "\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
+        return text

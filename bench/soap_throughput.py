@@ -1,0 +1,273 @@
+"""Requests/second of the SOAP stack, from bare Twisted up to real operations.
+
+    .venv/bin/python bench/soap_throughput.py [--seconds 10] [--warmup 3] [--connections 16]
+                                              [--client auto|wrk|python] [--profile c,d]
+
+One server process (``twistd -n`` with the real service, temp data dir,
+SQLite, 127.0.0.1:<free port>; see _server.py), load from other processes
+(wrk if installed, else Python; see _load.py), on these scenarios:
+
+  a   bare twisted.web resource, fixed body (same POST body as b)   the HTTP baseline
+  b   svcBenchEcho.Echo: plain spyne @rpc, hosted like our services   + our SOAP stack
+  b2  svcBenchEcho.AuthEcho: through stws.soap.operation              + auth, role, read transaction
+  c   svcOrganization.GetAllAgents, 50 agents in the database         + query and 50 AgentInfo
+  d   svcOrganization.CreateUser, a new user name per request         + scrypt hash and a write
+
+and prints requests/second of each, the ratios b/a, c/b, d/b (and b2/b,
+c/b2), and the server's peak RSS (VmHWM). ``--profile c`` samples the
+server with py-spy (GIL-holding thread only) during an extra round of c
+after its measurement, and prints where the time goes.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _soap  # noqa: E402
+from _load import UNIQUE, have_wrk, run_load  # noqa: E402
+from _server import ADMIN_PASSWORD, ADMIN_USER, StwsServer  # noqa: E402
+
+ORG = "svcOrganization"
+ECHO = "svcBenchEcho"
+AUTH = [("authUserName", ADMIN_USER), ("authPassword", ADMIN_PASSWORD)]
+FAILED = b"<tns:Result>false</tns:Result>"
+USER_PASSWORD = "bench-User-Passw0rd"
+
+
+class Scenario:
+    def __init__(self, key, title, path, service, operation, params, fail_marker=None):
+        self.key, self.title = key, title
+        self.path, self.service, self.operation = path, service, operation
+        self.body = _soap.envelope(service, operation, params)
+        self.headers = _soap.headers(service, operation)
+        self.fail_marker = fail_marker
+
+    def url(self, server):
+        return server.url(self.path)
+
+
+def scenarios(agent_count: int) -> list[Scenario]:
+    echo_params = [("text", "hello")]
+    return [
+        Scenario("a", "bare twisted.web resource", "bench-bare", ECHO, "Echo", echo_params),
+        Scenario("b", "Echo (plain spyne @rpc)", "Services2/%s.asmx" % ECHO, ECHO, "Echo", echo_params),
+        Scenario("b2", "AuthEcho (stws.soap.operation)", "Services2/%s.asmx" % ECHO, ECHO, "AuthEcho",
+                 AUTH + echo_params, FAILED),
+        Scenario("c", "GetAllAgents (%d agents)" % agent_count, "Services2/%s.asmx" % ORG, ORG, "GetAllAgents",
+                 AUTH, FAILED),
+        Scenario("d", "CreateUser (unique names)", "Services2/%s.asmx" % ORG, ORG, "CreateUser",
+                 AUTH + [("username", "bench" + UNIQUE.decode()), ("password", USER_PASSWORD),
+                         ("email", "bench@example.com"), ("isEmailVerified", True), ("displayName", "Bench")],
+                 FAILED),
+    ]
+
+
+# ---------------------------------------------------------------- setup and checks
+
+
+def create_agents(server, total: int) -> int:
+    """Make the number of agents ``total`` (admin is one) through SOAP."""
+    url = server.service_url(ORG)
+    existing = _soap.call(url, ORG, "GetAllAgents", AUTH).count("AgentInfo")
+    for n in range(existing, total):
+        name = "agent%03d" % n
+        reply = _soap.call(url, ORG, "CreateUser", AUTH + [
+            ("username", name), ("password", USER_PASSWORD), ("email", "%s@example.com" % name),
+            ("isEmailVerified", True), ("displayName", "Agent %d" % n)])
+        if reply.status != 200 or reply.text("Result") != "true":
+            raise SystemExit("CreateUser %s failed: %s" % (name, reply.body[:500]))
+        user_id = int(reply.text("RequestResult"))
+        reply = _soap.call(url, ORG, "SetUsersProperties", AUTH + [
+            ("userID", user_id), ("propertyValues", ["Roles=Agent"])])
+        if reply.status != 200 or reply.text("Result") != "true":
+            raise SystemExit("SetUsersProperties %s failed: %s" % (name, reply.body[:500]))
+    return _soap.call(url, ORG, "GetAllAgents", AUTH).count("AgentInfo")
+
+
+def check(server, scenario: Scenario) -> None:
+    """One request by hand: right status and content, before any load."""
+    body = scenario.body.replace(UNIQUE, b"check")
+    reply = _post(scenario.url(server), body, scenario.headers)
+    if reply.status != 200 or (scenario.fail_marker and scenario.fail_marker in reply.body):
+        raise SystemExit("scenario %s does not work: %s %s" % (scenario.key, reply.status, reply.body[:600]))
+
+
+def _post(url, body, headers):
+    import http.client
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request("POST", parts.path, body, headers)
+        response = connection.getresponse()
+        return _soap.Reply(response.status, response.read())
+    finally:
+        connection.close()
+
+
+# ---------------------------------------------------------------- profiling
+
+
+def py_spy() -> str | None:
+    candidate = Path(sys.executable).with_name("py-spy")
+    return str(candidate) if candidate.exists() else shutil.which("py-spy")
+
+
+def profile(server, scenario, args, top: int = 25) -> None:
+    tool = py_spy()
+    if tool is None:
+        print("  (no py-spy: .venv/bin/pip install py-spy)")
+        return
+    seconds = max(3, int(args.seconds))
+    with tempfile.TemporaryDirectory() as folder:
+        raw = Path(folder) / "profile.txt"
+        sampler = subprocess.Popen(
+            [tool, "record", "--pid", str(server.pid), "--duration", str(seconds), "--rate", "500",
+             "--gil", "--nonblocking", "--format", "raw", "--output", str(raw)],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        time.sleep(0.5)
+        result = run_load(scenario.url(server), scenario.body, scenario.headers, seconds=seconds,
+                          connections=args.connections, tool=args.client, fail_marker=scenario.fail_marker,
+                          tag="p" + scenario.key)
+        _, error = sampler.communicate(timeout=seconds + 60)
+        if not raw.exists():
+            print("  py-spy failed: %s" % error.decode(errors="replace").strip()[-500:])
+            return
+        stacks = _read_collapsed(raw)
+    if args.profile_out:
+        target = Path(args.profile_out) / ("profile-%s.txt" % scenario.key)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text("".join("%s %d\n" % (";".join(stack), n) for stack, n in stacks.items()))
+        print("  collapsed stacks: %s" % target)
+    total = sum(stacks.values())
+    print("  %d samples of the GIL holder at %.0f req/s (under the profiler); share of samples:" % (total, result.rps))
+    inclusive, self_time = Counter(), Counter()
+    for stack, count in stacks.items():
+        for frame in set(stack):
+            inclusive[frame] += count
+        self_time[stack[-1]] += count
+    print("  -- inclusive, stws code and the layers it calls")
+    for frame, count in inclusive.most_common():
+        if top <= 0:
+            break
+        if "/stws/" in frame or "bench/_extras" in frame or any(k in frame for k in _LAYERS):
+            print("  %5.1f%%  %s" % (100.0 * count / total, _short(frame)))
+            top -= 1
+    print("  -- self")
+    for frame, count in self_time.most_common(15):
+        print("  %5.1f%%  %s" % (100.0 * count / total, _short(frame)))
+
+
+# Entry points of the layers worth seeing in the inclusive list.
+_LAYERS = (
+    "wsgi.py:", "application.py:", "_base.py:", "soap11.py:", "xml.py:", "orm/session.py:", "engine/base.py:",
+    "threadpool.py:", "http.py:", "server.py:",
+)
+
+
+def _read_collapsed(path: Path) -> Counter:
+    stacks = Counter()
+    for line in path.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if stack and count.isdigit():
+            stacks[tuple(stack.split(";"))] += int(count)
+    return stacks
+
+
+def _short(frame: str) -> str:
+    for marker in ("site-packages/", "/work/main/"):
+        if marker in frame:
+            head, _, tail = frame.partition(marker)
+            name = head.split(" (")[0]
+            return "%s (%s" % (name, tail)
+    return frame
+
+
+# ---------------------------------------------------------------- main
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per scenario (10)")
+    parser.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds per scenario (3)")
+    parser.add_argument("--connections", type=int, default=16, help="keep-alive connections (16)")
+    parser.add_argument("--threads", type=int, default=None, help="server SOAP threads (server default)")
+    parser.add_argument("--agents", type=int, default=50, help="agents in the database for c, admin included (50)")
+    parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
+                        help="load generator (auto: wrk when installed)")
+    parser.add_argument("--only", default="a,b,b2,c,d", help="scenarios to run, e.g. a,b,c")
+    parser.add_argument("--profile", default="", help="scenarios to profile with py-spy afterwards, e.g. c")
+    parser.add_argument("--profile-out", default="", help="folder to keep the collapsed py-spy stacks in")
+    parser.add_argument("--keep-data", action="store_true", help="keep the server's temp data directory")
+    args = parser.parse_args(argv)
+    if args.client == "auto":
+        args.client = "wrk" if have_wrk() else "python"
+    wanted = [key.strip() for key in args.only.split(",") if key.strip()]
+    to_profile = {key.strip() for key in args.profile.split(",") if key.strip()}
+    began = time.monotonic()
+
+    print("stws SOAP throughput: %d s measured (+%d s warm-up) per scenario, %d connections, client %s, %d CPUs"
+          % (args.seconds, args.warmup, args.connections, args.client, os.cpu_count() or 0))
+    server = StwsServer(extras=True, threads=args.threads, keep_data=args.keep_data)
+    server.start()
+    results = {}
+    try:
+        print("server pid %d at %s, data %s; peak RSS after start %d KiB"
+              % (server.pid, server.base_url, server.data_dir, server.memory()["VmHWM"]))
+        all_scenarios = {s.key: s for s in scenarios(args.agents)}
+        if "c" in wanted:
+            count = create_agents(server, args.agents)
+            print("GetAllAgents returns %d agents (admin + %d made through CreateUser/SetUsersProperties)"
+                  % (count, count - 1))
+        print()
+        print("  %-3s %-34s %10s %8s %8s %9s %9s" % ("", "scenario", "req/s", "requests", "failed", "p50 ms", "p99 ms"))
+        for key in wanted:
+            scenario = all_scenarios[key]
+            check(server, scenario)
+            run_load(scenario.url(server), scenario.body, scenario.headers, seconds=args.warmup,
+                     connections=args.connections, tool=args.client, fail_marker=scenario.fail_marker,
+                     tag="w" + key)
+            result = run_load(scenario.url(server), scenario.body, scenario.headers, seconds=args.seconds,
+                              connections=args.connections, tool=args.client, fail_marker=scenario.fail_marker,
+                              tag="m" + key)
+            results[key] = result
+            print("  %-3s %-34s %10.1f %8d %8d %9s %9s" % (
+                key, scenario.title, result.rps, result.requests, result.failures + result.errors,
+                _ms(result.latency_ms_p50), _ms(result.latency_ms_p99)), flush=True)
+            if key in to_profile:
+                print("  profile of %s:" % key)
+                profile(server, scenario, args)
+        memory = server.memory()
+    finally:
+        code = server.stop()
+    print()
+    for top, bottom in (("b", "a"), ("c", "b"), ("d", "b"), ("b2", "b"), ("c", "b2")):
+        if top in results and bottom in results and results[bottom].rps:
+            note = ""
+            if (top, bottom) == ("c", "b"):
+                note = "   (target >= 0.70: %s)" % ("met" if results["c"].rps / results["b"].rps >= 0.7 else "NOT met")
+            print("  %-5s = %.3f%s" % ("%s/%s" % (top, bottom), results[top].rps / results[bottom].rps, note))
+    print()
+    print("server peak RSS (VmHWM): %.1f MiB; RSS at the end: %.1f MiB" % (memory["VmHWM"] / 1024, memory["VmRSS"] / 1024))
+    print("server stop: %s" % {-15: "clean on SIGTERM", -9: "hung after SIGTERM, killed (exit -9)"}.get(code, "exit %s" % code))
+    failed = sum(r.failures + r.errors for r in results.values())
+    print("total bench time %.0f s%s" % (time.monotonic() - began, "; %d FAILED requests" % failed if failed else ""))
+    return 1 if failed else 0
+
+
+def _ms(value):
+    return "-" if value is None else "%.2f" % value
+
+
+if __name__ == "__main__":
+    sys.exit(main())
