@@ -22,6 +22,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     MetaData,
     String,
     Text,
@@ -457,3 +458,60 @@ class CallLog(SoftDeleteMixin, Base):
     date_created_utc: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     date_modified_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
+
+
+# --------------------------------------------------------------------------
+# Mail spool and transfer servers
+# --------------------------------------------------------------------------
+
+
+class OutgoingMessage(Base):
+    """A message waiting for (or done with) SMTP delivery.
+
+    The complete RFC 5322 text is stored in the row, committed in the same
+    transaction as what caused it (a reply, an auto-responder), before
+    anyone is told it was sent.
+    """
+
+    __tablename__ = "spool_outgoing"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"), index=True)
+    ticket_message_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_messages.id", ondelete="SET NULL"))
+    # "queued", "sending", "sent" or "failed".
+    status: Mapped[str] = mapped_column(String(20), default="queued")
+    from_address: Mapped[str] = mapped_column(String(1000))
+    # Envelope recipients, comma-separated.
+    recipients: Mapped[str] = mapped_column(Text)
+    subject: Mapped[str] = mapped_column(String(1000), default="")
+    message_id_header: Mapped[str] = mapped_column(String(998), index=True)
+    raw_content: Mapped[bytes] = mapped_column(LargeBinary)
+    date_created_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Not delivered before this time (the delivery delay, then retry backoff).
+    next_attempt_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_attempt_utc: Mapped[dt.datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    date_sent_utc: Mapped[dt.datetime | None]
+
+    __table_args__ = (Index("ix_spool_outgoing_due", "status", "next_attempt_utc"),)
+
+
+class TransferServer(Base):
+    """Another SmarterTrack-compatible server tickets can be transferred to."""
+
+    __tablename__ = "transfer_servers"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    base_url: Mapped[str] = mapped_column(String(1000))
+    username: Mapped[str] = mapped_column(String(200))
+    # Needed in clear to call the other server; readable only by administrators.
+    password: Mapped[str] = mapped_column(String(1000))
+    is_enabled: Mapped[bool] = mapped_column(default=True)
+
+
+class Setting(Base):
+    """A global setting (diagnostics options, mail settings, ...), as text."""
+
+    __tablename__ = "settings"
+    name: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[str] = mapped_column(Text, default="")

@@ -1,4 +1,5 @@
-"""The .asmx services, one module each; ``SERVICES`` lists what is served."""
+"""The .asmx services, one module (or package) each; ``SERVICES`` lists what is served."""
 from stws.services.organization import OrganizationService
+from stws.services.tickets import TicketsService
 
-SERVICES = (OrganizationService,)
+SERVICES = (OrganizationService, TicketsService)

@@ -1,0 +1,1 @@
+"""Ticket domain logic, one module per area; ``core`` holds what all share."""

@@ -1,0 +1,315 @@
+"""Tickets: lookup with access rules, statuses, numbers, history, assignment,
+and creating a ticket with its first message.
+
+Access: administrators and managers see every ticket; agents see tickets of
+the groups they belong to and tickets assigned to them; other accounts see
+only the tickets they are the customer of. A ticket the caller may not see
+is reported as not found (its existence is not disclosed).
+"""
+from __future__ import annotations
+
+import datetime as dt
+import html
+import re
+import uuid
+
+from sqlalchemy import func, or_, select
+
+from stws.db.models import (
+    Department, Group, GroupAgent, Ticket, TicketEvent, TicketMessage, TicketStatus, User, utcnow,
+)
+from stws.domain import organization as org
+from stws.domain import validation
+from stws.domain.errors import InvalidArgument, InvalidState, NotFound
+from stws.security import roles
+
+ACTIVE, WAITING, CLOSED, CLOSED_AND_LOCKED = 1, 2, 3, 4
+NORMAL_PRIORITY = 2
+OUTGOING, INCOMING = 1, 2  # message direction: agent -> customer, customer -> agent
+_EPOCH = dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)
+TICKET_NUMBER_RE = re.compile(r"^\d{3}-[0-9A-F]{8}-[0-9A-F]{4}$", re.IGNORECASE)
+
+_STATUS_ALIASES = {
+    "active": ACTIVE, "open": ACTIVE, "1": ACTIVE,
+    "waiting": WAITING, "2": WAITING,
+    "closed": CLOSED, "3": CLOSED,
+    "closed and locked": CLOSED_AND_LOCKED, "closedandlocked": CLOSED_AND_LOCKED, "locked": CLOSED_AND_LOCKED,
+    "closed-and-locked": CLOSED_AND_LOCKED, "4": CLOSED_AND_LOCKED,
+}
+
+
+# --------------------------------------------------------------- statuses
+
+
+def status_by_name(session, text: str | None, default: int | None = None) -> TicketStatus:
+    """A status from its English name, display name or id (any case)."""
+    value = (text or "").strip()
+    if not value:
+        if default is None:
+            raise InvalidArgument("No ticket status was given; use Active, Waiting, Closed or Closed and Locked.")
+        return session.get(TicketStatus, default)
+    status_id = _STATUS_ALIASES.get(value.lower())
+    if status_id is not None:
+        return session.get(TicketStatus, status_id)
+    status = session.scalars(select(TicketStatus).where(or_(
+        func.lower(TicketStatus.english_name) == value.lower(),
+        func.lower(TicketStatus.display_name) == value.lower(),
+    ))).first()
+    if status is None:
+        names = ", ".join(session.scalars(select(TicketStatus.english_name).order_by(TicketStatus.sort_order)))
+        raise InvalidArgument("%r is not a ticket status; use one of: %s." % (text, names))
+    return status
+
+
+def status_of(session, ticket: Ticket) -> TicketStatus:
+    return session.get(TicketStatus, ticket.status_id)
+
+
+# --------------------------------------------------------------- access
+
+
+def sees_all_tickets(call) -> bool:
+    return call.principal.has_role(roles.MANAGER)
+
+
+def agent_group_ids(call) -> set[int]:
+    return set(call.session.scalars(select(GroupAgent.group_id).where(GroupAgent.user_id == call.principal.user_id)))
+
+
+def visibility_filter(call):
+    """A WHERE clause limiting a ticket query to what the caller may see."""
+    if sees_all_tickets(call):
+        return None
+    user_id = call.principal.user_id
+    if call.principal.has_role(roles.AGENT):
+        member_of = select(GroupAgent.group_id).where(GroupAgent.user_id == user_id)
+        return or_(Ticket.group_id.in_(member_of), Ticket.agent_id == user_id)
+    return Ticket.customer_id == user_id
+
+
+def can_see(call, ticket: Ticket) -> bool:
+    if sees_all_tickets(call):
+        return True
+    user_id = call.principal.user_id
+    if call.principal.has_role(roles.AGENT):
+        return ticket.agent_id == user_id or ticket.group_id in agent_group_ids(call)
+    return ticket.customer_id == user_id
+
+
+def get_ticket(call, ticket_id: int, include_deleted: bool = False) -> Ticket:
+    ticket = call.session.get(Ticket, ticket_id) if ticket_id else None
+    if ticket is None or (ticket.is_deleted and not include_deleted) or not can_see(call, ticket):
+        raise NotFound("There is no ticket with id %s that you can see." % ticket_id)
+    return ticket
+
+
+def get_ticket_by_number(call, number: str | None, include_deleted: bool = False) -> Ticket:
+    number = (number or "").strip().lstrip("#")
+    if not number:
+        raise InvalidArgument("No ticket number was given (it looks like 168-24F24A57-000E).")
+    ticket = call.session.scalars(select(Ticket).where(Ticket.ticket_number == number.upper())).first()
+    if ticket is None or (ticket.is_deleted and not include_deleted) or not can_see(call, ticket):
+        raise NotFound("There is no ticket numbered %s that you can see." % number)
+    return ticket
+
+
+def require_changeable(call, ticket: Ticket) -> None:
+    """Closed-and-locked tickets cannot change (administrators excepted for status)."""
+    if status_of(call.session, ticket).is_locked:
+        raise InvalidState("Ticket %s is closed and locked and cannot be changed." % ticket.ticket_number)
+
+
+# --------------------------------------------------------------- history
+
+
+def record_event(call, ticket: Ticket, event_type: str, description: str, details: str = "",
+                 when: dt.datetime | None = None) -> TicketEvent:
+    principal = getattr(call, "principal", None)
+    event = TicketEvent(
+        ticket_id=ticket.id, event_type=event_type, description=description, details=details,
+        user_id=principal.user_id if principal else None,
+        user_name=principal.username if principal else "system",
+        date_utc=when or utcnow(),
+    )
+    call.session.add(event)
+    return event
+
+
+def touch(ticket: Ticket, when: dt.datetime | None = None) -> None:
+    ticket.date_modified_utc = when or utcnow()
+    ticket.is_indexed = False
+
+
+def set_status(call, ticket: Ticket, status: TicketStatus, reason: str = "") -> None:
+    if status.id == ticket.status_id:
+        return
+    old = status_of(call.session, ticket)
+    now = utcnow()
+    ticket.status_id = status.id
+    ticket.idle_start_utc = now
+    if status.is_open:
+        ticket.date_closed_utc = None
+    elif old.is_open:
+        ticket.date_closed_utc = now
+    touch(ticket, now)
+    record_event(call, ticket, "StatusChanged", "Status changed from %s to %s" % (old.display_name, status.display_name),
+                 reason)
+
+
+# --------------------------------------------------------------- numbers
+
+
+def assign_ticket_number(ticket: Ticket) -> None:
+    """``DDD-SSSSSSSS-NNNN``: department, hex seconds since 2000, hex of the id.
+
+    Called after the row has its id; unique because the id is.
+    """
+    seconds = int((ticket.date_opened_utc - _EPOCH).total_seconds())
+    ticket.ticket_number = "%03d-%08X-%04X" % (ticket.department_id % 1000, max(seconds, 0) & 0xFFFFFFFF,
+                                               ticket.id & 0xFFFF)
+
+
+# --------------------------------------------------------------- assignment
+
+
+def open_ticket_count(session, agent_id: int) -> int:
+    return session.scalar(
+        select(func.count(Ticket.id)).join(TicketStatus, Ticket.status_id == TicketStatus.id)
+        .where(Ticket.agent_id == agent_id, TicketStatus.is_open.is_(True), Ticket.is_deleted.is_(False))
+    )
+
+
+def pick_agent(session, group_id: int, exclude_agent_id: int | None = None) -> int | None:
+    """The agent who gets a new ticket of ``group_id``, or None for the queue.
+
+    Round robin: receiving primary members first, then secondary ones, each
+    in order of who was assigned least recently; agents at their ticket
+    limit are skipped. Pull-from-queue members are never picked.
+    """
+    members = session.execute(
+        select(GroupAgent, User).join(User, User.id == GroupAgent.user_id)
+        .where(GroupAgent.group_id == group_id, GroupAgent.is_receiving.is_(True),
+               GroupAgent.distribution_mode.in_(("primary", "secondary")),
+               User.is_deleted.is_(False), User.is_locked_out.is_(False))
+    ).all()
+    ordered = sorted(
+        members,
+        key=lambda row: (row[0].distribution_mode != "primary",
+                         row[0].last_assigned_utc or dt.datetime.min.replace(tzinfo=dt.timezone.utc),
+                         row[1].id),
+    )
+    for membership, user in ordered:
+        if user.id == exclude_agent_id:
+            continue
+        if membership.max_tickets_enabled and open_ticket_count(session, user.id) >= membership.max_tickets:
+            continue
+        membership.last_assigned_utc = utcnow()
+        return user.id
+    return None
+
+
+def distribute(call, ticket: Ticket, exclude_agent_id: int | None = None) -> None:
+    """Give ``ticket`` to an agent of its group per the group's distribution, or queue it."""
+    agent_id = pick_agent(call.session, ticket.group_id, exclude_agent_id)
+    if agent_id != ticket.agent_id:
+        ticket.agent_id = agent_id
+        ticket.hold_start_assigned_utc = utcnow() if agent_id else None
+        ticket.is_pinned_to_agent = False
+        if agent_id:
+            agent = call.session.get(User, agent_id)
+            record_event(call, ticket, "Assigned", "Assigned to %s" % agent.username)
+        else:
+            record_event(call, ticket, "Queued", "Placed in the queue of its group")
+
+
+# --------------------------------------------------------------- creation
+
+
+def html_to_text(markup: str) -> str:
+    text = re.sub(r"(?is)<(script|style).*?</\1>", "", markup or "")
+    text = re.sub(r"(?i)<br\s*/?>|</p>|</div>|</li>|</tr>", "\n", text)
+    text = re.sub(r"<[^>]+>", "", text)
+    return html.unescape(text).strip()
+
+
+def text_to_html(text: str) -> str:
+    return "<p>%s</p>" % html.escape(text or "").replace("\n", "<br>")
+
+
+def message_bodies(body: str, is_html: bool) -> tuple[str, str]:
+    """(plain text, HTML) of a body given as one or the other."""
+    if is_html:
+        return html_to_text(body), body or ""
+    return body or "", ""
+
+
+def resolve_group(call, department: Department, group_id: int | None) -> Group:
+    if group_id:
+        group = org.get_group(call, group_id)
+        if group.department_id != department.id:
+            raise InvalidArgument("Group %s does not belong to department %s." % (group_id, department.name))
+        return group
+    if not department.front_line_group_id:
+        raise InvalidState("Department %s has no front line group." % department.name)
+    return org.get_group(call, department.front_line_group_id)
+
+
+def find_or_create_customer(call, address: str) -> User | None:
+    """The customer account with this email address, if there is exactly one."""
+    users = call.session.scalars(
+        select(User).where(func.lower(User.email) == address.lower(), User.is_deleted.is_(False)).limit(2)
+    ).all()
+    return users[0] if len(users) == 1 else None
+
+
+def create_ticket(call, *, department_id: int, group_id: int | None, agent_id: int | None,
+                  customer_address: str, subject: str, body: str, is_html: bool, direction: int,
+                  status_id: int, opened: dt.datetime | None = None, idle_start: dt.datetime | None = None,
+                  first_message: dt.datetime | None = None, customer_id: int | None = None):
+    """Create a ticket and its first message; returns (ticket, message)."""
+    department = org.get_department(call, department_id)
+    group = resolve_group(call, department, group_id)
+    address = validation.email(customer_address)
+    subject = validation.name(subject, "subject", 1000, required=False) or "(no subject)"
+    now = utcnow()
+    for value, what in ((opened, "dateOpenedUTC"), (idle_start, "dateIdleStartTimeUTC"),
+                        (first_message, "dateFirstMessageReceived")):
+        if value is not None and value > now + dt.timedelta(minutes=5):
+            raise InvalidArgument("%s lies in the future." % what)
+    agent = None
+    if agent_id:
+        agent = org.get_user(call, agent_id)
+        if not org.is_agent(agent):
+            raise InvalidArgument("User %s is not an agent." % agent.username)
+    customer = call.session.get(User, customer_id) if customer_id else find_or_create_customer(call, address)
+    opened = opened or now
+    ticket = Ticket(
+        ticket_number="pending-" + uuid.uuid4().hex[:20],  # replaced after flush
+        brand_id=department.brand_id, department_id=department.id, group_id=group.id,
+        agent_id=agent.id if agent else None, customer_id=customer.id if customer else None,
+        customer_email=address, subject=subject, status_id=status_id, priority_id=NORMAL_PRIORITY,
+        date_opened_utc=opened, idle_start_utc=idle_start or opened, date_modified_utc=now,
+        date_first_message_utc=first_message or opened, last_reply_utc=first_message or opened,
+        reply_count_in=1 if direction == INCOMING else 0, reply_count_out=1 if direction == OUTGOING else 0,
+    )
+    call.session.add(ticket)
+    call.session.flush()
+    assign_ticket_number(ticket)
+    text, markup = message_bodies(body, is_html)
+    sender = call.session.get(User, call.principal.user_id)
+    message = TicketMessage(
+        ticket_id=ticket.id, direction=direction, subject=subject, body_text=text, body_html=markup,
+        from_user_id=sender.id if direction == OUTGOING else (customer.id if customer else None),
+        from_address=address if direction == INCOMING else "",
+        to_address=address if direction == OUTGOING else "",
+        date_received_utc=first_message or opened, is_first_message=True,
+    )
+    call.session.add(message)
+    call.session.flush()
+    record_event(call, ticket, "Created", "Ticket created in %s / %s" % (department.name, group.name),
+                 "from %s" % address if direction == INCOMING else "to %s" % address)
+    if agent is None and status_id == ACTIVE:
+        distribute(call, ticket)
+    elif agent is not None:
+        record_event(call, ticket, "Assigned", "Assigned to %s" % agent.username)
+    return ticket, message

@@ -1,0 +1,127 @@
+"""Creating tickets and reading them back."""
+from __future__ import annotations
+
+import datetime as dt
+import email
+import email.policy
+import re
+
+from stws.domain.errors import ResultCode
+
+NUMBER = re.compile(r"^\d{3}-[0-9A-F]{8}-[0-9A-F]{4}$")
+
+
+def failed(result, code):
+    assert result.Result is False, result
+    assert result.ResultCode == int(code), result.Message
+    assert result.Message
+
+
+async def test_create_ticket_as_agent_without_email(desk):
+    result = await desk.tickets.CreateTicket(*desk.agent, desk.department_id, 0, 0, "someone@example.org",
+                                             "Printer on fire", "Please advise.", False, False, False)
+    assert result.Result, result.Message
+    assert NUMBER.match(result.RequestResult)
+    info = (await desk.tickets.GetTicketInfoByTicketNumber(*desk.agent, result.RequestResult)).Ticket
+    assert info.Subject == "Printer on fire"
+    assert info.CustomerEmailAddress == "someone@example.org"
+    assert info.IdAgent == desk.agent_id  # userIdOfAgent=0 means the caller
+    assert info.IdGroup == desk.group_id and info.IdDepartment == desk.department_id
+    assert info.IsOpen and info.IsActive and not info.IsDeleted
+    assert info.ReplyCountOut == 1 and info.ReplyCountIn == 0
+    by_id = (await desk.tickets.GetTicketInfo(*desk.agent, info.ID)).Ticket
+    assert by_id.TicketNumber == result.RequestResult
+    assert desk.spool() == []
+
+
+async def test_create_ticket_waiting_with_email_goes_to_the_spool(desk):
+    result = await desk.tickets.CreateTicket(*desk.agent, desk.department_id, 0, 0, "someone@example.org",
+                                             "Your order", "<p>It <b>shipped</b>.</p>", True, True, True)
+    assert result.Result, result.Message
+    info = (await desk.tickets.GetTicketInfoByTicketNumber(*desk.agent, result.RequestResult)).Ticket
+    assert info.IsOpen and not info.IsActive  # Waiting
+    (row,) = desk.spool()
+    assert row.status == "queued" and row.recipients == "someone@example.org"
+    mail = email.message_from_bytes(row.raw_content, policy=email.policy.default)
+    assert result.RequestResult in mail["Subject"]
+    assert mail["Message-ID"] == row.message_id_header
+    assert mail["To"] == "someone@example.org"
+    assert "shipped" in mail.get_body(("plain",)).get_content()
+    assert "<b>shipped</b>" in mail.get_body(("html",)).get_content()
+
+
+async def test_create_ticket_from_customer_is_queued_when_nobody_receives(desk):
+    result = await desk.tickets.CreateTicketFromCustomer(*desk.agent, desk.department_id, "cust@example.com",
+                                                         "Cannot log in", "Help!", False, False)
+    assert result.Result, result.Message
+    info = (await desk.tickets.GetTicketInfoByTicketNumber(*desk.admin, result.RequestResult)).Ticket
+    assert info.IdCustomer == desk.customer_id
+    assert info.ReplyCountIn == 1
+    # alice is a member but not receiving tickets yet, so the ticket waits in the queue.
+    assert info.IdAgent == 0
+
+
+async def test_customer_sees_only_own_tickets(desk):
+    mine = await desk.tickets.CreateTicketFromCustomer(*desk.agent, desk.department_id, "cust@example.com",
+                                                       "Mine", "x", False, False)
+    other = await desk.tickets.CreateTicketFromCustomer(*desk.agent, desk.department_id, "other@example.com",
+                                                        "Other", "x", False, False)
+    assert (await desk.tickets.GetTicketInfoByTicketNumber(*desk.customer, mine.RequestResult)).Result
+    failed(await desk.tickets.GetTicketInfoByTicketNumber(*desk.customer, other.RequestResult), ResultCode.NOT_FOUND)
+
+
+async def test_auto_responder(desk):
+    assert (await desk.org.SetDepartmentProperties(
+        *desk.admin, desk.department_id,
+        {"string": ["AutoResponderEnabled=true", "AutoResponderSubject=Got it",
+                    "AutoResponderBody=Ticket %TICKETNUMBER% received."]})).Result
+    result = await desk.tickets.CreateTicketFromCustomer(*desk.agent, desk.department_id, "cust@example.com",
+                                                         "Hello", "x", False, True)
+    (row,) = desk.spool()
+    mail = email.message_from_bytes(row.raw_content, policy=email.policy.default)
+    assert "Ticket %s received." % result.RequestResult in mail.get_content()
+    assert result.RequestResult in mail["Subject"]
+    # sendAutoResponder=false sends nothing.
+    await desk.tickets.CreateTicketFromCustomer(*desk.agent, desk.department_id, "cust@example.com",
+                                                "Again", "x", False, False)
+    assert len(desk.spool()) == 1
+
+
+async def test_back_dated_ticket(desk):
+    opened = dt.datetime(2020, 5, 1, 12, 0, tzinfo=dt.timezone.utc)
+    result = await desk.tickets.CreateTicketFromCustomerWithDate(
+        *desk.agent, desk.department_id, 0, desk.customer_id, "", "Old", "x", False, False,
+        opened, opened, opened)
+    assert result.Result, result.Message
+    assert result.RequestResult.split("-")[1] == "%08X" % int((opened - dt.datetime(2000, 1, 1, tzinfo=dt.timezone.utc)).total_seconds())
+    info = (await desk.tickets.GetTicketInfoByTicketNumber(*desk.agent, result.RequestResult)).Ticket
+    assert info.LastReplyDateUtc == opened
+    assert info.CustomerEmailAddress == "cust@example.com"
+    future = dt.datetime.now(dt.timezone.utc) + dt.timedelta(days=2)
+    failed(await desk.tickets.CreateTicketWithDate(*desk.agent, desk.department_id, 0, 0, "a@example.org", "s", "b",
+                                                   False, False, False, future, future, future),
+           ResultCode.INVALID_ARGUMENT)
+
+
+async def test_create_ticket_bad_input(desk):
+    t = desk.tickets
+    failed(await t.CreateTicket(*desk.agent, 99, 0, 0, "a@example.org", "s", "b", False, False, False),
+           ResultCode.NOT_FOUND)
+    failed(await t.CreateTicket(*desk.agent, desk.department_id, 0, 0, "not an address", "s", "b", False, False,
+                                False), ResultCode.INVALID_ARGUMENT)
+    failed(await t.CreateTicket(*desk.agent, desk.department_id, 77, 0, "a@example.org", "s", "b", False, False,
+                                False), ResultCode.NOT_FOUND)
+    failed(await t.CreateTicket(*desk.agent, desk.department_id, 0, desk.customer_id, "a@example.org", "s", "b",
+                                False, False, False), ResultCode.INVALID_ARGUMENT)
+    failed(await t.CreateTicket(*desk.customer, desk.department_id, 0, 0, "a@example.org", "s", "b", False, False,
+                                False), ResultCode.PERMISSION_DENIED)
+    failed(await t.GetTicketInfo(*desk.agent, 12345), ResultCode.NOT_FOUND)
+    failed(await t.GetTicketInfoByTicketNumber(*desk.agent, "000-00000000-0000"), ResultCode.NOT_FOUND)
+    failed(await t.GetTicketInfoByTicketNumber(*desk.agent, ""), ResultCode.INVALID_ARGUMENT)
+
+
+async def test_ping_service(desk):
+    assert (await desk.tickets.PingService(*desk.agent, "")) is True
+    assert (await desk.tickets.PingService(*desk.agent, "cust")) is True
+    assert (await desk.tickets.PingService(*desk.agent, "nobody")) is False
+    assert (await desk.tickets.PingService("alice", "wrong", "")) is False
