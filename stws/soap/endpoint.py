@@ -46,7 +46,8 @@ def _utc_iso(cls, value: datetime.datetime) -> str:
 
 
 class _AsmxProtocolMixin:
-    """UTC datetimes with 'Z' (.NET reads them as DateTimeKind.Utc), and no DTDs.
+    """UTC datetimes with 'Z' (.NET reads them as DateTimeKind.Utc), no DTDs,
+    and ``xsi:nil`` on an optional parameter read as "omitted".
 
     SOAP forbids a DTD in a message; rejecting it up front also avoids the
     lxml schema validator crashing on entity declarations (an empty 500).
@@ -63,6 +64,39 @@ class _AsmxProtocolMixin:
             root = root[0]
         if root is not None and root.getroottree().docinfo.doctype:
             raise Fault("Client.DTDNotAllowed", "A SOAP message must not contain a DTD.")
+
+    def validate_body(self, ctx, message):
+        if message is self.REQUEST and ctx.in_body_doc is not None:
+            _drop_nil_optional_parameters(self.app, ctx.in_body_doc)
+        super().validate_body(ctx, message)
+
+
+_XSI_NIL = "{http://www.w3.org/2001/XMLSchema-instance}nil"
+
+
+def _drop_nil_optional_parameters(app, body) -> None:
+    """Remove ``<param xsi:nil="true"/>`` where ``param`` is optional and not
+    nillable (our strings and arrays), so it reads as omitted (None).
+
+    ASMX's XmlSerializer accepts such a parameter as null; the schema does
+    not, so validation would fail the whole call. Mono's WCF client sends a
+    null string argument this way (Microsoft's omits it). Only the
+    operation's own parameters are treated; nil on a required or nillable
+    element is left to validation and deserialization as before.
+    """
+    methods = app.interface.service_method_map.get(body.tag)
+    if not methods:
+        return
+    parameters = methods[0].in_message.get_flat_type_info(methods[0].in_message)
+    namespace = body.tag.partition("}")[0] + "}"
+    for child in list(body):
+        if not isinstance(child.tag, str) or not child.tag.startswith(namespace):
+            continue
+        if child.get(_XSI_NIL) not in ("true", "1") or len(child):
+            continue
+        kind = parameters.get(child.tag[len(namespace):])
+        if kind is not None and kind.Attributes.min_occurs == 0 and not kind.Attributes.nillable:
+            body.remove(child)
 
 
 class AsmxSoap11(_AsmxProtocolMixin, Soap11):

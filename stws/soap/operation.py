@@ -17,11 +17,13 @@ Server fault carrying only that reference.
 """
 from __future__ import annotations
 
+import datetime
+import functools
 import logging
 import uuid
 from dataclasses import dataclass, field
 
-from spyne import Fault, rpc
+from spyne import Boolean, DateTime, Decimal, Fault, rpc
 
 from stws.domain.errors import AuthenticationFailed, OperationError, PermissionDenied, ResultCode
 from stws.soap.types import String
@@ -53,15 +55,20 @@ class OperationSpec:
     returns: type
     role: str
     writes: bool
+    on_failure: object = None
 
 
-def operation(*params, returns, role, writes=True, auth_user_param="authUserName"):
-    """Declare a SOAP operation; see the module docstring."""
+def operation(*params, returns, role, writes=True, auth_user_param="authUserName", on_failure=None):
+    """Declare a SOAP operation; see the module docstring.
+
+    ``on_failure(error)`` builds the result of a failed call for result types
+    without the Result/ResultCode/Message trio (IsAvailableResult).
+    """
 
     def decorate(body):
         names = [auth_user_param, "authPassword"] + [name for name, _ in params]
         types = [String, String] + [kind for _, kind in params]
-        spec = OperationSpec(body.__name__, body, returns, role, writes)
+        spec = OperationSpec(body.__name__, body, returns, role, writes, on_failure)
 
         def soap_entry(ctx, user, password, *args):
             return invoke(spec, ctx.app.stws_runtime, user, password, args)
@@ -73,7 +80,9 @@ def operation(*params, returns, role, writes=True, auth_user_param="authUserName
         # nillable (spyne's default nillable=true makes wsdl.exe proxies carry
         # [return: XmlElement(IsNullable=true)] and svcutil a different DataMember).
         result = returns.customize(min_occurs=0, nillable=False)
-        return rpc(*types, _args=names, _returns=result)(soap_entry)
+        explained = rpc(*types, _args=names, _returns=result)(soap_entry)
+        explained.stws_spec = spec
+        return explained
 
     return decorate
 
@@ -102,19 +111,47 @@ def _invoke(spec: OperationSpec, runtime, user, password, args):
         if failure.user_id is not None:
             with runtime.db.transaction() as session:
                 runtime.authenticator.record_failure(session, failure.user_id)
-        return failed_result(spec.returns, failure)
+        return failed_result(spec, failure)
     except OperationError as failure:
-        return failed_result(spec.returns, failure)
+        return failed_result(spec, failure)
     return succeeded_result(spec.returns, outcome)
 
 
 def succeeded_result(returns: type, outcome):
     if isinstance(outcome, returns):
         return outcome
-    payload = dict(outcome or {})
+    payload = dict(value_type_defaults(returns))
+    payload.update(outcome or {})
     payload.setdefault("Message", "")
     return returns(Result=True, ResultCode=int(ResultCode.OK), **payload)
 
 
-def failed_result(returns: type, failure: OperationError):
-    return returns(Result=False, ResultCode=int(failure.code), Message=failure.message)
+def failed_result(spec: OperationSpec, failure: OperationError):
+    if spec.on_failure is not None:
+        return spec.on_failure(failure)
+    return spec.returns(Result=False, ResultCode=int(failure.code), Message=failure.message,
+                        **value_type_defaults(spec.returns))
+
+
+@functools.lru_cache(maxsize=None)
+def value_type_defaults(returns: type) -> dict:
+    """The required value-type fields of a result type (e.g. RequestResult
+    of IntRequestResult) with the .NET default values ASMX writes for them:
+    0, false, 0001-01-01T00:00:00.
+
+    spyne writes a missing one as xsi:nil="true" even when the schema says it
+    is not nillable; .NET clients then fail on every Result=false answer
+    (XmlSerializer: "Input string was not in a correct format"; WCF:
+    "ValueType 'System.Int32' cannot be null").
+    """
+    defaults = {}
+    for name, kind in returns.get_flat_type_info(returns).items():
+        if name in ("Result", "ResultCode") or kind.Attributes.min_occurs < 1 or kind.Attributes.nillable:
+            continue
+        if issubclass(kind, Boolean):
+            defaults[name] = False
+        elif issubclass(kind, Decimal):
+            defaults[name] = 0
+        elif issubclass(kind, DateTime):
+            defaults[name] = datetime.datetime(1, 1, 1, tzinfo=datetime.timezone.utc)
+    return defaults
