@@ -7,10 +7,12 @@ from __future__ import annotations
 
 from spyne import ServiceBase
 
-from stws.services.tickets import creation
+from stws.services.tickets import (
+    agents, attachments, conversation, creation, fields, lifecycle, timelogs, transfer,
+)
 from stws.services.tickets.types import OPERATIONS, SERVICE_NAME
 
-_MODULES = (creation,)
+_MODULES = (creation, conversation, lifecycle, transfer, fields, timelogs, attachments, agents)
 
 
 def _collect(modules) -> dict:

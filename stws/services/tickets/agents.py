@@ -1,0 +1,1 @@
+"""svcTickets operations: agents (being written)."""

@@ -1,0 +1,1 @@
+"""svcTickets operations: attachments (being written)."""

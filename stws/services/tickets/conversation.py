@@ -1,0 +1,1 @@
+"""svcTickets operations: conversation (being written)."""

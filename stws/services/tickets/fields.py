@@ -1,0 +1,1 @@
+"""svcTickets operations: fields (being written)."""

@@ -1,0 +1,1 @@
+"""svcTickets operations: lifecycle (being written)."""

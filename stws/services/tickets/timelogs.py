@@ -1,0 +1,1 @@
+"""svcTickets operations: timelogs (being written)."""

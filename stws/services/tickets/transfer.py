@@ -1,0 +1,1 @@
+"""svcTickets operations: transfer (being written)."""
