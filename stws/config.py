@@ -15,6 +15,7 @@ from __future__ import annotations
 import configparser
 import dataclasses
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -64,9 +65,12 @@ class Config:
         if self.public_url:
             return self.public_url.rstrip("/")
         host = "127.0.0.1"
-        for part in self.listen.split(":"):
+        # Endpoint descriptions separate fields with ":" and escape it as "\\:".
+        for part in re.split(r"(?<!\\):", self.listen):
             if part.startswith("interface="):
-                host = part.split("=", 1)[1]
+                host = part.split("=", 1)[1].replace("\\:", ":")
+        if host in ("", "0.0.0.0", "::"):
+            host = "127.0.0.1"  # listening everywhere: loopback at least works
         if ":" in host:
             host = "[%s]" % host
         return "http://%s:%d" % (host, port)

@@ -1,0 +1,138 @@
+"""The real thing: ``twistd -n stws`` as a user starts it, in its own process."""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import requests
+from twisted.internet.threads import deferToThread
+
+TWISTD = str(Path(sys.executable).with_name("twistd"))
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def start(data_dir: Path, port: int, *extra: str, env_password: str | None = None) -> subprocess.Popen:
+    env = {k: v for k, v in os.environ.items() if k != "STWS_ADMIN_PASSWORD"}
+    if env_password:
+        env["STWS_ADMIN_PASSWORD"] = env_password
+    return subprocess.Popen(
+        [TWISTD, "-n", "--pidfile=", "stws", "--data-dir", str(data_dir),
+         "--listen", "tcp:%d:interface=127.0.0.1" % port, *extra],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=data_dir.parent,
+    )
+
+
+def wait_until_serving(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError("server exited: %s" % process.stderr.read().decode())
+        try:
+            if requests.get(url, timeout=2).status_code == 200:
+                return
+        except requests.ConnectionError:
+            pass
+        time.sleep(0.2)
+    raise AssertionError("server did not answer within %s s" % seconds)
+
+
+def stop(process: subprocess.Popen) -> tuple[bool, str]:
+    """SIGTERM, as a service manager stops it; (shut down cleanly?, stderr)."""
+    process.send_signal(signal.SIGTERM)
+    out, err = process.communicate(timeout=30)
+    # twistd shuts down, then exits with the signal it got (status -15).
+    clean = process.returncode in (0, -signal.SIGTERM) and b"Server Shut Down." in out
+    return clean, err.decode() + out.decode()
+
+
+def call_get_all_groups(url: str, user: str, password: str) -> bytes:
+    body = ('<s:Envelope xmlns:s="http://schemas.xmlsoap.org/soap/envelope/"><s:Body>'
+            '<GetAllGroups xmlns="http://www.smartertools.com/SmarterTrack/Services2/svcOrganization.asmx">'
+            "<authUserName>%s</authUserName><authPassword>%s</authPassword></GetAllGroups></s:Body></s:Envelope>"
+            % (user, password))
+    response = requests.post(url, data=body.encode(), headers={"Content-Type": "text/xml; charset=utf-8"},
+                             timeout=30)
+    assert response.status_code == 200
+    return response.content
+
+
+def run_first_start_and_restart(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    port = free_port()
+    base = "http://127.0.0.1:%d/Services2/svcOrganization.asmx" % port
+    process = start(data, port)
+    try:
+        wait_until_serving(base + "?WSDL", process)
+    finally:
+        clean, err = stop(process)
+    assert clean, err
+    match = re.search(r"'admin' with password: (\S+)", err)
+    assert match, err
+    password = match.group(1)
+    # The data directory has its layout and the database.
+    for folder in ("logs", "email", "attachments", "failed-emails", "temp", "raw-content"):
+        assert (data / folder).is_dir(), folder
+    assert (data / "stws.sqlite3").exists()
+    assert list((data / "logs").glob("system-*.log"))
+
+    # A restart keeps the account and prints no new password.
+    process = start(data, port)
+    try:
+        wait_until_serving(base + "?WSDL", process)
+        assert b">true<" in call_get_all_groups(base, "admin", password)
+        assert b">false<" in call_get_all_groups(base, "admin", password + "x")
+    finally:
+        clean, err = stop(process)
+    assert clean, err
+    assert "with password" not in err
+
+
+async def test_first_start_creates_everything_and_restart_keeps_it(tmp_path):
+    await deferToThread(run_first_start_and_restart, tmp_path)
+
+
+def run_with_config_file(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "stws.ini"
+    config.write_text("[stws]\nlisten = tcp:%d:interface=127.0.0.1\ndata-dir = %s\n"
+                      "public-url = https://help.example.com\n" % (port, tmp_path / "configured"))
+    env = dict(os.environ, STWS_ADMIN_PASSWORD="chosen-passw0rd")
+    process = subprocess.Popen([TWISTD, "-n", "--pidfile=", "stws", "--config", str(config)],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env, cwd=tmp_path)
+    url = "http://127.0.0.1:%d/Services2/svcOrganization.asmx" % port
+    try:
+        wait_until_serving(url + "?wsdl", process)
+        wsdl = requests.get(url + "?wsdl", timeout=10).text
+        assert 'location="https://help.example.com/Services2/svcOrganization.asmx"' in wsdl
+        assert b">true<" in call_get_all_groups(url, "admin", "chosen-passw0rd")
+    finally:
+        clean, err = stop(process)
+    assert clean, err
+    assert "with password" not in err  # the chosen one is not printed
+    assert (tmp_path / "configured" / "stws.sqlite3").exists()
+
+
+async def test_config_file_and_chosen_admin_password(tmp_path):
+    await deferToThread(run_with_config_file, tmp_path)
+
+
+def run_bad_option(tmp_path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([TWISTD, "-n", "--pidfile=", "stws", "--threads", "zero"], capture_output=True,
+                          cwd=tmp_path, timeout=60)
+
+
+async def test_bad_option_is_reported(tmp_path):
+    result = await deferToThread(run_bad_option, tmp_path)
+    assert result.returncode != 0
+    assert b"threads must be a whole number" in result.stdout + result.stderr
