@@ -37,7 +37,9 @@ class Config:
     max_request_size: int = DEFAULT_MAX_REQUEST_BYTES
     # Seconds a verified credential stays in the in-memory cache (DESIGN §7).
     credential_cache_seconds: float = 60.0
-    extra: dict = field(default_factory=dict)
+    # Background thread intervals in seconds, by thread name, overriding the
+    # defaults: "Ticket Watcher=30; Cleaner=600" in the file or on the command line.
+    thread_intervals: dict = field(default_factory=dict)
 
     # Option names as spelled on the command line and in the config file.
     KEYS = {
@@ -47,12 +49,15 @@ class Config:
         "database": "database",
         "threads": "threads",
         "max-request-size": "max_request_size",
+        "thread-intervals": "thread_intervals",
     }
 
     def __post_init__(self):
         self.data_dir = Path(self.data_dir)
         self.threads = _positive_int("threads", self.threads)
         self.max_request_size = _positive_int("max-request-size", self.max_request_size)
+        if isinstance(self.thread_intervals, str):
+            self.thread_intervals = _parse_intervals(self.thread_intervals)
 
     @property
     def database_url(self) -> str:
@@ -104,6 +109,22 @@ def _positive_int(name, value) -> int:
     if number <= 0:
         raise ConfigError("%s must be greater than zero" % name)
     return number
+
+
+def _parse_intervals(text: str) -> dict:
+    intervals = {}
+    for item in text.split(";"):
+        if not item.strip():
+            continue
+        name, sep, seconds = item.rpartition("=")
+        try:
+            value = float(seconds)
+        except ValueError:
+            value = 0
+        if not sep or not name.strip() or value <= 0:
+            raise ConfigError("thread-intervals: %r is not of the form Thread Name=seconds" % item.strip())
+        intervals[name.strip()] = value
+    return intervals
 
 
 def admin_password_from_environment() -> str | None:

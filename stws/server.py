@@ -75,6 +75,10 @@ class WebService(service.Service):
 
 def make_application_service(runtime, reactor) -> service.MultiService:
     """Everything the process runs, as one service (the twistd plugin's)."""
+    from stws.workers import registry
+    from stws.workers.framework import WorkerService
+
     top = service.MultiService()
     WebService(runtime, reactor).setServiceParent(top)
+    WorkerService(runtime, registry.definitions(runtime.config.thread_intervals), reactor).setServiceParent(top)
     return top

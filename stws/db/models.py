@@ -515,3 +515,30 @@ class Setting(Base):
     __tablename__ = "settings"
     name: Mapped[str] = mapped_column(String(100), primary_key=True)
     value: Mapped[str] = mapped_column(Text, default="")
+
+
+# --------------------------------------------------------------------------
+# Background threads
+# --------------------------------------------------------------------------
+
+
+class ThreadState(Base):
+    """One background thread, cluster-wide: switched on or off, which node
+    holds its lease, and how its last run went."""
+
+    __tablename__ = "thread_states"
+    name: Mapped[str] = mapped_column(String(50), primary_key=True)
+    enabled: Mapped[bool] = mapped_column(default=True)
+    # The node running the thread holds the lease until it expires; it
+    # renews it on every run, so a dead node's lease lapses and another
+    # node takes the thread over.
+    lease_node: Mapped[str | None] = mapped_column(String(200))
+    lease_expires_utc: Mapped[dt.datetime | None]
+    last_node: Mapped[str] = mapped_column(String(200), default="")
+    last_start_utc: Mapped[dt.datetime | None]
+    last_end_utc: Mapped[dt.datetime | None]
+    last_duration_ms: Mapped[int] = mapped_column(default=0)
+    last_items: Mapped[int] = mapped_column(default=0)
+    total_runs: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    last_error_utc: Mapped[dt.datetime | None]

@@ -1,0 +1,264 @@
+"""The background-thread framework: the spec's 14 "threads" as Twisted
+LoopingCalls, one job each.
+
+Each tick of a thread's LoopingCall hands one run to a thread pool (the
+reactor never blocks on database or file work) unless the previous run is
+still going. A run, in the pool:
+
+1. in one short transaction, reads the thread's row (``thread_states``):
+   switched off -> nothing to do; otherwise takes or renews the lease
+   (``UPDATE ... WHERE lease_node = me OR lease expired``), so on several
+   nodes sharing a database one node runs the thread at a time and another
+   takes over within two intervals when that node dies;
+2. skips the run while the maintenance flag is set, for threads that must
+   wait for database upgrades;
+3. runs the job, which returns how many items it processed;
+4. records start, end, duration, items and the error (if any) in the row.
+
+A failing run is written to the error log and the threads log; the thread
+keeps running. Start/stop is the ``enabled`` column: it holds across
+restarts and for every node.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import socket
+import time
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+from sqlalchemy import or_, select, update
+from sqlalchemy.exc import IntegrityError
+from twisted.application import service
+from twisted.internet import defer, task, threads
+
+from stws.db.models import Setting, ThreadState, utcnow
+
+threads_log = logging.getLogger("stws.threads")
+error_log = logging.getLogger("stws.error")
+
+MAINTENANCE_SETTING = "maintenance.in_progress"
+
+
+def node_name() -> str:
+    """This process, as named in leases: host, pid and a random part."""
+    return "%s:%d:%s" % (socket.gethostname(), os.getpid(), uuid.uuid4().hex[:6])
+
+
+@dataclass(frozen=True)
+class ThreadDefinition:
+    name: str  # as the spec names it, e.g. "Ticket Watcher"
+    interval: float  # seconds between runs
+    description: str
+    # job(context) -> items processed; None while the thread's issue is open.
+    job: Callable[["JobContext"], int] | None = None
+    waits_for_maintenance: bool = False
+
+    @property
+    def available(self) -> bool:
+        return self.job is not None
+
+
+@dataclass
+class JobContext:
+    runtime: object
+    definition: ThreadDefinition
+    now: dt.datetime
+    log: logging.Logger = field(default_factory=lambda: threads_log)
+
+
+class RunOutcome:
+    DISABLED = "disabled"
+    NOT_LEADER = "lease held by another node"
+    MAINTENANCE = "waiting for maintenance to finish"
+    UNAVAILABLE = "not available yet"
+    RAN = "ran"
+    FAILED = "failed"
+
+
+def maintenance_in_progress(session) -> bool:
+    setting = session.get(Setting, MAINTENANCE_SETTING)
+    return bool(setting and setting.value.strip().lower() in ("1", "true", "yes"))
+
+
+def ensure_rows(db, definitions) -> None:
+    """Create the row of every thread (enabled) that has none yet."""
+    with db.transaction() as session:
+        existing = set(session.scalars(select(ThreadState.name)))
+        for definition in definitions:
+            if definition.name not in existing:
+                session.add(ThreadState(name=definition.name, enabled=True))
+    # Another node may have inserted the same rows meanwhile: that is fine.
+
+
+def set_enabled(db, name: str, enabled: bool) -> None:
+    with db.transaction() as session:
+        state = session.get(ThreadState, name)
+        if state is None:
+            raise KeyError(name)
+        state.enabled = enabled
+        if not enabled:
+            state.lease_node = None
+            state.lease_expires_utc = None
+
+
+class ThreadRunner:
+    """One background thread on this node."""
+
+    def __init__(self, definition: ThreadDefinition, runtime, node: str, clock=None, executor=None, now=utcnow):
+        self.definition = definition
+        self.runtime = runtime
+        self.node = node
+        self.clock = clock
+        self.now = now  # wall-clock UTC; tests pass one driven by their Clock
+        # executor(fn) -> Deferred firing with fn()'s result; a thread pool by default.
+        self.executor = executor or threads.deferToThread
+        self.running = False
+        self.current: defer.Deferred | None = None
+        self.loop: task.LoopingCall | None = None
+        self.last_outcome = ""
+
+    def start(self) -> None:
+        self.loop = task.LoopingCall(self.tick)
+        if self.clock is not None:
+            self.loop.clock = self.clock
+        self.loop.start(self.definition.interval, now=False)
+
+    def stop(self) -> None:
+        if self.loop is not None and self.loop.running:
+            self.loop.stop()
+
+    def tick(self):
+        """One LoopingCall tick: start a run unless one is still going."""
+        if self.running:
+            return None
+        self.running = True
+        d = self.current = self.executor(self.run_once)
+        d.addErrback(self._unexpected)
+        d.addBoth(self._finished)
+        return None  # never make the LoopingCall wait: ticks must not pile up
+
+    def idle(self) -> defer.Deferred:
+        """Fires when no run of this thread is in progress."""
+        if not self.running or self.current is None:
+            return defer.succeed(None)
+        done = defer.Deferred()
+        self.current.addBoth(lambda outcome: (done.callback(None), outcome)[1])
+        return done
+
+    def _finished(self, outcome):
+        self.running = False
+        self.last_outcome = outcome
+        return outcome
+
+    def _unexpected(self, failure):
+        error_log.error("thread %s: run could not be recorded: %s", self.definition.name, failure.getTraceback())
+        return RunOutcome.FAILED
+
+    # ---- in the worker thread -----------------------------------------
+
+    def run_once(self) -> str:
+        definition = self.definition
+        db = self.runtime.db
+        now = self.now()
+        with db.transaction() as session:
+            if not self._claim(session, now):
+                state = session.get(ThreadState, definition.name)
+                return RunOutcome.DISABLED if state is None or not state.enabled else RunOutcome.NOT_LEADER
+            if not definition.available:
+                return RunOutcome.UNAVAILABLE
+            if definition.waits_for_maintenance and maintenance_in_progress(session):
+                threads_log.info("%s: skipped, maintenance in progress", definition.name)
+                return RunOutcome.MAINTENANCE
+            state = session.get(ThreadState, definition.name)
+            state.last_start_utc = now
+            state.last_node = self.node
+        started = time.monotonic()
+        error = ""
+        items = 0
+        try:
+            items = int(definition.job(JobContext(self.runtime, definition, now)) or 0)
+        except Exception as exc:  # a failing run must not stop the thread
+            error = "%s: %s" % (type(exc).__name__, exc)
+            error_log.exception("thread %s failed", definition.name)
+        duration_ms = int((time.monotonic() - started) * 1000)
+        with db.transaction() as session:
+            state = session.get(ThreadState, definition.name)
+            state.last_end_utc = self.now()
+            if state.lease_node == self.node:  # a long run keeps its lease
+                state.lease_expires_utc = self._lease_expiry(state.last_end_utc)
+            state.last_duration_ms = duration_ms
+            state.last_items = items
+            state.total_runs += 1
+            if error:
+                state.last_error = error
+                state.last_error_utc = state.last_end_utc
+        threads_log.info("%s: %s, %d items in %d ms", definition.name, "failed" if error else "ran", items,
+                         duration_ms)
+        return RunOutcome.FAILED if error else RunOutcome.RAN
+
+    def _lease_expiry(self, now):
+        # 1.5 intervals: the holder renews it every interval (with half an
+        # interval to spare), and a dead holder's lease has lapsed by the
+        # next-but-one tick of another node: takeover within two intervals.
+        return now + dt.timedelta(seconds=max(1.5 * self.definition.interval, 1))
+
+    def _claim(self, session, now) -> bool:
+        """Take or renew the lease if the thread is enabled and free (or ours)."""
+        expires = self._lease_expiry(now)
+        result = session.execute(
+            update(ThreadState)
+            .where(ThreadState.name == self.definition.name, ThreadState.enabled.is_(True),
+                   or_(ThreadState.lease_node == self.node, ThreadState.lease_node.is_(None),
+                       ThreadState.lease_expires_utc < now))
+            .values(lease_node=self.node, lease_expires_utc=expires)
+        )
+        return result.rowcount == 1
+
+
+class WorkerService(service.Service):
+    """Starts and stops every thread's runner with the application."""
+
+    name = "workers"
+
+    def __init__(self, runtime, definitions, reactor=None, clock=None, executor=None, pool_size=4, now=utcnow):
+        self.runtime = runtime
+        self.definitions = list(definitions)
+        self.node = node_name()
+        self.pool = None
+        if executor is None:
+            from twisted.internet import reactor as default_reactor
+            from twisted.python.threadpool import ThreadPool
+
+            reactor = reactor or default_reactor
+            self.pool = ThreadPool(minthreads=1, maxthreads=pool_size, name="workers")
+            executor = lambda fn: threads.deferToThreadPool(reactor, self.pool, fn)  # noqa: E731
+        self.runners = {d.name: ThreadRunner(d, runtime, self.node, clock, executor, now) for d in self.definitions}
+
+    def startService(self):
+        super().startService()
+        if self.pool is not None:
+            self.pool.start()
+        try:
+            ensure_rows(self.runtime.db, self.definitions)
+        except IntegrityError:
+            pass  # another node created them at the same moment
+        for runner in self.runners.values():
+            runner.start()
+
+    @defer.inlineCallbacks
+    def stopService(self):
+        super().stopService()
+        for runner in self.runners.values():
+            runner.stop()
+        # Runs in progress finish (their transactions commit) before we go.
+        yield defer.DeferredList([runner.idle() for runner in self.runners.values()])
+        # Give our leases back so another node need not wait for them to lapse.
+        with self.runtime.db.transaction() as session:
+            session.execute(update(ThreadState).where(ThreadState.lease_node == self.node)
+                            .values(lease_node=None, lease_expires_utc=None))
+        if self.pool is not None:
+            self.pool.stop()

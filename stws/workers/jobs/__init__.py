@@ -1,0 +1,1 @@
+"""One module per background thread's job: ``run(context) -> items processed``."""
