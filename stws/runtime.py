@@ -3,10 +3,12 @@ credential checks and log files. Built once by ``start_runtime``."""
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from stws.config import Config, admin_password_from_environment
 from stws.datadir import DataDirectory
+from stws.diagnostics.options import OptionsCache
+from stws.diagnostics.tracing import Tracing
 from stws.db import schema
 from stws.db.engine import Database
 from stws.db.seed import seed_administrator, seed_default_organisation, seed_reference_data
@@ -25,6 +27,13 @@ class Runtime:
     log_files: LogFiles
     # The password generated for ``admin`` at first start, if one was.
     generated_admin_password: str | None = None
+    # The public base URL (``http://host:port``), set when the site installs
+    # its services; operations build absolute links with it (GetTicketURL).
+    base_url: str = ""
+    tracing: Tracing = field(default_factory=Tracing)
+    options: OptionsCache | None = None
+    # The WorkerService of this process, when it runs one (thread status).
+    workers: object = None
 
     def close(self) -> None:
         self.db.dispose()
@@ -43,7 +52,13 @@ def start_runtime(config: Config) -> Runtime:
         seed_reference_data(session)
         seed_default_organisation(session)
         generated = seed_administrator(session, admin_password_from_environment())
-    authenticator = Authenticator(CredentialCache(config.credential_cache_seconds))
+    tracing = Tracing()
+    tracing.watch_engine(db.engine)
+    authenticator = Authenticator(CredentialCache(config.credential_cache_seconds, tracing=tracing))
     system_log.info("database %s at revision %s", db.engine.url.render_as_string(hide_password=True),
                     schema.current_revision(db.engine))
-    return Runtime(config, data, db, authenticator, log_files, generated)
+    runtime = Runtime(config, data, db, authenticator, log_files, generated, tracing=tracing)
+    runtime.options = OptionsCache(db)
+    runtime.options.listeners.append(tracing.apply)
+    runtime.options.reload()
+    return runtime

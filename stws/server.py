@@ -31,6 +31,7 @@ class StwsSite(Site):
 
     def install_services(self, reactor, thread_pool, base_url: str) -> None:
         self.base_url = base_url
+        self.runtime.base_url = base_url
         self.endpoints = [
             AsmxEndpoint(svc, self.runtime, "%s/Services2/%s.asmx" % (base_url, svc.__service_name__),
                          self.runtime.config.max_request_size)
@@ -80,5 +81,6 @@ def make_application_service(runtime, reactor) -> service.MultiService:
 
     top = service.MultiService()
     WebService(runtime, reactor).setServiceParent(top)
-    WorkerService(runtime, registry.definitions(runtime.config.thread_intervals), reactor).setServiceParent(top)
+    runtime.workers = WorkerService(runtime, registry.definitions(runtime.config.thread_intervals), reactor)
+    runtime.workers.setServiceParent(top)
     return top

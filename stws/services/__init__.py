@@ -1,5 +1,6 @@
 """The .asmx services, one module (or package) each; ``SERVICES`` lists what is served."""
+from stws.services.diagnostics import DiagnosticsService
 from stws.services.organization import OrganizationService
 from stws.services.tickets import TicketsService
 
-SERVICES = (OrganizationService, TicketsService)
+SERVICES = (OrganizationService, TicketsService, DiagnosticsService)

@@ -1,0 +1,1 @@
+"""Diagnostics: options, tracing, log files and the self-diagnostic."""
