@@ -21,6 +21,7 @@ from pathlib import Path
 
 DEFAULT_LISTEN = "tcp:9996:interface=127.0.0.1"
 DEFAULT_MAX_REQUEST_BYTES = 32 * 1024 * 1024  # room for base64 attachment chunks
+DEFAULT_MAX_ATTACHMENT_BYTES = 25 * 1024 * 1024  # one ticket attachment (all its chunks)
 
 
 class ConfigError(ValueError):
@@ -35,6 +36,7 @@ class Config:
     database: str = ""  # SQLite file in data_dir when empty
     threads: int = 8
     max_request_size: int = DEFAULT_MAX_REQUEST_BYTES
+    max_attachment_size: int = DEFAULT_MAX_ATTACHMENT_BYTES
     # Seconds a verified credential stays in the in-memory cache (DESIGN §7).
     credential_cache_seconds: float = 60.0
     # Background thread intervals in seconds, by thread name, overriding the
@@ -49,6 +51,7 @@ class Config:
         "database": "database",
         "threads": "threads",
         "max-request-size": "max_request_size",
+        "max-attachment-size": "max_attachment_size",
         "thread-intervals": "thread_intervals",
     }
 
@@ -56,6 +59,7 @@ class Config:
         self.data_dir = Path(self.data_dir)
         self.threads = _positive_int("threads", self.threads)
         self.max_request_size = _positive_int("max-request-size", self.max_request_size)
+        self.max_attachment_size = _positive_int("max-attachment-size", self.max_attachment_size)
         if isinstance(self.thread_intervals, str):
             self.thread_intervals = _parse_intervals(self.thread_intervals)
 

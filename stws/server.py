@@ -12,6 +12,7 @@ from twisted.web.server import Site
 from stws.services import SERVICES
 from stws.soap.endpoint import AsmxEndpoint
 from stws.soap.hosting import CaseInsensitiveDirectory, build_services_directory, make_bounded_request
+from stws.web.attachments import AttachmentsResource
 
 system_log = logging.getLogger("stws.system")
 
@@ -38,6 +39,8 @@ class StwsSite(Site):
             for svc in SERVICES
         ]
         self.root.add("Services2", build_services_directory(self.endpoints, reactor, thread_pool))
+        # Ticket attachment downloads (the downloadUrl of svcTickets' TicketAttachmentInfo).
+        self.root.add("Attachments", AttachmentsResource(self.runtime, reactor))
 
 
 class WebService(service.Service):

@@ -19,6 +19,7 @@ class Options(usage.Options):
                                  "e.g. postgresql+psycopg://user:pw@host/db"],
         ["threads", None, None, "Threads serving SOAP calls (default 8)"],
         ["max-request-size", None, None, "Largest request body in bytes (default 33554432)"],
+        ["max-attachment-size", None, None, "Largest ticket attachment in bytes (default 26214400)"],
         ["thread-intervals", None, None, "Background thread intervals, e.g. 'Ticket Watcher=30; Cleaner=600'"],
     ]
 
