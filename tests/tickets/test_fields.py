@@ -232,6 +232,11 @@ async def test_customer_sees_and_sets_only_user_visible_fields(desk):
 async def test_custom_fields_of_locked_unknown_and_foreign_tickets(desk):
     define(desk)
     number, _ = await new_ticket(desk)
+    # Notes is required to close: an agent must fill it in first.
+    assert "Notes" in failed(await desk.tickets.SetTicketProperties(*desk.agent, number,
+                                                                     strings("TicketStatusID=4")),
+                             ResultCode.INVALID_STATE)
+    assert (await desk.tickets.SetTicketCustomFields(*desk.agent, number, strings("Notes=done"))).Result
     assert (await desk.tickets.SetTicketProperties(*desk.agent, number, strings("TicketStatusID=4"))).Result
     assert "locked" in failed(await desk.tickets.SetTicketCustomFields(*desk.agent, number, strings("Seats=3")),
                               ResultCode.INVALID_STATE)

@@ -35,7 +35,7 @@ from stws.db.models import (
 )
 from stws.domain import organization as org
 from stws.domain import validation
-from stws.domain.errors import AlreadyExists, InvalidArgument, NotFound
+from stws.domain.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
 from stws.domain.properties import Property, PropertyBag, format_value, parse_bool, parse_datetime, parse_int
 from stws.domain.tickets import core
 from stws.security import roles
@@ -289,6 +289,28 @@ def set_ticket_field_values(call, ticket: Ticket, assignments) -> list[str]:
     return changed
 
 
+def missing_to_close(call, ticket: Ticket) -> list[str]:
+    """Fields "required by agents to close" that have no value on the ticket."""
+    stored = _stored_values(call, ticket)
+    return [definition.display_name for placement, definition in _ticket_fields(call, ticket)
+            if placement.is_required_by_agents_to_close and not stored.get(definition.id, definition.default_value)]
+
+
+def require_fields_to_close(call, ticket: Ticket, status: TicketStatus) -> None:
+    """An agent closing a ticket must first fill in the fields its template
+    requires for closing."""
+    if status.is_open or not _status_is_open(call, ticket) or not is_employee(call):
+        return
+    missing = missing_to_close(call, ticket)
+    if missing:
+        raise InvalidState("Ticket %s cannot be closed before these custom fields have a value: %s."
+                           % (ticket.ticket_number, ", ".join(missing)))
+
+
+def _status_is_open(call, ticket: Ticket) -> bool:
+    return call.session.get(TicketStatus, ticket.status_id).is_open
+
+
 def _quote(value: str, limit: int = 200) -> str:
     if len(value) > limit:
         value = value[:limit] + "..."
@@ -370,6 +392,7 @@ def _set_subject(edit, ticket, value):
 
 
 def _set_status(edit, ticket, status):
+    require_fields_to_close(edit.call, ticket, status)
     core.set_status(edit.call, ticket, status, "SetTicketProperties")
 
 
