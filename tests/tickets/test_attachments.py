@@ -85,7 +85,7 @@ async def test_single_chunk_upload_list_and_download(desk):
 
 async def test_two_chunk_upload_comes_back_exactly(desk):
     number, ticket_id = await new_ticket(desk)
-    first, second = os.urandom(100_000), os.urandom(57_123)
+    first, second = os.urandom(1_500_000), os.urandom(1_234_567)
     total = len(first) + len(second)
     added = await desk.tickets.AddTicketAttachment(*desk.agent, number, 0, "dump.bin", first, total, NOW)
     assert added.Result, added.Message

@@ -6,8 +6,10 @@ Upload
     (``fileLength``); ``append_to_attachment`` adds further chunks until the
     total is reached. Nothing beyond the declared size is accepted, and no
     attachment may be larger than ``Config.max_attachment_size`` (default
-    25 MiB). A request body is limited by ``max_request_size`` too (base64
-    adds a third), so large files need several chunks.
+    25 MiB). One request is limited by ``max_request_size`` too (base64
+    adds a third), and one chunk by the XML parser's 10 MB limit on a text
+    node (lxml without XML_PARSE_HUGE: about 7.5 MB of file data, answered
+    with a SOAP fault), so large files need several chunks.
 
 Storage
     Files live under the data directory's ``attachments`` folder, under a
