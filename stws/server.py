@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from twisted.application import service
-from twisted.internet import defer, endpoints
+from twisted.internet import defer, endpoints, threads
 from twisted.python.threadpool import ThreadPool
 from twisted.web.server import Site
 
@@ -70,7 +70,10 @@ class WebService(service.Service):
         super().stopService()
         if self.port is not None:
             yield self.port.stopListening()
-        self.thread_pool.stop()
+        # Join the pool from another thread: calls still in flight write their
+        # responses through the reactor (blockingCallFromThread), so joining
+        # on the reactor thread would wait for them forever.
+        yield threads.deferToThread(self.thread_pool.stop)
 
     @property
     def base_url(self) -> str:

@@ -136,3 +136,38 @@ async def test_bad_option_is_reported(tmp_path):
     result = await deferToThread(run_bad_option, tmp_path)
     assert result.returncode != 0
     assert b"threads must be a whole number" in result.stdout + result.stderr
+
+
+def run_stop_under_load(tmp_path: Path) -> None:
+    import threading
+
+    data = tmp_path / "data"
+    port = free_port()
+    url = "http://127.0.0.1:%d/Services2/svcOrganization.asmx" % port
+    process = start(data, port, env_password="load-passw0rd")
+    wait_until_serving(url + "?WSDL", process)
+    stop_flag = threading.Event()
+
+    def hammer():
+        while not stop_flag.is_set():
+            try:
+                call_get_all_groups(url, "admin", "load-passw0rd")
+            except (requests.ConnectionError, AssertionError):
+                return
+
+    clients = [threading.Thread(target=hammer) for _ in range(8)]
+    for client in clients:
+        client.start()
+    time.sleep(1.0)  # calls in flight
+    try:
+        clean, output = stop(process)  # communicate() times out after 30 s if it hangs
+    finally:
+        stop_flag.set()
+        process.kill()
+        for client in clients:
+            client.join(timeout=30)
+    assert clean, output
+
+
+async def test_sigterm_with_calls_in_flight_shuts_down(tmp_path):
+    await deferToThread(run_stop_under_load, tmp_path)

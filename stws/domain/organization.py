@@ -16,7 +16,7 @@ from stws.domain.errors import AlreadyExists, InUse, InvalidArgument, InvalidSta
 from stws.domain.properties import Property, PropertyBag, parse_bool, parse_int
 from stws.security import roles as role_rules
 from stws.security.auth import new_security_stamp, username_key
-from stws.security.passwords import hash_password
+from stws.security.passwords import PasswordHash, hash_password
 
 DISTRIBUTION_MODES = {
     "queue": "queue", "pullfromqueue": "queue", "pull from queue": "queue", "none": "queue",
@@ -84,9 +84,17 @@ def is_agent(user: User) -> bool:
 # --------------------------------------------------------------------------
 
 
+def prepare_password(password) -> PasswordHash:
+    """Check and hash a new password; done before the transaction opens
+    because hashing is slow (scrypt) and must not hold the write lock."""
+    return PasswordHash(hash_password(validation.password(password)))
+
+
 def create_user(call, username, password, email, is_email_verified, display_name) -> User:
+    """``password`` is a plain new password or one from ``prepare_password``."""
     username = validation.username(username)
-    password = validation.password(password)
+    if not isinstance(password, PasswordHash):
+        password = prepare_password(password)
     email = validation.email(email)
     display_name = validation.name(display_name, "display name", required=False) or username
     session = call.session

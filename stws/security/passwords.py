@@ -14,7 +14,13 @@ LOG2_N, R, P = 14, 8, 1  # ~16 MiB of memory and tens of ms per check
 _SALT_BYTES, _HASH_BYTES = 16, 32
 
 
+class PasswordHash(str):
+    """A password already hashed (before a transaction opened): stored as is."""
+
+
 def hash_password(password: str) -> str:
+    if isinstance(password, PasswordHash):
+        return str(password)
     salt = os.urandom(_SALT_BYTES)
     digest = _scrypt(password, salt, LOG2_N, R, P)
     return "scrypt$%d$%d$%d$%s$%s" % (LOG2_N, R, P, _b64(salt), _b64(digest))

@@ -95,7 +95,8 @@ class OrganizationService(ServiceBase):
     # ---- SmarterTrack's operations ------------------------------------
 
     @operation(("username", String), ("password", String), ("email", String), ("isEmailVerified", Bool),
-               ("displayName", String), returns=T.IntRequestResult, role=roles.ADMINISTRATOR)
+               ("displayName", String), returns=T.IntRequestResult, role=roles.ADMINISTRATOR,
+               prepare=lambda args: (args[0], org.prepare_password(args[1])) + tuple(args[2:]))
     def CreateUser(call, username, password, email, isEmailVerified, displayName):
         """Create a customer account; RequestResult is the new user's id."""
         user = org.create_user(call, username, password, email, isEmailVerified, displayName)

@@ -56,19 +56,24 @@ class OperationSpec:
     role: str
     writes: bool
     on_failure: object = None
+    prepare: object = None
 
 
-def operation(*params, returns, role, writes=True, auth_user_param="authUserName", on_failure=None):
+def operation(*params, returns, role, writes=True, auth_user_param="authUserName", on_failure=None,
+              prepare=None):
     """Declare a SOAP operation; see the module docstring.
 
     ``on_failure(error)`` builds the result of a failed call for result types
     without the Result/ResultCode/Message trio (IsAvailableResult).
+    ``prepare(args) -> args`` runs before the transaction opens, for slow
+    work that needs no database (hashing a new password), so the database
+    write lock is not held during it. It may raise an OperationError.
     """
 
     def decorate(body):
         names = [auth_user_param, "authPassword"] + [name for name, _ in params]
         types = [String, String] + [kind for _, kind in params]
-        spec = OperationSpec(body.__name__, body, returns, role, writes, on_failure)
+        spec = OperationSpec(body.__name__, body, returns, role, writes, on_failure, prepare)
 
         def soap_entry(ctx, user, password, *args):
             return invoke(spec, ctx.app.stws_runtime, user, password, args)
@@ -100,10 +105,18 @@ def invoke(spec: OperationSpec, runtime, user: str, password: str, args):
 
 def _invoke(spec: OperationSpec, runtime, user, password, args):
     try:
+        prepare_failure = None
+        if spec.prepare is not None:
+            try:
+                args = spec.prepare(args)
+            except OperationError as failure:
+                prepare_failure = failure  # reported after the credentials are checked
         with runtime.db.transaction(writes=spec.writes) as session:
             principal = runtime.authenticator.authenticate(session, user, password)
             call = Call(session, principal, runtime)
             call.require(spec.role)
+            if prepare_failure is not None:
+                raise prepare_failure
             outcome = spec.body(call, *args)
         for action in call.after_commit:
             action()

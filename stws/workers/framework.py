@@ -261,4 +261,4 @@ class WorkerService(service.Service):
             session.execute(update(ThreadState).where(ThreadState.lease_node == self.node)
                             .values(lease_node=None, lease_expires_utc=None))
         if self.pool is not None:
-            self.pool.stop()
+            yield threads.deferToThread(self.pool.stop)
