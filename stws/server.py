@@ -60,7 +60,11 @@ class WebService(service.Service):
         super().startService()
         self.thread_pool.start()
         endpoint = endpoints.serverFromString(self.reactor, self.runtime.config.listen)
-        self.port = yield endpoint.listen(self.site)
+        try:
+            self.port = yield endpoint.listen(self.site)
+        except Exception:
+            yield threads.deferToThread(self.thread_pool.stop)
+            raise
         base_url = self.runtime.config.base_url_for_port(self.port.getHost().port)
         self.site.install_services(self.reactor, self.thread_pool, base_url)
         system_log.info("serving %s/Services2/", base_url)

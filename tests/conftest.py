@@ -158,23 +158,43 @@ def make_config(tmp_path, database_url):
     return make
 
 
-@pytest.fixture
-def start_server(monkeypatch):
-    """Start servers (a config each) in the test reactor; stopped at teardown."""
-    monkeypatch.setenv("STWS_ADMIN_PASSWORD", ADMIN_PASSWORD)
-    started = []
+class ServerStarter:
+    """Starts servers (a config each) in the test reactor; all are stopped at
+    teardown. Call it from a fixture (``start_server(config)``), or await
+    ``start_server.started(config)`` inside an async test."""
 
-    def start(config: Config) -> LiveServer:
+    def __init__(self):
+        self.running = []
+
+    def _prepare(self, config: Config):
         runtime = start_runtime(config)
         web = WebService(runtime, reactor)
+        self.running.append((web, runtime))
+        return web, runtime
+
+    def __call__(self, config: Config) -> LiveServer:
+        web, runtime = self._prepare(config)
         pytest_twisted.blockon(web.startService())
-        started.append((web, runtime))
         return LiveServer(web, runtime)
 
-    yield start
-    for web, runtime in reversed(started):
-        pytest_twisted.blockon(web.stopService())
-        runtime.close()
+    async def started(self, config: Config) -> LiveServer:
+        web, runtime = self._prepare(config)
+        await web.startService()
+        return LiveServer(web, runtime)
+
+    def stop_all(self):
+        for web, runtime in reversed(self.running):
+            if web.running:
+                pytest_twisted.blockon(web.stopService())
+            runtime.close()
+
+
+@pytest.fixture
+def start_server(monkeypatch):
+    monkeypatch.setenv("STWS_ADMIN_PASSWORD", ADMIN_PASSWORD)
+    starter = ServerStarter()
+    yield starter
+    starter.stop_all()
 
 
 @pytest.fixture
