@@ -6,15 +6,41 @@ pretends to run.
 """
 from __future__ import annotations
 
+import importlib
+
 from stws.workers.framework import ThreadDefinition
+
+# thread name -> module in stws.workers.jobs whose ``run(context)`` is the job.
+JOB_MODULES = {
+    "Auto-Inactive": "auto_inactive",
+    "Auto-Purge Deleted Items": "auto_purge",
+    "Call Log Watcher": "call_log_watcher",
+    "Chat Manager": "chat_manager",
+    "Cleaner": "cleaner",
+    "Email Import (POP)": "email_import",
+    "Email Report": "email_report",
+    "Event Processing": "event_processing",
+    "Indexing": "indexing",
+    "POP Download": "pop_download",
+    "SMTP Delivery": "smtp_delivery",
+    "Task Watcher": "task_watcher",
+    "Ticket Watcher": "ticket_watcher",
+    "Task Scheduler": "task_scheduler",
+}
+
+
+def job_of(name: str):
+    """The ``run`` function of a thread's job module, or None if it has none yet."""
+    module = importlib.import_module("stws.workers.jobs." + JOB_MODULES[name])
+    return getattr(module, "run", None)
 
 
 def definitions(intervals: dict | None = None) -> list[ThreadDefinition]:
     """The threads, with ``intervals`` {name: seconds} overriding the defaults."""
     intervals = intervals or {}
 
-    def thread(name, interval, description, job=None, waits_for_maintenance=False):
-        return ThreadDefinition(name, float(intervals.get(name, interval)), description, job,
+    def thread(name, interval, description, waits_for_maintenance=False):
+        return ThreadDefinition(name, float(intervals.get(name, interval)), description, job_of(name),
                                 waits_for_maintenance)
 
     return [

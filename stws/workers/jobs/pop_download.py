@@ -1,0 +1,4 @@
+"""POP Download: downloads mail from the POP accounts. Comes with the email issue.
+
+``run(context) -> items processed`` is the job; while this module has no
+``run`` the thread shows "not available yet"."""

@@ -1,0 +1,4 @@
+"""Task Watcher: runs due tasks and deletes old completed ones. Not available yet: tasks are not built.
+
+``run(context) -> items processed`` is the job; while this module has no
+``run`` the thread shows "not available yet"."""
