@@ -83,6 +83,9 @@ class Brand(SoftDeleteMixin, Base):
     name: Mapped[str] = mapped_column(String(200))
     host_header: Mapped[str] = mapped_column(String(255), default="")
     is_default: Mapped[bool] = mapped_column(default=False)
+    smtp_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("smtp_accounts.id", ondelete="SET NULL", use_alter=True, name="fk_brands_smtp_account")
+    )
     date_created_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
 
@@ -112,6 +115,9 @@ class Department(SoftDeleteMixin, Base):
     auto_responder_body: Mapped[str] = mapped_column(Text, default="")
     ticket_custom_template_id: Mapped[int | None] = mapped_column(
         ForeignKey("custom_templates.id")
+    )
+    smtp_account_id: Mapped[int | None] = mapped_column(
+        ForeignKey("smtp_accounts.id", ondelete="SET NULL", use_alter=True, name="fk_departments_smtp_account")
     )
     date_created_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
@@ -492,6 +498,12 @@ class OutgoingMessage(Base):
     last_attempt_utc: Mapped[dt.datetime | None]
     last_error: Mapped[str] = mapped_column(Text, default="")
     date_sent_utc: Mapped[dt.datetime | None]
+    # The account it goes out through (None: the department's, brand's or default one).
+    smtp_account_id: Mapped[int | None] = mapped_column(ForeignKey("smtp_accounts.id", ondelete="SET NULL"))
+    # Delivery claims: a node sets these atomically before sending; a claim
+    # that lapses (the node died mid-delivery) makes the row due again.
+    claimed_by: Mapped[str | None] = mapped_column(String(200))
+    claim_until_utc: Mapped[dt.datetime | None]
 
     __table_args__ = (Index("ix_spool_outgoing_due", "status", "next_attempt_utc"),)
 
@@ -542,3 +554,95 @@ class ThreadState(Base):
     total_runs: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     last_error_utc: Mapped[dt.datetime | None]
+
+
+# --------------------------------------------------------------------------
+# Mail accounts and the incoming spool
+# --------------------------------------------------------------------------
+
+
+class SmtpAccount(Base):
+    """An SMTP server stws sends through; brands and departments pick one."""
+
+    __tablename__ = "smtp_accounts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200), unique=True)
+    server: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(default=25)
+    # "none", "ssl" (TLS from the start) or "starttls".
+    security: Mapped[str] = mapped_column(String(10), default="none")
+    use_authentication: Mapped[bool] = mapped_column(default=False)
+    username: Mapped[str] = mapped_column(String(320), default="")
+    # Needed in clear to log in to the server; never returned by reads.
+    password: Mapped[str] = mapped_column(String(1000), default="")
+    from_address: Mapped[str] = mapped_column(String(320), default="")
+    from_name: Mapped[str] = mapped_column(String(200), default="")
+    is_default: Mapped[bool] = mapped_column(default=False)
+
+
+class PopAccount(Base):
+    """A mailbox whose mail becomes tickets of one department."""
+
+    __tablename__ = "pop_accounts"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id"), index=True)
+    email_address: Mapped[str] = mapped_column(String(320))
+    server: Mapped[str] = mapped_column(String(255))
+    port: Mapped[int] = mapped_column(default=110)
+    security: Mapped[str] = mapped_column(String(10), default="none")
+    username: Mapped[str] = mapped_column(String(320))
+    password: Mapped[str] = mapped_column(String(1000), default="")
+    leave_on_server: Mapped[bool] = mapped_column(default=False)
+    import_frequency_minutes: Mapped[int] = mapped_column(default=5)
+    is_enabled: Mapped[bool] = mapped_column(default=True)
+    # Who may open new tickets by email: "anyone", "registered" (known
+    # accounts only) or "nobody" (replies to existing tickets only).
+    new_ticket_restriction: Mapped[str] = mapped_column(String(20), default="anyone")
+    last_check_utc: Mapped[dt.datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+
+
+class PopAccountUid(Base):
+    """A message left on the server that was already downloaded (by UIDL)."""
+
+    __tablename__ = "pop_account_uids"
+    account_id: Mapped[int] = mapped_column(ForeignKey("pop_accounts.id", ondelete="CASCADE"), primary_key=True)
+    uid: Mapped[str] = mapped_column(String(255), primary_key=True)
+    date_seen_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+
+class IncomingMessage(Base):
+    """A downloaded email: its .eml file in the email folder, and its import.
+
+    ``dedupe_key`` (the Message-ID, or the content hash where there is none)
+    is unique: the same message downloaded twice is imported once.
+    """
+
+    __tablename__ = "spool_incoming"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    account_id: Mapped[int | None] = mapped_column(ForeignKey("pop_accounts.id", ondelete="SET NULL"))
+    dedupe_key: Mapped[str] = mapped_column(String(1000), unique=True)
+    file_name: Mapped[str] = mapped_column(String(500))
+    from_address: Mapped[str] = mapped_column(String(1000), default="")
+    subject: Mapped[str] = mapped_column(String(1000), default="")
+    size: Mapped[int] = mapped_column(BigInteger, default=0)
+    # "pending", "imported", "duplicate" or "failed".
+    status: Mapped[str] = mapped_column(String(20), default="pending")
+    attempts: Mapped[int] = mapped_column(default=0)
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
+    date_received_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    date_imported_utc: Mapped[dt.datetime | None]
+
+    __table_args__ = (Index("ix_spool_incoming_status", "status", "id"),)
+
+
+class AutoResponse(Base):
+    """Automatic replies sent, for the per-sender hourly cap (loop protection)."""
+
+    __tablename__ = "auto_responses"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    recipient: Mapped[str] = mapped_column(String(320))
+    date_sent_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
+
+    __table_args__ = (Index("ix_auto_responses_recipient_date", "recipient", "date_sent_utc"),)
