@@ -14,6 +14,7 @@ All datetimes are stored as naive UTC (``UtcDateTime`` adds the zone back).
 from __future__ import annotations
 
 import datetime as dt
+import warnings
 
 from sqlalchemy import (
     BigInteger,
@@ -27,6 +28,7 @@ from sqlalchemy import (
     String,
     Text,
     TypeDecorator,
+    func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -188,6 +190,13 @@ class User(SoftDeleteMixin, Base):
 
     roles: Mapped[list[Role]] = relationship(secondary="user_roles", lazy="selectin")
 
+    __table_args__ = (
+        # Auto-Purge: users deleted long ago (customers make the table large).
+        Index("ix_users_deleted", "is_deleted", "date_deleted_utc"),
+        # Auto-Inactive: active agents whose heartbeat is old.
+        Index("ix_users_active_agent_heartbeat", "is_active_agent", "last_heartbeat_utc"),
+    )
+
 
 class UserRole(Base):
     __tablename__ = "user_roles"
@@ -299,6 +308,21 @@ class Ticket(SoftDeleteMixin, Base):
         Index("ix_tickets_last_reply", "last_reply_utc"),
         Index("ix_tickets_unindexed", "is_indexed"),
     )
+
+
+# GetTicketsBySearch's EmailAddress matches case-insensitively (addresses are
+# stored as given, e.g. "John@Example.COM"), so the lookup by address and
+# status needs an index on lower(address).
+#
+# SQLAlchemy cannot reflect expression indexes on SQLite: reflecting the
+# table (Alembic batch operations on tables that refer to it, the drift
+# check) warns, and the drift check compares this index on PostgreSQL only.
+# A batch operation that *recreates* ``tickets`` on SQLite would drop it:
+# recreate it in the same migration (tests/tickets/test_search.py checks
+# that the search's query plan uses it).
+Index("ix_tickets_customer_email_lower_status", func.lower(Ticket.customer_email), Ticket.status_id)
+warnings.filterwarnings("ignore", message=".*expression-based index ix_tickets_customer_email_lower_status")
+warnings.filterwarnings("ignore", message=".*expression-based index 'ix_tickets_customer_email_lower_status'")
 
 
 class TicketMessage(Base):
@@ -464,6 +488,9 @@ class CallLog(SoftDeleteMixin, Base):
     date_created_utc: Mapped[dt.datetime] = mapped_column(default=utcnow, index=True)
     date_modified_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
 
+    # Auto-Purge: call logs deleted long ago.
+    __table_args__ = (Index("ix_call_logs_deleted", "is_deleted", "date_deleted_utc"),)
+
 
 
 # --------------------------------------------------------------------------
@@ -554,6 +581,31 @@ class ThreadState(Base):
     total_runs: Mapped[int] = mapped_column(default=0)
     last_error: Mapped[str] = mapped_column(Text, default="")
     last_error_utc: Mapped[dt.datetime | None]
+
+
+class TicketCount(Base):
+    """Ticket counts per (brand, department, group, agent), as the count
+    operations report them (Active, Waiting, Follow-up over tickets that are
+    not deleted), recomputed as a whole by the Event Processing thread.
+
+    A derived table: no foreign keys (purging a group must not wait for
+    it), and rows of the combinations with no counted ticket are absent.
+    When it was last recomputed is in ``settings`` (``ticket_counts.computed_utc``)
+    too, so an empty table can still be known fresh.
+    """
+
+    __tablename__ = "ticket_counts"
+    brand_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    department_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    group_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    agent_id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)  # 0 = unassigned
+    active: Mapped[int] = mapped_column(default=0)
+    waiting: Mapped[int] = mapped_column(default=0)
+    follow_up: Mapped[int] = mapped_column(default=0)
+    computed_utc: Mapped[dt.datetime]
+
+    # GetTicketCounts_Agent reads one agent's rows.
+    __table_args__ = (Index("ix_ticket_counts_agent", "agent_id"),)
 
 
 # --------------------------------------------------------------------------

@@ -15,8 +15,10 @@ depends_on = None
 
 
 def upgrade() -> None:
-    pass
+    # GetTicketsBySearch: case-insensitive EmailAddress (+ IsOpen/Status).
+    op.create_index("ix_tickets_customer_email_lower_status", "tickets",
+                    [sa.text("lower(customer_email)"), "status_id"])
 
 
 def downgrade() -> None:
-    pass
+    op.drop_index("ix_tickets_customer_email_lower_status", table_name="tickets")
