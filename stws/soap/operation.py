@@ -168,3 +168,31 @@ def value_type_defaults(returns: type) -> dict:
         elif issubclass(kind, DateTime):
             defaults[name] = datetime.datetime(1, 1, 1, tzinfo=datetime.timezone.utc)
     return defaults
+
+
+def assemble_service(name: str, modules, order=None):
+    """One spyne service named ``name`` from the ``@operation`` functions
+    defined in ``modules`` (a large service is written in several modules).
+
+    ``order`` lists the operation names in contract order; operations
+    outside it are refused. Without it, operations are sorted by name.
+    """
+    from spyne import ServiceBase
+
+    found = {}
+    for module in modules:
+        for attribute, value in vars(module).items():
+            if hasattr(value, "stws_spec"):
+                if attribute in found:
+                    raise RuntimeError("operation %s is defined twice" % attribute)
+                found[attribute] = value
+    if order is None:
+        ordered = dict(sorted(found.items()))
+    else:
+        unknown = set(found) - set(order)
+        if unknown:
+            raise RuntimeError("operations outside the %s contract: %s" % (name, ", ".join(sorted(unknown))))
+        ordered = {op: found[op] for op in order if op in found}
+    return type(name[0].upper() + name[1:] + "Service", (ServiceBase,), {
+        "__service_name__": name, "__module__": modules[0].__name__, **ordered,
+    })

@@ -1,0 +1,1 @@
+"""svcSpool operations: accounts (being written)."""

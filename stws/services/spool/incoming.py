@@ -1,0 +1,1 @@
+"""svcSpool operations: incoming (being written)."""

@@ -1,0 +1,1 @@
+"""svcSpool operations: outgoing (being written)."""
