@@ -70,10 +70,14 @@ def new_message_id(domain_source: str) -> str:
 
 
 def queue_ticket_email(session, ticket, message: TicketMessage, to: list[str], cc: list[str] = (),
-                       from_address: str | None = None, reply: bool = True) -> OutgoingMessage:
+                       from_address: str | None = None, reply: bool = True,
+                       in_reply_to: str | None = None) -> OutgoingMessage:
     """Write ``message`` of ``ticket`` as an email to the spool; returns the spool row.
 
     Sets ``message.message_id_header`` so a reply to it threads back.
+    ``in_reply_to`` (a Message-ID of one of the ticket's messages, e.g. the
+    customer's last one) is the message answered; by default the latest
+    message of the ticket that has a Message-ID.
     """
     if not to and not cc:
         raise InvalidArgument("The message has no recipient address to send it to.")
@@ -97,7 +101,7 @@ def queue_ticket_email(session, ticket, message: TicketMessage, to: list[str], c
             .order_by(TicketMessage.date_received_utc, TicketMessage.id)
         ) if m]
         if earlier:
-            mail["In-Reply-To"] = earlier[-1]
+            mail["In-Reply-To"] = in_reply_to if in_reply_to in earlier else earlier[-1]
             mail["References"] = " ".join(earlier[-20:])
     mail["X-Stws-Ticket"] = ticket.ticket_number
     if message.body_html:
