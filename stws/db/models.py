@@ -367,7 +367,8 @@ class TicketAttachment(Base):
     message_id: Mapped[int | None] = mapped_column(ForeignKey("ticket_messages.id", ondelete="CASCADE"))
     user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     file_name_original: Mapped[str] = mapped_column(String(500))
-    file_name_on_disk: Mapped[str] = mapped_column(String(500))
+    # Indexed: the Cleaner asks which files on disk no row names.
+    file_name_on_disk: Mapped[str] = mapped_column(String(500), index=True)
     # Declared total size (AddTicketAttachment's fileLength) and bytes received so far.
     expected_length: Mapped[int] = mapped_column(BigInteger, default=0)
     length: Mapped[int] = mapped_column(BigInteger, default=0)

@@ -15,7 +15,7 @@ depends_on = None
 
 
 def upgrade() -> None:
-    # --- Auto-Purge, Auto-Inactive, Event Processing (ticket counts)
+    # --- Auto-Purge, Auto-Inactive, Event Processing (ticket counts), Cleaner
     op.create_index("ix_users_deleted", "users", ["is_deleted", "date_deleted_utc"])
     op.create_index("ix_users_active_agent_heartbeat", "users", ["is_active_agent", "last_heartbeat_utc"])
     op.create_index("ix_call_logs_deleted", "call_logs", ["is_deleted", "date_deleted_utc"])
@@ -32,10 +32,12 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("brand_id", "department_id", "group_id", "agent_id", name=op.f("pk_ticket_counts")),
     )
     op.create_index("ix_ticket_counts_agent", "ticket_counts", ["agent_id"])
+    op.create_index("ix_ticket_attachments_file_name_on_disk", "ticket_attachments", ["file_name_on_disk"])
 
 
 def downgrade() -> None:
-    # --- Auto-Purge, Auto-Inactive, Event Processing (ticket counts)
+    # --- Auto-Purge, Auto-Inactive, Event Processing (ticket counts), Cleaner
+    op.drop_index("ix_ticket_attachments_file_name_on_disk", table_name="ticket_attachments")
     op.drop_index("ix_ticket_counts_agent", table_name="ticket_counts")
     op.drop_table("ticket_counts")
     op.drop_index("ix_call_logs_deleted", table_name="call_logs")
