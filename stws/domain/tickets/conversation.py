@@ -316,7 +316,8 @@ def add_message(call, ticket: Ticket, *, from_address: str | None, to_address: s
     call.session.add(message)
     call.session.flush()
 
-    acting = "" if not author or author.id == call.principal.user_id else " on behalf of %s" % author.username
+    # Who the caller acted for, when the message is attributed to someone else by id.
+    acting = " on behalf of %s" % author.username if user_id and author.id != call.principal.user_id else ""
     dated = " dated %s" % when.isoformat() if received else ""
     if to_customer:
         ticket.reply_count_out += 1
