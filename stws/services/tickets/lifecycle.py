@@ -1,1 +1,154 @@
-"""svcTickets operations: lifecycle (being written)."""
+"""svcTickets operations: finding tickets, counting them, closing, deleting,
+status, URL and related items.
+
+Counting buckets (see stws.domain.tickets.lifecycle): Active = open and
+active status; Waiting = open, not active; FollowUp = a follow-up is
+scheduled (whatever the status); Queued = active with no agent. Deleted
+tickets are never counted.
+"""
+from __future__ import annotations
+
+from stws.domain.tickets import lifecycle, search
+from stws.security import roles
+from stws.services.tickets import types as T
+from stws.services.tickets.convert import ticket_info
+from stws.soap.operation import operation
+from stws.soap.types import ArrayOfString, Int, String
+
+
+def _count_info(counts: lifecycle.Counts) -> T.TicketCountInfo:
+    return T.TicketCountInfo(
+        ActiveTicketCount=counts.active, BrandId=counts.brand_id, DepartmentId=counts.department_id,
+        FollowUpTicketCount=counts.follow_up, GroupId=counts.group_id, UserId=counts.user_id,
+        WaitingTicketCount=counts.waiting,
+    )
+
+
+@operation(("ticketNumber", String), ("relatedItemNumber", String), returns=T.GenericResult, role=roles.AGENT,
+           auth_user_param="authUsername")
+def AddRelatedItem(call, ticketNumber, relatedItemNumber):
+    """Relate a ticket to another ticket (by its ticket number) or to a call log
+    (by its call number); a ticket number is tried first. The link is stored
+    once, from ``ticketNumber`` to the related item, and recorded in the
+    ticket's history.
+
+    Result codes: NOT_FOUND (5) when either number is unknown or not visible
+    to the caller; INVALID_ARGUMENT (4) for an empty number or a ticket
+    related to itself; ALREADY_EXISTS (6) when the link exists;
+    INVALID_STATE (7) when the ticket is closed and locked.
+    """
+    lifecycle.add_related_item(call, ticketNumber, relatedItemNumber)
+    return {}
+
+
+@operation(("searchCriteria", ArrayOfString), returns=T.TicketInfoArrayResult, role=roles.EVERYONE, writes=False)
+def GetTicketsBySearch(call, searchCriteria):
+    """Tickets matching every ``Key=Value`` item of searchCriteria (AND), among
+    the tickets the caller can see; no items = all of them. Keys are
+    case-insensitive:
+
+    EmailAddress (customer address), IsOpen (true/false), IsActive
+    (true/false; Active as opposed to Waiting or closed), Status (names or
+    ids, comma-separated: any of them), Priority (names or ids,
+    comma-separated), UserId (customer user id; 0 = no account), AgentId
+    (0 = unassigned), GroupId, DepartmentId, BrandId, TicketNumber (exact),
+    Subject (contains, case-insensitive), Text (subject, messages and, for
+    agents, notes contain it, case-insensitive), DateOpenedFrom,
+    DateOpenedTo, LastReplyFrom, LastReplyTo (ISO 8601, e.g.
+    2026-01-31T13:45:00Z; without an offset UTC; both ends inclusive),
+    IsDeleted (default false; true needs the Manager role), MaxResults
+    (1..10000, default 1000), Offset (default 0).
+
+    Sorted by LastReplyDateUtc, newest first, then by ticket id, newest
+    first. When more tickets match than MaxResults, Message says which
+    Offset returns the next page (and is empty otherwise).
+
+    Unknown or repeated keys, empty or malformed values: INVALID_ARGUMENT
+    (4), naming every one of them; nothing is ignored.
+    """
+    found = search.find_tickets(call, searchCriteria)
+    message = ""
+    if found.next_offset is not None:
+        message = ("More tickets match than were returned; ask again with Offset=%d for the next page."
+                   % found.next_offset)
+    return {"Tickets": [ticket_info(call.session, ticket) for ticket in found.tickets], "Message": message}
+
+
+@operation(("ticketId", Int), returns=T.GenericResult, role=roles.MANAGER)
+def DeleteTicket(call, ticketId):
+    """Delete a ticket (Manager or Administrator role; agents cannot).
+
+    Deletion is soft: the ticket is flagged deleted and disappears from
+    every operation; the purge removes it and its attachments' files later.
+    Closed-and-locked tickets can be deleted too (the lock protects the
+    content, deleting is how old tickets leave). The deletion is recorded
+    in the ticket's history. A ticket already deleted is NOT_FOUND (5).
+    """
+    lifecycle.delete_ticket(call, ticketId)
+    return {}
+
+
+@operation(returns=T.TicketCountInfoArrayResult, role=roles.AGENT, writes=False)
+def GetTicketCounts_Agent(call):
+    """The calling agent's own tickets (assigned to them), counted per brand,
+    department and group: Active, Waiting and FollowUp. Every group the
+    agent belongs to has an entry, with zeros if need be; UserId is the
+    caller's id."""
+    return {"TicketCounts": [_count_info(c) for c in lifecycle.agent_counts(call)]}
+
+
+@operation(returns=T.TicketCountInfoArrayResult, role=roles.AGENT, writes=False)
+def GetTicketCounts_Global(call):
+    """Active, Waiting and FollowUp counts per (brand, department, group,
+    agent) over every ticket the caller can see (all tickets for managers
+    and administrators, the tickets of their groups for agents). UserId 0
+    stands for unassigned tickets. Only combinations with at least one
+    counted ticket are listed, sorted by brand, department, group, agent."""
+    return {"TicketCounts": [_count_info(c) for c in lifecycle.global_counts(call)]}
+
+
+@operation(returns=T.IntRequestResult, role=roles.EVERYONE, writes=False)
+def GetTicketCount(call):
+    """The number of open (Active or Waiting) tickets the caller can see:
+    every open ticket for managers and administrators, those of their
+    groups or assigned to them for agents, their own for customers."""
+    return {"RequestResult": lifecycle.open_ticket_count(call)}
+
+
+@operation(returns=T.SettingsRequestResult, role=roles.AGENT, writes=False)
+def GetGroupTicketInfo(call):
+    """For each group the caller belongs to (in id order), these items:
+    ``Group.<id>.Name=<name>``, ``Group.<id>.DepartmentId=<id>``,
+    ``Group.<id>.Active=<n>``, ``Group.<id>.Waiting=<n>``,
+    ``Group.<id>.Queued=<n>`` (active, no agent) and
+    ``Group.<id>.FollowUp=<n>``, counted over all tickets of the group.
+    A caller in no group gets an empty list."""
+    return {"RequestResults": lifecycle.group_ticket_info(call)}
+
+
+@operation(("ticketNumber", String), ("closingComment", String), returns=T.GenericResult, role=roles.AGENT)
+def CloseTicket(call, ticketNumber, closingComment):
+    """Set the ticket's status to Closed and its closing date; a non-empty
+    closingComment is added as a General note (not a Resolution). Both are
+    recorded in the ticket's history.
+
+    Result codes: NOT_FOUND (5) for an unknown or invisible ticket;
+    INVALID_STATE (7) when it is already closed, closed and locked, or has
+    empty custom fields its template requires for closing.
+    """
+    lifecycle.close_ticket(call, ticketNumber, closingComment)
+    return {}
+
+
+@operation(("ticketNumber", String), returns=T.StringRequestResult, role=roles.EVERYONE, writes=False)
+def GetTicketStatus(call, ticketNumber):
+    """RequestResult is the display name of the ticket's status (Active,
+    Waiting, Closed, Closed and Locked, or a custom status)."""
+    return {"RequestResult": lifecycle.ticket_status_name(call, ticketNumber)}
+
+
+@operation(("ticketNumber", String), returns=T.StringRequestResult, role=roles.AGENT, writes=False)
+def GetTicketURL(call, ticketNumber):
+    """RequestResult is the absolute URL of the ticket in the management
+    interface: ``<public base URL>/Main/frmTicket.aspx?ticket=<number>``."""
+    return {"RequestResult": lifecycle.ticket_url(call, ticketNumber)}
