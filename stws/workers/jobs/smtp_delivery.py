@@ -1,4 +1,8 @@
-"""SMTP Delivery: delivers the outgoing spool. Comes with the email issue.
+"""SMTP Delivery: delivers the outgoing spool (stws.mail.delivery)."""
+from __future__ import annotations
 
-``run(context) -> items processed`` is the job; while this module has no
-``run`` the thread shows "not available yet"."""
+
+def run(context) -> int:
+    from stws.mail.delivery import deliver_due
+
+    return deliver_due(context.runtime, context.now)

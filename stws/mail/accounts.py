@@ -1,0 +1,253 @@
+"""SMTP accounts: the servers outgoing mail goes through.
+
+A brand or department may name one; a message goes out through its own
+account if it has one, else its ticket's department's, else that
+department's brand's, else the default account (``resolve_account``).
+Passwords are kept in clear (needed to log in) and never read back: reads
+say ``HasPassword`` instead.
+
+POP account operations join this module later; keep SMTP ones grouped.
+"""
+from __future__ import annotations
+
+import socket
+
+from sqlalchemy import func, select, update
+
+from stws.db.models import Brand, Department, OutgoingMessage, SmtpAccount, Ticket
+from stws.domain.errors import AlreadyExists, InUse, InvalidArgument, NotFound
+from stws.domain.properties import Property, PropertyBag, parse_bool, parse_int
+
+# ---------------------------------------------------------------- SMTP accounts
+
+SECURITY_MODES = ("none", "ssl", "starttls")
+
+
+def _text(value, what: str, limit: int, required: bool = False) -> str:
+    value = (value or "").strip()
+    if required and not value:
+        raise InvalidArgument("%s is required." % what)
+    if len(value) > limit:
+        raise InvalidArgument("%s is longer than %d characters." % (what, limit))
+    return value
+
+
+def _security(value) -> str:
+    mode = (value or "").strip().lower()
+    if mode not in SECURITY_MODES:
+        raise InvalidArgument("security must be one of %s, not %r." % (", ".join(SECURITY_MODES), value))
+    return mode
+
+
+def _port(value) -> int:
+    if not isinstance(value, int) or not 1 <= value <= 65535:
+        raise InvalidArgument("port must be between 1 and 65535, not %r." % (value,))
+    return value
+
+
+def _address(value) -> str:
+    value = (value or "").strip()
+    if value and ("@" not in value or " " in value or len(value) > 320):
+        raise InvalidArgument("%r is not a valid email address." % value)
+    return value
+
+
+def check_smtp_account(session, account: SmtpAccount) -> None:
+    """Whole-account rules, after creation or a change."""
+    account.name = _text(account.name, "name", 200, required=True)
+    account.server = _text(account.server, "server", 255, required=True)
+    if any(c.isspace() for c in account.server):
+        raise InvalidArgument("server %r contains spaces." % account.server)
+    _port(account.port)
+    account.security = _security(account.security)
+    account.username = _text(account.username, "username", 320)
+    if account.use_authentication and not account.username:
+        raise InvalidArgument("useAuthentication needs a username.")
+    account.from_address = _address(account.from_address)
+    account.from_name = _text(account.from_name, "fromName", 200)
+    clash = session.scalar(select(SmtpAccount.id).where(func.lower(SmtpAccount.name) == account.name.lower(),
+                                                        SmtpAccount.id != (account.id or 0)))
+    if clash is not None:
+        raise AlreadyExists("There is already an SMTP account named %r." % account.name)
+
+
+def _make_only_default(session, account: SmtpAccount) -> None:
+    session.flush()
+    session.execute(update(SmtpAccount).where(SmtpAccount.id != account.id).values(is_default=False))
+
+
+def create_smtp_account(session, name, server, port, security, use_authentication, username, password,
+                        from_address, from_name, is_default) -> SmtpAccount:
+    account = SmtpAccount(name=name, server=server, port=port, security=security,
+                          use_authentication=bool(use_authentication), username=username or "",
+                          password=password or "", from_address=from_address or "", from_name=from_name or "",
+                          is_default=bool(is_default))
+    check_smtp_account(session, account)
+    if len(account.password) > 1000:
+        raise InvalidArgument("password is longer than 1000 characters.")
+    session.add(account)
+    session.flush()
+    if account.is_default:
+        _make_only_default(session, account)
+    return account
+
+
+def smtp_accounts(session) -> list[SmtpAccount]:
+    return list(session.scalars(select(SmtpAccount).order_by(SmtpAccount.name, SmtpAccount.id)))
+
+
+def get_smtp_account(session, account_id: int) -> SmtpAccount:
+    account = session.get(SmtpAccount, account_id) if account_id else None
+    if account is None:
+        raise NotFound("There is no SMTP account with id %s." % account_id)
+    return account
+
+
+def _set(attribute):
+    def apply(_context, account, value):
+        setattr(account, attribute, value)
+    return apply
+
+
+def _password(text: str) -> str:
+    if len(text) > 1000:
+        raise ValueError("longer than 1000 characters")
+    return text
+
+
+SMTP_ACCOUNT_BAG = PropertyBag("An SMTP account", [
+    Property("ID", lambda c, a: a.id),
+    Property("Name", lambda c, a: a.name, str, _set("name")),
+    Property("Server", lambda c, a: a.server, str, _set("server")),
+    Property("Port", lambda c, a: a.port, parse_int, _set("port")),
+    Property("Security", lambda c, a: a.security, _security, _set("security")),
+    Property("UseAuthentication", lambda c, a: a.use_authentication, parse_bool, _set("use_authentication")),
+    Property("Username", lambda c, a: a.username, str, _set("username")),
+    Property("Password", None, _password, _set("password"), readable=False),
+    Property("FromAddress", lambda c, a: a.from_address, str, _set("from_address")),
+    Property("FromName", lambda c, a: a.from_name, str, _set("from_name")),
+    Property("IsDefault", lambda c, a: a.is_default, parse_bool, _set("is_default")),
+])
+
+
+def update_smtp_account(session, account_id: int, assignments) -> list[str]:
+    account = get_smtp_account(session, account_id)
+    changed = SMTP_ACCOUNT_BAG.set(session, account, assignments)
+    check_smtp_account(session, account)
+    if account.is_default:
+        _make_only_default(session, account)
+    return changed
+
+
+def smtp_account_users(session, account_id: int) -> list[str]:
+    """What names the account: brands and departments (not deleted)."""
+    users = ["brand %r" % name for name in session.scalars(
+        select(Brand.name).where(Brand.smtp_account_id == account_id, Brand.is_deleted.is_(False)))]
+    users += ["department %r" % name for name in session.scalars(
+        select(Department.name).where(Department.smtp_account_id == account_id,
+                                      Department.is_deleted.is_(False)))]
+    return users
+
+
+def delete_smtp_account(session, account_id: int) -> None:
+    account = get_smtp_account(session, account_id)
+    users = smtp_account_users(session, account_id)
+    if users:
+        raise InUse("The SMTP account %r is used by %s; choose another account there first."
+                    % (account.name, ", ".join(users)))
+    # Queued messages pinned to it fall back to their department's/brand's/default account.
+    session.execute(update(OutgoingMessage).where(OutgoingMessage.smtp_account_id == account_id)
+                    .values(smtp_account_id=None))
+    # Deleted brands/departments may still name it.
+    session.execute(update(Brand).where(Brand.smtp_account_id == account_id).values(smtp_account_id=None))
+    session.execute(update(Department).where(Department.smtp_account_id == account_id)
+                    .values(smtp_account_id=None))
+    session.delete(account)
+
+
+def _account_or_none(session, account_id: int) -> int | None:
+    if account_id in (None, 0):
+        return None
+    return get_smtp_account(session, account_id).id
+
+
+def set_department_smtp_account(session, department_id: int, account_id: int) -> None:
+    department = session.get(Department, department_id) if department_id else None
+    if department is None or department.is_deleted:
+        raise NotFound("There is no department with id %s." % department_id)
+    department.smtp_account_id = _account_or_none(session, account_id)
+
+
+def set_brand_smtp_account(session, brand_id: int, account_id: int) -> None:
+    brand = session.get(Brand, brand_id) if brand_id else None
+    if brand is None or brand.is_deleted:
+        raise NotFound("There is no brand with id %s." % brand_id)
+    brand.smtp_account_id = _account_or_none(session, account_id)
+
+
+def resolve_account_ids(session, message_ids) -> dict[int, int | None]:
+    """{spool row id: the SMTP account id it goes out through, or None}:
+    the row's own, else its ticket's department's, else that brand's, else
+    the default account."""
+    default_id = session.scalar(select(SmtpAccount.id).where(SmtpAccount.is_default.is_(True))
+                                .order_by(SmtpAccount.id).limit(1))
+    rows = session.execute(
+        select(OutgoingMessage.id, OutgoingMessage.smtp_account_id, Department.smtp_account_id,
+               Brand.smtp_account_id)
+        .select_from(OutgoingMessage)
+        .outerjoin(Ticket, Ticket.id == OutgoingMessage.ticket_id)
+        .outerjoin(Department, Department.id == Ticket.department_id)
+        .outerjoin(Brand, Brand.id == Department.brand_id)
+        .where(OutgoingMessage.id.in_(list(message_ids)))
+    )
+    return {row_id: own or department or brand or default_id for row_id, own, department, brand in rows}
+
+
+# ---------------------------------------------------------------- self-diagnostic
+
+
+def probe_smtp(server: str, port: int, security: str, timeout: float = 5.0) -> str:
+    """Connect and read the greeting; returns it, raises OSError/ValueError."""
+    import ssl
+
+    with socket.create_connection((server, port), timeout=timeout) as raw:
+        raw.settimeout(timeout)
+        if security == "ssl":
+            context = ssl.create_default_context()
+            context.check_hostname = False
+            context.verify_mode = ssl.CERT_NONE  # only whether it answers; delivery verifies
+            with context.wrap_socket(raw, server_hostname=server) as wrapped:
+                greeting = wrapped.recv(512)
+        else:
+            greeting = raw.recv(512)
+    text = greeting.decode("latin-1").strip()
+    if not text.startswith("220"):
+        raise ValueError("unexpected greeting %r" % text[:200])
+    return text
+
+
+def check_smtp_accounts(runtime):
+    from stws.diagnostics.selfcheck import FAILURE, PASS, Check
+
+    with runtime.db.transaction(writes=False) as session:
+        accounts = [(a.name, a.server, a.port, a.security) for a in smtp_accounts(session)]
+    results = []
+    for name, server, port, security in accounts:
+        label = "SMTP account %s" % name
+        try:
+            greeting = probe_smtp(server, port, security)
+        except (OSError, ValueError) as error:
+            results.append(Check(label, FAILURE, "%s:%d does not answer: %s" % (server, port, error)))
+        else:
+            results.append(Check(label, PASS, "%s:%d answers: %s" % (server, port, greeting[:120])))
+    return results
+
+
+def _register_checks():
+    from stws.diagnostics import selfcheck
+
+    if check_smtp_accounts not in selfcheck.EXTRA_CHECKS:
+        selfcheck.EXTRA_CHECKS.append(check_smtp_accounts)
+
+
+_register_checks()

@@ -1,0 +1,498 @@
+"""Delivering the outgoing spool over SMTP (the SMTP Delivery thread's job).
+
+One run, in a worker thread:
+
+1. **Claim** a bounded batch of due rows atomically: ``queued`` rows whose
+   ``next_attempt_utc`` has come (the delivery delay is already in it) and
+   ``sending`` rows whose claim lapsed (their node died mid-delivery).
+   They become ``sending``, ``claimed_by`` this run, until
+   ``claim_until_utc``. On PostgreSQL the candidates are selected
+   ``FOR UPDATE SKIP LOCKED``, so nodes never wait for or take each
+   other's rows; SQLite writers are serialized anyway (``BEGIN IMMEDIATE``).
+2. **Pick the account** of each row: its own, else its ticket's
+   department's, else that brand's, else the default account. No account:
+   the row goes back to ``queued`` with "no SMTP account configured" and a
+   retry time (that is not an attempt; it never fails for it).
+3. **Send**, one connection per account, the messages in sequence on it
+   (MAIL/RCPT/DATA, RSET between them), with Twisted's ESMTP client run in
+   the reactor (``blockingCallFromThread``). Every step has a timeout, and
+   the whole session a hard deadline before the claim lapses, so a server
+   that hangs never holds the thread.
+4. **Record** each outcome, only on rows this run still holds: 2xx ->
+   ``sent``; 4xx, a refused, dropped or timed-out connection -> retried
+   later with exponential backoff until ``mail.max_attempts``, then
+   ``failed``; 5xx -> ``failed`` with the server's reply.
+
+A node killed between the server's "250" and step 4 leaves its rows
+``sending``; when the claim lapses another run sends them again with the
+same Message-ID: delivered at least once, never lost.
+
+Every attempt and outcome goes to the SMTP log (``stws.smtp``).
+"""
+from __future__ import annotations
+
+import collections
+import datetime as dt
+import io
+import logging
+import os
+import random
+import socket
+import uuid
+from dataclasses import dataclass, field
+
+from sqlalchemy import and_, or_, select, update
+from twisted.internet import defer, protocol
+from twisted.mail import smtp
+
+from stws.db.models import OutgoingMessage, Setting, SmtpAccount, utcnow
+from stws.mail.accounts import resolve_account_ids
+
+smtp_log = logging.getLogger("stws.smtp")
+
+# Settings (table ``settings``) and their defaults.
+DEFAULTS = {
+    "mail.max_attempts": 10,  # then a temporary failure becomes "failed"
+    "mail.retry_base_seconds": 30,  # backoff: base * 2^(attempts-1), with jitter
+    "mail.retry_max_seconds": 3600,
+    "mail.batch_size": 200,  # rows claimed per run
+    "mail.claim_seconds": 300,  # how long a run holds its rows
+    "mail.timeout_seconds": 60,  # connect, and each reply of the server
+    "mail.no_account_retry_seconds": 60,
+}
+NO_ACCOUNT = "no SMTP account configured"
+# Where TLS certificates are checked against: None = the platform's trust
+# store. Tests put their self-signed certificate here.
+TLS_TRUST_ROOT = None
+
+
+@dataclass
+class DeliverySettings:
+    max_attempts: int = 10
+    retry_base_seconds: float = 30
+    retry_max_seconds: float = 3600
+    batch_size: int = 200
+    claim_seconds: float = 300
+    timeout_seconds: float = 60
+    no_account_retry_seconds: float = 60
+
+
+def load_settings(session) -> DeliverySettings:
+    values = {}
+    for name, default in DEFAULTS.items():
+        row = session.get(Setting, name)
+        value = default
+        if row is not None and row.value.strip():
+            try:
+                value = float(row.value)
+            except ValueError:
+                smtp_log.warning("setting %s=%r is not a number; using %s", name, row.value, default)
+        values[name.split(".", 1)[1]] = value
+    settings = DeliverySettings(**values)
+    settings.max_attempts = max(1, int(settings.max_attempts))
+    settings.batch_size = max(1, int(settings.batch_size))
+    settings.claim_seconds = max(1.0, settings.claim_seconds)
+    settings.timeout_seconds = max(0.1, settings.timeout_seconds)
+    return settings
+
+
+def backoff_seconds(attempts: int, settings: DeliverySettings) -> float:
+    """Wait before the next attempt after ``attempts`` failed ones (jitter ±20 %)."""
+    delay = settings.retry_base_seconds * (2 ** max(0, min(attempts - 1, 30)))
+    delay = min(delay, settings.retry_max_seconds)
+    return delay * random.uniform(0.8, 1.2)
+
+
+# ---------------------------------------------------------------- what is sent
+
+
+@dataclass
+class Outbound:
+    id: int
+    message_id: str
+    sender: str
+    recipients: list
+    raw: bytes
+    attempts: int
+    account_id: int | None = None
+
+
+@dataclass(frozen=True)
+class AccountSpec:
+    id: int
+    name: str
+    server: str
+    port: int
+    security: str
+    use_authentication: bool
+    username: str
+    password: str
+    from_address: str
+
+    @classmethod
+    def of(cls, account: SmtpAccount) -> "AccountSpec":
+        return cls(account.id, account.name, account.server, account.port, account.security,
+                   account.use_authentication, account.username, account.password, account.from_address)
+
+    def __repr__(self):  # never the password
+        return "<SMTP account %d %r %s:%d>" % (self.id, self.name, self.server, self.port)
+
+
+SENT, RETRY, FAILED = "sent", "retry", "failed"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    kind: str  # SENT, RETRY or FAILED
+    code: int
+    text: str
+
+
+def _decode(value) -> str:
+    if isinstance(value, bytes):
+        return value.decode("utf-8", "replace")
+    return str(value or "")
+
+
+def wire_data(raw: bytes) -> bytes:
+    """The message as sent after DATA: CRLF lines, dot-stuffed, ending in CRLF."""
+    data = raw.replace(b"\r\n", b"\n").replace(b"\r", b"\n").replace(b"\n", b"\r\n")
+    if not data.endswith(b"\r\n"):
+        data += b"\r\n"
+    if data.startswith(b"."):
+        data = b"." + data
+    return data.replace(b"\r\n.", b"\r\n..")
+
+
+def classify(code: int, text: str, addresses) -> Outcome:
+    """The outcome of one message from the server's final reply (and the RCPT replies)."""
+    accepted = [a for a in addresses if 200 <= a[1] < 300]
+    refused = ["%s: %d %s" % (_decode(a[0]), a[1], _decode(a[2]).strip()) for a in addresses
+               if not 200 <= a[1] < 300]
+    if 200 <= code < 300 and accepted:
+        note = "" if not refused else " (refused: %s)" % "; ".join(refused)
+        return Outcome(SENT, code, text + note)
+    if refused and not accepted:
+        codes = [a[1] for a in addresses]
+        worst = code if any(400 <= c < 500 for c in codes) else max(codes)
+        kind = RETRY if any(not 500 <= c < 600 for c in codes) else FAILED
+        return Outcome(kind, worst, "recipients refused: " + "; ".join(refused))
+    if not addresses and (code in (530, 535, 538) or "authenticat" in text.lower()):
+        # MAIL FROM refused for want of (valid) authentication: the account's
+        # problem, which an administrator fixes; the message must not be lost.
+        return Outcome(RETRY, code, text)
+    if 500 <= code < 600:
+        return Outcome(FAILED, code, text)
+    return Outcome(RETRY, code, text)
+
+
+# ---------------------------------------------------------------- in the reactor
+
+
+class _Session:
+    """One connection's messages and their outcomes."""
+
+    def __init__(self, account: AccountSpec, messages):
+        self.account = account
+        self.pending = collections.deque(messages)
+        self.outcomes: dict[int, Outcome] = {}
+        self.error = ""
+        self.done = defer.Deferred()
+        self.connected = False
+
+    def next_message(self):
+        while self.pending:
+            message = self.pending.popleft()
+            if message.id not in self.outcomes:
+                return message
+        return None
+
+    def record(self, message: Outbound, outcome: Outcome) -> None:
+        self.outcomes[message.id] = outcome
+        smtp_log.info("outcome: message %d %s via %r: %s %d %s", message.id, message.message_id,
+                      self.account.name, outcome.kind, outcome.code, outcome.text.replace("\n", " ")[:500])
+
+    def finish(self, reason: str = "") -> None:
+        if self.done.called:
+            return
+        reason = self.error or reason or "connection closed"
+        for message in list(self.pending):
+            if message.id not in self.outcomes:
+                self.record(message, Outcome(RETRY, -1, reason))
+        self.pending.clear()
+        self.done.callback(self.outcomes)
+
+
+class BatchSender(smtp.ESMTPClient):
+    """Sends the messages of a _Session in sequence on one connection."""
+
+    def __init__(self, session: _Session, context, identity: bytes, timeout: float):
+        account = session.account
+        smtp.ESMTPClient.__init__(self, account.password.encode("utf-8"), context, identity)
+        self.session = session
+        self.timeout = timeout
+        self.requireTransportSecurity = account.security == "starttls"
+        self.requireAuthentication = account.use_authentication
+        self.heloFallback = not (self.requireAuthentication or self.requireTransportSecurity)
+        self.current: Outbound | None = None
+        if account.use_authentication:
+            username = account.username.encode("utf-8")
+            self.registerAuthenticator(smtp.CramMD5ClientAuthenticator(username))
+            self.registerAuthenticator(smtp.LOGINAuthenticator(username))
+            self.registerAuthenticator(smtp.PLAINAuthenticator(username))
+
+    def connectionMade(self):
+        self.session.connected = True
+        smtp.ESMTPClient.connectionMade(self)
+
+    def getMailFrom(self):
+        self.current = self.session.next_message()
+        if self.current is None:
+            return None
+        message = self.current
+        smtp_log.info("attempt %d: message %d %s via %r (%s:%d, %s) from <%s> to %s", message.attempts + 1,
+                      message.id, message.message_id, self.session.account.name, self.session.account.server,
+                      self.session.account.port, self.session.account.security, message.sender,
+                      ", ".join(message.recipients))
+        # The envelope sender: the account's address where it has one (relays
+        # often insist on it), else the message's.
+        return self.session.account.from_address or message.sender
+
+    def getMailTo(self):
+        return list(self.current.recipients)
+
+    def getMailData(self):
+        return io.BytesIO(wire_data(self.current.raw))
+
+    def transformChunk(self, chunk):
+        self.resetTimeout()
+        return chunk  # already CRLF and dot-stuffed (wire_data): chunk borders cannot break it
+
+    def sentMail(self, code, resp, numOk, addresses, log):
+        message, self.current = self.current, None
+        if message is not None:
+            self.session.record(message, classify(code, _decode(resp).strip(), addresses or []))
+
+    def sendError(self, exc):
+        code = getattr(exc, "code", -1)
+        text = _decode(getattr(exc, "resp", b"")) or str(exc)
+        self.session.error = ("%d %s" % (code, text.strip())) if code and code > 0 else text.strip()
+        # A session-level failure (EHLO, TLS, AUTH refused) is retried like a
+        # temporary one: it is the account's problem, and it can be fixed.
+        smtp.ESMTPClient.sendError(self, exc)
+
+    def connectionLost(self, reason=protocol.connectionDone):
+        smtp.ESMTPClient.connectionLost(self, reason)
+        lost = "" if self.current is None and not self.session.pending else \
+            "connection lost: %s" % reason.getErrorMessage()
+        self.session.finish(lost)
+
+
+class _Factory(protocol.Factory):
+    def __init__(self, session, context, identity, timeout):
+        self.session, self.context, self.identity, self.timeout = session, context, identity, timeout
+
+    def buildProtocol(self, addr):
+        sender = BatchSender(self.session, self.context, self.identity, self.timeout)
+        sender.factory = self
+        return sender
+
+
+def _tls_options(hostname: str):
+    from twisted.internet.ssl import optionsForClientTLS
+
+    if TLS_TRUST_ROOT is not None:
+        return optionsForClientTLS(hostname, trustRoot=TLS_TRUST_ROOT)
+    return optionsForClientTLS(hostname)
+
+
+def send_batch(reactor, account: AccountSpec, messages, timeout: float, deadline: float) -> defer.Deferred:
+    """In the reactor: one connection to ``account``, ``messages`` in
+    sequence; fires with {row id: Outcome} for every message, never errs,
+    at the latest after ``deadline`` seconds."""
+    from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
+
+    session = _Session(account, messages)
+    identity = socket.getfqdn().encode("ascii", "replace") or b"localhost"
+    endpoint = HostnameEndpoint(reactor, account.server, account.port, timeout=timeout)
+    context = None
+    try:
+        if account.security == "ssl":
+            endpoint = wrapClientTLS(_tls_options(account.server), endpoint)
+        elif account.security == "starttls":
+            context = _tls_options(account.server)
+    except Exception as error:  # noqa: BLE001 - a bad name for a certificate, ...
+        session.error = "TLS set-up failed: %s" % error
+        session.finish()
+        return session.done
+    smtp_log.info("connecting to %r (%s:%d, %s) for %d messages", account.name, account.server, account.port,
+                  account.security, len(messages))
+    connecting = endpoint.connect(_Factory(session, context, identity, timeout))
+    holder = {}
+
+    def connected(sender):
+        holder["sender"] = sender
+
+    def not_connected(failure):
+        session.error = "cannot connect to %s:%d: %s" % (account.server, account.port, failure.getErrorMessage())
+        smtp_log.warning("%r: %s", account.name, session.error)
+        session.finish()
+
+    connecting.addCallbacks(connected, not_connected)
+
+    def give_up():
+        if session.done.called:
+            return
+        session.error = session.error or "no answer within the deadline of %.0f s" % deadline
+        smtp_log.warning("%r: %s; connection aborted", account.name, session.error)
+        sender = holder.get("sender")
+        if sender is not None and sender.transport is not None:
+            sender.transport.abortConnection()
+        else:
+            connecting.cancel()
+        if not session.done.called:
+            session.finish()
+
+    timer = reactor.callLater(deadline, give_up)
+    session.done.addBoth(lambda result: (timer.active() and timer.cancel(), result)[1])
+    return session.done
+
+
+# ---------------------------------------------------------------- in the worker thread
+
+
+def _due(now):
+    return or_(
+        and_(OutgoingMessage.status == "queued", OutgoingMessage.next_attempt_utc <= now,
+             or_(OutgoingMessage.claim_until_utc.is_(None), OutgoingMessage.claim_until_utc < now)),
+        and_(OutgoingMessage.status == "sending", OutgoingMessage.claim_until_utc < now),
+    )
+
+
+def claim_due(db, token: str, now: dt.datetime, settings: DeliverySettings) -> tuple[list[Outbound], dt.datetime]:
+    """Claim up to batch_size due rows for ``token``; returns them (with their
+    account) and when the claim lapses."""
+    claim_until = now + dt.timedelta(seconds=settings.claim_seconds)
+    with db.transaction() as session:
+        ids = list(session.scalars(
+            select(OutgoingMessage.id).where(_due(now))
+            .order_by(OutgoingMessage.next_attempt_utc, OutgoingMessage.id)
+            .limit(settings.batch_size).with_for_update(skip_locked=True)
+        ))
+        if not ids:
+            return [], claim_until
+        session.execute(
+            update(OutgoingMessage).where(OutgoingMessage.id.in_(ids), _due(now))
+            .values(status="sending", claimed_by=token, claim_until_utc=claim_until)
+            .execution_options(synchronize_session=False)
+        )
+        rows = session.execute(
+            select(OutgoingMessage.id, OutgoingMessage.message_id_header, OutgoingMessage.from_address,
+                   OutgoingMessage.recipients, OutgoingMessage.raw_content, OutgoingMessage.attempts)
+            .where(OutgoingMessage.id.in_(ids), OutgoingMessage.claimed_by == token)
+            .order_by(OutgoingMessage.id)
+        ).all()
+        accounts = resolve_account_ids(session, [r.id for r in rows])
+    claimed = [Outbound(r.id, r.message_id_header, r.from_address,
+                        [a.strip() for a in (r.recipients or "").split(",") if a.strip()],
+                        bytes(r.raw_content), r.attempts, accounts.get(r.id)) for r in rows]
+    return claimed, claim_until
+
+
+def record_outcomes(db, token: str, messages, outcomes: dict, settings: DeliverySettings) -> dict:
+    """Write each message's outcome (on rows this run still holds); counts per kind."""
+    counts = collections.Counter()
+    now = utcnow()
+    with db.transaction() as session:
+        for message in messages:
+            outcome = outcomes.get(message.id) or Outcome(RETRY, -1, "no outcome")
+            attempts = message.attempts + 1
+            values = dict(attempts=attempts, last_attempt_utc=now, claimed_by=None, claim_until_utc=None)
+            reply = ("%d %s" % (outcome.code, outcome.text)).strip() if outcome.code > 0 else outcome.text
+            if outcome.kind == SENT:
+                values.update(status="sent", date_sent_utc=now, last_error="")
+            elif outcome.kind == FAILED:
+                values.update(status="failed", last_error=reply)
+            elif attempts >= settings.max_attempts:
+                values.update(status="failed", last_error="gave up after %d attempts: %s" % (attempts, reply))
+                smtp_log.warning("message %d %s failed for good after %d attempts", message.id,
+                                 message.message_id, attempts)
+            else:
+                wait = backoff_seconds(attempts, settings)
+                values.update(status="queued", last_error=reply,
+                              next_attempt_utc=now + dt.timedelta(seconds=wait))
+                smtp_log.info("message %d %s: retry in %.0f s", message.id, message.message_id, wait)
+            result = session.execute(
+                update(OutgoingMessage).where(OutgoingMessage.id == message.id,
+                                              OutgoingMessage.claimed_by == token)
+                .values(**values).execution_options(synchronize_session=False)
+            )
+            if result.rowcount:
+                counts[values["status"]] += 1
+    return counts
+
+
+def release(db, token: str, messages, error: str, retry_seconds: float) -> None:
+    """Give rows back to the queue without counting an attempt."""
+    now = utcnow()
+    with db.transaction() as session:
+        session.execute(
+            update(OutgoingMessage)
+            .where(OutgoingMessage.id.in_([m.id for m in messages]), OutgoingMessage.claimed_by == token)
+            .values(status="queued", claimed_by=None, claim_until_utc=None, last_error=error,
+                    next_attempt_utc=now + dt.timedelta(seconds=retry_seconds))
+            .execution_options(synchronize_session=False)
+        )
+
+
+def run_token(node: str = "") -> str:
+    return "%s/%s" % (node or "%s:%d" % (socket.gethostname(), os.getpid()), uuid.uuid4().hex[:8])
+
+
+def deliver_due(runtime, now: dt.datetime | None = None, node: str = "", reactor=None) -> int:
+    """One run (in a worker thread, never the reactor's): returns the number
+    of messages attempted."""
+    from twisted.internet.threads import blockingCallFromThread
+    from twisted.python.threadable import isInIOThread
+
+    if reactor is None:
+        from twisted.internet import reactor
+    if isInIOThread():
+        raise RuntimeError("deliver_due blocks: run it in a worker thread, not the reactor's")
+    db = runtime.db
+    now = now or utcnow()
+    with db.transaction(writes=False) as session:
+        settings = load_settings(session)
+    token = run_token(node)
+    claimed, claim_until = claim_due(db, token, now, settings)
+    if not claimed:
+        return 0
+    by_account = collections.defaultdict(list)
+    for message in claimed:
+        by_account[message.account_id].append(message)
+    homeless = by_account.pop(None, [])
+    if homeless:
+        for message in homeless:
+            smtp_log.warning("message %d %s: %s; retry in %.0f s", message.id, message.message_id, NO_ACCOUNT,
+                             settings.no_account_retry_seconds)
+        release(db, token, homeless, NO_ACCOUNT, settings.no_account_retry_seconds)
+    with db.transaction(writes=False) as session:
+        accounts = {a.id: AccountSpec.of(a) for a in
+                    session.scalars(select(SmtpAccount).where(SmtpAccount.id.in_(list(by_account))))}
+    attempted = 0
+    for account_id, messages in by_account.items():
+        account = accounts.get(account_id)
+        if account is None:  # deleted meanwhile
+            release(db, token, messages, NO_ACCOUNT, 0)
+            continue
+        # Finish (or give up) well before the claim lapses, so no other run
+        # sends these messages while this one still might.
+        remaining = (claim_until - utcnow()).total_seconds() - min(5.0, settings.claim_seconds / 5)
+        if remaining < 0.5:
+            release(db, token, messages, "", 0)
+            continue
+        outcomes = blockingCallFromThread(reactor, send_batch, reactor, account, messages,
+                                          settings.timeout_seconds, remaining)
+        record_outcomes(db, token, messages, outcomes, settings)
+        attempted += len(messages)
+    return attempted

@@ -1,0 +1,104 @@
+"""Fixtures for the mail tests: test SMTP servers in the test reactor, SMTP
+accounts and spool rows written straight into the database, and one
+delivery run in a worker thread."""
+from __future__ import annotations
+
+import email.policy
+import email.utils
+import itertools
+from email.message import EmailMessage
+
+import pytest
+from sqlalchemy import select
+from twisted.internet import threads
+
+from stws.db.models import OutgoingMessage, Setting, SmtpAccount
+from stws.mail import delivery
+from mail.smtp_server import SmtpTestServer
+
+_numbers = itertools.count(1)
+
+
+@pytest.fixture
+def smtp_servers():
+    """smtp_servers(**options) -> a listening SmtpTestServer; all stopped at teardown."""
+    started = []
+
+    def start(port: int = 0, **options) -> SmtpTestServer:
+        server = SmtpTestServer(**options)
+        server.listen(port)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        if server.listening is not None:
+            server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _restore_trust():
+    yield
+    delivery.TLS_TRUST_ROOT = None
+
+
+def add_account(runtime, port: int, name: str = "test", is_default: bool = True, **fields) -> int:
+    values = dict(name=name, server="127.0.0.1", port=port, security="none", is_default=is_default)
+    values.update(fields)
+    with runtime.db.transaction() as session:
+        account = SmtpAccount(**values)
+        session.add(account)
+        session.flush()
+        return account.id
+
+
+def set_settings(runtime, **values) -> None:
+    """set_settings(runtime, max_attempts=3) writes mail.max_attempts=3."""
+    with runtime.db.transaction() as session:
+        for key, value in values.items():
+            session.merge(Setting(name="mail." + key, value=str(value)))
+
+
+def compose(to: str = "customer@example.com", subject: str = "Hello", body: str = "Hi there.\n",
+            sender: str = "support@helpdesk.example") -> EmailMessage:
+    mail = EmailMessage(policy=email.policy.SMTP)
+    mail["From"] = sender
+    mail["To"] = to
+    mail["Subject"] = subject
+    mail["Message-ID"] = "<test.%d.%s@helpdesk.example>" % (next(_numbers), id(mail))
+    mail["Date"] = email.utils.formatdate()
+    mail.set_content(body)
+    return mail
+
+
+def queue(runtime, count: int = 1, to: str = "customer@example.com", ticket_id=None, smtp_account_id=None,
+          body: str = "Hi there.\n", **columns) -> list[int]:
+    """``count`` due messages in the spool; their ids."""
+    ids = []
+    with runtime.db.transaction() as session:
+        for index in range(count):
+            mail = compose(to=to, subject="Message %d" % index, body=body)
+            row = OutgoingMessage(ticket_id=ticket_id, from_address="support@helpdesk.example", recipients=to,
+                                  subject=str(mail["Subject"]), message_id_header=str(mail["Message-ID"]),
+                                  raw_content=mail.as_bytes(), smtp_account_id=smtp_account_id, **columns)
+            session.add(row)
+            session.flush()
+            ids.append(row.id)
+    return ids
+
+
+def rows(runtime, ids=None) -> list[OutgoingMessage]:
+    with runtime.db.transaction(writes=False) as session:
+        query = select(OutgoingMessage).order_by(OutgoingMessage.id)
+        if ids is not None:
+            query = query.where(OutgoingMessage.id.in_(ids))
+        return list(session.scalars(query))
+
+
+async def deliver(runtime, **kwargs) -> int:
+    """One delivery run, in a worker thread (it calls into the reactor)."""
+    return await threads.deferToThread(delivery.deliver_due, runtime, **kwargs)
+
+
+def smtp_log(runtime) -> str:
+    return "".join(p.read_text() for p in sorted(runtime.data.logs.glob("smtp-*.log")))
