@@ -27,6 +27,7 @@ from sqlalchemy import (
     MetaData,
     String,
     Text,
+    Time,
     TypeDecorator,
     func,
 )
@@ -218,6 +219,47 @@ class GroupAgent(Base):
     max_tickets: Mapped[int] = mapped_column(default=0)
     is_receiving: Mapped[bool] = mapped_column(default=False)
     last_assigned_utc: Mapped[dt.datetime | None]
+    # When is_receiving last changed: rebalance rules that run when an agent
+    # starts or stops receiving look for changes since their last run.
+    receiving_changed_utc: Mapped[dt.datetime | None]
+
+
+class RebalanceRule(Base):
+    """Spreads a group's active tickets evenly over its receiving agents
+    (Settings > Tickets > Rebalance Rules); run by the Ticket Watcher.
+
+    Triggers: every ``execute_on_interval_seconds`` (0 = never), at up to
+    three times of day (UTC), and when an agent of the rule starts or stops
+    receiving. Holds: a ticket stays with its agent for ``hold_seconds_*``
+    after it was composed on, read, assigned or pinned.
+    """
+
+    __tablename__ = "rebalance_rules"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    department_id: Mapped[int] = mapped_column(ForeignKey("departments.id", ondelete="CASCADE"))
+    group_id: Mapped[int] = mapped_column(ForeignKey("groups.id", ondelete="CASCADE"), index=True)
+    include_all_agents: Mapped[bool] = mapped_column(default=True)
+    execute_on_interval_seconds: Mapped[int] = mapped_column(default=0)
+    execute_on_agent_activate: Mapped[bool] = mapped_column(default=False)
+    execute_on_agent_deactivate: Mapped[bool] = mapped_column(default=False)
+    execute_at_time_utc_1: Mapped[dt.time | None] = mapped_column(Time)
+    execute_at_time_utc_2: Mapped[dt.time | None] = mapped_column(Time)
+    execute_at_time_utc_3: Mapped[dt.time | None] = mapped_column(Time)
+    hold_seconds_compose: Mapped[int] = mapped_column(default=0)
+    hold_seconds_read: Mapped[int] = mapped_column(default=0)
+    hold_seconds_assigned: Mapped[int] = mapped_column(default=0)
+    hold_seconds_pinned: Mapped[int] = mapped_column(default=0)
+    date_created_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    date_last_run_utc: Mapped[dt.datetime | None]
+
+
+class RebalanceRuleAgent(Base):
+    """An agent a rule covers (when it does not include all agents of its group)."""
+
+    __tablename__ = "rebalance_rule_agents"
+    rule_id: Mapped[int] = mapped_column(ForeignKey("rebalance_rules.id", ondelete="CASCADE"), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True)
 
 
 # --------------------------------------------------------------------------
@@ -307,6 +349,11 @@ class Ticket(SoftDeleteMixin, Base):
         Index("ix_tickets_deleted", "is_deleted", "date_deleted_utc"),
         Index("ix_tickets_last_reply", "last_reply_utc"),
         Index("ix_tickets_unindexed", "is_indexed"),
+        # Ticket Watcher, per department: waiting tickets idle since before the
+        # auto-close cut-off; closed tickets closed before the auto-lock or
+        # auto-delete cut-off (deleted ones are not in the range).
+        Index("ix_tickets_status_department_idle", "status_id", "department_id", "idle_start_utc"),
+        Index("ix_tickets_closed_due", "is_deleted", "status_id", "department_id", "date_closed_utc"),
     )
 
 
@@ -491,6 +538,10 @@ class CallLog(SoftDeleteMixin, Base):
 
     # Auto-Purge: call logs deleted long ago.
     __table_args__ = (Index("ix_call_logs_deleted", "is_deleted", "date_deleted_utc"),)
+
+
+# Call Log Watcher, per department: live call logs created before its cut-off.
+Index("ix_call_logs_department_created", CallLog.is_deleted, CallLog.department_id, CallLog.date_created_utc)
 
 
 

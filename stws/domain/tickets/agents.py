@@ -141,6 +141,8 @@ def _apply(call, agent: User, rows: dict, changes: dict[int, bool]) -> str:
     if started and agent.is_locked_out:
         raise InvalidState("%s is locked out and cannot receive tickets." % agent.username)
     for group_id, receiving in changes.items():
+        if rows[group_id][0].is_receiving != receiving:  # for rebalance rules' activate/deactivate triggers
+            rows[group_id][0].receiving_changed_utc = utcnow()
         rows[group_id][0].is_receiving = receiving
     receiving_groups = [group_id for group_id, (membership, _, _) in rows.items() if membership.is_receiving]
     now = utcnow()
@@ -217,23 +219,29 @@ def _open_active_status_ids(session) -> list[int]:
         select(TicketStatus.id).where(TicketStatus.is_open.is_(True), TicketStatus.is_active.is_(True))))
 
 
-def assign_queued_tickets(call_or_session, group_id: int) -> int:
+def assign_queued_tickets(call_or_session, group_id: int, limit: int | None = None,
+                          now: dt.datetime | None = None) -> int:
     """Deal the queued tickets of ``group_id`` (Active, unassigned, not
     deleted, not spam), oldest first, to its receiving agents per its
     distribution; returns how many were assigned. Each assignment is
-    recorded in the ticket's history."""
+    recorded in the ticket's history. ``limit``: at most that many of the
+    oldest queued tickets (the Ticket Watcher works in bounded batches);
+    ``now``: the time recorded (default: the clock)."""
     session = _session(call_or_session)
     session.flush()
-    queued = session.execute(
+    query = (
         select(Ticket.id, Ticket.date_opened_utc)
         .where(Ticket.group_id == group_id, Ticket.agent_id.is_(None), Ticket.is_deleted.is_(False),
                Ticket.is_spam.is_(False), Ticket.status_id.in_(_open_active_status_ids(session)))
         .order_by(Ticket.date_opened_utc, Ticket.id)
         .with_for_update(skip_locked=True)
-    ).all()
+    )
+    if limit is not None:
+        query = query.limit(limit)
+    queued = session.execute(query).all()
     if not queued:
         return 0
-    now = utcnow()
+    now = now or utcnow()
     plan = plan_assignments(session, group_id, len(queued), now=now)
     moves = [(ticket_id, agent_id) for (ticket_id, _), agent_id in zip(queued, plan) if agent_id is not None]
     names = _usernames(session, {agent_id for _, agent_id in moves})
