@@ -29,6 +29,7 @@ from sqlalchemy import (
     Text,
     Time,
     TypeDecorator,
+    false,
     func,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
@@ -407,6 +408,15 @@ class TicketComment(Base):
     is_indexed: Mapped[bool] = mapped_column(default=False)
 
 
+# The Indexing thread reads the rows not indexed yet, in id order, and the
+# search matches them by substring until it has: partial indexes hold just
+# those few rows (a row leaves its index once indexed).
+Index("ix_ticket_messages_unindexed", TicketMessage.id,
+      sqlite_where=TicketMessage.is_indexed == false(), postgresql_where=TicketMessage.is_indexed == false())
+Index("ix_ticket_comments_unindexed", TicketComment.id,
+      sqlite_where=TicketComment.is_indexed == false(), postgresql_where=TicketComment.is_indexed == false())
+
+
 class TicketAttachment(Base):
     __tablename__ = "ticket_attachments"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -658,6 +668,21 @@ class TicketCount(Base):
 
     # GetTicketCounts_Agent reads one agent's rows.
     __table_args__ = (Index("ix_ticket_counts_agent", "agent_id"),)
+
+
+class FulltextRemoval(Base):
+    """A full-text document whose item (ticket, message, note) was deleted
+    for good, waiting for the Indexing thread to take it out of the index.
+
+    Written by AFTER DELETE triggers on tickets, ticket_messages and
+    ticket_comments (migration 0005; cascades fire them too); ``doc_id`` is
+    ``item id * 4 + kind`` (stws.domain.tickets.fulltext). The index itself
+    (an FTS5 table on SQLite, a tsvector table on PostgreSQL) is created by
+    that migration and is not a model.
+    """
+
+    __tablename__ = "fulltext_removals"
+    doc_id: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
 
 
 # --------------------------------------------------------------------------

@@ -20,8 +20,8 @@ DepartmentId       department id
 BrandId            brand id
 TicketNumber       exact ticket number (``#`` and case ignored)
 Subject            the subject contains this text (case-insensitive)
-Text               subject, message bodies or notes contain this text (notes
-                   only for agents; see ``text_condition``)
+Text               the words are in the subject, a message or a note (notes
+                   only for agents; full-text index, see ``text_condition``)
 DateOpenedFrom/To  opened at or after / at or before (ISO 8601, UTC default)
 LastReplyFrom/To   last reply at or after / at or before (ISO 8601)
 IsDeleted          true/false (default false); true needs the Manager role
@@ -45,13 +45,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, exists, false, func, or_, select
+from sqlalchemy import and_, false, func, select
 
-from stws.db.models import Ticket, TicketComment, TicketMessage, TicketPriority, TicketStatus
+from stws.db.models import Ticket, TicketPriority, TicketStatus
 from stws.domain import validation
 from stws.domain.errors import InvalidArgument, PermissionDenied
 from stws.domain.properties import parse_bool, parse_datetime, parse_int
-from stws.domain.tickets import core
+from stws.domain.tickets import core, fulltext
 from stws.security import roles
 
 DEFAULT_MAX_RESULTS = 1000
@@ -230,29 +230,20 @@ def contains_pattern(text: str) -> str:
 # --------------------------------------------------------------- text
 
 
-def text_condition(text: str, include_notes: bool):
-    """Tickets whose subject, message bodies or (for agents) notes contain ``text``.
+def text_condition(session, text: str, include_notes: bool):
+    """Tickets whose subject, messages or (for agents) notes hold the words of ``text``.
 
-    The one place that decides how free text matches: a case-insensitive
-    substring test (LIKE) for now. The full-text index of the Indexing
-    thread replaces the body of this function (e.g. with a join on the
-    search-token table); callers only rely on it returning a WHERE clause
-    over ``Ticket``. Customers (include_notes=False) match neither internal
+    The one place that decides how free text matches: the full-text index
+    kept by the Indexing thread (``stws.domain.tickets.fulltext``): every
+    word of ``text``, as a word or the start of one, case and accents
+    ignored, in one subject, message or note; rows not indexed yet match by
+    substring, so new text is found at once. The user's words are always
+    quoted, never read as query syntax; a text without letters or digits
+    matches nothing. Callers only rely on it returning a WHERE clause over
+    ``Ticket``. Customers (include_notes=False) match neither internal
     notes nor draft messages.
     """
-    pattern = contains_pattern(text)
-    messages = select(TicketMessage.id).where(
-        TicketMessage.ticket_id == Ticket.id,
-        or_(TicketMessage.body_text.ilike(pattern, escape="\\"),
-            TicketMessage.subject.ilike(pattern, escape="\\")),
-    )
-    if not include_notes:
-        messages = messages.where(TicketMessage.is_draft.is_(False))
-    clauses = [Ticket.subject.ilike(pattern, escape="\\"), exists(messages)]
-    if include_notes:
-        clauses.append(exists(select(TicketComment.id).where(
-            TicketComment.ticket_id == Ticket.id, TicketComment.text.ilike(pattern, escape="\\"))))
-    return or_(*clauses)
+    return fulltext.text_condition(session, text, include_notes)
 
 
 # --------------------------------------------------------------- query
@@ -270,7 +261,8 @@ def search_statement(call, search: Search):
     if search.status_ids is not None:
         conditions.append(Ticket.status_id.in_(sorted(search.status_ids)) if search.status_ids else false())
     if search.text is not None:
-        conditions.append(text_condition(search.text, include_notes=call.principal.has_role(roles.AGENT)))
+        conditions.append(text_condition(call.session, search.text,
+                                         include_notes=call.principal.has_role(roles.AGENT)))
     visible = core.visibility_filter(call)
     if visible is not None:
         conditions.append(visible)

@@ -77,8 +77,14 @@ def upgrade() -> None:
     op.create_index("ix_tickets_closed_due", "tickets", ["is_deleted", "status_id", "department_id", "date_closed_utc"])
     op.create_index("ix_call_logs_department_created", "call_logs", ["is_deleted", "department_id", "date_created_utc"])
 
+    # --- Indexing (full-text index; see stws.domain.tickets.fulltext)
+    _fulltext_upgrade()
+
 
 def downgrade() -> None:
+    # --- Indexing
+    _fulltext_downgrade()
+
     # --- Ticket Watcher and Call Log Watcher
     op.drop_index("ix_call_logs_department_created", table_name="call_logs")
     op.drop_index("ix_tickets_closed_due", table_name="tickets")
@@ -97,3 +103,68 @@ def downgrade() -> None:
     op.drop_index("ix_call_logs_deleted", table_name="call_logs")
     op.drop_index("ix_users_active_agent_heartbeat", table_name="users")
     op.drop_index("ix_users_deleted", table_name="users")
+
+
+# ---------------------------------------------------------------- Indexing
+#
+# The index itself depends on the backend and is not a model (the drift
+# check skips it, stws.db.schema): an FTS5 table on SQLite, a tsvector table
+# with a GIN index on PostgreSQL. Deleting a ticket, message or note for
+# good queues its document id (item id * 4 + kind) in fulltext_removals
+# through AFTER DELETE triggers (cascades fire them too). On SQLite, a
+# batch operation that recreates tickets, ticket_messages or
+# ticket_comments drops their trigger: recreate it in the same migration.
+
+_INDEXED_TABLES = (("tickets", 1), ("ticket_messages", 2), ("ticket_comments", 3))
+
+
+def _fulltext_upgrade() -> None:
+    op.create_table(
+        "fulltext_removals",
+        sa.Column("doc_id", sa.BigInteger(), autoincrement=False, nullable=False),
+        sa.PrimaryKeyConstraint("doc_id", name=op.f("pk_fulltext_removals")),
+    )
+    for table in ("ticket_messages", "ticket_comments"):
+        where = sa.text("is_indexed = %s" % ("0" if op.get_bind().dialect.name == "sqlite" else "false"))
+        op.create_index("ix_%s_unindexed" % table, table, ["id"], sqlite_where=where, postgresql_where=where)
+    # No row was indexed before this revision; whatever a flag says, index everything once.
+    for table, _kind in _INDEXED_TABLES:
+        op.execute(sa.text("UPDATE %s SET is_indexed = :no WHERE is_indexed = :yes" % table)
+                   .bindparams(no=False, yes=True))
+    if op.get_bind().dialect.name == "sqlite":
+        op.execute("CREATE VIRTUAL TABLE ticket_fts USING fts5("
+                   "ticket_id UNINDEXED, kind UNINDEXED, item_id UNINDEXED, content, "
+                   "tokenize = 'unicode61 remove_diacritics 2')")
+        for table, kind in _INDEXED_TABLES:
+            op.execute("CREATE TRIGGER tr_%s_fulltext_removal AFTER DELETE ON %s BEGIN "
+                       "INSERT OR IGNORE INTO fulltext_removals (doc_id) VALUES (old.id * 4 + %d); END"
+                       % (table, table, kind))
+    else:
+        op.execute("CREATE TABLE ticket_search ("
+                   "id bigint NOT NULL CONSTRAINT pk_ticket_search PRIMARY KEY, ticket_id integer NOT NULL, "
+                   "kind smallint NOT NULL, item_id bigint NOT NULL, document tsvector NOT NULL)")
+        op.execute("CREATE INDEX ix_ticket_search_document ON ticket_search USING gin (document)")
+        op.execute("CREATE FUNCTION stws_fulltext_removed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+                   "INSERT INTO fulltext_removals (doc_id) VALUES (OLD.id * 4 + TG_ARGV[0]::integer) "
+                   "ON CONFLICT DO NOTHING; RETURN NULL; END $$")
+        for table, kind in _INDEXED_TABLES:
+            op.execute("CREATE TRIGGER tr_%s_fulltext_removal AFTER DELETE ON %s FOR EACH ROW "
+                       "EXECUTE FUNCTION stws_fulltext_removed('%d')" % (table, table, kind))
+
+
+def _fulltext_downgrade() -> None:
+    sqlite = op.get_bind().dialect.name == "sqlite"
+    for table, _kind in _INDEXED_TABLES:
+        op.execute("DROP TRIGGER tr_%s_fulltext_removal%s" % (table, "" if sqlite else " ON %s" % table))
+    if sqlite:
+        op.execute("DROP TABLE ticket_fts")
+    else:
+        op.execute("DROP FUNCTION stws_fulltext_removed()")
+        op.execute("DROP TABLE ticket_search")
+    # The index is gone: a later upgrade indexes everything again.
+    for table, _kind in _INDEXED_TABLES:
+        op.execute(sa.text("UPDATE %s SET is_indexed = :no WHERE is_indexed = :yes" % table)
+                   .bindparams(no=False, yes=True))
+    op.drop_index("ix_ticket_comments_unindexed", table_name="ticket_comments")
+    op.drop_index("ix_ticket_messages_unindexed", table_name="ticket_messages")
+    op.drop_table("fulltext_removals")

@@ -1,0 +1,408 @@
+"""The full-text index of tickets: subjects, messages and notes, kept up to
+date incrementally by the Indexing thread, and the text test of
+GetTicketsBySearch built on it.
+
+Documents
+---------
+One document per item, numbered ``item id * 4 + kind`` (``doc_id``):
+
+========  =====  ===========================================================
+kind      code   content
+========  =====  ===========================================================
+ticket    1      the ticket's subject
+message   2      the message's subject and plain-text body (the HTML body
+                 turned into text when the message has no plain one)
+note      3      the comment's text (HTML notes turned into text); notes of
+                 a comment type not "included in search"
+                 (``comment_types.include_in_search``) get no document
+========  =====  ===========================================================
+
+Only the first ``MAX_DOCUMENT_CHARS`` characters of an item are indexed.
+
+Storage, per backend (created by migration 0005, not in the models):
+
+- SQLite: the FTS5 table ``ticket_fts(ticket_id UNINDEXED, kind UNINDEXED,
+  item_id UNINDEXED, content)`` with ``rowid = doc_id``, tokenizer
+  ``unicode61 remove_diacritics 2`` (words are runs of letters and digits,
+  matched without case and accents);
+- PostgreSQL: the table ``ticket_search(id = doc_id, ticket_id, kind,
+  item_id, document tsvector)`` with a GIN index on ``document``. The
+  words are cut and folded here (``words``: letters and digits, lower
+  case, accents removed) and stored with ``array_to_tsvector``, so both
+  backends see the same words and the query needs no text-search
+  configuration at all.
+
+Keeping it up to date (``index_pending``)
+-----------------------------------------
+Rows of ``tickets``, ``ticket_messages`` and ``ticket_comments`` with
+``is_indexed = false`` are due: new rows are (the column defaults to false),
+``core.touch`` clears the flag of a ticket on every change (its subject
+document is rebuilt: cheap, one short document), editing a note clears the
+note's. A run reads the due rows of one table in id order, a batch at a
+time (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so an edit committed during
+the batch is not marked as indexed with its old text; SQLite's writer lock
+covers the whole batch), replaces their documents and sets the flag, all in
+one short transaction per batch, until ``max_documents`` are done.
+
+Rows deleted for good (the 90-day purge, cascades from a purged ticket)
+leave their document id in ``fulltext_removals``, written by ``AFTER
+DELETE`` triggers of the three tables (migration 0005); a run first deletes
+those documents, a batch at a time. Soft-deleted tickets keep their
+documents: a manager's search with ``IsDeleted=true`` finds them by text
+too, and everyone else's search excludes them with the other criteria.
+
+Searching (``text_condition``)
+------------------------------
+The text is split at white space into terms; a ticket matches when one of
+its documents contains every term, each as a word or the start of a word
+(``print`` finds "Printer"), without regard to case or accents. On SQLite a
+term that holds punctuation is a phrase of its words ("example.com" finds
+"example.com" and "example com", not "com example"); on PostgreSQL it is
+just its words. Terms are always quoted: no user text is ever read as query
+syntax (``"OR``, ``NEAR(``, ``-x``, ``a:*`` are words like any other). A text
+with no letter or digit in it matches no ticket.
+
+Not yet indexed (the lag of at most one run, usually seconds): a row whose
+flag is still false also matches when each run of letters and digits of the
+text is a substring of its text (LIKE: case-insensitive for ASCII letters
+on SQLite; accents are not folded), so a ticket, message or note is found
+from the moment it is committed. Until its run, a changed row matches by its
+old indexed text as well as by its new text. The substring fallback only
+reads the few unindexed rows, through partial indexes on ``is_indexed``.
+
+Who sees what: agents search subjects, messages and notes; customers only
+subjects and messages that are not drafts. The condition is one ``tickets.id
+IN (...)`` subquery, combined with the other criteria in one SQL query.
+"""
+from __future__ import annotations
+
+import logging
+import re
+import time
+import unicodedata
+from dataclasses import dataclass
+
+from sqlalchemy import (
+    BigInteger, Column, Integer, MetaData, SmallInteger, Table, Text, bindparam, cast, delete, exists, false,
+    literal, literal_column, select, union_all, update,
+)
+from sqlalchemy.dialects import postgresql
+
+from stws.db.models import CommentType, FulltextRemoval, Ticket, TicketComment, TicketMessage
+
+log = logging.getLogger("stws.threads")
+
+KIND_TICKET, KIND_MESSAGE, KIND_NOTE = 1, 2, 3
+KINDS = 4  # doc_id = item id * KINDS + kind
+
+MAX_DOCUMENT_CHARS = 100_000
+# Longer "words" (base64 blobs, hashes, long URLs cut at punctuation) are not indexed on PostgreSQL.
+MAX_WORD_CHARS = 100
+BATCH = 1_000  # documents per transaction
+MAX_DOCUMENTS_PER_RUN = 20_000
+
+_meta = MetaData()
+# SQLite: the FTS5 virtual table (rowid = doc_id).
+fts_table = Table(
+    "ticket_fts", _meta,
+    Column("rowid", BigInteger), Column("ticket_id", Integer), Column("kind", SmallInteger),
+    Column("item_id", BigInteger), Column("content", Text),
+)
+# PostgreSQL: one row per document with its words as a tsvector.
+search_table = Table(
+    "ticket_search", _meta,
+    Column("id", BigInteger, primary_key=True), Column("ticket_id", Integer), Column("kind", SmallInteger),
+    Column("item_id", BigInteger), Column("document", postgresql.TSVECTOR),
+)
+# The names migration 0005 creates and the drift check leaves alone (FTS5 adds shadow tables
+# ticket_fts_data, _idx, _content, _docsize, _config).
+INDEX_TABLES = ("ticket_fts", "ticket_search")
+
+
+def is_index_table(name: str) -> bool:
+    return name in INDEX_TABLES or name.startswith("ticket_fts_")
+
+
+def doc_id(kind: int, item_id: int) -> int:
+    return item_id * KINDS + kind
+
+
+def _is_sqlite(session) -> bool:
+    return session.get_bind().dialect.name == "sqlite"
+
+
+# --------------------------------------------------------------- words
+
+
+def fold(text: str) -> str:
+    """Lower case without accents: "Crème Brûlée" -> "creme brulee"."""
+    decomposed = unicodedata.normalize("NFKD", text)
+    return "".join(ch for ch in decomposed if not unicodedata.combining(ch)).lower()
+
+
+_WORD = re.compile(r"[^\W_]+")
+
+
+def words(text: str) -> list[str]:
+    """The words of ``text`` as PostgreSQL's documents hold them: folded runs of letters and digits."""
+    return _WORD.findall(fold(text))
+
+
+def terms(text: str | None) -> list[str]:
+    """The search terms of ``text``: its white-space separated parts holding a letter or digit."""
+    return [part for part in (text or "").split() if _WORD.search(part)]
+
+
+def fts5_query(text: str | None) -> str | None:
+    """An FTS5 query: every term as a quoted prefix phrase, all required; None if no term."""
+    quoted = ['"%s"*' % term.replace('"', '""') for term in terms(text)]
+    return " ".join(quoted) or None
+
+
+def tsquery(text: str | None) -> str | None:
+    """A tsquery (cast, not parsed by a configuration): every word a required prefix; None if none."""
+    lexemes = []
+    for term in terms(text):
+        for word in words(term):
+            if word not in lexemes:
+                lexemes.append(word)
+    # Words hold letters and digits only; quoting is belt and braces.
+    return " & ".join("'%s':*" % w.replace("\\", "\\\\").replace("'", "''") for w in lexemes) or None
+
+
+# --------------------------------------------------------------- documents
+
+
+def _html_to_text(markup: str) -> str:
+    from stws.domain.tickets.core import html_to_text
+
+    return html_to_text(markup)
+
+
+def _cut(text: str) -> str:
+    return text[:MAX_DOCUMENT_CHARS]
+
+
+@dataclass
+class _Source:
+    """One table whose rows become documents."""
+
+    kind: int
+    model: type
+
+    def due(self, session, limit: int):
+        """The ids and contents of up to ``limit`` rows not indexed yet, oldest first."""
+        model = self.model
+        if self.kind == KIND_TICKET:
+            columns = (Ticket.id, Ticket.id, Ticket.subject)
+        elif self.kind == KIND_MESSAGE:
+            columns = (TicketMessage.id, TicketMessage.ticket_id, TicketMessage.subject, TicketMessage.body_text,
+                       TicketMessage.body_html)
+        else:
+            columns = (TicketComment.id, TicketComment.ticket_id, TicketComment.text, TicketComment.is_html,
+                       CommentType.include_in_search)
+        query = select(*columns).where(model.is_indexed == false()).order_by(model.id).limit(limit)
+        if self.kind == KIND_NOTE:
+            query = query.join(CommentType, CommentType.id == TicketComment.comment_type_id)
+        # PostgreSQL: lock the batch; rows being changed right now wait for the next run.
+        query = query.with_for_update(of=model, skip_locked=True)
+        return session.execute(query).all()
+
+    def content(self, row) -> str | None:
+        """The document's text, or None for an item that gets no document."""
+        if self.kind == KIND_TICKET:
+            return _cut(row[2] or "")
+        if self.kind == KIND_MESSAGE:
+            body = row[3] or (_html_to_text(row[4]) if row[4] else "")
+            return _cut("%s\n%s" % (row[2] or "", body))
+        if not row[4]:  # the comment type is not included in search
+            return None
+        return _cut(_html_to_text(row[2]) if row[3] else row[2] or "")
+
+
+SOURCES = (_Source(KIND_TICKET, Ticket), _Source(KIND_MESSAGE, TicketMessage), _Source(KIND_NOTE, TicketComment))
+
+
+def _remove_documents(session, doc_ids: list[int]) -> None:
+    if not doc_ids:
+        return
+    if _is_sqlite(session):
+        session.execute(delete(fts_table).where(literal_column("rowid").in_(doc_ids)))
+    else:
+        session.execute(delete(search_table).where(search_table.c.id.in_(doc_ids)))
+
+
+def _insert_documents(session, documents: list[tuple[int, int, int, str]]) -> None:
+    """(kind, item id, ticket id, text) -> rows of the index."""
+    if _is_sqlite(session):
+        rows = [dict(rowid=doc_id(kind, item), ticket_id=ticket, kind=kind, item_id=item, content=text)
+                for kind, item, ticket, text in documents if text.strip()]
+        if rows:
+            session.execute(fts_table.insert(), rows)
+        return
+    rows = []
+    for kind, item, ticket, text in documents:
+        lexemes = sorted({w for w in words(text) if len(w) <= MAX_WORD_CHARS})
+        if lexemes:
+            rows.append(dict(id=doc_id(kind, item), ticket_id=ticket, kind=kind, item_id=item, words=lexemes))
+    if rows:
+        session.execute(
+            search_table.insert().values(
+                id=bindparam("id"), ticket_id=bindparam("ticket_id"), kind=bindparam("kind"),
+                item_id=bindparam("item_id"),
+                document=_array_to_tsvector(bindparam("words", type_=postgresql.ARRAY(Text))),
+            ),
+            rows,
+        )
+
+
+def _array_to_tsvector(words_param):
+    from sqlalchemy import func
+
+    return func.array_to_tsvector(words_param, type_=postgresql.TSVECTOR)
+
+
+def index_batch(session, source: _Source, limit: int) -> int:
+    """(Re)index up to ``limit`` due rows of ``source`` in this transaction; returns how many."""
+    rows = source.due(session, limit)
+    if not rows:
+        return 0
+    ids = [row[0] for row in rows]
+    doc_ids = [doc_id(source.kind, item) for item in ids]
+    _remove_documents(session, doc_ids)
+    documents = []
+    for row in rows:
+        text = source.content(row)
+        if text is not None:
+            documents.append((source.kind, row[0], row[1], text))
+    _insert_documents(session, documents)
+    # A removal queued for an id SQLite has since given to a new row is void: the row is indexed now.
+    session.execute(delete(FulltextRemoval).where(FulltextRemoval.doc_id.in_(doc_ids)))
+    session.execute(update(source.model).where(source.model.id.in_(ids)).values(is_indexed=True)
+                    .execution_options(synchronize_session=False))
+    return len(rows)
+
+
+def remove_batch(session, limit: int) -> int:
+    """Delete up to ``limit`` documents of deleted rows; returns how many were queued."""
+    doc_ids = list(session.scalars(select(FulltextRemoval.doc_id).order_by(FulltextRemoval.doc_id).limit(limit)
+                                   .with_for_update(skip_locked=True)))
+    if not doc_ids:
+        return 0
+    _remove_documents(session, doc_ids)
+    session.execute(delete(FulltextRemoval).where(FulltextRemoval.doc_id.in_(doc_ids)))
+    return len(doc_ids)
+
+
+@dataclass
+class Progress:
+    indexed: int = 0
+    removed: int = 0
+    seconds: float = 0.0
+
+    @property
+    def documents(self) -> int:
+        return self.indexed + self.removed
+
+
+def index_pending(db, max_documents: int = MAX_DOCUMENTS_PER_RUN, batch: int = BATCH) -> Progress:
+    """Remove the documents of deleted rows, then index due rows, ``batch`` per
+    transaction, until none is due or ``max_documents`` were done."""
+    started = time.monotonic()
+    progress = Progress()
+    budget = max_documents
+    while budget > 0:
+        limit = min(batch, budget)
+        with db.transaction() as session:
+            done = remove_batch(session, limit)
+        progress.removed += done
+        budget -= done
+        if done < limit:
+            break
+    for source in SOURCES:
+        while budget > 0:
+            limit = min(batch, budget)
+            with db.transaction() as session:
+                done = index_batch(session, source, limit)
+            progress.indexed += done
+            budget -= done
+            if done < limit:
+                break
+    progress.seconds = time.monotonic() - started
+    return progress
+
+
+def pending_count(session) -> int:
+    """Rows waiting to be indexed or removed (for status and tests)."""
+    from sqlalchemy import func
+
+    total = session.scalar(select(func.count()).select_from(FulltextRemoval))
+    for source in SOURCES:
+        total += session.scalar(select(func.count()).select_from(source.model)
+                                .where(source.model.is_indexed == false()))
+    return total
+
+
+# --------------------------------------------------------------- searching
+
+
+def _like_all(column, parts: list[str]):
+    """Every part is a substring of ``column`` (case-insensitive). Parts are runs
+    of letters and digits: they hold no LIKE wildcard to escape."""
+    from sqlalchemy import and_
+
+    return and_(*(column.ilike("%" + part + "%") for part in parts))
+
+
+def matching_ticket_ids(session, text: str, include_notes: bool):
+    """A SELECT of the ids of tickets whose documents match ``text`` (see the module docstring),
+    or None when ``text`` has no term (it matches nothing)."""
+    if not terms(text):
+        return None
+    # The fallback looks for each run of letters and digits as it was typed (no accent folding).
+    parts = _WORD.findall(text)
+    sqlite = _is_sqlite(session)
+    if sqlite:
+        index = fts_table
+        indexed = select(index.c.ticket_id).where(literal_column("ticket_fts").match(fts5_query(text)))
+    else:
+        index = search_table
+        indexed = select(index.c.ticket_id).where(
+            index.c.document.op("@@")(cast(literal(tsquery(text)), postgresql.TSQUERY)))
+    if not include_notes:
+        draft = exists(select(TicketMessage.id).where(TicketMessage.id == index.c.item_id,
+                                                      TicketMessage.is_draft.is_(True)))
+        indexed = indexed.where(index.c.kind != KIND_NOTE, ~((index.c.kind == KIND_MESSAGE) & draft))
+    # The rows not indexed yet, by substring; each served by its partial index on is_indexed.
+    unindexed_tickets = Ticket.__table__.alias("unindexed_tickets")
+    branches = [
+        indexed,
+        select(unindexed_tickets.c.id).where(unindexed_tickets.c.is_indexed == false(),
+                                             _like_all(unindexed_tickets.c.subject, parts)),
+    ]
+    messages = select(TicketMessage.ticket_id).where(
+        TicketMessage.is_indexed == false(),
+        _like_all(TicketMessage.subject + literal("\n") + TicketMessage.body_text, parts))
+    if not include_notes:
+        messages = messages.where(TicketMessage.is_draft.is_(False))
+    branches.append(messages)
+    if include_notes:
+        branches.append(
+            select(TicketComment.ticket_id)
+            .join(CommentType, CommentType.id == TicketComment.comment_type_id)
+            .where(TicketComment.is_indexed == false(), CommentType.include_in_search.is_(True),
+                   _like_all(TicketComment.text, parts)))
+    return union_all(*branches)
+
+
+def text_condition(session, text: str, include_notes: bool):
+    """A WHERE clause over ``Ticket``: the tickets whose text matches (module docstring)."""
+    ids = matching_ticket_ids(session, text, include_notes)
+    return false() if ids is None else Ticket.id.in_(ids)
+
+
+__all__ = [
+    "BATCH", "KIND_MESSAGE", "KIND_NOTE", "KIND_TICKET", "MAX_DOCUMENTS_PER_RUN", "Progress", "doc_id",
+    "fold", "fts5_query", "index_pending", "is_index_table", "matching_ticket_ids", "pending_count", "terms",
+    "text_condition", "tsquery", "words",
+]

@@ -1,0 +1,435 @@
+"""The Indexing thread and the full-text search built on its index: new
+tickets, messages and notes, changed tickets, edited notes and deleted
+tickets; words across subject, messages and notes with each caller's
+visibility; query syntax in the user's words; bounded batches; the
+substring fallback for rows not indexed yet; a live run."""
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from dataclasses import dataclass
+
+import pytest
+from sqlalchemy import create_engine, delete, select, text, update
+from twisted.internet import threads
+
+from conftest import strings
+from stws.db.models import CommentType, FulltextRemoval, Ticket, TicketComment, TicketMessage, ThreadState
+from stws.domain.tickets import conversation, core, fulltext, search
+from stws.security import roles
+from stws.security.auth import Principal
+from stws.soap.operation import Call
+from stws.workers.framework import JobContext
+from stws.workers.jobs import indexing
+from stws.workers.registry import definitions
+from workers import rows
+from workers.live import eventually, started_workers
+from workers.test_framework import runtime  # noqa: F401 (fixture)
+
+NOW = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+INDEXING = next(d for d in definitions() if d.name == "Indexing")
+TICKET, MESSAGE, NOTE = fulltext.KIND_TICKET, fulltext.KIND_MESSAGE, fulltext.KIND_NOTE
+
+
+def run_job(runtime) -> int:
+    return indexing.run(JobContext(runtime, INDEXING, NOW))
+
+
+@dataclass
+class Desk:
+    """Group 1 with agent alice, group 2 with agent bob, customer cust; principals to search as."""
+
+    admin: Principal
+    alice: Principal
+    bob: Principal
+    cust: Principal
+    other_customer: Principal
+    group2: int
+
+
+def _principal(user, *role_names) -> Principal:
+    return Principal(user.id if hasattr(user, "id") else user, getattr(user, "username", "admin"),
+                     roles.effective_roles(role_names))
+
+
+@pytest.fixture
+def desk(runtime) -> Desk:
+    with runtime.db.transaction() as session:
+        alice = rows.user(session, "alice", agent=True)
+        bob = rows.user(session, "bob", agent=True)
+        cust = rows.user(session, "cust")
+        other = rows.user(session, "other")
+        group2 = rows.group(session, "Level 2")
+        rows.member(session, 1, alice.id)
+        rows.member(session, group2.id, bob.id)
+        return Desk(_principal(1, roles.ADMINISTRATOR), _principal(alice, roles.AGENT), _principal(bob, roles.AGENT),
+                    _principal(cust), _principal(other), group2.id)
+
+
+_numbers = itertools.count(1)
+
+
+def new_ticket(runtime, subject, body="", *, group_id=1, customer=None, draft_body=None,
+               message_subject=None) -> int:
+    """A ticket with its first message (and a draft reply if asked); returns its id."""
+    with runtime.db.transaction() as session:
+        ticket = Ticket(ticket_number="001-TEST-%06d" % next(_numbers), brand_id=1,
+                        department_id=1, group_id=group_id, subject=subject, status_id=core.ACTIVE,
+                        priority_id=2, customer_id=customer.user_id if customer else None)
+        session.add(ticket)
+        session.flush()
+        session.add(TicketMessage(ticket_id=ticket.id, direction=core.INCOMING,
+                                  subject=subject if message_subject is None else message_subject, body_text=body,
+                                  is_first_message=True))
+        if draft_body:
+            session.add(TicketMessage(ticket_id=ticket.id, direction=core.OUTGOING, subject="Re: " + subject,
+                                      body_text=draft_body, is_draft=True))
+        return ticket.id
+
+
+def as_caller(runtime, principal, work, writes=True):
+    """``work(call)`` in one transaction as ``principal`` (the domain functions' own code paths)."""
+    with runtime.db.transaction(writes=writes) as session:
+        return work(Call(session, principal, runtime))
+
+
+def found(runtime, principal, *criteria) -> set[int]:
+    """Ids of the tickets GetTicketsBySearch's query finds for ``principal``."""
+    page = as_caller(runtime, principal, lambda call: search.find_tickets(call, list(criteria)), writes=False)
+    return {ticket.id for ticket in page.tickets}
+
+
+def documents(runtime) -> set[tuple[int, int, int]]:
+    """(ticket id, kind, item id) of every document in the index."""
+    table = "ticket_fts" if runtime.db.is_sqlite else "ticket_search"
+    with runtime.db.transaction(writes=False) as session:
+        return {tuple(row) for row in session.execute(text("SELECT ticket_id, kind, item_id FROM %s" % table))}
+
+
+def unindexed(runtime) -> dict[str, list[int]]:
+    with runtime.db.transaction(writes=False) as session:
+        return {model.__tablename__: sorted(session.scalars(select(model.id).where(model.is_indexed.is_(False))))
+                for model in (Ticket, TicketMessage, TicketComment)}
+
+
+def message_ids(runtime, ticket_id) -> list[int]:
+    with runtime.db.transaction(writes=False) as session:
+        return sorted(session.scalars(select(TicketMessage.id).where(TicketMessage.ticket_id == ticket_id)))
+
+
+def add_note(runtime, principal, ticket_id, note_text, kind="General", is_html=False) -> int:
+    def work(call):
+        ticket = call.session.get(Ticket, ticket_id)
+        return conversation.add_comment(call, ticket, kind, note_text, is_html).id
+    return as_caller(runtime, principal, work)
+
+
+# ---------------------------------------------------------------- keeping the index up to date
+
+
+def test_new_ticket_message_and_note_are_indexed_once(runtime, desk):
+    ticket_id = new_ticket(runtime, "Printer on fire", "Smoke everywhere")
+    (message_id,) = message_ids(runtime, ticket_id)
+    note_id = add_note(runtime, desk.alice, ticket_id, "Customer owes money")
+    # The note's code path leaves its row (and the touched ticket) to the thread.
+    assert unindexed(runtime) == {"tickets": [ticket_id], "ticket_messages": [message_id],
+                                  "ticket_comments": [note_id]}
+
+    assert run_job(runtime) == 3
+    assert documents(runtime) == {(ticket_id, TICKET, ticket_id), (ticket_id, MESSAGE, message_id),
+                                  (ticket_id, NOTE, note_id)}
+    assert unindexed(runtime) == {"tickets": [], "ticket_messages": [], "ticket_comments": []}
+    assert run_job(runtime) == 0
+    assert found(runtime, desk.admin, "Text=printer") == found(runtime, desk.admin, "Text=smoke") == {ticket_id}
+    assert found(runtime, desk.admin, "Text=owes money") == {ticket_id}
+
+
+def test_a_changed_ticket_gets_its_subject_reindexed_alone(runtime, desk):
+    ticket_id = new_ticket(runtime, "Invoice question", "Where is my invoice?", message_subject="Hello")
+    run_job(runtime)
+    with runtime.db.transaction() as session:
+        ticket = session.get(Ticket, ticket_id)
+        ticket.subject = "Refund request"
+        core.touch(ticket)
+    # Until the run: the new subject by substring, the old one still from the index.
+    assert found(runtime, desk.admin, "Text=refund") == {ticket_id}
+    assert found(runtime, desk.admin, "Text=question") == {ticket_id}
+
+    assert run_job(runtime) == 1  # the subject only; the message did not change
+    assert found(runtime, desk.admin, "Text=refund") == {ticket_id}
+    assert found(runtime, desk.admin, "Text=question") == set()
+    assert found(runtime, desk.admin, "Text=invoice") == {ticket_id}  # the message body
+
+
+def test_a_new_message_is_found_at_once_and_by_words_once_indexed(runtime, desk):
+    ticket_id = new_ticket(runtime, "Connection", "It drops")
+    run_job(runtime)
+
+    def reply(call):
+        ticket = call.session.get(Ticket, ticket_id)
+        return conversation.add_message(call, ticket, from_address="c@example.com", to_address=None,
+                                        cc_address=None, subject=None, body="My modem blinks orange",
+                                        is_html=False, to_customer=False, send_email=False).id
+    message_id = as_caller(runtime, desk.admin, reply)
+    assert message_id in unindexed(runtime)["ticket_messages"]
+    # Not indexed yet: found by any substring (the lag fallback).
+    assert found(runtime, desk.admin, "Text=modem") == {ticket_id}
+    assert found(runtime, desk.admin, "Text=odem") == {ticket_id}
+
+    assert run_job(runtime) == 2  # the message, and the ticket it touched
+    assert (ticket_id, MESSAGE, message_id) in documents(runtime)
+    # Indexed: words and word beginnings, in any order, any case.
+    assert found(runtime, desk.admin, "Text=modem") == {ticket_id}
+    assert found(runtime, desk.admin, "Text=ORANGE mod") == {ticket_id}
+    assert found(runtime, desk.admin, "Text=odem") == set()
+
+
+def test_an_edited_note_is_reindexed(runtime, desk):
+    ticket_id = new_ticket(runtime, "Account", "Hello")
+    note_id = add_note(runtime, desk.alice, ticket_id, "Customer owes money")
+    run_job(runtime)
+    assert found(runtime, desk.alice, "Text=owes") == {ticket_id}
+
+    def edit(call):
+        number = call.session.get(Ticket, ticket_id).ticket_number
+        conversation.edit_comment(call, note_id, number, None, "Paid in full")
+    as_caller(runtime, desk.alice, edit)
+    assert note_id in unindexed(runtime)["ticket_comments"]
+
+    assert run_job(runtime) == 2  # the note and its ticket
+    assert found(runtime, desk.alice, "Text=owes") == set()
+    assert found(runtime, desk.alice, "Text=paid full") == {ticket_id}
+
+
+def test_deleted_tickets(runtime, desk):
+    kept = new_ticket(runtime, "Kept ticket", "Same words")
+    gone = new_ticket(runtime, "Gone ticket", "Same words")
+    note_id = add_note(runtime, desk.alice, gone, "Same words in a note")
+    (gone_message,) = message_ids(runtime, gone)
+    run_job(runtime)
+
+    # Soft-deleted: out of every search but a manager's IsDeleted=true one, which finds it by text too.
+    with runtime.db.transaction() as session:
+        ticket = session.get(Ticket, gone)
+        ticket.is_deleted, ticket.date_deleted_utc = True, NOW
+        core.touch(ticket)
+    run_job(runtime)
+    assert found(runtime, desk.admin, "Text=same words") == {kept}
+    assert found(runtime, desk.admin, "Text=same words", "IsDeleted=true") == {gone}
+
+    # Purged: its documents (subject, message, note) leave the index at the next run.
+    with runtime.db.transaction() as session:
+        session.execute(delete(Ticket).where(Ticket.id == gone))
+        queued = set(session.scalars(select(FulltextRemoval.doc_id)))
+    assert queued == {fulltext.doc_id(TICKET, gone), fulltext.doc_id(MESSAGE, gone_message),
+                      fulltext.doc_id(NOTE, note_id)}
+    assert run_job(runtime) == 3
+    assert {doc[0] for doc in documents(runtime)} == {kept}
+    with runtime.db.transaction(writes=False) as session:
+        assert session.scalars(select(FulltextRemoval)).all() == []
+    assert found(runtime, desk.admin, "Text=same words", "IsDeleted=true") == set()
+
+
+def test_a_reused_id_is_not_removed_with_the_deleted_row(runtime, desk):
+    """SQLite may give a deleted row's id to the next row: the queued removal must not take the new document."""
+    ticket_id = new_ticket(runtime, "Ticket", "Body")
+    run_job(runtime)
+    with runtime.db.transaction() as session:
+        session.add(FulltextRemoval(doc_id=fulltext.doc_id(TICKET, ticket_id)))  # as if an older row had it
+        session.execute(update(Ticket).where(Ticket.id == ticket_id).values(is_indexed=False))
+    with runtime.db.transaction() as session:
+        assert fulltext.index_batch(session, fulltext.SOURCES[0], 10) == 1
+    run_job(runtime)
+    assert (ticket_id, TICKET, ticket_id) in documents(runtime)
+
+
+def test_runs_work_in_bounded_batches(runtime, desk):
+    ids = [new_ticket(runtime, "Batch %d" % i) for i in range(4)]  # 4 tickets + 4 messages
+    progress = fulltext.index_pending(runtime.db, max_documents=5, batch=2)
+    assert (progress.indexed, progress.removed) == (5, 0)
+    assert unindexed(runtime)["tickets"] == [] and len(unindexed(runtime)["ticket_messages"]) == 3
+    progress = fulltext.index_pending(runtime.db, max_documents=5, batch=2)
+    assert progress.indexed == 3
+    assert len(documents(runtime)) == 8 and {doc[0] for doc in documents(runtime)} == set(ids)
+
+
+def test_notes_of_a_type_left_out_of_search_get_no_document(runtime, desk):
+    ticket_id = new_ticket(runtime, "Types", "Body")
+    with runtime.db.transaction() as session:
+        session.execute(update(CommentType).where(CommentType.english_name == "Sticky").values(include_in_search=False))
+    add_note(runtime, desk.alice, ticket_id, "Stickyword here", kind="Sticky")
+    general = add_note(runtime, desk.alice, ticket_id, "Generalword here")
+    assert found(runtime, desk.alice, "Text=stickyword") == set()
+    run_job(runtime)
+    assert [doc for doc in documents(runtime) if doc[1] == NOTE] == [(ticket_id, NOTE, general)]
+    assert unindexed(runtime)["ticket_comments"] == []
+    assert found(runtime, desk.alice, "Text=stickyword") == set()
+    assert found(runtime, desk.alice, "Text=generalword") == {ticket_id}
+
+
+def test_html_is_indexed_as_its_text(runtime, desk):
+    ticket_id = new_ticket(runtime, "Markup", "plain")
+    add_note(runtime, desk.alice, ticket_id, "<p>Hello <b>wor</b>ld &amp; <span class='x'>caf&eacute;</span></p>",
+             is_html=True)
+    run_job(runtime)
+    assert found(runtime, desk.alice, "Text=world") == {ticket_id}
+    assert found(runtime, desk.alice, "Text=cafe") == {ticket_id}
+    assert found(runtime, desk.alice, "Text=span") == found(runtime, desk.alice, "Text=class") == set()
+
+
+# ---------------------------------------------------------------- searching
+
+
+@pytest.mark.parametrize("indexed", [False, True], ids=["not-indexed-yet", "indexed"])
+def test_words_across_subject_messages_and_notes_with_visibility(runtime, desk, indexed):
+    mine = new_ticket(runtime, "Printer jam", "Paper stuck in tray two", customer=desk.cust,
+                      draft_body="Draftword reply not sent")
+    add_note(runtime, desk.alice, mine, "Internal: customer owes money")
+    theirs = new_ticket(runtime, "Printer toner", "Toner empty", group_id=desk.group2, customer=desk.other_customer)
+    if indexed:
+        run_job(runtime)
+        assert unindexed(runtime)["tickets"] == []
+
+    assert found(runtime, desk.admin, "Text=printer") == {mine, theirs}
+    assert found(runtime, desk.admin, "Text=tray") == {mine}          # a message body
+    assert found(runtime, desk.admin, "Text=owes money") == {mine}    # a note
+    assert found(runtime, desk.admin, "Text=draftword") == {mine}     # agents see drafts
+    # Agents: the tickets of their groups (and assigned to them) only.
+    assert found(runtime, desk.alice, "Text=printer") == {mine}
+    assert found(runtime, desk.bob, "Text=printer") == {theirs}
+    assert found(runtime, desk.bob, "Text=owes") == set()
+    assert found(runtime, desk.alice, "Text=owes") == {mine}
+    # Customers: their own tickets, by subject and sent messages; never notes or drafts.
+    assert found(runtime, desk.cust, "Text=printer") == {mine}
+    assert found(runtime, desk.cust, "Text=stuck") == {mine}
+    assert found(runtime, desk.cust, "Text=owes money") == set()
+    assert found(runtime, desk.cust, "Text=draftword") == set()
+    assert found(runtime, desk.other_customer, "Text=tray") == set()
+    # With the other criteria, in the same query.
+    assert found(runtime, desk.admin, "Text=printer", "GroupId=%d" % desk.group2) == {theirs}
+    assert found(runtime, desk.admin, "Text=printer", "IsOpen=false") == set()
+
+
+SUBJECT = "Quote \"OR\" NEAR(x) AND it's 100% a back\\slash col:umn {braces} caret^ Crème Brûlée"
+
+
+@pytest.mark.parametrize("words, matches", [
+    ('"OR', True),             # an FTS5 string opener and operator: a word here
+    ("NEAR(", True),
+    ("fire OR zzz", False),    # OR is a word to find, not an alternative: zzz is required
+    ("quote NOT near", False),  # NOT too: "not" is not in the subject
+    ("-quote", True),          # no exclusion operator
+    ("col:umn", True),         # no column filter
+    ("quo:*", True),           # no tsquery syntax
+    ("it's", True),
+    ("100%", True),
+    ("back\\slash", True),
+    ("{braces}", True),
+    ("caret^", True),
+    ("creme brulee", True),    # accents and case do not matter (once indexed)
+    ("CRÈME", True),
+    ("'", False),              # no letter or digit: no ticket
+    ('"', False),
+    ("%", False),
+    ("* ( ) : ^", False),
+    ("quote zzz", False),      # every word is required
+])
+@pytest.mark.parametrize("indexed", [False, True], ids=["not-indexed-yet", "indexed"])
+def test_the_words_are_never_query_syntax(runtime, desk, words, matches, indexed):
+    ticket_id = new_ticket(runtime, SUBJECT, "body")
+    new_ticket(runtime, "Unrelated", "fire")
+    if indexed:
+        run_job(runtime)
+    elif words in ("creme brulee", "CRÈME"):
+        pytest.skip("the substring fallback does not fold accents or non-ASCII case")
+    assert found(runtime, desk.admin, "Text=" + words) == ({ticket_id} if matches else set())
+
+
+def test_the_queries_cannot_be_broken_by_quotes():
+    assert fulltext.fts5_query('a"b "c') == '"a""b"* """c"*'
+    assert fulltext.fts5_query("% ' ()") is None
+    assert fulltext.tsquery("It's Crème:*") == "'it':* & 's':* & 'creme':*"
+    assert fulltext.tsquery("&|!<->") is None
+
+
+def test_unindexed_rows_are_read_through_their_partial_indexes(runtime, desk):
+    if not runtime.db.is_sqlite:
+        pytest.skip("the SQLite query plan")
+    new_ticket(runtime, "Plan", "Body")
+    statement = as_caller(runtime, desk.alice, lambda call: search.search_statement(
+        call, search.parse_criteria(call.session, ["Text=plan"])), writes=False)
+    with runtime.db.transaction(writes=False) as session:
+        sql = str(statement.compile(runtime.db.engine, compile_kwargs={"literal_binds": True}))
+        plan = " ".join(row[3] for row in session.execute(text("EXPLAIN QUERY PLAN " + sql)))
+    for index in ("ix_tickets_unindexed", "ix_ticket_messages_unindexed", "ix_ticket_comments_unindexed"):
+        assert index in plan, plan
+    assert "VIRTUAL TABLE INDEX" in plan and "ticket_fts" in plan, plan
+
+
+def test_rows_locked_by_a_writer_wait_for_the_next_run(runtime, desk):
+    """PostgreSQL: a ticket being changed right now (row locked) is skipped, not
+    flagged indexed with the text it had before the change commits."""
+    if runtime.db.is_sqlite:
+        pytest.skip("SQLite has one writer at a time: the batch holds the lock")
+    busy = new_ticket(runtime, "Old subject", message_subject="Hi")
+    other = new_ticket(runtime, "Other")
+    engine = create_engine(runtime.db.url)
+    try:
+        with engine.connect() as writer:
+            writer.execute(text("UPDATE tickets SET subject = 'New subject' WHERE id = :id"), {"id": busy})
+            fulltext.index_pending(runtime.db)
+            assert unindexed(runtime)["tickets"] == [busy]
+            assert (other, TICKET, other) in documents(runtime)
+            writer.commit()
+    finally:
+        engine.dispose()
+    run_job(runtime)
+    assert found(runtime, desk.admin, "Text=new subject") == {busy}
+    assert found(runtime, desk.admin, "Text=old") == set()
+
+
+# ---------------------------------------------------------------- live
+
+
+async def test_live_thread_indexes_what_soap_calls_write(make_config, start_server):
+    server = await start_server.started(make_config())
+    client = await server.client("svcTickets")
+    admin = server.admin
+    created = await client.CreateTicket(*admin, 1, 0, 0, "cust@example.com", "Scanner offline",
+                                        "It shows error E42", False, False, False)
+    assert created.Result, created.Message
+    number = created.RequestResult
+    assert (await client.AddTicketNote(*admin, number, "general", "Replaced the fuser")).Result
+    service = await started_workers(server.runtime, {"Indexing": 0.2})
+    try:
+        await eventually(lambda: unindexed(server.runtime) == {"tickets": [], "ticket_messages": [],
+                                                               "ticket_comments": []})
+
+        async def search_numbers(words):
+            result = await client.GetTicketsBySearch(*admin, strings("Text=" + words))
+            assert result.Result, result.Message
+            return [t.TicketNumber for t in (result.Tickets.TicketInfo if result.Tickets else [])]
+
+        assert await search_numbers("scanner e42") == [number]
+        assert await search_numbers("fuser") == [number]
+        note_id = await threads.deferToThread(lambda: single_note_id(server.runtime))
+        edited = await client.EditTicketNote(*admin, note_id, number, "general", "Cleaned the rollers")
+        assert edited.Result, edited.Message
+        await eventually(lambda: not unindexed(server.runtime)["ticket_comments"])
+        await eventually(lambda: not unindexed(server.runtime)["tickets"])
+        assert await search_numbers("fuser") == []
+        assert await search_numbers("rollers") == [number]
+    finally:
+        await service.stopService()
+    state = await threads.deferToThread(lambda: thread_state(server.runtime))
+    assert state.total_runs >= 2 and state.last_error == ""
+
+
+def single_note_id(runtime) -> int:
+    with runtime.db.transaction(writes=False) as session:
+        return session.scalars(select(TicketComment.id)).one()
+
+
+def thread_state(runtime) -> ThreadState:
+    with runtime.db.transaction(writes=False) as session:
+        return session.get(ThreadState, "Indexing")
