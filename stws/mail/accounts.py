@@ -65,8 +65,9 @@ def check_smtp_account(session, account: SmtpAccount) -> None:
         raise InvalidArgument("useAuthentication needs a username.")
     account.from_address = _address(account.from_address)
     account.from_name = _text(account.from_name, "fromName", 200)
-    clash = session.scalar(select(SmtpAccount.id).where(func.lower(SmtpAccount.name) == account.name.lower(),
-                                                        SmtpAccount.id != (account.id or 0)))
+    with session.no_autoflush:  # the changed row is not written before it is checked
+        clash = session.scalar(select(SmtpAccount.id).where(func.lower(SmtpAccount.name) == account.name.lower(),
+                                                            SmtpAccount.id != (account.id or 0)))
     if clash is not None:
         raise AlreadyExists("There is already an SMTP account named %r." % account.name)
 
