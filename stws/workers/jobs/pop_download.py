@@ -1,4 +1,8 @@
-"""POP Download: downloads mail from the POP accounts. Comes with the email issue.
+"""POP Download: downloads mail from the POP accounts (stws.mail.pop)."""
+from __future__ import annotations
 
-``run(context) -> items processed`` is the job; while this module has no
-``run`` the thread shows "not available yet"."""
+
+def run(context) -> int:
+    from stws.mail.pop import download_due
+
+    return download_due(context.runtime, context.now)
