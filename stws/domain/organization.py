@@ -7,10 +7,16 @@ here; the operation's declared role is checked before the body runs.
 """
 from __future__ import annotations
 
-from sqlalchemy import func, select, update
+import datetime as dt
+import re
+
+from sqlalchemy import delete, func, select, update
 from sqlalchemy.orm import lazyload
 
-from stws.db.models import Brand, Department, Group, GroupAgent, Role, Ticket, TicketStatus, User, UserRole, utcnow
+from stws.db.models import (
+    Brand, Department, Group, GroupAgent, RebalanceRule, RebalanceRuleAgent, Role, Ticket, TicketStatus, User, UserRole,
+    utcnow,
+)
 from stws.domain import validation
 from stws.domain.errors import AlreadyExists, InUse, InvalidArgument, InvalidState, NotFound, PermissionDenied
 from stws.domain.properties import Property, PropertyBag, parse_bool, parse_int
@@ -510,3 +516,104 @@ def remove_agent_from_group(call, group_id: int, user_id: int) -> None:
 
 def all_roles(call) -> list[Role]:
     return list(call.session.scalars(select(Role).order_by(Role.display_order, Role.id)))
+
+
+# --------------------------------------------------------------------------
+# Rebalance rules (run by the Ticket Watcher: stws.domain.tickets.watcher)
+# --------------------------------------------------------------------------
+
+MAX_HOLD_SECONDS = 30 * 86400
+MAX_INTERVAL_SECONDS = 366 * 86400
+_TIME_OF_DAY = re.compile(r"^\s*(\d{1,2}):(\d{2})\s*$")
+
+
+def _time_of_day(text: str | None, what: str) -> dt.time | None:
+    """``"HH:MM"`` (UTC) -> time; empty -> None."""
+    if not (text or "").strip():
+        return None
+    match = _TIME_OF_DAY.match(text)
+    if not match or int(match.group(1)) > 23 or int(match.group(2)) > 59:
+        raise InvalidArgument("%s %r is not a time of day as HH:MM (UTC), e.g. 08:30; leave it empty for none."
+                              % (what, text))
+    return dt.time(int(match.group(1)), int(match.group(2)))
+
+
+def _seconds(value, what: str, maximum: int) -> int:
+    if value is None or not 0 <= value <= maximum:
+        raise InvalidArgument("%s must be between 0 and %d seconds, not %r." % (what, maximum, value))
+    return value
+
+
+def create_rebalance_rule(call, name, department_id, group_id, include_all_agents, agent_ids,
+                          interval_seconds, on_activate, on_deactivate, times, hold_compose, hold_read,
+                          hold_assigned, hold_pinned) -> RebalanceRule:
+    """A rule spreading a group's active tickets over its receiving agents.
+
+    ``department_id`` 0 means the group's department; otherwise the group
+    must belong to it. Without ``include_all_agents`` the rule covers
+    ``agent_ids``, each an agent of the group. A rule needs a trigger: an
+    interval, a time of day (``times``: three "HH:MM" UTC or empty) or an
+    agent starting/stopping to receive. Names are unique.
+    """
+    name = validation.name(name, "rule name")
+    taken = call.session.scalars(select(RebalanceRule.id).where(func.lower(RebalanceRule.name) == name.lower()))
+    if taken.first() is not None:
+        raise AlreadyExists("A rebalance rule named %r exists already." % name)
+    group = get_group(call, validation.positive_id(group_id, "groupID"))
+    department = get_department(call, group.department_id)
+    if department_id and department_id != department.id:
+        raise InvalidArgument("Group %s (%s) belongs to department %s, not %s."
+                              % (group.id, group.name, department.id, department_id))
+    agent_ids = [agent_id for agent_id in (agent_ids or []) if agent_id is not None]
+    if include_all_agents and agent_ids:
+        raise InvalidArgument("agentIDs must be empty when includeAllAgents is true (the rule then covers "
+                              "every agent of the group).")
+    if not include_all_agents and not agent_ids:
+        raise InvalidArgument("Give the agents the rule covers in agentIDs, or set includeAllAgents.")
+    members = set(call.session.scalars(select(GroupAgent.user_id).where(GroupAgent.group_id == group.id)))
+    for agent_id in agent_ids:
+        user = get_user(call, agent_id)
+        if agent_id not in members:
+            raise InvalidArgument("%s is not an agent of group %s (%s); AddAgentToGroup first."
+                                  % (user.username, group.id, group.name))
+    interval_seconds = _seconds(interval_seconds, "executeOnIntervalSeconds", MAX_INTERVAL_SECONDS)
+    times = [_time_of_day(text, "executeAtTimeUtc%d" % (n + 1)) for n, text in enumerate(times)]
+    if not (interval_seconds or on_activate or on_deactivate or any(times)):
+        raise InvalidArgument("The rule would never run: give an interval, a time of day, or run it when an "
+                              "agent starts or stops receiving.")
+    rule = RebalanceRule(
+        name=name, department_id=department.id, group_id=group.id, include_all_agents=bool(include_all_agents),
+        execute_on_interval_seconds=interval_seconds, execute_on_agent_activate=bool(on_activate),
+        execute_on_agent_deactivate=bool(on_deactivate),
+        execute_at_time_utc_1=times[0], execute_at_time_utc_2=times[1], execute_at_time_utc_3=times[2],
+        hold_seconds_compose=_seconds(hold_compose, "holdSecondsCompose", MAX_HOLD_SECONDS),
+        hold_seconds_read=_seconds(hold_read, "holdSecondsRead", MAX_HOLD_SECONDS),
+        hold_seconds_assigned=_seconds(hold_assigned, "holdSecondsAssigned", MAX_HOLD_SECONDS),
+        hold_seconds_pinned=_seconds(hold_pinned, "holdSecondsPinned", MAX_HOLD_SECONDS),
+        date_created_utc=utcnow(),
+    )
+    call.session.add(rule)
+    call.session.flush()
+    for agent_id in sorted(set(agent_ids)):
+        call.session.add(RebalanceRuleAgent(rule_id=rule.id, user_id=agent_id))
+    call.session.flush()
+    return rule
+
+
+def rebalance_rules(call) -> list[tuple[RebalanceRule, list[int]]]:
+    """Every rule with the ids of the agents it names (empty: all of its group)."""
+    rules = call.session.scalars(select(RebalanceRule).order_by(RebalanceRule.id)).all()
+    agents: dict[int, list[int]] = {}
+    for rule_id, user_id in call.session.execute(
+            select(RebalanceRuleAgent.rule_id, RebalanceRuleAgent.user_id)
+            .order_by(RebalanceRuleAgent.rule_id, RebalanceRuleAgent.user_id)):
+        agents.setdefault(rule_id, []).append(user_id)
+    return [(rule, agents.get(rule.id, [])) for rule in rules]
+
+
+def delete_rebalance_rule(call, rule_id: int) -> None:
+    rule = call.session.get(RebalanceRule, rule_id) if rule_id else None
+    if rule is None:
+        raise NotFound("There is no rebalance rule with id %s." % rule_id)
+    call.session.execute(delete(RebalanceRuleAgent).where(RebalanceRuleAgent.rule_id == rule.id))
+    call.session.delete(rule)

@@ -8,7 +8,9 @@ membership with distribution mode and ticket limits.
 """
 from __future__ import annotations
 
-from spyne import ServiceBase
+import datetime
+
+from spyne import Array, ServiceBase
 
 from stws.domain import organization as org
 from stws.security import roles
@@ -40,12 +42,24 @@ RoleInfo = T.complex("RoleInfo", [
     ("Category", String), ("Description", String), ("ID", Int), ("IsCustom", Bool), ("Name", String),
 ])
 
+# int[] as <ArrayOfInt><int>1</int>...</ArrayOfInt>; its items are plain
+# xs:int like every value type here (no minOccurs="0": tests/test_wsdl.py).
+ArrayOfInt = Array(Int, type_name="ArrayOfInt").customize(min_occurs=0, nillable=False)
+RebalanceRuleInfo = T.complex("RebalanceRuleInfo", [
+    ("AgentIDs", ArrayOfInt), ("DateLastRunUtc", When), ("DepartmentID", Int), ("ExecuteAtTimeUtc1", String),
+    ("ExecuteAtTimeUtc2", String), ("ExecuteAtTimeUtc3", String), ("ExecuteOnAgentActivate", Bool),
+    ("ExecuteOnAgentDeactivate", Bool), ("ExecuteOnIntervalSeconds", Int), ("GroupID", Int),
+    ("HoldSecondsAssigned", Int), ("HoldSecondsCompose", Int), ("HoldSecondsPinned", Int), ("HoldSecondsRead", Int),
+    ("ID", Int), ("IncludeAllAgents", Bool), ("Name", String),
+])
+
 DepartmentInfoArrayResult = T.result("DepartmentInfoArrayResult", Departments=T.array_of(DepartmentInfo))
 GroupInfoArrayResult = T.result("GroupInfoArrayResult", Groups=T.array_of(GroupInfo))
 AgentInfoArrayResult = T.result("AgentInfoArrayResult", Agents=T.array_of(AgentInfo))
 UserInfoResult = T.result("UserInfoResult", User=T.member(UserInfo))
 BrandInfoArrayResult = T.result("BrandInfoArrayResult", Brands=T.array_of(BrandInfo))
 RoleInfoArrayResult = T.result("RoleInfoArrayResult", Roles=T.array_of(RoleInfo))
+RebalanceRuleInfoArrayResult = T.result("RebalanceRuleInfoArrayResult", Rules=T.array_of(RebalanceRuleInfo))
 
 
 def department_info(department):
@@ -80,6 +94,27 @@ def user_info(user):
         ID=user.id, IsAgent=org.is_agent(user), IsEmailVerified=user.is_email_verified,
         IsLockedOut=user.is_locked_out, Roles=sorted(role.name for role in user.roles),
         TimeZone=user.time_zone, UserName=user.username,
+    )
+
+
+# A rule that never ran reports .NET's DateTime.MinValue.
+NEVER = datetime.datetime(1, 1, 1, tzinfo=datetime.timezone.utc)
+
+
+def rebalance_rule_info(rule, agent_ids):
+    def time_text(value):
+        return value.strftime("%H:%M") if value else ""
+
+    return RebalanceRuleInfo(
+        AgentIDs=agent_ids, DateLastRunUtc=rule.date_last_run_utc or NEVER, DepartmentID=rule.department_id,
+        ExecuteAtTimeUtc1=time_text(rule.execute_at_time_utc_1),
+        ExecuteAtTimeUtc2=time_text(rule.execute_at_time_utc_2),
+        ExecuteAtTimeUtc3=time_text(rule.execute_at_time_utc_3), ExecuteOnAgentActivate=rule.execute_on_agent_activate,
+        ExecuteOnAgentDeactivate=rule.execute_on_agent_deactivate,
+        ExecuteOnIntervalSeconds=rule.execute_on_interval_seconds, GroupID=rule.group_id,
+        HoldSecondsAssigned=rule.hold_seconds_assigned, HoldSecondsCompose=rule.hold_seconds_compose,
+        HoldSecondsPinned=rule.hold_seconds_pinned, HoldSecondsRead=rule.hold_seconds_read, ID=rule.id,
+        IncludeAllAgents=rule.include_all_agents, Name=rule.name,
     )
 
 
@@ -233,4 +268,39 @@ class OrganizationService(ServiceBase):
     @operation(("groupId", Int), returns=T.GenericResult, role=roles.ADMINISTRATOR)
     def DeleteGroup(call, groupId):
         org.delete_group(call, groupId)
+        return {}
+
+    # ---- Rebalance rules (run by the Ticket Watcher) -------------------
+
+    @operation(("name", String), ("departmentID", Int), ("groupID", Int), ("includeAllAgents", Bool),
+               ("agentIDs", ArrayOfInt), ("executeOnIntervalSeconds", Int), ("executeOnAgentActivate", Bool),
+               ("executeOnAgentDeactivate", Bool), ("executeAtTimeUtc1", String), ("executeAtTimeUtc2", String),
+               ("executeAtTimeUtc3", String), ("holdSecondsCompose", Int), ("holdSecondsRead", Int),
+               ("holdSecondsAssigned", Int), ("holdSecondsPinned", Int), returns=T.IntRequestResult,
+               role=roles.ADMINISTRATOR)
+    def CreateRebalanceRule(call, name, departmentID, groupID, includeAllAgents, agentIDs, executeOnIntervalSeconds,
+                            executeOnAgentActivate, executeOnAgentDeactivate, executeAtTimeUtc1, executeAtTimeUtc2,
+                            executeAtTimeUtc3, holdSecondsCompose, holdSecondsRead, holdSecondsAssigned,
+                            holdSecondsPinned):
+        """A rule that spreads a group's active tickets evenly over its
+        receiving agents (all of the group's, or agentIDs): every
+        executeOnIntervalSeconds (0 = no interval), at up to three times of
+        day ("HH:MM" UTC, empty = none) and/or when an agent starts or stops
+        receiving. Tickets stay with their agent for the hold seconds after
+        being composed on, read, assigned or pinned; pinned tickets never
+        move. departmentID 0 = the group's. RequestResult is the rule's id."""
+        rule = org.create_rebalance_rule(
+            call, name, departmentID, groupID, includeAllAgents, agentIDs, executeOnIntervalSeconds,
+            executeOnAgentActivate, executeOnAgentDeactivate, [executeAtTimeUtc1, executeAtTimeUtc2, executeAtTimeUtc3],
+            holdSecondsCompose, holdSecondsRead, holdSecondsAssigned, holdSecondsPinned)
+        return {"RequestResult": rule.id}
+
+    @operation(returns=RebalanceRuleInfoArrayResult, role=roles.ADMINISTRATOR, writes=False)
+    def GetRebalanceRules(call):
+        """Every rebalance rule; DateLastRunUtc is 0001-01-01 for a rule that never ran."""
+        return {"Rules": [rebalance_rule_info(rule, agent_ids) for rule, agent_ids in org.rebalance_rules(call)]}
+
+    @operation(("ruleID", Int), returns=T.GenericResult, role=roles.ADMINISTRATOR)
+    def DeleteRebalanceRule(call, ruleID):
+        org.delete_rebalance_rule(call, ruleID)
         return {}
