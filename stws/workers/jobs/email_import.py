@@ -1,4 +1,8 @@
-"""Email Import (POP): turns downloaded .eml files into tickets. Comes with the email issue.
+"""Email Import (POP): turns downloaded .eml files into tickets (stws.mail.importer)."""
+from __future__ import annotations
 
-``run(context) -> items processed`` is the job; while this module has no
-``run`` the thread shows "not available yet"."""
+
+def run(context) -> int:
+    from stws.mail.importer import import_pending
+
+    return import_pending(context.runtime, context.now)

@@ -1,0 +1,456 @@
+"""Turning downloaded email into tickets (the Email Import (POP) thread's job).
+
+Each ``pending`` row of ``spool_incoming`` names a ``.eml`` file in the email
+folder (written by ``stws.mail.pop``). One run imports a batch of them, each
+in its own transaction, exactly once: the row is switched from ``pending``
+to ``imported`` (a conditional UPDATE, first thing in the transaction, which
+also locks the row) in the same transaction that creates the ticket or adds
+the message. If anything fails the whole transaction rolls back and the row
+is still pending or is marked failed; nothing is imported twice.
+
+What a message becomes
+    * A **reply** when its subject carries a ticket number (``[#DDD-...]``,
+      as ``stws.mail.outgoing`` tags it) or its In-Reply-To/References name
+      the Message-ID of a ticket message or of a spool_outgoing row: a
+      customer message on that ticket (``conversation.add_message``, which
+      also reopens a closed ticket). A closed-and-locked or deleted ticket
+      is not replied to: the message opens a new ticket instead.
+    * Otherwise a **new ticket** in the account's department, from the
+      sender (``core.create_ticket``), if the account's
+      ``new_ticket_restriction`` allows: ``anyone``; ``registered`` (the
+      address belongs to an existing user); ``nobody`` (replies only). A
+      refused message is marked ``failed`` with the reason.
+    * Bodies: the text/plain and text/html alternatives, charsets decoded by
+      the email package (policy ``default``); attachments saved as ticket
+      attachments of the message (``attachments.add_attachment``), bytes
+      intact. The raw file's name is kept in ``ticket_messages.raw_content_path``
+      (relative to the email folder), and the Message-ID in
+      ``message_id_header``, so agent replies thread to it (In-Reply-To).
+    * The department's **auto-responder** (``send_auto_responder`` of the
+      ticket service) for a new ticket, except to automated mail (see
+      ``automated_reason``: Auto-Submitted other than "no", Precedence
+      bulk/junk/list, List-Id, mailer-daemon/postmaster/noreply senders, an
+      empty Return-Path, our own messages: an X-Stws-Ticket header or one of
+      our Message-IDs) and at most ``mail.auto_response_cap`` (default 5)
+      per sender per hour (table ``auto_responses``).
+
+Who acts
+    Domain functions take a ``call`` (session, principal, runtime). The
+    import acts through ``SystemCall``: the principal is the primary
+    administrator's account (``users.is_primary_admin``; the lowest id of an
+    administrator when none is flagged) with the name ``Email Import``,
+    which is what the ticket history shows; attachments are attributed to
+    the sending customer when known.
+
+Unimportable files
+    A file that cannot be read or parsed, or has no sender address, is moved
+    to the Failed Emails folder (``runtime.data.failed_emails``), its row
+    marked ``failed`` with the reason, and the error logged. RetryIncomingMessages
+    (svcSpool) moves it back and makes it pending again. Nothing is lost.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import email.parser
+import email.policy
+import email.utils
+import logging
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy import func, or_, select, update
+
+from stws.db.models import (AutoResponse, Department, IncomingMessage, OutgoingMessage, PopAccount, Setting,
+                            Ticket, TicketMessage, User, utcnow)
+from stws.domain.errors import OperationError
+from stws.security import roles
+
+pop_log = logging.getLogger("stws.pop")
+error_log = logging.getLogger("stws.error")
+
+SYSTEM_NAME = "Email Import"
+BATCH_SIZE = 200
+DEFAULT_AUTO_RESPONSE_CAP = 5
+_TICKET_NUMBER = re.compile(r"\[#?(\d{3}-[0-9A-F]{8}-[0-9A-F]{4})\]", re.IGNORECASE)
+_MESSAGE_ID = re.compile(r"<[^<>\s]+>")
+_AUTOMATED_LOCAL_PARTS = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?)([+.-].*)?$",
+                                    re.IGNORECASE)
+
+
+class ImportFailure(Exception):
+    """A message that cannot be imported (the reason is the message)."""
+
+
+class Unreadable(ImportFailure):
+    """A file that cannot be read or parsed: it goes to the Failed Emails folder."""
+
+
+# ---------------------------------------------------------------- the system caller
+
+
+@dataclass(frozen=True)
+class SystemPrincipal:
+    user_id: int | None
+    username: str = SYSTEM_NAME
+    roles: frozenset = frozenset({roles.ADMINISTRATOR, roles.MANAGER, roles.AGENT})
+
+    def has_role(self, role: str) -> bool:
+        return True
+
+
+@dataclass
+class SystemCall:
+    session: object
+    principal: SystemPrincipal
+    runtime: object
+    after_commit: list = field(default_factory=list)
+
+    def require(self, role: str) -> None:
+        return None
+
+
+def system_call(session, runtime) -> SystemCall:
+    admin_id = session.scalar(select(User.id).where(User.is_primary_admin.is_(True), User.is_deleted.is_(False))
+                              .order_by(User.id).limit(1))
+    if admin_id is None:
+        admin_id = session.scalar(select(User.id).where(User.is_deleted.is_(False)).order_by(User.id).limit(1))
+    return SystemCall(session, SystemPrincipal(admin_id), runtime)
+
+
+# ---------------------------------------------------------------- reading a message
+
+
+@dataclass
+class Parsed:
+    sender: str
+    sender_name: str
+    to: str
+    cc: str
+    subject: str
+    message_id: str
+    references: list
+    text: str
+    html: str
+    attachments: list  # [(file name, bytes)]
+    date: dt.datetime | None
+    mail: object
+
+
+def _header(mail, name: str) -> str:
+    try:
+        value = mail.get(name)
+        return str(value).strip() if value is not None else ""
+    except Exception:  # noqa: BLE001 - a malformed header reads as its raw text
+        raw = mail.get_all(name, failobj=[None])[0] if hasattr(mail, "get_all") else None
+        return str(raw or "").strip()
+
+
+def part_text(part) -> str:
+    """A text part's content as str, its charset decoded (unknown charsets: UTF-8,
+    then Latin-1), with "\n" line ends."""
+    return _decoded(part).replace("\r\n", "\n")
+
+
+def _decoded(part) -> str:
+    try:
+        return part.get_content()
+    except (LookupError, UnicodeError, AssertionError, ValueError):
+        data = part.get_payload(decode=True) or b""
+        for charset in (part.get_content_charset() or "", "utf-8"):
+            try:
+                return data.decode(charset) if charset else data.decode("utf-8")
+            except (LookupError, UnicodeError):
+                continue
+        return data.decode("latin-1")
+
+
+def parse(raw: bytes) -> Parsed:
+    from stws.domain.tickets.core import html_to_text
+
+    try:
+        mail = email.parser.BytesParser(policy=email.policy.default).parsebytes(raw)
+    except Exception as error:  # noqa: BLE001
+        raise Unreadable("the message cannot be parsed: %s" % error) from None
+    if not raw.strip() or not mail.keys():
+        raise Unreadable("the file holds no message headers")
+    from_text = _header(mail, "From")
+    name, address = email.utils.parseaddr(from_text)
+    address = (address or "").strip()
+    if not address or "@" not in address or " " in address:
+        raise Unreadable("the message has no valid sender (From: %r)" % from_text[:200])
+    references = _MESSAGE_ID.findall(_header(mail, "In-Reply-To")) + _MESSAGE_ID.findall(_header(mail, "References"))
+    text = html = ""
+    attachments = []
+    try:
+        body = mail.get_body(preferencelist=("plain",))
+        if body is not None:
+            text = part_text(body)
+        body = mail.get_body(preferencelist=("html",))
+        if body is not None:
+            html = part_text(body)
+        for part in mail.iter_attachments():
+            if part.is_multipart():
+                continue
+            file_name = part.get_filename() or ""
+            if not file_name and part.get_content_type() in ("text/plain", "text/html"):
+                continue  # an unnamed inline text part: already in the body, or a trailer
+            data = part.get_payload(decode=True) or b""
+            if not file_name:
+                file_name = "attachment-%d%s" % (len(attachments) + 1,
+                                                  ".eml" if part.get_content_type() == "message/rfc822" else ".bin")
+            attachments.append((file_name, data))
+    except Unreadable:
+        raise
+    except Exception as error:  # noqa: BLE001
+        raise Unreadable("the message body cannot be read: %s" % error) from None
+    if not text and html:
+        text = html_to_text(html)
+    date = None
+    try:
+        date = email.utils.parsedate_to_datetime(_header(mail, "Date")) if _header(mail, "Date") else None
+        if date is not None and date.tzinfo is None:
+            date = date.replace(tzinfo=dt.timezone.utc)
+    except (TypeError, ValueError, IndexError):
+        date = None
+    return Parsed(sender=address, sender_name=name, to=_header(mail, "To"), cc=_header(mail, "Cc"),
+                  subject=" ".join(_header(mail, "Subject").split())[:1000],
+                  message_id=_header(mail, "Message-ID")[:998], references=references, text=text, html=html,
+                  attachments=attachments, date=date, mail=mail)
+
+
+# ---------------------------------------------------------------- loop protection
+
+
+def automated_reason(session, parsed: Parsed) -> str:
+    """Why no automatic reply may go to this message ("" when one may)."""
+    mail = parsed.mail
+    auto = _header(mail, "Auto-Submitted").lower()
+    if auto and auto != "no":
+        return "Auto-Submitted: %s" % auto
+    precedence = _header(mail, "Precedence").lower()
+    if precedence in ("bulk", "junk", "list", "auto_reply"):
+        return "Precedence: %s" % precedence
+    if _header(mail, "List-Id") or _header(mail, "List-Unsubscribe"):
+        return "a mailing list message"
+    if _header(mail, "X-Autoreply") or _header(mail, "X-Autorespond") or _header(mail, "X-Auto-Response-Suppress"):
+        return "an automatic reply"
+    if _header(mail, "Return-Path") == "<>":
+        return "a bounce (empty Return-Path)"
+    local = parsed.sender.rpartition("@")[0]
+    if _AUTOMATED_LOCAL_PARTS.match(local):
+        return "sent by %s" % parsed.sender
+    if _header(mail, "X-Stws-Ticket"):
+        return "one of our own messages (X-Stws-Ticket)"
+    if parsed.message_id:
+        if parsed.message_id.startswith("<stws.") or session.scalar(
+                select(OutgoingMessage.id).where(OutgoingMessage.message_id_header == parsed.message_id).limit(1)):
+            return "one of our own messages (Message-ID)"
+    if session.scalar(select(Department.id).where(func.lower(Department.email_address) == parsed.sender.lower(),
+                                                  Department.is_deleted.is_(False)).limit(1)):
+        return "sent from a department's own address"
+    return ""
+
+
+def _setting_int(session, name: str, default: int) -> int:
+    row = session.get(Setting, name)
+    return int(row.value) if row and row.value and row.value.strip().isdigit() else default
+
+
+def under_auto_response_cap(session, recipient: str, now: dt.datetime) -> bool:
+    cap = _setting_int(session, "mail.auto_response_cap", DEFAULT_AUTO_RESPONSE_CAP)
+    sent = session.scalar(select(func.count()).select_from(AutoResponse).where(
+        AutoResponse.recipient == recipient.lower(), AutoResponse.date_sent_utc > now - dt.timedelta(hours=1)))
+    return sent < cap
+
+
+# ---------------------------------------------------------------- finding the ticket replied to
+
+
+def ticket_replied_to(session, parsed: Parsed) -> Ticket | None:
+    candidates = []
+    for number in _TICKET_NUMBER.findall(parsed.subject or ""):
+        ticket = session.scalar(select(Ticket).where(Ticket.ticket_number == number.upper()))
+        if ticket is not None:
+            candidates.append(ticket)
+    ids = [m for m in reversed(parsed.references) if len(m) <= 998][:50]
+    if not candidates and ids:
+        ticket_id = session.scalar(select(TicketMessage.ticket_id).where(TicketMessage.message_id_header.in_(ids))
+                                   .order_by(TicketMessage.id.desc()).limit(1))
+        if ticket_id is None:
+            ticket_id = session.scalar(select(OutgoingMessage.ticket_id).where(
+                OutgoingMessage.message_id_header.in_(ids), OutgoingMessage.ticket_id.is_not(None))
+                .order_by(OutgoingMessage.id.desc()).limit(1))
+        if ticket_id is not None:
+            candidates.append(session.get(Ticket, ticket_id))
+    for ticket in candidates:
+        if ticket is not None and not ticket.is_deleted:
+            return ticket
+    return None
+
+
+# ---------------------------------------------------------------- importing one row
+
+
+def _attach(call, ticket, message, parsed: Parsed, customer_id):
+    from stws.domain.tickets import attachments as ticket_attachments
+    from stws.domain.tickets import core
+
+    for file_name, data in parsed.attachments:
+        try:
+            attachment = ticket_attachments.add_attachment(call, ticket, message.id, file_name, data, len(data), None)
+        except ticket_attachments.TooLarge as error:
+            core.record_event(call, ticket, "AttachmentSkipped",
+                              "Attachment %s of the email not attached: %s (it is kept in the raw message)"
+                              % (file_name, error.message if hasattr(error, "message") else error))
+            continue
+        attachment.user_id = customer_id
+
+
+def _store_message_details(message, parsed: Parsed, file_name: str) -> None:
+    message.body_text = parsed.text or ""
+    message.body_html = parsed.html or ""
+    message.message_id_header = parsed.message_id or None
+    message.raw_content_path = file_name
+    message.cc_address = parsed.cc[:10000]
+    message.to_address = parsed.to[:10000] or message.to_address
+
+
+def import_row(runtime, row_id: int, now: dt.datetime | None = None) -> str:
+    """Import one pending row; returns its new status ("imported", "failed",
+    or "" when it was no longer pending)."""
+    from stws.domain.tickets import conversation, core
+
+    now = now or utcnow()
+    with runtime.db.transaction(writes=False) as session:
+        row = session.get(IncomingMessage, row_id)
+        if row is None or row.status != "pending":
+            return ""
+        file_name = row.file_name
+    path = runtime.data.email / file_name
+    try:
+        raw = path.read_bytes()
+        parsed = parse(raw)
+    except (OSError, Unreadable) as error:
+        reason = str(error) if isinstance(error, Unreadable) else "the file cannot be read: %s" % error
+        _fail(runtime, row_id, reason, move=path)
+        return "failed"
+
+    try:
+        with runtime.db.transaction() as session:
+            claimed = session.execute(
+                update(IncomingMessage).where(IncomingMessage.id == row_id, IncomingMessage.status == "pending")
+                .values(status="imported", date_imported_utc=now, attempts=IncomingMessage.attempts + 1,
+                        last_error="")
+                .execution_options(synchronize_session=False))
+            if claimed.rowcount != 1:
+                return ""
+            row = session.get(IncomingMessage, row_id)
+            call = system_call(session, runtime)
+            ticket = ticket_replied_to(session, parsed)
+            if ticket is not None and core.status_of(session, ticket).is_locked:
+                ticket = None  # closed and locked: a new ticket instead
+            body = parsed.text if parsed.text.strip() else (parsed.html if parsed.html.strip() else "(no text)")
+            is_html = not parsed.text.strip() and bool(parsed.html.strip())
+            if ticket is not None:
+                message = conversation.add_message(
+                    call, ticket, from_address=parsed.sender, to_address=None, cc_address=None,
+                    subject=parsed.subject or None, body=body, is_html=is_html, to_customer=False,
+                    send_email=False)
+                _store_message_details(message, parsed, file_name)
+                customer_id = message.from_user_id
+                kind = "reply"
+            else:
+                account = session.get(PopAccount, row.account_id) if row.account_id else None
+                if account is None:
+                    raise ImportFailure("the POP account it came from no longer exists; no department to open "
+                                        "a ticket in")
+                restriction = account.new_ticket_restriction
+                if restriction == "nobody":
+                    raise ImportFailure("not a reply to a ticket, and %s accepts replies only"
+                                        % account.email_address)
+                if restriction == "registered" and core.find_or_create_customer(call, parsed.sender) is None:
+                    raise ImportFailure("%s is not a registered user, and only registered users may open "
+                                        "tickets by email at %s" % (parsed.sender, account.email_address))
+                ticket, message = core.create_ticket(
+                    call, department_id=account.department_id, group_id=None, agent_id=None,
+                    customer_address=parsed.sender, subject=parsed.subject, body=body, is_html=is_html,
+                    direction=core.INCOMING, status_id=core.ACTIVE)
+                _store_message_details(message, parsed, file_name)
+                customer_id = ticket.customer_id
+                kind = "new ticket"
+            session.flush()
+            _attach(call, ticket, message, parsed, customer_id)
+            responded = ""
+            if kind == "new ticket":
+                responded = _auto_respond(call, ticket, parsed, now)
+            row.ticket_id = ticket.id
+            number = ticket.ticket_number
+    except ImportFailure as failure:
+        _fail(runtime, row_id, str(failure))
+        return "failed"
+    except OperationError as failure:
+        _fail(runtime, row_id, failure.message if hasattr(failure, "message") else str(failure))
+        return "failed"
+    pop_log.info("incoming message %d (%s from %s): %s %s%s", row_id, parsed.message_id or "no Message-ID",
+                 parsed.sender, kind, number, responded)
+    return "imported"
+
+
+def _auto_respond(call, ticket, parsed: Parsed, now) -> str:
+    from stws.services.tickets.creation import send_auto_responder
+
+    session = call.session
+    department = session.get(Department, ticket.department_id)
+    if not department.auto_responder_enabled:
+        return ""
+    reason = automated_reason(session, parsed)
+    if not reason and not under_auto_response_cap(session, parsed.sender, now):
+        reason = "the hourly cap of auto-responses to %s was reached" % parsed.sender
+    if reason:
+        from stws.domain.tickets import core
+
+        core.record_event(call, ticket, "AutoResponderSkipped", "No auto-responder: %s" % reason)
+        return "; no auto-responder (%s)" % reason
+    send_auto_responder(call, ticket, department)
+    session.add(AutoResponse(recipient=parsed.sender.lower(), date_sent_utc=now))
+    return "; auto-responder queued"
+
+
+def _fail(runtime, row_id: int, reason: str, move: Path | None = None) -> None:
+    """Mark the row failed (and move its file to Failed Emails when it is unreadable)."""
+    moved = ""
+    if move is not None and move.exists():
+        target = runtime.data.failed_emails
+        target.mkdir(parents=True, exist_ok=True)
+        os.replace(move, target / move.name)
+        from stws.mail.pop import fsync_directory
+
+        fsync_directory(target)
+        moved = " (file moved to Failed Emails)"
+    with runtime.db.transaction() as session:
+        session.execute(update(IncomingMessage).where(IncomingMessage.id == row_id)
+                        .values(status="failed", last_error=reason[:4000], attempts=IncomingMessage.attempts + 1)
+                        .execution_options(synchronize_session=False))
+    pop_log.warning("incoming message %d not imported: %s%s", row_id, reason, moved)
+    error_log.warning("Email import: incoming message %d not imported: %s%s", row_id, reason, moved)
+
+
+def import_pending(runtime, now: dt.datetime | None = None, batch_size: int = BATCH_SIZE) -> int:
+    """One Email Import run: imports up to ``batch_size`` pending rows; returns how many were handled."""
+    with runtime.db.transaction(writes=False) as session:
+        ids = list(session.scalars(select(IncomingMessage.id).where(IncomingMessage.status == "pending")
+                                   .order_by(IncomingMessage.id).limit(batch_size)))
+    handled = 0
+    for row_id in ids:
+        try:
+            if import_row(runtime, row_id, now):
+                handled += 1
+        except Exception as error:  # noqa: BLE001 - one message never stops the others
+            error_log.exception("Email import: incoming message %d failed unexpectedly", row_id)
+            try:
+                _fail(runtime, row_id, "internal error: %s: %s" % (type(error).__name__, error))
+            except Exception:  # noqa: BLE001
+                error_log.exception("Email import: could not mark incoming message %d failed", row_id)
+    return handled
