@@ -78,3 +78,63 @@ def SetBrandSmtpAccount(call, brandId, accountId):
 
 
 # ---------------------------------------------------------------- POP accounts (to come)
+# (POP account operations: written by the incoming-mail work; domain in stws.mail.pop_accounts.)
+
+from stws.mail import pop_accounts as mail_pop_accounts  # noqa: E402
+from stws.soap.types import When  # noqa: E402
+
+PopAccountInfo = T.complex("PopAccountInfo", [
+    ("DepartmentId", Int), ("EmailAddress", String), ("HasPassword", Bool), ("ID", Int),
+    ("ImportFrequencyMinutes", Int), ("IsEnabled", Bool), ("LastCheckUtc", When), ("LastError", String),
+    ("LeaveOnServer", Bool), ("NewTicketRestriction", String), ("Port", Int), ("Security", String),
+    ("Server", String), ("Username", String),
+])
+PopAccountInfoArrayResult = T.result("PopAccountInfoArrayResult", Accounts=T.array_of(PopAccountInfo))
+
+
+def pop_account_info(account) -> PopAccountInfo:
+    import datetime as _dt
+
+    return PopAccountInfo(
+        DepartmentId=account.department_id, EmailAddress=account.email_address, HasPassword=bool(account.password),
+        ID=account.id, ImportFrequencyMinutes=account.import_frequency_minutes, IsEnabled=account.is_enabled,
+        LastCheckUtc=account.last_check_utc or _dt.datetime(1, 1, 1, tzinfo=_dt.timezone.utc),
+        LastError=account.last_error or "", LeaveOnServer=account.leave_on_server,
+        NewTicketRestriction=account.new_ticket_restriction, Port=account.port, Security=account.security,
+        Server=account.server, Username=account.username)
+
+
+@operation(("departmentId", Int), ("emailAddress", String), ("server", String), ("port", Int),
+           ("security", String), ("username", String), ("password", String), ("leaveOnServer", Bool),
+           ("importFrequencyMinutes", Int), ("isEnabled", Bool), ("newTicketRestriction", String),
+           returns=T.IntRequestResult, role=roles.ADMINISTRATOR)
+def CreatePopAccount(call, departmentId, emailAddress, server, port, security, username, password, leaveOnServer,
+                     importFrequencyMinutes, isEnabled, newTicketRestriction):
+    """A new POP account whose mail becomes tickets of the department; security is
+    none, ssl or starttls; newTicketRestriction anyone, registered or nobody. Returns its id."""
+    account = mail_pop_accounts.create_pop_account(
+        call.session, departmentId, emailAddress, server, port, security, username, password, leaveOnServer,
+        importFrequencyMinutes, isEnabled, newTicketRestriction)
+    return {"RequestResult": account.id}
+
+
+@operation(returns=PopAccountInfoArrayResult, role=roles.ADMINISTRATOR, writes=False)
+def GetPopAccounts(call):
+    """Every POP account, by address; passwords are never returned (HasPassword)."""
+    return {"Accounts": [pop_account_info(a) for a in mail_pop_accounts.pop_accounts(call.session)]}
+
+
+@operation(("accountId", Int), ("propertyValues", ArrayOfString), returns=T.GenericResult,
+           role=roles.ADMINISTRATOR)
+def UpdatePopAccount(call, accountId, propertyValues):
+    """Change properties (Key=Value, all or nothing): DepartmentId, EmailAddress, Server, Port,
+    Security, Username, Password, LeaveOnServer, ImportFrequencyMinutes, IsEnabled, NewTicketRestriction."""
+    changed = mail_pop_accounts.update_pop_account(call.session, accountId, propertyValues)
+    return {"Message": "Changed: %s." % ", ".join(changed)}
+
+
+@operation(("accountId", Int), returns=T.GenericResult, role=roles.ADMINISTRATOR)
+def DeletePopAccount(call, accountId):
+    """Delete a POP account; the messages it downloaded stay in the incoming spool."""
+    mail_pop_accounts.delete_pop_account(call.session, accountId)
+    return {}
