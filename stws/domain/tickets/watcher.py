@@ -174,19 +174,24 @@ ticket number {number} in the subject.
 
 def _send_closing_notices(session, department: Department, ids: list[int]) -> None:
     """One spool row per ticket (to its customer), in the caller's transaction."""
-    from stws.mail.outgoing import queue_ticket_email
+    from stws.mail.outgoing import queue_ticket_email, sender_address
 
     tickets = session.scalars(select(Ticket).where(Ticket.id.in_(ids)).order_by(Ticket.id)
                               .execution_options(populate_existing=True)).all()
-    for ticket in tickets:
-        # Not kept in the conversation (the history event says it was sent):
-        # the message only carries subject and body into the spool row.
-        notice = TicketMessage(
-            ticket_id=ticket.id, direction=core.OUTGOING, subject="Closed: %s" % ticket.subject,
-            body_text=CLOSING_NOTICE.format(number=ticket.ticket_number, subject=ticket.subject,
-                                            hours=department.auto_close_hours, department=department.name),
-        )
-        queue_ticket_email(session, ticket, notice, [ticket.customer_email])
+    sender = sender_address(session, department)
+    # The spool rows are flushed together at the end, not one by one before
+    # each of queue_ticket_email's queries.
+    with session.no_autoflush:
+        for ticket in tickets:
+            # Not kept in the conversation (the history event says it was sent):
+            # the message only carries subject and body into the spool row.
+            notice = TicketMessage(
+                ticket_id=ticket.id, direction=core.OUTGOING, subject="Closed: %s" % ticket.subject,
+                body_text=CLOSING_NOTICE.format(number=ticket.ticket_number, subject=ticket.subject,
+                                                hours=department.auto_close_hours, department=department.name),
+            )
+            queue_ticket_email(session, ticket, notice, [ticket.customer_email], from_address=sender)
+    session.flush()
 
 
 def auto_lock(session, now: dt.datetime, limit: int) -> int:
