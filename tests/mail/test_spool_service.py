@@ -152,7 +152,9 @@ async def test_outgoing_list_sort_page_and_raw(server, spool):
     raw = await spool.GetOutgoingMessageRawContent(*server.admin, ids[1])
     assert raw.Result and "Subject: Message 1" in raw.RequestResult and "Hi there." in raw.RequestResult
     failed(await spool.GetOutgoingMessageRawContent(*server.admin, 999), ResultCode.NOT_FOUND)
-    assert counts(await spool.GetSpoolCounts(*server.admin)) == {
+    outgoing = {k: v for k, v in counts(await spool.GetSpoolCounts(*server.admin)).items()
+                if k.startswith("Outgoing")}
+    assert outgoing == {
         "OutgoingQueued": "3", "OutgoingSending": "0", "OutgoingSent": "0", "OutgoingFailed": "1",
         "OutgoingDue": "3", "OutgoingTotal": "4"}
 

@@ -1,0 +1,141 @@
+"""SMTP delivery throughput: N messages (5,000 by default) from the outgoing
+spool to a loopback SMTP sink.
+
+    .venv/bin/python bench/smtp_delivery.py [--messages 5000] [--batch-size 200] [--size 2000]
+                                            [--database URL]
+
+The sink is tests/mail/smtp_server.py (twisted.mail's ESMTP server) in its
+own process, so it does not compete for this process's GIL. This process
+is the delivering node: a runtime on a temp SQLite database (or --database),
+the spool filled with queued messages (about --size bytes each), then
+SMTP Delivery runs (stws.mail.delivery.deliver_due in a worker thread, the
+ESMTP client in the reactor) back to back until every row is 'sent'.
+
+Prints messages/second, runs, connections the sink saw, and peak memory
+(VmHWM) of this process before and after delivering.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+
+def vm_hwm_kib(pid="self") -> int:
+    for line in Path("/proc/%s/status" % pid).read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=5000)
+    parser.add_argument("--batch-size", type=int, default=200, help="rows claimed per run (mail.batch_size)")
+    parser.add_argument("--size", type=int, default=2000, help="approximate message size in bytes")
+    parser.add_argument("--database", default="", help="a database URL (default: a temp SQLite file)")
+    parser.add_argument("--keep-data", action="store_true", help="keep the temp directory (logs) and print it")
+    args = parser.parse_args()
+
+    import email.policy
+    from email.message import EmailMessage
+
+    from sqlalchemy import func, insert, select
+    from twisted.internet import reactor, threads
+
+    from stws.config import Config
+    from stws.db.models import OutgoingMessage, Setting, SmtpAccount, utcnow
+    from stws.mail import delivery
+    from stws.runtime import start_runtime
+
+    work = Path(tempfile.mkdtemp(prefix="stws-bench-smtp-"))
+    record, port_file = work / "received.jsonl", work / "smtp.port"
+    sink = subprocess.Popen([sys.executable, str(REPO / "tests" / "mail" / "smtp_server.py"), "--port-file",
+                             str(port_file), "--record", str(record)])
+    try:
+        deadline = time.monotonic() + 20
+        while not port_file.exists():
+            if time.monotonic() > deadline:
+                raise SystemExit("the SMTP sink did not start")
+            time.sleep(0.05)
+        smtp_port = int(port_file.read_text())
+        os.environ.setdefault("STWS_ADMIN_PASSWORD", "bench-passw0rd")
+        config = Config(data_dir=work / "data", database=args.database or None, threads=4)
+        runtime = start_runtime(config)
+        body = ("All work and no play makes Jack a dull boy.\n" * (args.size // 44 + 1))[:args.size]
+        now = utcnow()
+        rows = []
+        for index in range(args.messages):
+            mail = EmailMessage(policy=email.policy.SMTP)
+            mail["From"] = "support@helpdesk.example"
+            mail["To"] = "customer%d@example.com" % (index % 100)
+            mail["Subject"] = "Bench %d" % index
+            mail["Message-ID"] = "<bench.%d@helpdesk.example>" % index
+            mail.set_content(body)
+            rows.append(dict(from_address="support@helpdesk.example", recipients=str(mail["To"]),
+                             subject=str(mail["Subject"]), message_id_header=str(mail["Message-ID"]),
+                             raw_content=mail.as_bytes(), status="queued", next_attempt_utc=now,
+                             date_created_utc=now, attempts=0, last_error=""))
+        with runtime.db.transaction() as session:
+            session.add(SmtpAccount(name="sink", server="127.0.0.1", port=smtp_port, is_default=True))
+            session.merge(Setting(name="mail.batch_size", value=str(args.batch_size)))
+            session.execute(insert(OutgoingMessage), rows)
+        del rows
+        hwm_before = vm_hwm_kib()
+        outcome = {}
+
+        def deliver_all():
+            started = time.monotonic()
+            runs = 0
+            while True:
+                done = delivery.deliver_due(runtime)
+                runs += 1
+                if done == 0:
+                    break
+            outcome["seconds"] = time.monotonic() - started - 0  # includes the last (empty) run
+            outcome["runs"] = runs - 1
+            with runtime.db.transaction(writes=False) as session:
+                outcome["states"] = dict(session.execute(
+                    select(OutgoingMessage.status, func.count()).group_by(OutgoingMessage.status)).all())
+
+        def finished(result):
+            reactor.stop()
+            return result
+
+        reactor.callWhenRunning(lambda: threads.deferToThread(deliver_all).addBoth(finished))
+        reactor.run()
+        runtime.close()
+        received = [json.loads(line) for line in record.read_text().splitlines()] if record.exists() else []
+        connections = len({r["connection"] for r in received})
+        sent = outcome.get("states", {}).get("sent", 0)
+        print("database:          %s" % ("SQLite (temp file)" if not args.database else args.database.split("@")[-1]))
+        print("messages:          %d of about %d bytes, batch size %d" % (args.messages, args.size, args.batch_size))
+        print("sent:              %d (states: %s)" % (sent, outcome.get("states")))
+        print("received by sink:  %d (distinct Message-IDs: %d)" % (len(received),
+                                                                   len({r["message_id"] for r in received})))
+        print("time:              %.2f s in %d runs" % (outcome["seconds"], outcome["runs"]))
+        print("throughput:        %.0f messages/s" % (sent / outcome["seconds"] if outcome["seconds"] else 0))
+        print("connections used:  %d" % connections)
+        print("peak RSS (VmHWM):  %.1f MiB after filling the spool, %.1f MiB after delivering"
+              % (hwm_before / 1024, vm_hwm_kib() / 1024))
+        return 0 if sent == args.messages and len(received) >= args.messages else 1
+    finally:
+        sink.kill()
+        sink.wait()
+        if args.keep_data:
+            print("kept:              %s" % work)
+        else:
+            shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
