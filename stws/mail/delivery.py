@@ -139,11 +139,14 @@ class AccountSpec:
 
 
 SENT, RETRY, FAILED = "sent", "retry", "failed"
+# Not attempted after all (the server shut down): back to the queue, due
+# now, no attempt counted.
+RELEASED = "released"
 
 
 @dataclass(frozen=True)
 class Outcome:
-    kind: str  # SENT, RETRY or FAILED
+    kind: str  # SENT, RETRY, FAILED or RELEASED
     code: int
     text: str
 
@@ -199,13 +202,12 @@ class _Session:
         self.error = ""
         self.done = defer.Deferred()
         self.connected = False
+        self.released = False  # cut short by a shutdown
+        self.in_flight = None  # handed to MAIL FROM, outcome not known yet
 
     def next_message(self):
-        while self.pending:
-            message = self.pending.popleft()
-            if message.id not in self.outcomes:
-                return message
-        return None
+        self.in_flight = self.pending.popleft() if self.pending else None
+        return self.in_flight
 
     def record(self, message: Outbound, outcome: Outcome) -> None:
         self.outcomes[message.id] = outcome
@@ -216,9 +218,10 @@ class _Session:
         if self.done.called:
             return
         reason = self.error or reason or "connection closed"
-        for message in list(self.pending):
+        unfinished = ([self.in_flight] if self.in_flight is not None else []) + list(self.pending)
+        for message in unfinished:
             if message.id not in self.outcomes:
-                self.record(message, Outcome(RETRY, -1, reason))
+                self.record(message, Outcome(RELEASED if self.released else RETRY, -1, reason))
         self.pending.clear()
         self.done.callback(self.outcomes)
 
@@ -313,6 +316,19 @@ class _Factory(protocol.Factory):
         return sender
 
 
+# Sessions in progress in this process: a shutdown cuts them short (their
+# messages go back to the queue) instead of waiting for slow servers.
+_ACTIVE: dict = {}
+_HOOKED: set = set()
+_STOPPING = {"now": False}
+
+
+def _shut_down():
+    _STOPPING["now"] = True
+    for give_up in list(_ACTIVE.values()):
+        give_up("the server is shutting down")
+
+
 def _tls_options(hostname: str):
     from twisted.internet.ssl import optionsForClientTLS
 
@@ -328,6 +344,13 @@ def send_batch(reactor, account: AccountSpec, messages, timeout: float, deadline
     from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
 
     session = _Session(account, messages)
+    if id(reactor) not in _HOOKED:
+        _HOOKED.add(id(reactor))
+        reactor.addSystemEventTrigger("before", "shutdown", _shut_down)
+    if _STOPPING["now"]:
+        session.released = True
+        session.finish("the server is shutting down")
+        return session.done
     identity = socket.getfqdn().encode("ascii", "replace") or b"localhost"
     endpoint = HostnameEndpoint(reactor, account.server, account.port, timeout=timeout)
     context = None
@@ -355,9 +378,12 @@ def send_batch(reactor, account: AccountSpec, messages, timeout: float, deadline
 
     connecting.addCallbacks(connected, not_connected)
 
-    def give_up():
+    def give_up(shutdown: str = ""):
         if session.done.called:
             return
+        if shutdown:
+            session.released = True
+            session.error = shutdown
         session.error = session.error or "no answer within the deadline of %.0f s" % deadline
         smtp_log.warning("%r: %s; connection aborted", account.name, session.error)
         sender = holder.get("sender")
@@ -369,7 +395,15 @@ def send_batch(reactor, account: AccountSpec, messages, timeout: float, deadline
             session.finish()
 
     timer = reactor.callLater(deadline, give_up)
-    session.done.addBoth(lambda result: (timer.active() and timer.cancel(), result)[1])
+    _ACTIVE[session] = give_up
+
+    def over(result):
+        _ACTIVE.pop(session, None)
+        if timer.active():
+            timer.cancel()
+        return result
+
+    session.done.addBoth(over)
     return session.done
 
 
@@ -433,6 +467,14 @@ def record_outcomes(db, token: str, messages, outcomes: dict, settings: Delivery
         for message in messages:
             outcome = outcomes.get(message.id) or Outcome(RETRY, -1, "no outcome")
             if outcome.kind == SENT:
+                continue
+            if outcome.kind == RELEASED:
+                session.execute(
+                    update(OutgoingMessage).where(OutgoingMessage.id == message.id,
+                                                  OutgoingMessage.claimed_by == token)
+                    .values(status="queued", next_attempt_utc=now, claimed_by=None, claim_until_utc=None,
+                            last_error=outcome.text).execution_options(synchronize_session=False))
+                counts["released"] += 1
                 continue
             attempts = message.attempts + 1
             values = dict(attempts=attempts, last_attempt_utc=now, claimed_by=None, claim_until_utc=None)

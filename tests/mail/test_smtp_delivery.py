@@ -331,3 +331,27 @@ async def test_thread_delivers(server, smtp_servers):
     finally:
         await workers.stopService()
     assert sink.connections == 1 and len(sink.messages) == 3
+
+
+async def test_shutdown_cuts_a_slow_session_short_without_counting_an_attempt(server):
+    from twisted.internet import task
+
+    port = reactor.listenTCP(0, protocol.Factory.forProtocol(_Silent), interface="127.0.0.1")
+    try:
+        add_account(server.runtime, port.getHost().port)
+        queue(server.runtime, 2)
+        running = deliver(server.runtime)
+        await task.deferLater(reactor, 0.5, lambda: None)
+        started = time.monotonic()
+        delivery._shut_down()  # what the reactor's "before shutdown" trigger calls
+        await running
+        assert time.monotonic() - started < 2
+        for row in rows(server.runtime):
+            assert row.status == "queued" and row.attempts == 0 and row.claimed_by is None
+            assert row.last_error == "the server is shutting down" and row.next_attempt_utc <= utcnow()
+        # Nothing new starts while shutting down.
+        assert await deliver(server.runtime) == 2
+        assert all(r.attempts == 0 for r in rows(server.runtime))
+    finally:
+        delivery._STOPPING["now"] = False
+        await port.stopListening()
