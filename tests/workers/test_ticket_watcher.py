@@ -19,6 +19,7 @@ from stws.db.models import (
     utcnow,
 )
 from stws.domain.tickets import agents as agent_rules
+from stws.domain.tickets import watcher
 from stws.security.auth import new_security_stamp, username_key
 from stws.workers import registry
 from stws.workers.framework import JobContext, RunOutcome, ThreadDefinition, WorkerService
@@ -297,6 +298,29 @@ def test_work_is_done_in_bounded_batches_and_the_rest_on_the_next_run(desk, runt
     assert [desk.status(t) for t in tickets] == [CLOSED] * 7 + [WAITING] * 3  # the oldest first
     assert transactions.count(True) >= 3  # 3 + 3 + 1, each batch its own transaction
     assert watch(runtime) == 3
+
+
+def test_closing_notices_are_composed_in_smaller_transactions(desk, runtime, monkeypatch):
+    monkeypatch.setattr(watcher, "NOTICE_BATCH", 2)
+    mailing, mailing_group = desk.department("Mailing", auto_close_enabled=True, auto_close_hours=1,
+                                             auto_close_send_email=True)
+    quiet, quiet_group = desk.department("Quiet", auto_close_enabled=True, auto_close_hours=1)
+    mailed = [desk.ticket(mailing, mailing_group, WAITING, idle=NOW - 2 * HOUR) for _ in range(5)]
+    silent = [desk.ticket(quiet, quiet_group, WAITING, idle=NOW - 2 * HOUR) for _ in range(4)]
+    sizes = []
+    real = watcher.auto_close
+
+    def counting(session, now, limit):
+        changed = real(session, now, limit)
+        sizes.append(changed)
+        return changed
+
+    monkeypatch.setattr(watcher, "auto_close", counting)
+    assert watch(runtime) == 9
+    # 2 notices + the 4 quiet ones, then 2 and 1 notices, then nothing left.
+    assert sizes == [6, 2, 1, 0]
+    assert {desk.status(t) for t in mailed + silent} == {CLOSED}
+    assert sorted(row.ticket_id for row in desk.spool()) == mailed
 
 
 # ------------------------------------------------------------------ follow-ups and the queue

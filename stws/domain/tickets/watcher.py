@@ -67,6 +67,8 @@ from stws.domain.tickets import agents as agent_rules
 from stws.domain.tickets import core
 
 SYSTEM = "system"
+# Tickets closed with a closing notice per transaction (see auto_close).
+NOTICE_BATCH = 200
 _EVENT_COLUMNS = ["ticket_id", "date_utc", "user_id", "user_name", "event_type", "description", "details"]
 _SYNC = {"synchronize_session": False}
 
@@ -119,18 +121,28 @@ def _closed_before(session, status_ids, department_id: int, cutoff: dt.datetime,
 
 
 def auto_close(session, now: dt.datetime, limit: int) -> int:
+    """Close due waiting tickets; departments that email the closing notice
+    take at most ``NOTICE_BATCH`` tickets per call (composing a notice costs
+    a few milliseconds, and all of them are in this write transaction)."""
     names = _status_names(session)
-    changed = 0
+    changed, notices_left = 0, NOTICE_BATCH
     for department in _departments(session, Department.auto_close_enabled):
         if changed >= limit:
             break
+        wanted = limit - changed
+        if department.auto_close_send_email:
+            wanted = min(wanted, notices_left)
+            if wanted <= 0:
+                continue
         cutoff = now - dt.timedelta(hours=department.auto_close_hours)
         ids = _ids(session, select(Ticket.id).where(
             Ticket.status_id == core.WAITING, Ticket.department_id == department.id,
             Ticket.idle_start_utc < cutoff, Ticket.is_deleted.is_(False),
-        ).order_by(Ticket.idle_start_utc, Ticket.id), limit - changed)
+        ).order_by(Ticket.idle_start_utc, Ticket.id), wanted)
         if not ids:
             continue
+        if department.auto_close_send_email:
+            notices_left -= len(ids)
         notify = _notified(session, ids) if department.auto_close_send_email else []
         description = "Status changed from %s to %s" % (names.get(core.WAITING, "Waiting"),
                                                          names.get(core.CLOSED, "Closed"))

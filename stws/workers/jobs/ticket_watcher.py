@@ -9,8 +9,9 @@ closed ones (per department settings), 4. apply due follow-ups
 (``agents.assign_queued_tickets``).
 
 Work is bounded: each step changes at most ``BATCH`` tickets per
-transaction (so SQLite's write lock is never held for long, and other
-writers get in between batches) and at most ``RUN_LIMIT`` tickets per run;
+transaction (``watcher.NOTICE_BATCH`` where closing notices are composed)
+so SQLite's write lock is never held for long and other writers get in
+between batches, and at most ``RUN_LIMIT`` tickets per run;
 a larger backlog drains over the following runs. A step that fails is
 logged and the others still run; the run then reports the failure. Returns
 the number of tickets changed.
@@ -29,7 +30,9 @@ error_log = logging.getLogger("stws.error")
 
 def _drain(db, step, run_limit: int | None = None, batch: int | None = None) -> int:
     """Call ``step(session, limit)`` in one transaction per batch until it
-    changes less than asked or the run's limit is reached."""
+    changes nothing or the run's limit is reached. (A step may change less
+    than asked and still have more: auto-close takes fewer tickets per
+    transaction where it emails closing notices.)"""
     run_limit = RUN_LIMIT if run_limit is None else run_limit
     batch = batch or BATCH
     done = 0
@@ -38,7 +41,7 @@ def _drain(db, step, run_limit: int | None = None, batch: int | None = None) -> 
         with db.transaction() as session:
             changed = step(session, wanted)
         done += changed
-        if changed < wanted:
+        if not changed:
             break
     return done
 
