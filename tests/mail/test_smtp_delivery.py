@@ -355,3 +355,24 @@ async def test_shutdown_cuts_a_slow_session_short_without_counting_an_attempt(se
     finally:
         delivery._STOPPING["now"] = False
         await port.stopListening()
+
+
+async def test_concurrent_claims_never_overlap(server):
+    """Several runs claiming at once (several nodes): every row claimed once."""
+    from twisted.internet import defer, threads
+
+    queue(server.runtime, 60)
+    settings = delivery.DeliverySettings(batch_size=7)
+
+    def claim_all(name):
+        mine = []
+        while True:
+            claimed, _ = delivery.claim_due(server.runtime.db, name, utcnow(), settings)
+            if not claimed:
+                return mine
+            mine += [m.id for m in claimed]
+
+    results = await defer.gatherResults([threads.deferToThread(claim_all, "node%d/1" % i) for i in range(4)])
+    every = [i for ids in results for i in ids]
+    assert len(every) == 60 and len(set(every)) == 60
+    assert all(r.status == "sending" for r in rows(server.runtime))
