@@ -244,3 +244,17 @@ async def test_ticket_email_goes_out(server, smtp_servers):
     with server.runtime.db.transaction(writes=False) as session:
         assert session.scalar(select(OutgoingMessage.date_sent_utc)) is not None
         assert session.scalar(select(SmtpAccount.name)) == "Loopback"
+
+
+async def test_self_diagnostic_checks_every_smtp_account(server, spool, smtp_servers):
+    from test_server_process import free_port
+
+    sink = smtp_servers()
+    assert (await spool.CreateSmtpAccount(*server.admin, "Up", "127.0.0.1", sink.port, "none", False, "", "", "",
+                                          "", True)).Result
+    assert (await spool.CreateSmtpAccount(*server.admin, "Down", "127.0.0.1", free_port(), "none", False, "", "",
+                                          "", "", False)).Result
+    diag = await server.client("svcDiagnostics")
+    checks = {c.Name: c for c in (await diag.RunSelfDiagnostic(*server.admin)).Checks.SelfDiagnosticCheck}
+    assert checks["SMTP account Up"].Status == "pass" and "220" in checks["SMTP account Up"].Message
+    assert checks["SMTP account Down"].Status == "failure"
