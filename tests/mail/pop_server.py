@@ -7,6 +7,10 @@
     ... server.mailboxes["support"].messages, server.logins, server.deleted ...
     await server.stop()
 
+``tls`` (a PrivateCertificate, e.g. ``smtp_server.make_certificate()[0]``):
+STLS offered and required before USER (``mode="starttls"``) or TLS from
+the first byte (``mode="ssl"``).
+
 Mailboxes hold messages in memory with stable UIDs (UIDL); DELE marks a
 message, and it leaves the mailbox only at QUIT (``sync``), as POP3 says: a
 session that ends without QUIT deletes nothing. ``drop_after_retr``: the
@@ -89,6 +93,7 @@ class _Protocol(pop3.POP3):
     def connectionMade(self):
         self.factory.server.live.add(self)
         self.retrs = 0
+        self.tls_started = False
         pop3.POP3.connectionMade(self)
 
     def connectionLost(self, reason):
@@ -102,6 +107,34 @@ class _Protocol(pop3.POP3):
             self.transport.abortConnection()
             return
         return pop3.POP3.do_RETR(self, i)
+
+    def listCapabilities(self):
+        caps = pop3.POP3.listCapabilities(self)
+        server = self.factory.server
+        if server.tls is not None and server.mode == "starttls" and not self.tls_started:
+            caps.append(b"STLS")
+        return caps
+
+    def processCommand(self, command, *args):
+        if command.upper() == b"STLS":  # allowed before authentication
+            return self.do_STLS()
+        return pop3.POP3.processCommand(self, command, *args)
+
+    def do_STLS(self):
+        server = self.factory.server
+        if server.tls is None or server.mode != "starttls" or self.tls_started:
+            self.failResponse(b"STLS not available")
+            return
+        self.successResponse(b"Begin TLS negotiation")
+        self.transport.startTLS(server.tls.options())
+        self.tls_started = True
+
+    def do_USER(self, user):
+        server = self.factory.server
+        if server.tls is not None and server.mode == "starttls" and not self.tls_started:
+            self.failResponse(b"STLS first")
+            return
+        return pop3.POP3.do_USER(self, user)
 
     def do_QUIT(self):
         self.factory.server.quits += 1

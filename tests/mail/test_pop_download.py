@@ -142,3 +142,41 @@ async def test_disabled_accounts_are_not_checked(server, pop_server):
     pop.deliver("support", make_mail())
     add_pop_account(server.runtime, pop.port, is_enabled=False)
     assert await download(server.runtime) == 0 and pop.logins == 0
+
+
+@pytest.mark.parametrize("mode", ["ssl", "starttls"])
+async def test_tls_modes(server, pop_server, mode):
+    from mail.smtp_server import make_certificate
+    from stws.mail import delivery
+
+    certificate, trust = make_certificate()
+    pop = pop_server(tls=certificate, mode=mode)
+    pop.deliver("support", make_mail(subject="secret"))
+    delivery.TLS_TRUST_ROOT = trust
+    account_id = add_pop_account(server.runtime, pop.port, security=mode)
+    assert await download(server.runtime) == 1
+    assert [r.subject for r in incoming_rows(server.runtime)] == ["secret"]
+    assert account_row(server.runtime, account_id).last_error == ""
+
+
+async def test_tls_to_an_untrusted_certificate_fails(server, pop_server):
+    from mail.smtp_server import make_certificate
+
+    certificate, _trust = make_certificate()
+    pop = pop_server(tls=certificate, mode="ssl")
+    pop.deliver("support", make_mail())
+    account_id = add_pop_account(server.runtime, pop.port, security="ssl")
+    assert await download(server.runtime) == 0
+    assert account_row(server.runtime, account_id).last_error
+    assert len(pop.mailboxes["support"].messages) == 1
+
+
+async def test_plain_login_to_a_server_requiring_stls_fails(server, pop_server):
+    from mail.smtp_server import make_certificate
+
+    certificate, _trust = make_certificate()
+    pop = pop_server(tls=certificate, mode="starttls")
+    pop.deliver("support", make_mail())
+    account_id = add_pop_account(server.runtime, pop.port, security="none")
+    assert await download(server.runtime) == 0
+    assert "STLS first" in account_row(server.runtime, account_id).last_error
