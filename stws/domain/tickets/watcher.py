@@ -12,7 +12,8 @@ Auto-close (department ``auto_close_enabled``)
     Closed: ``date_closed_utc`` and ``idle_start_utc`` = now. With
     ``auto_close_send_email`` the customer gets a short closing notice
     through the outgoing spool, in the same transaction (none to tickets
-    marked spam or without an address).
+    marked spam or without a well-formed address); such departments close at
+    most ``NOTICE_BATCH`` tickets per transaction.
 
 Auto-lock (``auto_lock_enabled``)
     Closed tickets closed before ``now - auto_lock_hours`` become Closed
@@ -288,8 +289,9 @@ def why_due(session, rule: RebalanceRule, now: dt.datetime) -> str | None:
     since = rule.date_last_run_utc or rule.date_created_utc
     if rule.execute_on_interval_seconds > 0 and now >= since + dt.timedelta(seconds=rule.execute_on_interval_seconds):
         return "every %d seconds" % rule.execute_on_interval_seconds
+    today = now.astimezone(dt.timezone.utc).date()
     for at in rule_times(rule):
-        latest = dt.datetime.combine(now.date(), at, tzinfo=dt.timezone.utc)
+        latest = dt.datetime.combine(today, at, tzinfo=dt.timezone.utc)
         if latest > now:
             latest -= dt.timedelta(days=1)
         if latest > since:
