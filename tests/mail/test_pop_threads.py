@@ -1,0 +1,71 @@
+"""The POP Download and Email Import (POP) threads through the thread
+framework: registered as available, one run each does its job (the
+download in a worker thread, calling into the reactor)."""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import select
+from twisted.internet import defer, reactor, task, threads
+
+from mail.pop_server import PopTestServer, add_pop_account, incoming_rows, make_mail
+from stws.db.models import ThreadState, Ticket
+from stws.workers import registry
+from stws.workers.framework import RunOutcome, ThreadRunner, ensure_rows
+
+EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
+
+
+def definition(name):
+    return next(d for d in registry.definitions() if d.name == name)
+
+
+def state(runtime, name) -> ThreadState:
+    with runtime.db.transaction(writes=False) as session:
+        return session.get(ThreadState, name)
+
+
+async def run_once(runtime, name):
+    """One tick of the thread's runner on a Clock; its job in a worker thread."""
+    thread = definition(name)
+    assert thread.available
+    ensure_rows(runtime.db, [thread])
+    clock = task.Clock()
+    runs = []
+
+    def executor(fn):
+        run = threads.deferToThread(fn)
+        runs.append(run)
+        return run
+
+    runner = ThreadRunner(thread, runtime, "node-a", clock=clock, executor=executor,
+                          now=lambda: EPOCH + dt.timedelta(seconds=clock.seconds()))
+    runner.start()
+    clock.advance(thread.interval)
+    await defer.gatherResults(runs)
+    for _ in range(50):  # the runner records the outcome after the job's Deferred fired
+        if runner.last_outcome:
+            break
+        await task.deferLater(reactor, 0.05, lambda: None)
+    runner.stop()
+    return runner.last_outcome
+
+
+async def test_pop_download_and_email_import_threads(server):
+    runtime = server.runtime
+    pop_server = PopTestServer()
+    pop_server.add_mailbox("support", "pw")
+    pop_server.listen()
+    try:
+        pop_server.deliver("support", make_mail(subject="Via the threads"))
+        pop_server.deliver("support", make_mail(subject="Second"))
+        add_pop_account(runtime, pop_server.port)
+        assert await run_once(runtime, "POP Download") == RunOutcome.RAN
+        assert state(runtime, "POP Download").last_items == 2
+        assert [r.status for r in incoming_rows(runtime)] == ["pending", "pending"]
+        assert await run_once(runtime, "Email Import (POP)") == RunOutcome.RAN
+        assert state(runtime, "Email Import (POP)").last_items == 2
+        with runtime.db.transaction(writes=False) as session:
+            assert sorted(session.scalars(select(Ticket.subject))) == ["Second", "Via the threads"]
+    finally:
+        await pop_server.stop()
