@@ -203,6 +203,7 @@ class _Session:
         self.done = defer.Deferred()
         self.connected = False
         self.released = False  # cut short by a shutdown
+        self.cut_short = False  # by the deadline
         self.in_flight = None  # handed to MAIL FROM, outcome not known yet
 
     def next_message(self):
@@ -218,10 +219,14 @@ class _Session:
         if self.done.called:
             return
         reason = self.error or reason or "connection closed"
-        unfinished = ([self.in_flight] if self.in_flight is not None else []) + list(self.pending)
-        for message in unfinished:
+        if self.in_flight is not None and self.in_flight.id not in self.outcomes:
+            self.record(self.in_flight, Outcome(RELEASED if self.released else RETRY, -1, reason))
+        # Messages never started on a connection that was delivering when the
+        # deadline cut it short go back without an attempt counted.
+        untried = RELEASED if self.released or (self.cut_short and self.outcomes) else RETRY
+        for message in self.pending:
             if message.id not in self.outcomes:
-                self.record(message, Outcome(RELEASED if self.released else RETRY, -1, reason))
+                self.record(message, Outcome(untried, -1, reason))
         self.pending.clear()
         self.done.callback(self.outcomes)
 
@@ -384,6 +389,7 @@ def send_batch(reactor, account: AccountSpec, messages, timeout: float, deadline
         if shutdown:
             session.released = True
             session.error = shutdown
+        session.cut_short = True
         session.error = session.error or "no answer within the deadline of %.0f s" % deadline
         smtp_log.warning("%r: %s; connection aborted", account.name, session.error)
         sender = holder.get("sender")

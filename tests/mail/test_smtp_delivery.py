@@ -376,3 +376,26 @@ async def test_concurrent_claims_never_overlap(server):
     every = [i for ids in results for i in ids]
     assert len(every) == 60 and len(set(every)) == 60
     assert all(r.status == "sending" for r in rows(server.runtime))
+
+
+async def test_deadline_gives_untried_messages_back_without_an_attempt(server, smtp_servers):
+    """A slow but working server: what was sent is sent, the message in flight
+    counts an attempt, the ones never started go back to the queue as they were."""
+    sink = smtp_servers(data_delay=0.3)
+    add_account(server.runtime, sink.port)
+    set_settings(server.runtime, claim_seconds=2)
+    ids = queue(server.runtime, 12)
+    await deliver(server.runtime)
+    by_status = {}
+    for row in rows(server.runtime, ids):
+        by_status.setdefault(row.status, []).append(row)
+    assert 2 <= len(by_status["sent"]) < 12
+    queued = by_status["queued"]
+    tried = [r for r in queued if r.attempts == 1]
+    untried = [r for r in queued if r.attempts == 0]
+    assert len(tried) <= 1 and len(untried) >= 1
+    assert all(r.next_attempt_utc <= utcnow() and "deadline" in r.last_error for r in untried)
+    set_settings(server.runtime, claim_seconds=300)
+    await deliver(server.runtime)
+    await deliver(server.runtime)
+    assert {r.status for r in rows(server.runtime, [r.id for r in untried])} == {"sent"}
