@@ -180,3 +180,24 @@ async def test_plain_login_to_a_server_requiring_stls_fails(server, pop_server):
     account_id = add_pop_account(server.runtime, pop.port, security="none")
     assert await download(server.runtime) == 0
     assert "STLS first" in account_row(server.runtime, account_id).last_error
+
+
+async def test_self_check_probes_each_enabled_account(server, pop_server):
+    from twisted.internet import threads
+
+    from stws.diagnostics import selfcheck
+    from stws.mail import pop_accounts
+
+    assert pop_accounts.check_pop_accounts in selfcheck.EXTRA_CHECKS
+    pop = pop_server()
+    add_pop_account(server.runtime, pop.port)
+    stopped = pop_server()
+    stopped_port = stopped.port
+    await stopped.stop()
+    add_pop_account(server.runtime, stopped_port, email_address="gone@helpdesk.example")
+    add_pop_account(server.runtime, stopped_port, email_address="off@helpdesk.example", is_enabled=False)
+    checks = {c.name: c for c in await threads.deferToThread(pop_accounts.check_pop_accounts, server.runtime)}
+    assert set(checks) == {"POP account support@helpdesk.example", "POP account gone@helpdesk.example"}
+    assert checks["POP account support@helpdesk.example"].status == selfcheck.PASS
+    assert "+OK" in checks["POP account support@helpdesk.example"].message
+    assert checks["POP account gone@helpdesk.example"].status == selfcheck.FAILURE
