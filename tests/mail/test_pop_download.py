@@ -201,3 +201,26 @@ async def test_self_check_probes_each_enabled_account(server, pop_server):
     assert checks["POP account support@helpdesk.example"].status == selfcheck.PASS
     assert "+OK" in checks["POP account support@helpdesk.example"].message
     assert checks["POP account gone@helpdesk.example"].status == selfcheck.FAILURE
+
+
+async def test_a_server_that_hangs_times_out(server):
+    import time
+
+    from twisted.internet import protocol, reactor
+
+    from stws.db.models import Setting
+
+    class Silent(protocol.Protocol):
+        pass
+
+    listening = reactor.listenTCP(0, protocol.Factory.forProtocol(Silent), interface="127.0.0.1")
+    try:
+        with server.runtime.db.transaction() as session:
+            session.merge(Setting(name="mail.pop_timeout_seconds", value="1"))
+        account_id = add_pop_account(server.runtime, listening.getHost().port)
+        started = time.monotonic()
+        assert await download(server.runtime) == 0
+        assert time.monotonic() - started < 10
+        assert account_row(server.runtime, account_id).last_error
+    finally:
+        await listening.stopListening()
