@@ -23,8 +23,10 @@ What a message becomes
     * Bodies: the text/plain and text/html alternatives, charsets decoded by
       the email package (policy ``default``); attachments saved as ticket
       attachments of the message (``attachments.add_attachment``), bytes
-      intact. The raw file's name is kept in ``ticket_messages.raw_content_path``
-      (relative to the email folder), and the Message-ID in
+      intact. Once imported, the raw file moves to the raw-content folder
+      (``runtime.data.raw_content``, where the Cleaner keeps it 30 days); its
+      name is in ``ticket_messages.raw_content_path`` (relative to that
+      folder), and the Message-ID in
       ``message_id_header``, so agent replies thread to it (In-Reply-To).
     * The department's **auto-responder** (``send_auto_responder`` of the
       ticket service) for a new ticket, except to automated mail (see
@@ -393,9 +395,25 @@ def import_row(runtime, row_id: int, now: dt.datetime | None = None) -> str:
     except OperationError as failure:
         _fail(runtime, row_id, failure.message if hasattr(failure, "message") else str(failure))
         return "failed"
+    _keep_raw(runtime, path)
     pop_log.info("incoming message %d (%s from %s): %s %s%s", row_id, parsed.message_id or "no Message-ID",
                  parsed.sender, kind, number, responded)
     return "imported"
+
+
+def _keep_raw(runtime, path: Path) -> None:
+    """An imported message's file moves to the raw-content folder (kept there
+    for the Cleaner's retention); a crash before the move leaves it in the
+    email folder, where the readers look too."""
+    from stws.mail.pop import fsync_directory
+
+    try:
+        target = runtime.data.raw_content
+        target.mkdir(parents=True, exist_ok=True)
+        os.replace(path, target / path.name)
+        fsync_directory(target)
+    except OSError as error:
+        error_log.warning("Email import: could not move %s to raw content: %s", path.name, error)
 
 
 def _auto_respond(call, ticket, parsed: Parsed, now) -> str:

@@ -73,7 +73,10 @@ async def test_new_ticket_from_pop_with_both_bodies(server, mailbox):
     assert message.body_text == "It is on fire.\n"
     assert message.body_html.strip() == "<p>It is <b>on fire</b>.</p>"
     assert message.message_id_header == "<first@example.com>"
-    assert (server.runtime.data.email / message.raw_content_path).read_bytes().startswith(b"From:")
+    # Imported: the raw message moved from the email folder to raw content.
+    assert (server.runtime.data.raw_content / message.raw_content_path).read_bytes() \
+        .replace(b"\r\n", b"\n") == raw.replace(b"\r\n", b"\n")
+    assert list(server.runtime.data.email.glob("*.eml")) == []
     (row,) = incoming_rows(server.runtime)
     assert row.status == "imported" and row.ticket_id == ticket.id and row.date_imported_utc
     assert "new ticket %s" % ticket.ticket_number in pop_log(server.runtime)

@@ -1,7 +1,8 @@
 """svcSpool operations: the incoming spool (mail downloaded from the POP accounts).
 
 List (sorted, paged, with TotalCount), read a message's raw text (its .eml
-file, in the email folder or in Failed Emails), retry (failed -> pending,
+file: in the email folder while pending, in raw content once imported, in
+Failed Emails when unreadable), retry (failed -> pending,
 the file moved back from Failed Emails), delete (row and file). Imported
 rows are not retried (they would be imported twice); their files stay
 referenced by the ticket message (``raw_content_path``) and are not deleted.
@@ -82,8 +83,9 @@ def _rows_for(session, message_ids, verb: str) -> list[IncomingMessage]:
 
 
 def _file_of(runtime, row):
-    """Where the row's file is now: the email folder or Failed Emails (None: gone)."""
-    for folder in (runtime.data.email, runtime.data.failed_emails):
+    """Where the row's file is now: the email folder, raw content (imported) or
+    Failed Emails (None: gone, e.g. an imported one past its retention)."""
+    for folder in (runtime.data.email, runtime.data.raw_content, runtime.data.failed_emails):
         path = folder / row.file_name
         if path.exists():
             return path
