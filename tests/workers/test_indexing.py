@@ -433,3 +433,20 @@ def single_note_id(runtime) -> int:
 def thread_state(runtime) -> ThreadState:
     with runtime.db.transaction(writes=False) as session:
         return session.get(ThreadState, "Indexing")
+
+
+def test_postgresql_statistics_are_refreshed_after_a_backlog(runtime, desk, monkeypatch, caplog):
+    """Statistics taken during a backlog would make every Text search read whole tables by substring."""
+    if runtime.db.is_sqlite:
+        pytest.skip("SQLite is told which index to use instead")
+    monkeypatch.setattr(fulltext, "ANALYZE_AFTER_ROWS", 3)
+    monkeypatch.setattr(fulltext, "_indexed_since_analyze", {})
+    for i in range(3):
+        new_ticket(runtime, "Backlog %d" % i)
+    fulltext.index_pending(runtime.db, batch=2)
+    assert "backlog of tickets worked off" in caplog.text
+    assert "backlog of ticket_messages worked off" in caplog.text
+    assert "ticket_comments" not in caplog.text  # nothing to work off there
+    with runtime.db.transaction(writes=False) as session:
+        analyzed = session.scalar(text("SELECT last_analyze FROM pg_stat_user_tables WHERE relname = 'tickets'"))
+    assert analyzed is not None
