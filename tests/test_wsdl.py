@@ -61,6 +61,47 @@ async def test_wsdl_has_the_asmx_shape(server, name):
             assert element.get("minOccurs") in (None, "1"), etree.tostring(element)
 
 
+@pytest.mark.parametrize("name", SERVICE_NAMES)
+async def test_each_service_declares_its_own_array_of_string(server, name):
+    # ASMX declares ArrayOfString in every service's namespace; a shared
+    # declaration would put <string> items in another service's namespace
+    # (the first one built), which clients made from SmarterTrack's WSDL
+    # neither send nor read.
+    wsdl = etree.fromstring((await get(server.url(name) + "?WSDL")).content)
+    assert wsdl.findall(".//xs:import", NS) == []
+    (schema,) = wsdl.findall("wsdl:types/xs:schema", NS)
+    assert schema.get("targetNamespace") == "http://www.smartertools.com/SmarterTrack/Services2/%s.asmx" % name
+    for element in wsdl.iterfind(".//xs:element", NS):
+        assert (element.get("type") or "xs:").split(":")[0] in ("xs", "tns"), etree.tostring(element)
+
+
+async def test_string_items_in_the_service_namespace_are_accepted_and_returned(server):
+    namespace = "http://www.smartertools.com/SmarterTrack/Services2/svcDiagnostics.asmx"
+    envelope = (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>'
+        '<%%s xmlns="%s"><authUserName>%s</authUserName><authPassword>%s</authPassword>%%s</%%s>'
+        "</soap:Body></soap:Envelope>" % ((namespace,) + server.admin)
+    )
+
+    async def call(operation, parameters=""):
+        response = await deferToThread(
+            requests.post, server.url("svcDiagnostics"), timeout=30,
+            data=(envelope % (operation, parameters, operation)).encode(),
+            headers={"Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"%s/%s"' % (namespace, operation)})
+        assert response.status_code == 200, response.text
+        return etree.fromstring(response.content)
+
+    # The request shape of SmarterTrack's own proxies: <string> inherits the
+    # service namespace.
+    result = await call("SetDiagnosticOptions",
+                        "<optionValues><string>HeartbeatIntervalSeconds=30</string></optionValues>")
+    assert result.findtext(".//{%s}Result" % namespace) == "true"
+    result = await call("GetDiagnosticOptions")
+    items = [e.text for e in result.iterfind(".//{%s}RequestResults/{%s}string" % (namespace, namespace))]
+    assert "HeartbeatIntervalSeconds=30" in items
+
+
 async def test_known_smartertrack_signatures(server):
     wsdl = etree.fromstring((await get(server.url("svcOrganization") + "?WSDL")).content)
 

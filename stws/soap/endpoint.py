@@ -24,7 +24,7 @@ from spyne import const as spyne_const
 from spyne.protocol.soap import Soap11, Soap12
 from spyne.server.wsgi import WsgiApplication
 
-from stws.soap.types import service_namespace
+from stws.soap.types import localize_string_arrays, service_namespace
 
 _W = "{http://schemas.xmlsoap.org/wsdl/}"
 _S11 = "{http://schemas.xmlsoap.org/wsdl/soap/}"
@@ -153,6 +153,7 @@ class AsmxEndpoint:
         self.name = service_class.__service_name__
         self.namespace = service_namespace(self.name)
         self.public_url = public_url
+        localize_string_arrays(service_class, self.namespace)
         hook = _asmx_wsdl_hook(self.name, self.namespace)
         self._soap11 = self._application(service_class, runtime, AsmxSoap11)
         self._soap11.interface.docs.wsdl11.event_manager.add_listener("wsdl_document_built", hook)

@@ -16,6 +16,7 @@ import datetime
 import functools
 
 from spyne import Array, Boolean, ByteArray, ComplexModel, DateTime, Integer32, Integer64, Unicode
+from spyne.const.xml import DEFAULT_NS
 
 String = Unicode(min_occurs=0, nillable=False)
 Int = Integer32(min_occurs=1, nillable=False)
@@ -27,11 +28,62 @@ When = DateTime(min_occurs=1, nillable=False, as_timezone=datetime.timezone.utc)
 Bytes = ByteArray(min_occurs=0, nillable=False)
 # ``int?`` in C#: present but possibly xsi:nil.
 NullableInt = Integer32(min_occurs=1, nillable=True)
-ArrayOfString = Array(Unicode(nillable=True), type_name="ArrayOfString").customize(
-    min_occurs=0, nillable=False
-)
+
+
+def _string_array() -> type:
+    return Array(Unicode(nillable=True), type_name="ArrayOfString").customize(min_occurs=0, nillable=False)
+
+
+# ``string[]``. ASMX declares ArrayOfString in each service's namespace, so
+# its <string> items are in that namespace. This shared declaration is a
+# placeholder: every endpoint replaces it with its own namespace's copy
+# (``localize_string_arrays``) before spyne resolves any namespace;
+# otherwise the first service would own it and every other service would
+# import it from there (<string> items in svcOrganization's namespace,
+# which .NET clients made from SmarterTrack's WSDL neither send nor read).
+ArrayOfString = _string_array()
 
 TRIO = (("Message", String), ("Result", Bool), ("ResultCode", Int))
+
+_local_string_arrays: dict[str, type] = {}
+
+
+def string_array_of(namespace: str) -> type:
+    """The ArrayOfString of one service namespace (one class per namespace)."""
+    if namespace not in _local_string_arrays:
+        local = _string_array()
+        local.__namespace__ = namespace
+        _local_string_arrays[namespace] = local
+    return _local_string_arrays[namespace]
+
+
+def localize_string_arrays(service_class, namespace: str) -> None:
+    """Replace the shared ``ArrayOfString`` by ``namespace``'s own in the
+    parameters, results and (recursively) the complex types of
+    ``service_class``. Types of other namespaces are left alone; running it
+    again changes nothing."""
+    local = string_array_of(namespace)
+    seen = set()
+
+    def visit(cls):
+        if id(cls) in seen:
+            return
+        seen.add(id(cls))
+        for related in (getattr(cls, "__orig__", None), getattr(cls, "__extends__", None)):
+            if related is not None:
+                visit(related)
+        type_info = getattr(cls, "_type_info", None)
+        if not type_info or getattr(cls, "__namespace__", None) not in (None, DEFAULT_NS, namespace):
+            return
+        for name, kind in list(type_info.items()):
+            if kind is ArrayOfString:
+                type_info[name] = local
+            else:
+                visit(kind)
+
+    for method in service_class.public_methods.values():
+        visit(method.in_message)
+        visit(method.out_message)
 
 
 def service_namespace(service_name: str) -> str:
@@ -49,10 +101,11 @@ class TypeFactory:
         """A complex type with ``fields`` [(name, type), ...] in wire order."""
         if name in self._types:
             return self._types[name]
+        local = string_array_of(self.namespace)
         cls = type(name, (ComplexModel,), {
             "__namespace__": self.namespace,
             "__type_name__": name,
-            "_type_info": list(fields),
+            "_type_info": [(field, local if kind is ArrayOfString else kind) for field, kind in fields],
         })
         self._types[name] = cls
         return cls
@@ -93,4 +146,4 @@ class TypeFactory:
 
     @functools.cached_property
     def SettingsRequestResult(self) -> type:
-        return self.result("SettingsRequestResult", RequestResults=ArrayOfString)
+        return self.result("SettingsRequestResult", RequestResults=string_array_of(self.namespace))
