@@ -670,6 +670,33 @@ class TicketCount(Base):
     __table_args__ = (Index("ix_ticket_counts_agent", "agent_id"),)
 
 
+# Keys into rows the Auto-Purge deletes (users, groups, departments, and
+# what goes with a ticket) need an index on the referring column: the
+# purge asks "does anything still refer to it?", and the database asks the
+# same when it checks the key on DELETE (SQLite scans the whole referring
+# table per deleted row without one: 54 s to purge 9 users beside 3 million
+# ticket events). Mostly-NULL columns get partial indexes (IS NOT NULL):
+# smaller, and SQLite's planner, seeing a full index of one NULL value,
+# would rather scan the table than use it.
+def _referring_index(column, partial=True):
+    where = column.is_not(None) if partial else None
+    return Index("ix_%s_%s" % (column.table.name, column.name), column, sqlite_where=where,
+                 postgresql_where=where)
+
+
+_referring_index(Ticket.follow_up_agent_id)
+_referring_index(Ticket.follow_up_group_id)
+_referring_index(TicketMessage.from_user_id)
+_referring_index(TicketComment.user_id)
+_referring_index(TicketAttachment.user_id)
+_referring_index(TicketAttachment.message_id)
+_referring_index(TimeLog.user_id)
+_referring_index(TicketEvent.user_id)
+_referring_index(CallLog.customer_user_id)
+_referring_index(CallLog.department_id, partial=False)
+_referring_index(OutgoingMessage.ticket_message_id)
+
+
 class FulltextRemoval(Base):
     """A full-text document whose item (ticket, message, note) was deleted
     for good, waiting for the Indexing thread to take it out of the index.

@@ -13,6 +13,21 @@ down_revision = "0004"
 branch_labels = None
 depends_on = None
 
+# Auto-Purge: (table, referring column, partial index WHERE column IS NOT NULL).
+PURGE_REFERRING_INDEXES = [
+    ("tickets", "follow_up_agent_id", True),
+    ("tickets", "follow_up_group_id", True),
+    ("ticket_messages", "from_user_id", True),
+    ("ticket_comments", "user_id", True),
+    ("ticket_attachments", "user_id", True),
+    ("ticket_attachments", "message_id", True),
+    ("time_logs", "user_id", True),
+    ("ticket_events", "user_id", True),
+    ("call_logs", "customer_user_id", True),
+    ("call_logs", "department_id", False),
+    ("spool_outgoing", "ticket_message_id", True),
+]
+
 
 def upgrade() -> None:
     # --- Auto-Purge, Auto-Inactive, Event Processing (ticket counts), Cleaner
@@ -33,6 +48,11 @@ def upgrade() -> None:
     )
     op.create_index("ix_ticket_counts_agent", "ticket_counts", ["agent_id"])
     op.create_index("ix_ticket_attachments_file_name_on_disk", "ticket_attachments", ["file_name_on_disk"])
+    # Auto-Purge: an index on each key into rows it deletes (partial where mostly NULL).
+    for table, column, partial in PURGE_REFERRING_INDEXES:
+        op.create_index("ix_%s_%s" % (table, column), table, [column],
+                        sqlite_where=sa.text("%s IS NOT NULL" % column) if partial else None,
+                        postgresql_where=sa.text("%s IS NOT NULL" % column) if partial else None)
 
     # --- Ticket Watcher (rebalance rules, due-ticket indexes) and Call Log Watcher
     op.add_column("group_agents", sa.Column("receiving_changed_utc", stws.db.models.UtcDateTime(), nullable=True))
@@ -97,6 +117,8 @@ def downgrade() -> None:
         batch.drop_column("receiving_changed_utc")
 
     # --- Auto-Purge, Auto-Inactive, Event Processing (ticket counts), Cleaner
+    for table, column, _ in reversed(PURGE_REFERRING_INDEXES):
+        op.drop_index("ix_%s_%s" % (table, column), table_name=table)
     op.drop_index("ix_ticket_attachments_file_name_on_disk", table_name="ticket_attachments")
     op.drop_index("ix_ticket_counts_agent", table_name="ticket_counts")
     op.drop_table("ticket_counts")
