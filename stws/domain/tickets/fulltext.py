@@ -42,7 +42,11 @@ note's. A run reads the due rows of one table in id order, a batch at a
 time (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so an edit committed during
 the batch is not marked as indexed with its old text; SQLite's writer lock
 covers the whole batch), replaces their documents and sets the flag, all in
-one short transaction per batch, until ``max_documents`` are done.
+one short transaction per batch (``BATCH``), until ``max_documents`` are
+done. A batch's ids travel as one parameter and its documents in one
+statement: per-row parameter handling in SQLAlchemy cost as much as the
+indexing. After working off a backlog, PostgreSQL's statistics of the table
+are refreshed (``ANALYZE_AFTER_ROWS``). bench/indexing.py measures it all.
 
 Rows deleted for good (the 90-day purge, cascades from a purged ticket)
 leave their document id in ``fulltext_removals``, written by ``AFTER
@@ -68,7 +72,9 @@ text is a substring of its text (LIKE: case-insensitive for ASCII letters
 on SQLite; accents are not folded), so a ticket, message or note is found
 from the moment it is committed. Until its run, a changed row matches by its
 old indexed text as well as by its new text. The substring fallback only
-reads the few unindexed rows, through partial indexes on ``is_indexed``.
+reads the few unindexed rows, through the indexes on ``is_indexed``
+(``unindexed_ids``); during a large backlog (after an upgrade or an import)
+searches are slower until the thread has caught up.
 
 Who sees what: agents search subjects, messages and notes; customers only
 subjects and messages that are not drafts. The condition is one ``tickets.id
@@ -84,8 +90,8 @@ import unicodedata
 from dataclasses import dataclass
 
 from sqlalchemy import (
-    BigInteger, Column, Integer, MetaData, SmallInteger, Table, Text, any_, bindparam, cast, delete, exists, false,
-    func, literal, literal_column, select, union_all, update,
+    BigInteger, Column, Integer, MetaData, SmallInteger, Table, Text, and_, any_, bindparam, cast, delete, exists,
+    false, func, literal, literal_column, select, union_all, update,
 )
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql
@@ -402,8 +408,6 @@ def pending_count(session) -> int:
 def _like_all(column, parts: list[str]):
     """Every part is a substring of ``column`` (case-insensitive). Parts are runs
     of letters and digits: they hold no LIKE wildcard to escape."""
-    from sqlalchemy import and_
-
     return and_(*(column.ilike("%" + part + "%") for part in parts))
 
 
@@ -443,8 +447,8 @@ def matching_ticket_ids(session, text: str, include_notes: bool):
         branches.append(
             select(TicketComment.ticket_id)
             .join(CommentType, CommentType.id == TicketComment.comment_type_id)
-            .where(TicketComment.id.in_(unindexed_ids(sqlite, TicketComment)), CommentType.include_in_search.is_(True),
-                   _like_all(TicketComment.text, parts)))
+            .where(TicketComment.id.in_(unindexed_ids(sqlite, TicketComment)),
+                   CommentType.include_in_search.is_(True), _like_all(TicketComment.text, parts)))
     return union_all(*branches)
 
 
