@@ -57,10 +57,11 @@ log = logging.getLogger("stws.threads")
 
 RETENTION = dt.timedelta(days=90)
 RESOLUTION_COMMENT = 2  # comment_types: Resolution
-# Rows per transaction: deleting 250 tickets (with a message and a few
-# events each) holds SQLite's write lock for about half a second on a
-# database of a million tickets (bench figures in the module's commit).
-BATCH = 250
+# Rows per transaction: deleting 100 tickets (each with a message, three
+# events and their full-text removals) holds SQLite's write lock for about
+# a quarter of a second on a database of a million tickets (figures in the
+# commit that set it).
+BATCH = 100
 MAX_PER_RUN = 5000
 # Between two batches, so writers waiting for the lock get it first.
 PAUSE_SECONDS = 0.05
