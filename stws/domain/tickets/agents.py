@@ -27,6 +27,7 @@ import re
 from dataclasses import dataclass
 
 from sqlalchemy import bindparam, func, insert, select
+from sqlalchemy.orm import lazyload
 
 from stws.db.models import Department, Group, GroupAgent, Ticket, TicketEvent, TicketStatus, User, utcnow
 from stws.domain import organization as org
@@ -172,7 +173,7 @@ def plan_assignments(session, group_id: int, count: int, exclude_agent_id: int |
         return []
     now = now or utcnow()
     members = session.execute(
-        select(GroupAgent, User).join(User, User.id == GroupAgent.user_id)
+        select(GroupAgent, User).options(lazyload(User.roles)).join(User, User.id == GroupAgent.user_id)
         .where(GroupAgent.group_id == group_id, GroupAgent.is_receiving.is_(True),
                GroupAgent.distribution_mode.in_(("primary", "secondary")),
                User.is_deleted.is_(False), User.is_locked_out.is_(False))

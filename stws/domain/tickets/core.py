@@ -14,6 +14,7 @@ import re
 import uuid
 
 from sqlalchemy import func, or_, select
+from sqlalchemy.orm import lazyload
 
 from stws.db.models import (
     Department, Group, GroupAgent, Ticket, TicketEvent, TicketMessage, TicketStatus, User, utcnow,
@@ -187,7 +188,9 @@ def pick_agent(session, group_id: int, exclude_agent_id: int | None = None) -> i
     limit are skipped. Pull-from-queue members are never picked.
     """
     members = session.execute(
-        select(GroupAgent, User).join(User, User.id == GroupAgent.user_id)
+        # lazyload: the members' roles are not needed (User.roles would
+        # otherwise cost a second SELECT on every new ticket).
+        select(GroupAgent, User).options(lazyload(User.roles)).join(User, User.id == GroupAgent.user_id)
         .where(GroupAgent.group_id == group_id, GroupAgent.is_receiving.is_(True),
                GroupAgent.distribution_mode.in_(("primary", "secondary")),
                User.is_deleted.is_(False), User.is_locked_out.is_(False))
@@ -254,10 +257,11 @@ def resolve_group(call, department: Department, group_id: int | None) -> Group:
     return org.get_group(call, department.front_line_group_id)
 
 
-def find_or_create_customer(call, address: str) -> User | None:
+def find_customer(call, address: str) -> User | None:
     """The customer account with this email address, if there is exactly one."""
     users = call.session.scalars(
-        select(User).where(func.lower(User.email) == address.lower(), User.is_deleted.is_(False)).limit(2)
+        select(User).options(lazyload(User.roles))
+        .where(func.lower(User.email) == address.lower(), User.is_deleted.is_(False)).limit(2)
     ).all()
     return users[0] if len(users) == 1 else None
 
@@ -281,7 +285,7 @@ def create_ticket(call, *, department_id: int, group_id: int | None, agent_id: i
         agent = org.get_user(call, agent_id)
         if not org.is_agent(agent):
             raise InvalidArgument("User %s is not an agent." % agent.username)
-    customer = call.session.get(User, customer_id) if customer_id else find_or_create_customer(call, address)
+    customer = call.session.get(User, customer_id) if customer_id else find_customer(call, address)
     opened = opened or now
     ticket = Ticket(
         ticket_number="pending-" + uuid.uuid4().hex[:20],  # replaced after flush
