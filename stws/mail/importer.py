@@ -59,6 +59,7 @@ import email.utils
 import logging
 import os
 import re
+import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -66,8 +67,10 @@ from sqlalchemy import func, or_, select, update
 
 from stws.db.models import (AutoResponse, Department, IncomingMessage, OutgoingMessage, PopAccount, Setting,
                             Ticket, TicketMessage, User, utcnow)
-from stws.domain.errors import OperationError
+from stws.domain import organization
+from stws.domain.errors import InvalidArgument, OperationError
 from stws.security import roles
+from stws.security.auth import username_key
 
 pop_log = logging.getLogger("stws.pop")
 error_log = logging.getLogger("stws.error")
@@ -319,6 +322,23 @@ def _store_message_details(message, parsed: Parsed, file_name: str) -> None:
     message.to_address = parsed.to[:10000] or message.to_address
 
 
+def create_customer(call, address: str, display_name: str):
+    """A customer account for a sender who has none: user name = the address
+    (or the address plus a number when taken), email not verified, a random
+    password nobody knows (the customer sets one through password recovery)."""
+    base = address.strip().lower()
+    username = base
+    for suffix in range(2, 100):
+        if not call.session.scalars(select(User.id).where(User.username_key == username_key(username))).first():
+            break
+        username = "%s.%d" % (base, suffix)
+    try:
+        return organization.create_user(call, username, secrets.token_urlsafe(24), address, False,
+                                        display_name or address)
+    except InvalidArgument as error:  # an address that is not a valid user name
+        raise ImportFailure("no customer account could be made for %s: %s" % (address, error.message)) from None
+
+
 def import_row(runtime, row_id: int, now: dt.datetime | None = None) -> str:
     """Import one pending row; returns its new status ("imported", "failed",
     or "" when it was no longer pending)."""
@@ -372,13 +392,16 @@ def import_row(runtime, row_id: int, now: dt.datetime | None = None) -> str:
                 if restriction == "nobody":
                     raise ImportFailure("not a reply to a ticket, and %s accepts replies only"
                                         % account.email_address)
-                if restriction == "registered" and core.find_or_create_customer(call, parsed.sender) is None:
+                customer = core.find_customer(call, parsed.sender)
+                if customer is None and restriction == "registered":
                     raise ImportFailure("%s is not a registered user, and only registered users may open "
                                         "tickets by email at %s" % (parsed.sender, account.email_address))
+                if customer is None:
+                    customer = create_customer(call, parsed.sender, parsed.sender_name)
                 ticket, message = core.create_ticket(
                     call, department_id=account.department_id, group_id=None, agent_id=None,
                     customer_address=parsed.sender, subject=parsed.subject, body=body, is_html=is_html,
-                    direction=core.INCOMING, status_id=core.ACTIVE)
+                    direction=core.INCOMING, status_id=core.ACTIVE, customer_id=customer.id)
                 _store_message_details(message, parsed, file_name)
                 customer_id = ticket.customer_id
                 kind = "new ticket"

@@ -285,3 +285,20 @@ async def test_new_ticket_restrictions(server, mailbox):
     assert ticket.customer_email == admin_email
     statuses = [(r.from_address, r.status) for r in incoming_rows(server.runtime)]
     assert ("stranger@example.com", "failed") in statuses
+
+
+async def test_a_new_sender_gets_a_customer_account(server, mailbox):
+    """With "anyone", a sender without an account gets one (email not
+    verified, a password nobody knows); the next mail reuses it."""
+    pop_server, account_id = mailbox
+    store(server.runtime, account_id, make_mail(sender="New.Person@example.com", subject="First"))
+    store(server.runtime, account_id, make_mail(sender="new.person@example.com", subject="Second"))
+    await import_all(server.runtime)
+    first, second = sorted(tickets(server.runtime), key=lambda t: t.id)
+    with server.runtime.db.transaction(writes=False) as session:
+        users = session.scalars(select(User).where(User.email.ilike("new.person@example.com"))).all()
+        assert len(users) == 1
+        (user,) = users
+        assert user.username == "new.person@example.com" and not user.is_email_verified
+        assert {r.name for r in user.roles} == {"Everyone", "Registered Users"}
+    assert first.customer_id == second.customer_id == user.id

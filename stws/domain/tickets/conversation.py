@@ -273,7 +273,7 @@ def _author(call, ticket: Ticket, user_id: int | None, to_customer: bool, from_a
         return org.get_user(call, user_id)
     if ticket.customer_id and from_address.lower() == (ticket.customer_email or "").lower():
         return call.session.get(User, ticket.customer_id)
-    return core.find_or_create_customer(call, from_address)
+    return core.find_customer(call, from_address)
 
 
 def add_message(call, ticket: Ticket, *, from_address: str | None, to_address: str | None,
