@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from spyne import Boolean, DateTime, Decimal, Fault, rpc
 
 from stws.domain.errors import AuthenticationFailed, OperationError, PermissionDenied, ResultCode
+from stws.security import heartbeat
 from stws.soap.types import String
 
 error_log = logging.getLogger("stws.error")
@@ -104,6 +105,7 @@ def invoke(spec: OperationSpec, runtime, user: str, password: str, args):
 
 
 def _invoke(spec: OperationSpec, runtime, user, password, args):
+    beat = None  # the agent whose heartbeat this call refreshes (stws.security.heartbeat)
     try:
         prepare_failure = None
         if spec.prepare is not None:
@@ -113,6 +115,8 @@ def _invoke(spec: OperationSpec, runtime, user, password, args):
                 prepare_failure = failure  # reported after the credentials are checked
         with runtime.db.transaction(writes=spec.writes) as session:
             principal = runtime.authenticator.authenticate(session, user, password)
+            if heartbeat.due(session, principal, runtime):
+                beat = principal.user_id
             call = Call(session, principal, runtime)
             call.require(spec.role)
             if prepare_failure is not None:
@@ -126,7 +130,11 @@ def _invoke(spec: OperationSpec, runtime, user, password, args):
                 runtime.authenticator.record_failure(session, failure.user_id)
         return failed_result(spec, failure)
     except OperationError as failure:
+        if beat is not None:
+            heartbeat.record(runtime, beat)
         return failed_result(spec, failure)
+    if beat is not None:
+        heartbeat.record(runtime, beat)
     return succeeded_result(spec.returns, outcome)
 
 
