@@ -36,11 +36,16 @@ DISTRIBUTION_MODES = {
 # --------------------------------------------------------------------------
 
 
+def _live(call, model, item_id: int, what: str):
+    """The row of ``model`` with ``item_id`` unless missing or soft-deleted."""
+    item = call.session.get(model, item_id) if item_id else None
+    if item is None or item.is_deleted:
+        raise NotFound("There is no %s with id %s." % (what, item_id))
+    return item
+
+
 def get_user(call, user_id: int) -> User:
-    user = call.session.get(User, user_id)
-    if user is None or user.is_deleted:
-        raise NotFound("There is no user with id %s." % user_id)
-    return user
+    return _live(call, User, user_id, "user")
 
 
 def find_user(call, username: str) -> User:
@@ -53,24 +58,15 @@ def find_user(call, username: str) -> User:
 
 
 def get_brand(call, brand_id: int) -> Brand:
-    brand = call.session.get(Brand, brand_id)
-    if brand is None or brand.is_deleted:
-        raise NotFound("There is no brand with id %s." % brand_id)
-    return brand
+    return _live(call, Brand, brand_id, "brand")
 
 
 def get_department(call, department_id: int) -> Department:
-    department = call.session.get(Department, department_id)
-    if department is None or department.is_deleted:
-        raise NotFound("There is no department with id %s." % department_id)
-    return department
+    return _live(call, Department, department_id, "department")
 
 
 def get_group(call, group_id: int) -> Group:
-    group = call.session.get(Group, group_id)
-    if group is None or group.is_deleted:
-        raise NotFound("There is no group with id %s." % group_id)
-    return group
+    return _live(call, Group, group_id, "group")
 
 
 def role_by_name(call, name: str) -> Role:
