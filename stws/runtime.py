@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from stws.config import Config, admin_password_from_environment
 from stws.datadir import DataDirectory
+from stws.diagnostics.errormail import ErrorCollector
 from stws.diagnostics.options import OptionsCache
 from stws.diagnostics.tracing import Tracing
 from stws.db import schema
@@ -34,8 +35,13 @@ class Runtime:
     options: OptionsCache | None = None
     # The WorkerService of this process, when it runs one (thread status).
     workers: object = None
+    # Errors written to the error log, held for the error emails that the
+    # Event Processing thread sends (stws.diagnostics.errormail).
+    error_mail: ErrorCollector | None = None
 
     def close(self) -> None:
+        if self.error_mail is not None:
+            logging.getLogger("stws.error").removeHandler(self.error_mail)
         self.db.dispose()
         self.log_files.close()
 
@@ -61,4 +67,7 @@ def start_runtime(config: Config) -> Runtime:
     runtime.options = OptionsCache(db)
     runtime.options.listeners.append(tracing.apply)
     runtime.options.reload()
+    # Only records in memory: no database work inside logging calls.
+    runtime.error_mail = ErrorCollector()
+    logging.getLogger("stws.error").addHandler(runtime.error_mail)
     return runtime

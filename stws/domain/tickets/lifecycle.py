@@ -96,6 +96,14 @@ def agent_counts(call) -> list[Counts]:
         .group_by(*key)
     ).all()
     found = {(b, d, g): Counts(b, d, g, user_id, int(a), int(w), int(f)) for b, d, g, a, w, f in rows}
+    return with_member_groups(call, found)
+
+
+def with_member_groups(call, found: dict) -> list[Counts]:
+    """``found`` ({(brand, department, group): Counts} of the caller's own
+    tickets) with a zero entry for each other group the caller belongs to,
+    sorted; shared with the counts table (stws.domain.tickets.counts)."""
+    user_id = call.principal.user_id
     memberships = call.session.execute(
         select(Department.brand_id, Group.department_id, Group.id)
         .join(GroupAgent, GroupAgent.group_id == Group.id)

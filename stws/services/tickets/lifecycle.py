@@ -8,7 +8,7 @@ tickets are never counted.
 """
 from __future__ import annotations
 
-from stws.domain.tickets import lifecycle, search
+from stws.domain.tickets import counts, lifecycle, search
 from stws.security import roles
 from stws.services.tickets import types as T
 from stws.services.tickets.convert import ticket_info
@@ -94,7 +94,9 @@ def GetTicketCounts_Agent(call):
     department and group: Active, Waiting and FollowUp. Every group the
     agent belongs to has an entry, with zeros if need be; UserId is the
     caller's id."""
-    return {"TicketCounts": [_count_info(c) for c in lifecycle.agent_counts(call)]}
+    # From the counts the Event Processing thread keeps while it runs
+    # (stws.domain.tickets.counts), counted live otherwise.
+    return {"TicketCounts": [_count_info(c) for c in counts.agent_counts(call)]}
 
 
 @operation(returns=T.TicketCountInfoArrayResult, role=roles.AGENT, writes=False)
@@ -104,7 +106,9 @@ def GetTicketCounts_Global(call):
     and administrators, the tickets of their groups for agents). UserId 0
     stands for unassigned tickets. Only combinations with at least one
     counted ticket are listed, sorted by brand, department, group, agent."""
-    return {"TicketCounts": [_count_info(c) for c in lifecycle.global_counts(call)]}
+    # From the counts the Event Processing thread keeps while it runs
+    # (stws.domain.tickets.counts), counted live otherwise.
+    return {"TicketCounts": [_count_info(c) for c in counts.global_counts(call)]}
 
 
 @operation(returns=T.IntRequestResult, role=roles.EVERYONE, writes=False)

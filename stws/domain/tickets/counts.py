@@ -1,0 +1,142 @@
+"""Ticket counts kept current by the Event Processing thread.
+
+``refresh`` recomputes the whole ``ticket_counts`` table: a GROUP BY over
+the tickets in a read transaction, then DELETE + INSERT of its rows in one
+short write transaction, with exactly the buckets and filter of the live
+counts (``lifecycle._count_columns``, ``lifecycle._counted``): per (brand, department, group, agent; 0 =
+unassigned), Active, Waiting and Follow-up over tickets that are not
+deleted. When it ran is stored in ``settings`` (``COMPUTED_SETTING``), so an
+empty table (no counted ticket at all) is still known to be current.
+
+``current_counts(session, max_age)`` reads the table when it was refreshed
+at most ``max_age`` ago, and returns None otherwise (the thread is stopped,
+lags, or never ran). GetTicketCounts_Agent and GetTicketCounts_Global use
+``agent_counts`` / ``global_counts`` here: the table when it is fresh
+(``fresh_for``: two Event Processing intervals), the live GROUP BY over the
+tickets otherwise. Both give the same numbers for the same tickets; the
+table's may be up to one interval (60 s by default) behind the tickets,
+as SmarterTrack's counts are behind its Event Processing thread.
+"""
+from __future__ import annotations
+
+import datetime as dt
+
+from sqlalchemy import delete, func, insert, or_, select
+
+from stws.db.models import GroupAgent, Setting, Ticket, TicketCount, utcnow
+from stws.domain.tickets import core, lifecycle
+from stws.security import roles
+
+COMPUTED_SETTING = "ticket_counts.computed_utc"
+THREAD = "Event Processing"
+INTERVALS_FRESH = 2  # the table is used while younger than two thread intervals
+
+_COLUMNS = ["brand_id", "department_id", "group_id", "agent_id", "active", "waiting", "follow_up", "computed_utc"]
+
+
+def compute(session) -> list[tuple]:
+    """The counts per (brand, department, group, agent), live from the tickets."""
+    statuses = lifecycle.status_sets(session)
+    agent = func.coalesce(Ticket.agent_id, 0)
+    key = (Ticket.brand_id, Ticket.department_id, Ticket.group_id, agent)
+    return [tuple(row) for row in session.execute(
+        select(*key, *lifecycle._count_columns(statuses)).where(lifecycle._counted(statuses)).group_by(*key))]
+
+
+def store(session, rows: list[tuple], now: dt.datetime) -> int:
+    """Replace the table's rows with ``rows`` (from ``compute``), computed at ``now``."""
+    session.execute(delete(TicketCount))
+    if rows:
+        session.execute(insert(TicketCount), [
+            dict(zip(_COLUMNS, (*row[:4], int(row[4]), int(row[5]), int(row[6]), now))) for row in rows])
+    stamp = now.astimezone(dt.timezone.utc).isoformat()
+    setting = session.get(Setting, COMPUTED_SETTING)
+    if setting is None:
+        session.add(Setting(name=COMPUTED_SETTING, value=stamp))
+    else:
+        setting.value = stamp
+    return len(rows)
+
+
+def refresh(db, now: dt.datetime | None = None) -> int:
+    """Recompute the table; returns its row count.
+
+    The GROUP BY reads in a transaction of its own (a snapshot), and only
+    the few hundred resulting rows are written (DELETE + INSERT) in the
+    write transaction: on SQLite the write lock is then held for
+    milliseconds, not for the whole GROUP BY (2 s over a million tickets).
+    ``now`` is taken before the read, so the stamp never claims more than
+    the snapshot has.
+    """
+    now = now or utcnow()
+    with db.transaction(writes=False) as session:
+        rows = compute(session)
+    with db.transaction() as session:
+        return store(session, rows, now)
+
+
+def computed_at(session) -> dt.datetime | None:
+    setting = session.get(Setting, COMPUTED_SETTING)
+    if setting is None or not setting.value:
+        return None
+    try:
+        return dt.datetime.fromisoformat(setting.value)
+    except ValueError:
+        return None
+
+
+def current_counts(session, max_age: dt.timedelta, where=None, now: dt.datetime | None = None
+                   ) -> list[lifecycle.Counts] | None:
+    """The counts of the table (rows matching ``where``, a condition on
+    ``TicketCount``), sorted by brand, department, group, agent; or None
+    when the table was not refreshed within ``max_age``."""
+    computed = computed_at(session)
+    now = now or utcnow()
+    if computed is None or not dt.timedelta(0) <= now - computed <= max_age:
+        return None
+    query = select(TicketCount.brand_id, TicketCount.department_id, TicketCount.group_id, TicketCount.agent_id,
+                   TicketCount.active, TicketCount.waiting, TicketCount.follow_up)
+    if where is not None:
+        query = query.where(where)
+    query = query.order_by(TicketCount.brand_id, TicketCount.department_id, TicketCount.group_id,
+                           TicketCount.agent_id)
+    return [lifecycle.Counts(*row) for row in session.execute(query)]
+
+
+def fresh_for(runtime) -> dt.timedelta:
+    """How old the table may be and still be used: two intervals of the
+    Event Processing thread as this node configures it."""
+    from stws.workers import registry
+
+    config = getattr(runtime, "config", None)
+    intervals = getattr(config, "thread_intervals", None) or {}
+    interval = next(d.interval for d in registry.definitions(intervals) if d.name == THREAD)
+    return dt.timedelta(seconds=INTERVALS_FRESH * interval)
+
+
+# --------------------------------------------------------------- the count operations
+
+
+def agent_counts(call) -> list[lifecycle.Counts]:
+    """GetTicketCounts_Agent: as ``lifecycle.agent_counts``, from the table when fresh."""
+    user_id = call.principal.user_id
+    rows = current_counts(call.session, fresh_for(call.runtime), TicketCount.agent_id == user_id)
+    if rows is None:
+        return lifecycle.agent_counts(call)
+    found = {(c.brand_id, c.department_id, c.group_id): c for c in rows}
+    return lifecycle.with_member_groups(call, found)
+
+
+def global_counts(call) -> list[lifecycle.Counts]:
+    """GetTicketCounts_Global: as ``lifecycle.global_counts``, from the table when fresh."""
+    if core.sees_all_tickets(call):
+        where = None
+    elif call.principal.has_role(roles.AGENT):
+        # core.visibility_filter's rule for agents, on the table's columns.
+        user_id = call.principal.user_id
+        where = or_(TicketCount.group_id.in_(select(GroupAgent.group_id).where(GroupAgent.user_id == user_id)),
+                    TicketCount.agent_id == user_id)
+    else:
+        return lifecycle.global_counts(call)  # customers: counted by customer, which the table does not keep
+    rows = current_counts(call.session, fresh_for(call.runtime), where)
+    return lifecycle.global_counts(call) if rows is None else rows
