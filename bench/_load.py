@@ -7,8 +7,11 @@ server), otherwise Python processes with ``http.client``.
 
 ``body`` may contain ``UNIQUE`` (the bytes below) once; every request then
 gets a different token there (``<run tag>t<thread>n<counter>``, letters and
-digits only), e.g. for unique user names. A response counts as a failure
-when its status is not 200 or when it contains ``fail_marker``.
+digits only), e.g. for unique user names. ``body`` may also be a list of
+bodies (without ``UNIQUE``): requests take them in turn, e.g. to spread
+reads over many rows. A response counts as a failure when its status is
+not 200 or when it contains ``fail_marker``. Latency percentiles: p50, p95
+and p99 in milliseconds.
 
 Bounds: wrk runs for ``seconds`` (its duration is a hard bound); the Python
 client stops at ``seconds`` or after ``max_requests`` per connection,
@@ -41,23 +44,38 @@ class LoadResult:
     seconds: float
     latency_ms_p50: float | None = None
     latency_ms_p99: float | None = None
+    latency_ms_p95: float | None = None
+    # Filled in by _measure.measure: CPU time the server used during the run.
+    server_cpu_seconds: float | None = None
 
     @property
     def rps(self) -> float:
         return self.requests / self.seconds if self.seconds else 0.0
+
+    @property
+    def server_cpu_ms_per_request(self) -> float | None:
+        if self.server_cpu_seconds is None or not self.requests:
+            return None
+        return 1000.0 * self.server_cpu_seconds / self.requests
 
 
 def have_wrk() -> bool:
     return shutil.which("wrk") is not None
 
 
-def run_load(url: str, body: bytes, headers: dict, *, seconds: float, connections: int = 16,
+def run_load(url: str, body: bytes | list[bytes], headers: dict, *, seconds: float, connections: int = 16,
              tool: str = "auto", fail_marker: bytes | None = None, max_requests: int = 1_000_000,
              tag: str = "r") -> LoadResult:
     host = urlsplit(url).hostname
     if host not in LOOPBACK:
         raise ValueError("load is only generated against loopback, not %r" % host)
-    if body.count(UNIQUE) > 1:
+    bodies = list(body) if isinstance(body, (list, tuple)) else [body]
+    if not bodies:
+        raise ValueError("no request body")
+    if len(bodies) > 1 and any(UNIQUE in item for item in bodies):
+        raise ValueError("UNIQUE works with a single body only")
+    body = bodies[0] if len(bodies) == 1 else bodies
+    if len(bodies) == 1 and body.count(UNIQUE) > 1:
         raise ValueError("UNIQUE may occur once in the body")
     if tool == "auto":
         tool = "wrk" if have_wrk() else "python"
@@ -76,6 +94,7 @@ wrk.body = %(body)s
 local unique = %(unique)s
 local part1, part2 = %(part1)s, %(part2)s
 local fail_marker = %(fail_marker)s
+local bodies = %(bodies)s
 
 function setup(thread)
   thread:set("tid", #threads)
@@ -94,6 +113,11 @@ if unique then
     counter = counter + 1
     return wrk.format(nil, nil, nil, part1 .. token_prefix .. counter .. part2)
   end
+elseif bodies then
+  function request()
+    counter = counter %% #bodies + 1
+    return wrk.format(nil, nil, nil, bodies[counter])
+  end
 end
 
 function response(status, headers, body)
@@ -109,8 +133,8 @@ function done(summary, latency, requests)
     r = r + t:get("responses")
     f = f + t:get("failures")
   end
-  io.write(string.format("STWS-BENCH responses=%%d failures=%%d p50_us=%%d p99_us=%%d\n",
-                         r, f, latency:percentile(50), latency:percentile(99)))
+  io.write(string.format("STWS-BENCH responses=%%d failures=%%d p50_us=%%d p99_us=%%d p95_us=%%d\n",
+                         r, f, latency:percentile(50), latency:percentile(99), latency:percentile(95)))
 end
 """
 
@@ -131,10 +155,13 @@ def _lua_string(data: bytes | str | None) -> str:
 
 
 def _run_wrk(url, body, headers, seconds, connections, fail_marker, tag) -> LoadResult:
+    bodies = body if isinstance(body, list) else None
+    body = bodies[0] if bodies else body
     part1, _, part2 = body.partition(UNIQUE)
     unique = UNIQUE in body
     script = _WRK_SCRIPT % dict(
         body=_lua_string(body),
+        bodies="{%s}" % ", ".join(_lua_string(item) for item in bodies) if bodies else "nil",
         headers="\n".join("wrk.headers[%s] = %s" % (_lua_string(k), _lua_string(v)) for k, v in headers.items()),
         unique="true" if unique else "false",
         part1=_lua_string(part1), part2=_lua_string(part2),
@@ -164,17 +191,21 @@ def _run_wrk(url, body, headers, seconds, connections, fail_marker, tag) -> Load
     socket_errors = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
     if socket_errors:
         errors = sum(int(n) for n in socket_errors.groups())
-    ours = re.search(r"STWS-BENCH responses=(\d+) failures=(\d+) p50_us=(\d+) p99_us=(\d+)", output)
+    ours = re.search(r"STWS-BENCH responses=(\d+) failures=(\d+) p50_us=(\d+) p99_us=(\d+) p95_us=(\d+)", output)
     failures = int(ours.group(2)) if ours else 0
     p50 = int(ours.group(3)) / 1000 if ours else None
     p99 = int(ours.group(4)) / 1000 if ours else None
-    return LoadResult("wrk", requests, failures, errors, elapsed, p50, p99)
+    p95 = int(ours.group(5)) / 1000 if ours else None
+    return LoadResult("wrk", requests, failures, errors, elapsed, p50, p99, p95)
 
 
 # ---------------------------------------------------------------- Python
 
-def _connection_loop(url, body, headers, start_at, stop_at, max_requests, fail_marker, token_prefix, out):
+def _connection_loop(url, body, headers, start_at, stop_at, max_requests, fail_marker, token_prefix, out,
+                     offset=0):
     parts = urlsplit(url)
+    bodies = body if isinstance(body, list) else None
+    body = bodies[0] if bodies else body
     part1, _, part2 = body.partition(UNIQUE)
     unique = UNIQUE in body
     connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
@@ -186,7 +217,12 @@ def _connection_loop(url, body, headers, start_at, stop_at, max_requests, fail_m
     for n in range(max_requests):
         if time.monotonic() >= stop_at:
             break
-        payload = part1 + (token_prefix + str(n)).encode() + part2 if unique else body
+        if unique:
+            payload = part1 + (token_prefix + str(n)).encode() + part2
+        elif bodies:
+            payload = bodies[(offset + n) % len(bodies)]
+        else:
+            payload = body
         began = time.monotonic()
         try:
             connection.request("POST", parts.path, payload, headers)
@@ -207,11 +243,13 @@ def _connection_loop(url, body, headers, start_at, stop_at, max_requests, fail_m
     out.append((ok + failures, failures, errors, last_done, latencies))
 
 
-def _process_main(url, body, headers, start_at, stop_at, max_requests, fail_marker, tag, threads, queue):
+def _process_main(url, body, headers, start_at, stop_at, max_requests, fail_marker, tag, threads, queue,
+                  first_offset=0):
     results: list = []
     workers = [
         threading.Thread(target=_connection_loop, args=(url, body, headers, start_at, stop_at, max_requests,
-                                                        fail_marker, "%st%dn" % (tag, i), results))
+                                                        fail_marker, "%st%dn" % (tag, i), results,
+                                                        (first_offset + i) * 7919))
         for i in range(threads)
     ]
     for worker in workers:
@@ -231,7 +269,8 @@ def _run_python(url, body, headers, seconds, connections, fail_marker, max_reque
     stop_at = start_at + seconds
     processes = [
         context.Process(target=_process_main, args=(url, body, headers, start_at, stop_at, max_requests,
-                                                    fail_marker, "%sp%d" % (tag, i), count, queue))
+                                                    fail_marker, "%sp%d" % (tag, i), count, queue,
+                                                    sum(per_process[:i])))
         for i, count in enumerate(per_process)
     ]
     for process in processes:
@@ -248,4 +287,5 @@ def _run_python(url, body, headers, seconds, connections, fail_marker, max_reque
     latencies = sorted(x for r in results for x in r[4])
     p50 = latencies[len(latencies) // 2] * 1000 if latencies else None
     p99 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))] * 1000 if latencies else None
-    return LoadResult("python", requests, failures, errors, max(elapsed, 1e-9), p50, p99)
+    p95 = latencies[min(len(latencies) - 1, int(len(latencies) * 0.95))] * 1000 if latencies else None
+    return LoadResult("python", requests, failures, errors, max(elapsed, 1e-9), p50, p99, p95)

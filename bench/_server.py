@@ -5,6 +5,7 @@
         server.service_url("svcOrganization")        # http://127.0.0.1:PORT/Services2/svcOrganization.asmx
         ...
         server.memory()                              # {"VmHWM": kib, "VmRSS": kib, ...}
+        server.cpu_seconds()                         # user + system CPU time used so far
 
 The server is ``twistd -n`` (the venv's) running ``_stws_bench.tac``, which
 builds the service exactly as ``twistd -n stws`` does, so background
@@ -141,6 +142,13 @@ class StwsServer:
                 if key in ("VmHWM", "VmRSS", "VmPeak", "VmSize"):
                     values[key] = int(rest.split()[0])
         return values
+
+    def cpu_seconds(self) -> float:
+        """CPU time (user + system, all threads) the server has used so far."""
+        with open("/proc/%d/stat" % self.pid) as stat:
+            fields = stat.read().rpartition(")")[2].split()
+        # After "pid (comm)": state is field 3, utime 14 and stime 15 (1-based).
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def log_tail(self, lines: int = 40) -> str:
         text = ""

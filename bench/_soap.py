@@ -23,23 +23,39 @@ def soap_action(service: str, operation: str) -> str:
     return "%s/%s" % (namespace(service), operation)
 
 
-def _value(value) -> str:
+def _value(value, array_namespace=None) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     if isinstance(value, (list, tuple)):  # ArrayOfString
-        return "".join("<string>%s</string>" % escape(str(item)) for item in value)
+        start = '<string xmlns="%s">' % array_namespace if array_namespace else "<string>"
+        return "".join("%s%s</string>" % (start, escape(str(item))) for item in value)
     return escape(str(value))
 
 
-def envelope(service: str, operation: str, params) -> bytes:
-    """A SOAP 1.1 request; ``params`` is [(name, value), ...] in contract order."""
-    fields = "".join("<%s>%s</%s>" % (name, _value(value), name) for name, value in params)
+def envelope(service: str, operation: str, params, array_namespace: str | None = None) -> bytes:
+    """A SOAP 1.1 request; ``params`` is [(name, value), ...] in contract order.
+
+    ArrayOfString items are ``<string>`` in the service namespace, or in
+    ``array_namespace`` when given (the namespace the served WSDL declares
+    ArrayOfString in; see ``array_of_string_namespace``)."""
+    fields = "".join("<%s>%s</%s>" % (name, _value(value, array_namespace), name) for name, value in params)
     return (
         '<?xml version="1.0" encoding="utf-8"?>'
         '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">'
         '<soap:Body><%s xmlns="%s">%s</%s></soap:Body></soap:Envelope>'
         % (operation, namespace(service), fields, operation)
     ).encode("utf-8")
+
+
+def array_of_string_namespace(wsdl: bytes) -> str | None:
+    """The targetNamespace of the schema defining ArrayOfString in a WSDL,
+    which is where a generated proxy puts the ``<string>`` items."""
+    root = ElementTree.fromstring(wsdl)
+    for schema in root.iter("{http://www.w3.org/2001/XMLSchema}schema"):
+        for kind in schema.findall("{http://www.w3.org/2001/XMLSchema}complexType"):
+            if kind.get("name") == "ArrayOfString":
+                return schema.get("targetNamespace")
+    return None
 
 
 def headers(service: str, operation: str) -> dict[str, str]:

@@ -22,37 +22,20 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
-import subprocess
 import sys
-import tempfile
 import time
-from collections import Counter
-from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _soap  # noqa: E402
-from _load import UNIQUE, have_wrk, run_load  # noqa: E402
+from _load import UNIQUE, have_wrk  # noqa: E402
+from _measure import FAILED, Scenario, check, measure, ms, profile  # noqa: E402
 from _server import ADMIN_PASSWORD, ADMIN_USER, StwsServer  # noqa: E402
 
 ORG = "svcOrganization"
 ECHO = "svcBenchEcho"
 AUTH = [("authUserName", ADMIN_USER), ("authPassword", ADMIN_PASSWORD)]
-FAILED = b"<tns:Result>false</tns:Result>"
 USER_PASSWORD = "bench-User-Passw0rd"
-
-
-class Scenario:
-    def __init__(self, key, title, path, service, operation, params, fail_marker=None):
-        self.key, self.title = key, title
-        self.path, self.service, self.operation = path, service, operation
-        self.body = _soap.envelope(service, operation, params)
-        self.headers = _soap.headers(service, operation)
-        self.fail_marker = fail_marker
-
-    def url(self, server):
-        return server.url(self.path)
 
 
 def scenarios(agent_count: int) -> list[Scenario]:
@@ -91,106 +74,6 @@ def create_agents(server, total: int) -> int:
         if reply.status != 200 or reply.text("Result") != "true":
             raise SystemExit("SetUsersProperties %s failed: %s" % (name, reply.body[:500]))
     return _soap.call(url, ORG, "GetAllAgents", AUTH).count("AgentInfo")
-
-
-def check(server, scenario: Scenario) -> None:
-    """One request by hand: right status and content, before any load."""
-    body = scenario.body.replace(UNIQUE, b"check")
-    reply = _post(scenario.url(server), body, scenario.headers)
-    if reply.status != 200 or (scenario.fail_marker and scenario.fail_marker in reply.body):
-        raise SystemExit("scenario %s does not work: %s %s" % (scenario.key, reply.status, reply.body[:600]))
-
-
-def _post(url, body, headers):
-    import http.client
-    from urllib.parse import urlsplit
-
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
-    try:
-        connection.request("POST", parts.path, body, headers)
-        response = connection.getresponse()
-        return _soap.Reply(response.status, response.read())
-    finally:
-        connection.close()
-
-
-# ---------------------------------------------------------------- profiling
-
-
-def py_spy() -> str | None:
-    candidate = Path(sys.executable).with_name("py-spy")
-    return str(candidate) if candidate.exists() else shutil.which("py-spy")
-
-
-def profile(server, scenario, args, top: int = 25) -> None:
-    tool = py_spy()
-    if tool is None:
-        print("  (no py-spy: .venv/bin/pip install py-spy)")
-        return
-    seconds = max(3, int(args.seconds))
-    with tempfile.TemporaryDirectory() as folder:
-        raw = Path(folder) / "profile.txt"
-        sampler = subprocess.Popen(
-            [tool, "record", "--pid", str(server.pid), "--duration", str(seconds), "--rate", "500",
-             "--gil", "--nonblocking", "--format", "raw", "--output", str(raw)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        time.sleep(0.5)
-        result = run_load(scenario.url(server), scenario.body, scenario.headers, seconds=seconds,
-                          connections=args.connections, tool=args.client, fail_marker=scenario.fail_marker,
-                          tag="p" + scenario.key)
-        _, error = sampler.communicate(timeout=seconds + 60)
-        if not raw.exists():
-            print("  py-spy failed: %s" % error.decode(errors="replace").strip()[-500:])
-            return
-        stacks = _read_collapsed(raw)
-    if args.profile_out:
-        target = Path(args.profile_out) / ("profile-%s.txt" % scenario.key)
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text("".join("%s %d\n" % (";".join(stack), n) for stack, n in stacks.items()))
-        print("  collapsed stacks: %s" % target)
-    total = sum(stacks.values())
-    print("  %d samples of the GIL holder at %.0f req/s (under the profiler); share of samples:" % (total, result.rps))
-    inclusive, self_time = Counter(), Counter()
-    for stack, count in stacks.items():
-        for frame in set(stack):
-            inclusive[frame] += count
-        self_time[stack[-1]] += count
-    print("  -- inclusive, stws code and the layers it calls")
-    for frame, count in inclusive.most_common():
-        if top <= 0:
-            break
-        if "/stws/" in frame or "bench/_extras" in frame or any(k in frame for k in _LAYERS):
-            print("  %5.1f%%  %s" % (100.0 * count / total, _short(frame)))
-            top -= 1
-    print("  -- self")
-    for frame, count in self_time.most_common(15):
-        print("  %5.1f%%  %s" % (100.0 * count / total, _short(frame)))
-
-
-# Entry points of the layers worth seeing in the inclusive list.
-_LAYERS = (
-    "wsgi.py:", "application.py:", "_base.py:", "soap11.py:", "xml.py:", "orm/session.py:", "engine/base.py:",
-    "threadpool.py:", "http.py:", "server.py:",
-)
-
-
-def _read_collapsed(path: Path) -> Counter:
-    stacks = Counter()
-    for line in path.read_text().splitlines():
-        stack, _, count = line.rpartition(" ")
-        if stack and count.isdigit():
-            stacks[tuple(stack.split(";"))] += int(count)
-    return stacks
-
-
-def _short(frame: str) -> str:
-    for marker in ("site-packages/", "/work/main/"):
-        if marker in frame:
-            head, _, tail = frame.partition(marker)
-            name = head.split(" (")[0]
-            return "%s (%s" % (name, tail)
-    return frame
 
 
 # ---------------------------------------------------------------- main
@@ -234,16 +117,11 @@ def main(argv=None) -> int:
         for key in wanted:
             scenario = all_scenarios[key]
             check(server, scenario)
-            run_load(scenario.url(server), scenario.body, scenario.headers, seconds=args.warmup,
-                     connections=args.connections, tool=args.client, fail_marker=scenario.fail_marker,
-                     tag="w" + key)
-            result = run_load(scenario.url(server), scenario.body, scenario.headers, seconds=args.seconds,
-                              connections=args.connections, tool=args.client, fail_marker=scenario.fail_marker,
-                              tag="m" + key)
+            result = measure(server, scenario, args)
             results[key] = result
             print("  %-3s %-34s %10.1f %8d %8d %9s %9s" % (
                 key, scenario.title, result.rps, result.requests, result.failures + result.errors,
-                _ms(result.latency_ms_p50), _ms(result.latency_ms_p99)), flush=True)
+                ms(result.latency_ms_p50), ms(result.latency_ms_p99)), flush=True)
             if key in to_profile:
                 print("  profile of %s:" % key)
                 profile(server, scenario, args)
@@ -263,10 +141,6 @@ def main(argv=None) -> int:
     failed = sum(r.failures + r.errors for r in results.values())
     print("total bench time %.0f s%s" % (time.monotonic() - began, "; %d FAILED requests" % failed if failed else ""))
     return 1 if failed else 0
-
-
-def _ms(value):
-    return "-" if value is None else "%.2f" % value
 
 
 if __name__ == "__main__":
