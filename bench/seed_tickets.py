@@ -12,6 +12,9 @@ a server's first start does (migrations, statuses, the default organisation,
 - ``--agents-per-group`` agents per group (``benchagentNNN``, password
   ``AGENT_PASSWORD``): the first two round-robin primary, the next two
   secondary, the rest pull from the queue, all receiving, no ticket limit;
+  not marked active (``is_active_agent``): nobody sends their heartbeats
+  during a benchmark, so the Auto-Inactive thread would set active ones
+  inactive after a minute and hand their tickets off in the middle of it;
 - ``--customers`` customer accounts (``benchcustNNNNN``,
   ``benchcustNNNNN@customers.example``; some stored in mixed case, as mail
   clients send them); tickets per customer follow a long-tailed (log-normal) law:
@@ -20,11 +23,14 @@ a server's first start does (migrations, statuses, the default organisation,
   (mostly from the customer), spread over departments (front line groups
   most), with statuses Active 6 %, Waiting 4 % (so 10 % open), Closed 85 %,
   Closed and Locked 5 %; 0.5 % deleted, 0.5 % spam; open tickets are
-  recent and mostly assigned to an agent of their group.
+  recent; every ticket has a round-robin agent of its group (none queued).
 
 Rows go in with SQLAlchemy Core ``executemany`` in batches of ``--batch``,
 one transaction per batch, ids chosen here (PostgreSQL sequences are moved
-past them at the end), then ANALYZE. Deterministic for a given ``--seed``.
+past them at the end), then ANALYZE; then the full-text index is built as
+the Indexing thread builds it (``fulltext.index_pending``), so a server
+started on the database has no indexing backlog. Deterministic for a given
+``--seed``.
 A database that already holds bench users is refused (run it on a new one).
 ``seed()`` is the same as a function; it returns what was made (and which
 customers have the most tickets, for benchmarks to search for).
@@ -84,6 +90,7 @@ class Seeded:
     seconds: float = 0.0
     first_ticket_id: int = 0
     last_ticket_id: int = 0
+    indexed_documents: int = 0
     # (email as stored, tickets, open tickets), most tickets first.
     top_customers: list = field(default_factory=list)
 
@@ -119,6 +126,8 @@ def seed(url: str, tickets: int = 100_000, customers: int | None = None, agents_
             result.departments, result.groups, result.agents, result.customers))
         _tickets(engine, tickets, batch, rng, groups, agents, emails, result, progress)
         _finish(engine)
+        result.indexed_documents = _full_text_index(url)
+        progress("  %d full-text documents indexed" % result.indexed_documents)
         result.top_customers = _top_customers(engine)
     finally:
         engine.dispose()
@@ -175,7 +184,7 @@ def _agents(session, groups: dict, per_group: int) -> dict:
                 number += 1
                 user = User(username=name, username_key=username_key(name), email="%s@helpdesk.example" % name,
                             display_name="Agent %d" % number, password_hash=password_hash,
-                            security_stamp=new_security_stamp(), is_email_verified=True, is_active_agent=True)
+                            security_stamp=new_security_stamp(), is_email_verified=True, is_active_agent=False)
                 session.add(user)
                 session.flush()
                 session.execute(insert(UserRole), [{"user_id": user.id, "role_id": r} for r in role_ids])
@@ -249,10 +258,10 @@ def _tickets(engine, count, batch, rng, groups, agents, customers, result, progr
             age = dt.timedelta(seconds=rng.randrange(30 * 86400 if is_open else 730 * 86400))
             opened = now - age
             last_reply = min(now, opened + dt.timedelta(minutes=rng.randrange(1, 5 * 24 * 60)))
+            # Every ticket has an agent: the groups have receiving round-robin members, so
+            # nothing would wait in a queue (the Ticket Watcher would assign it during the bench).
             members = agents[group_id]
-            agent_id = None
-            if not is_open or status == 2 or rng.random() < 0.9:
-                agent_id = rng.choice(members[:4] or members)
+            agent_id = rng.choice(members[:4] or members)
             seconds = int((opened - EPOCH).total_seconds())
             number = "%03d-%08X-%04X" % (department_id % 1000, seconds, ticket_id & 0xFFFF)
             while number in numbers:  # same department, second and id modulo 65536: move a second on
@@ -304,6 +313,25 @@ def _finish(engine) -> None:
         connection.execute(text("ANALYZE"))
 
 
+def _full_text_index(url: str) -> int:
+    """Work off the full-text backlog as the Indexing thread would, so the
+    server starts on a caught-up index (not 200,000 documents behind, which
+    the thread would be indexing during the measurements)."""
+    from stws.db.engine import Database
+    from stws.domain.tickets import fulltext
+
+    db = Database(url, pool_size=1)
+    total = 0
+    try:
+        while True:
+            progress = fulltext.index_pending(db, max_documents=50_000, batch=5_000)
+            total += progress.documents
+            if not progress.documents:
+                return total
+    finally:
+        db.dispose()
+
+
 def _top_customers(engine, limit: int = 100) -> list:
     open_count = func.sum(case((Ticket.status_id.in_(OPEN_STATUSES), 1), else_=0))
     with engine.connect() as connection:
@@ -329,8 +357,9 @@ def main(argv=None) -> int:
     print("seeding %s" % args.database)
     result = seed(args.database, args.tickets, args.customers, args.agents_per_group, args.batch,
                   args.admin_password, args.seed)
-    print("%d tickets (%d open) with %d messages in %.1f s (%.0f tickets/s)" % (
-        result.tickets, result.open_tickets, result.messages, result.seconds, result.tickets / result.seconds))
+    print("%d tickets (%d open) with %d messages, %d full-text documents, in %.1f s (%.0f tickets/s)" % (
+        result.tickets, result.open_tickets, result.messages, result.indexed_documents, result.seconds,
+        result.tickets / result.seconds))
     print("customers with the most tickets (email, tickets, open):")
     for row in result.top_customers[:5]:
         print("  %s %d %d" % row)
