@@ -23,7 +23,10 @@ a server's first start does (migrations, statuses, the default organisation,
   (mostly from the customer), spread over departments (front line groups
   most), with statuses Active 6 %, Waiting 4 % (so 10 % open), Closed 85 %,
   Closed and Locked 5 %; 0.5 % deleted, 0.5 % spam; open tickets are
-  recent; every ticket has a round-robin agent of its group (none queued).
+  recent; every ticket has a round-robin agent of its group (none queued);
+- ``--follow-ups`` of the Active tickets (default none) with a follow-up
+  that fell due within the last day (back to Active in the same group), for
+  the Ticket Watcher benchmark.
 
 Rows go in with SQLAlchemy Core ``executemany`` in batches of ``--batch``,
 one transaction per batch, ids chosen here (PostgreSQL sequences are moved
@@ -48,7 +51,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import case, event, func, insert, select, text  # noqa: E402
+from sqlalchemy import bindparam, case, event, func, insert, select, text  # noqa: E402
 from sqlalchemy.orm import Session  # noqa: E402
 
 from stws.db import schema  # noqa: E402
@@ -90,6 +93,7 @@ class Seeded:
     seconds: float = 0.0
     first_ticket_id: int = 0
     last_ticket_id: int = 0
+    follow_ups: int = 0
     indexed_documents: int = 0
     # (email as stored, tickets, open tickets), most tickets first.
     top_customers: list = field(default_factory=list)
@@ -97,7 +101,7 @@ class Seeded:
 
 def seed(url: str, tickets: int = 100_000, customers: int | None = None, agents_per_group: int = 5,
          batch: int = 5_000, admin_password: str | None = None, random_seed: int = 1,
-         progress=print) -> Seeded:
+         progress=print, follow_ups: int = 0) -> Seeded:
     began = time.monotonic()
     progress = progress or (lambda _text: None)
     rng = random.Random(random_seed)
@@ -125,6 +129,7 @@ def seed(url: str, tickets: int = 100_000, customers: int | None = None, agents_
         progress("  %d departments, %d groups, %d agents, %d customers" % (
             result.departments, result.groups, result.agents, result.customers))
         _tickets(engine, tickets, batch, rng, groups, agents, emails, result, progress)
+        result.follow_ups = _follow_ups(engine, follow_ups, batch, rng, result)
         _finish(engine)
         result.indexed_documents = _full_text_index(url)
         progress("  %d full-text documents indexed" % result.indexed_documents)
@@ -302,6 +307,27 @@ def _tickets(engine, count, batch, rng, groups, agents, customers, result, progr
     result.last_ticket_id = next_ticket + count - 1
 
 
+def _follow_ups(engine, count: int, batch: int, rng, result) -> int:
+    """Give ``count`` of the new Active tickets a follow-up due within the last day."""
+    if count <= 0:
+        return 0
+    with engine.connect() as connection:
+        active = connection.scalars(select(Ticket.id).where(
+            Ticket.id >= result.first_ticket_id, Ticket.status_id == 1, Ticket.is_deleted.is_(False),
+        ).order_by(Ticket.id)).all()
+    now = dt.datetime.now(dt.timezone.utc).replace(microsecond=0)
+    chosen = sorted(rng.sample(active, min(count, len(active))))
+    rows = [{"b_id": ticket_id, "b_due": now - dt.timedelta(seconds=rng.randrange(1, 86400))} for ticket_id in chosen]
+    table = Ticket.__table__
+    statement = table.update().where(table.c.id == bindparam("b_id")).values(
+        requires_follow_up=True, show_in_follow_up_view=True, date_follow_up_utc=bindparam("b_due"),
+        follow_up_status_id=1)
+    for offset in range(0, len(rows), batch):
+        with engine.begin() as connection:
+            connection.execute(statement, rows[offset:offset + batch])
+    return len(chosen)
+
+
 def _finish(engine) -> None:
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":
@@ -353,10 +379,11 @@ def main(argv=None) -> int:
     parser.add_argument("--batch", type=int, default=5_000, help="rows per INSERT batch and transaction")
     parser.add_argument("--admin-password", default=None, help="for a new database (else STWS_ADMIN_PASSWORD)")
     parser.add_argument("--seed", type=int, default=1, help="random seed")
+    parser.add_argument("--follow-ups", type=int, default=0, help="Active tickets with a due follow-up")
     args = parser.parse_args(argv)
     print("seeding %s" % args.database)
     result = seed(args.database, args.tickets, args.customers, args.agents_per_group, args.batch,
-                  args.admin_password, args.seed)
+                  args.admin_password, args.seed, follow_ups=args.follow_ups)
     print("%d tickets (%d open) with %d messages, %d full-text documents, in %.1f s (%.0f tickets/s)" % (
         result.tickets, result.open_tickets, result.messages, result.indexed_documents, result.seconds,
         result.tickets / result.seconds))
