@@ -26,14 +26,22 @@ a server's first start does (migrations, statuses, the default organisation,
   recent; every ticket has a round-robin agent of its group (none queued);
 - ``--follow-ups`` of the Active tickets (default none) with a follow-up
   that fell due within the last day (back to Active in the same group), for
-  the Ticket Watcher benchmark.
+  the Ticket Watcher benchmark;
+- with ``--body-words N``, N more words in each first message, drawn from a
+  vocabulary of 20,000 made-up words with a long tail (Zipf: a few words
+  are everywhere, most are rare), as full-text search meets in real mail
+  (the template alone has a few dozen distinct words); with ``--notes F``,
+  an internal note (a dozen such words) on that share of the tickets.
+  Both default to 0 and then change nothing else: the other rows come out
+  the same for a given ``--seed``.
 
 Rows go in with SQLAlchemy Core ``executemany`` in batches of ``--batch``,
 one transaction per batch, ids chosen here (PostgreSQL sequences are moved
 past them at the end), then ANALYZE; then the full-text index is built as
 the Indexing thread builds it (``fulltext.index_pending``), so a server
-started on the database has no indexing backlog. Deterministic for a given
-``--seed``.
+started on the database has no indexing backlog (``--no-full-text-index``
+leaves every row to index, for the Indexing benchmark). Deterministic for a
+given ``--seed``.
 A database that already holds bench users is refused (run it on a new one).
 ``seed()`` is the same as a function; it returns what was made (and which
 customers have the most tickets, for benchmarks to search for).
@@ -57,7 +65,7 @@ from sqlalchemy.orm import Session  # noqa: E402
 from stws.db import schema  # noqa: E402
 from stws.db.engine import make_engine  # noqa: E402
 from stws.db.models import (  # noqa: E402
-    Department, Group, GroupAgent, Role, Ticket, TicketMessage, User, UserRole,
+    Department, Group, GroupAgent, Role, Ticket, TicketComment, TicketMessage, User, UserRole,
 )
 from stws.db.seed import seed_administrator, seed_default_organisation, seed_reference_data  # noqa: E402
 from stws.security import roles as role_rules  # noqa: E402
@@ -86,6 +94,7 @@ class Seeded:
     tickets: int = 0
     open_tickets: int = 0
     messages: int = 0
+    notes: int = 0
     customers: int = 0
     agents: int = 0
     departments: int = 0
@@ -101,7 +110,8 @@ class Seeded:
 
 def seed(url: str, tickets: int = 100_000, customers: int | None = None, agents_per_group: int = 5,
          batch: int = 5_000, admin_password: str | None = None, random_seed: int = 1,
-         progress=print, follow_ups: int = 0) -> Seeded:
+         progress=print, follow_ups: int = 0, body_words: int = 0, notes: float = 0.0,
+         full_text_index: bool = True) -> Seeded:
     began = time.monotonic()
     progress = progress or (lambda _text: None)
     rng = random.Random(random_seed)
@@ -128,11 +138,13 @@ def seed(url: str, tickets: int = 100_000, customers: int | None = None, agents_
         result.customers = len(emails)
         progress("  %d departments, %d groups, %d agents, %d customers" % (
             result.departments, result.groups, result.agents, result.customers))
-        _tickets(engine, tickets, batch, rng, groups, agents, emails, result, progress)
+        text_maker = _TextMaker(random_seed, body_words, notes)
+        _tickets(engine, tickets, batch, rng, groups, agents, emails, result, progress, text_maker)
         result.follow_ups = _follow_ups(engine, follow_ups, batch, rng, result)
         _finish(engine)
-        result.indexed_documents = _full_text_index(url)
-        progress("  %d full-text documents indexed" % result.indexed_documents)
+        if full_text_index:
+            result.indexed_documents = _full_text_index(url)
+            progress("  %d full-text documents indexed" % result.indexed_documents)
         result.top_customers = _top_customers(engine)
     finally:
         engine.dispose()
@@ -235,7 +247,41 @@ def _customers(engine, count: int, batch: int, rng) -> list[tuple[int, str]]:
 # ---------------------------------------------------------------- tickets
 
 
-def _tickets(engine, count, batch, rng, groups, agents, customers, result, progress) -> None:
+class _TextMaker:
+    """Extra words for message bodies and notes, from their own random
+    generator so that the other rows do not depend on these options."""
+
+    VOCABULARY = 20_000
+
+    def __init__(self, random_seed: int, body_words: int, notes: float):
+        self.body_words, self.notes = body_words, notes
+        self.rng = random.Random(random_seed * 7919 + 17)
+        if not body_words and not notes:
+            return
+        syllables = [c + v for c in "bdfghklmnprstvz" for v in "aeiou"]
+        words = set()
+        while len(words) < self.VOCABULARY:
+            words.add("".join(self.rng.choice(syllables) for _ in range(self.rng.randint(2, 4))))
+        self.words = sorted(words)
+        self.rng.shuffle(self.words)
+        total, self.cumulative = 0.0, []
+        for rank in range(1, len(self.words) + 1):  # Zipf: weight 1/rank
+            total += 1.0 / rank
+            self.cumulative.append(total)
+
+    def some(self, count: int) -> str:
+        return " ".join(self.rng.choices(self.words, cum_weights=self.cumulative, k=count))
+
+    def body(self, text: str) -> str:
+        return "%s\n\n%s" % (text, self.some(self.body_words)) if self.body_words else text
+
+    def note(self) -> str | None:
+        if self.notes and self.rng.random() < self.notes:
+            return "Called the customer: %s." % self.some(12)
+        return None
+
+
+def _tickets(engine, count, batch, rng, groups, agents, customers, result, progress, text_maker) -> None:
     with engine.begin() as connection:
         next_ticket = (connection.scalar(select(func.max(Ticket.id))) or 0) + 1
         next_message = (connection.scalar(select(func.max(TicketMessage.id))) or 0) + 1
@@ -251,7 +297,7 @@ def _tickets(engine, count, batch, rng, groups, agents, customers, result, progr
     made = 0
     while made < count:
         size = min(batch, count - made)
-        tickets, messages = [], []
+        tickets, messages, comments = [], [], []
         for i in range(made, made + size):
             ticket_id = next_ticket + i
             department_id = rng.choices(departments, weights=DEPARTMENT_WEIGHTS)[0]
@@ -292,16 +338,25 @@ def _tickets(engine, count, batch, rng, groups, agents, customers, result, progr
                 id=next_message + i, ticket_id=ticket_id, direction=2 if from_customer else 1,
                 from_user_id=customer_id if from_customer else agent_id,
                 from_address=email if from_customer else "", to_address="" if from_customer else email,
-                cc_address="", subject=subject, body_text=BODY % (email, ticket_id, email.split("@")[0]),
+                cc_address="", subject=subject,
+                body_text=text_maker.body(BODY % (email, ticket_id, email.split("@")[0])),
                 body_html="", date_received_utc=opened, message_id_header=None, raw_content_path=None,
                 is_first_message=True, is_draft=False, is_indexed=False,
             ))
+            note = text_maker.note()
+            if note is not None:
+                comments.append(dict(ticket_id=ticket_id, comment_type_id=1, user_id=agent_id, text=note,
+                                     is_html=False, date_entered_utc=last_reply, date_modified_utc=None,
+                                     is_indexed=False))
             result.open_tickets += is_open
         with engine.begin() as connection:
             connection.execute(insert(Ticket.__table__), tickets)
             connection.execute(insert(TicketMessage.__table__), messages)
+            if comments:
+                connection.execute(insert(TicketComment.__table__), comments)
         made += size
         result.tickets = result.messages = made
+        result.notes += len(comments)
         if made % (batch * 4) == 0 or made == count:
             progress("  %d tickets" % made)
     result.last_ticket_id = next_ticket + count - 1
@@ -380,13 +435,17 @@ def main(argv=None) -> int:
     parser.add_argument("--admin-password", default=None, help="for a new database (else STWS_ADMIN_PASSWORD)")
     parser.add_argument("--seed", type=int, default=1, help="random seed")
     parser.add_argument("--follow-ups", type=int, default=0, help="Active tickets with a due follow-up")
+    parser.add_argument("--body-words", type=int, default=0, help="extra vocabulary words per message body")
+    parser.add_argument("--notes", type=float, default=0.0, help="share of tickets with an internal note")
+    parser.add_argument("--no-full-text-index", action="store_true", help="leave the full-text index to build")
     args = parser.parse_args(argv)
     print("seeding %s" % args.database)
     result = seed(args.database, args.tickets, args.customers, args.agents_per_group, args.batch,
-                  args.admin_password, args.seed, follow_ups=args.follow_ups)
-    print("%d tickets (%d open) with %d messages, %d full-text documents, in %.1f s (%.0f tickets/s)" % (
-        result.tickets, result.open_tickets, result.messages, result.indexed_documents, result.seconds,
-        result.tickets / result.seconds))
+                  args.admin_password, args.seed, follow_ups=args.follow_ups, body_words=args.body_words,
+                  notes=args.notes, full_text_index=not args.no_full_text_index)
+    print("%d tickets (%d open) with %d messages and %d notes, %d full-text documents, in %.1f s (%.0f tickets/s)"
+          % (result.tickets, result.open_tickets, result.messages, result.notes, result.indexed_documents,
+             result.seconds, result.tickets / result.seconds))
     print("customers with the most tickets (email, tickets, open):")
     for row in result.top_customers[:5]:
         print("  %s %d %d" % row)
