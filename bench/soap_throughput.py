@@ -105,23 +105,24 @@ def main(argv=None) -> int:
     server.start()
     results = {}
     try:
-        print("server pid %d at %s, data %s; peak RSS after start %d KiB"
-              % (server.pid, server.base_url, server.data_dir, server.memory()["VmHWM"]))
+        print("server pid %d at %s, data %s; peak RSS after start %.1f MiB"
+              % (server.pid, server.base_url, server.data_dir, server.memory()["VmHWM"] / 1024))
         all_scenarios = {s.key: s for s in scenarios(args.agents)}
         if "c" in wanted:
             count = create_agents(server, args.agents)
             print("GetAllAgents returns %d agents (admin + %d made through CreateUser/SetUsersProperties)"
                   % (count, count - 1))
         print()
-        print("  %-3s %-34s %10s %8s %8s %9s %9s" % ("", "scenario", "req/s", "requests", "failed", "p50 ms", "p99 ms"))
+        print("  %-3s %-34s %10s %8s %8s %9s %9s %9s" % ("", "scenario", "req/s", "requests", "failed", "p50 ms", "p99 ms",
+                                                     "VmHWM MiB"))
         for key in wanted:
             scenario = all_scenarios[key]
             check(server, scenario)
             result = measure(server, scenario, args)
             results[key] = result
-            print("  %-3s %-34s %10.1f %8d %8d %9s %9s" % (
+            print("  %-3s %-34s %10.1f %8d %8d %9s %9s %9.1f" % (
                 key, scenario.title, result.rps, result.requests, result.failures + result.errors,
-                ms(result.latency_ms_p50), ms(result.latency_ms_p99)), flush=True)
+                ms(result.latency_ms_p50), ms(result.latency_ms_p99), server.memory()["VmHWM"] / 1024), flush=True)
             if key in to_profile:
                 print("  profile of %s:" % key)
                 profile(server, scenario, args)
