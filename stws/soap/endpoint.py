@@ -19,12 +19,13 @@ import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
 
-from spyne import Application, DateTime, Fault
+from spyne import BODY_STYLE_WRAPPED, Application, DateTime, Fault
 from spyne import const as spyne_const
 from spyne.protocol.soap import Soap11, Soap12
 from spyne.server.wsgi import WsgiApplication
 
 from stws.soap.types import localize_string_arrays, service_namespace
+from stws.soap.writer import XSI, NotWritable, datetime_text, writer_for
 
 _W = "{http://schemas.xmlsoap.org/wsdl/}"
 _S11 = "{http://schemas.xmlsoap.org/wsdl/soap/}"
@@ -49,14 +50,23 @@ spyne_const.MIN_GC_INTERVAL = 60.0
 
 
 def _utc_iso(cls, value: datetime.datetime) -> str:
-    if value.tzinfo is None:
-        return value.isoformat()
-    return value.astimezone(datetime.timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+    return datetime_text(value)
+
+
+class _PrebuiltEnvelope:
+    """A response written by stws.soap.writer, in place of spyne's lxml
+    document (spyne only hands ``ctx.out_document`` on to create_out_string)."""
+
+    __slots__ = ("data",)
+
+    def __init__(self, data: bytes):
+        self.data = data
 
 
 class _AsmxProtocolMixin:
     """UTC datetimes with 'Z' (.NET reads them as DateTimeKind.Utc), no DTDs,
-    and ``xsi:nil`` on an optional parameter read as "omitted".
+    ``xsi:nil`` on an optional parameter read as "omitted", and responses
+    of our result types written by stws.soap.writer.
 
     SOAP forbids a DTD in a message; rejecting it up front also avoids the
     lxml schema validator crashing on entity declarations (an empty 500).
@@ -73,6 +83,32 @@ class _AsmxProtocolMixin:
             root = root[0]
         if root is not None and root.getroottree().docinfo.doctype:
             raise Fault("Client.DTDNotAllowed", "A SOAP message must not contain a DTD.")
+
+    def serialize(self, ctx, message):
+        if (message is self.RESPONSE and ctx.out_error is None and ctx.out_header is None
+                and ctx.descriptor.body_style is BODY_STYLE_WRAPPED):
+            writer = writer_for(ctx.descriptor.out_message)
+            if writer is not None:
+                try:
+                    body = writer.body(ctx.out_object)
+                except NotWritable:
+                    pass  # spyne writes it (or reports why it cannot)
+                else:
+                    ctx.out_document = _PrebuiltEnvelope(
+                        (self._envelope_head + body + "</soap:Body></soap:Envelope>").encode("utf-8"))
+                    return None
+        return super().serialize(ctx, message)
+
+    @property
+    def _envelope_head(self) -> str:
+        return ("<?xml version='1.0' encoding='UTF-8'?>\n"
+                '<soap:Envelope xmlns:soap="%s" xmlns:xsi="%s"><soap:Body>' % (self.ns_soap_env, XSI))
+
+    def create_out_string(self, ctx, charset=None):
+        if isinstance(ctx.out_document, _PrebuiltEnvelope):
+            ctx.out_string = [ctx.out_document.data]
+        else:
+            super().create_out_string(ctx, charset)
 
     def validate_body(self, ctx, message):
         if message is self.REQUEST and ctx.in_body_doc is not None:
