@@ -71,12 +71,12 @@ def main() -> None:
             heartbeat.due = lambda *a, **k: False
             without.append(calls(args.calls))
         heartbeat.due = real_due
-        # The check alone, in a call's session right after authentication.
-        with runtime.db.transaction(writes=False) as session:
-            principal = runtime.authenticator.authenticate(session, "agent", PASSWORD)
+        # The check alone, on the principal authentication returns.
+        with runtime.db.unit_of_work(writes=False) as unit:
+            principal = runtime.authenticator.authenticate(unit.connection, "agent", PASSWORD)
             started = time.perf_counter()
             for _ in range(args.calls):
-                heartbeat.due(session, principal, runtime)
+                heartbeat.due(principal, runtime)
             check_alone = (time.perf_counter() - started) / args.calls * 1e6
         writes = []
         for _ in range(200):

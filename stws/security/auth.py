@@ -7,7 +7,9 @@ password under a per-process secret (the password itself is never kept).
 A cache hit is only trusted while the user's ``security_stamp`` is unchanged:
 every password, role, lock or deletion change rotates the stamp, and the
 user row is read on every call anyway, so changes made on any node take
-effect at once.
+effect at once. The user's roles are cached with the credential (a role
+change rotates the stamp too), so a cache hit costs one indexed
+single-row query on the call's connection, with a statement built once.
 
 Brute-force protection: more than 10 failed logins within 5 minutes lock
 the account for 5 minutes (SmarterTrack's rule).
@@ -22,8 +24,9 @@ import time
 import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session, lazyload
+from sqlalchemy import bindparam, select
+from sqlalchemy.engine import Connection
+from sqlalchemy.orm import Session
 
 from stws.db.models import Role, User, UserRole, utcnow
 from stws.diagnostics.tracing import Tracing
@@ -51,19 +54,23 @@ class Principal:
     user_id: int
     username: str
     roles: frozenset  # effective roles, implied ones included
+    # As read at authentication, for the heartbeat check (stws.security.heartbeat).
+    is_active_agent: bool = False
+    last_heartbeat_utc: dt.datetime | None = None
 
     def has_role(self, role: str) -> bool:
         return role in self.roles
 
 
 class CredentialCache:
-    """Verified credentials: HMAC(user, password) -> (user id, stamp, expiry)."""
+    """Verified credentials: HMAC(user, password) -> (user id, stamp, expiry,
+    effective roles)."""
 
     def __init__(self, ttl_seconds: float, max_entries: int = 10_000, tracing=None):
         self.ttl = ttl_seconds
         self.max_entries = max_entries
         self._secret = os.urandom(32)
-        self._entries: dict[bytes, tuple[int, str, float]] = {}
+        self._entries: dict[bytes, tuple[int, str, float, frozenset]] = {}
         self.tracing = tracing or Tracing()
         self._lock = self.tracing.lock("credential-cache")
         self.hits = self.misses = 0
@@ -72,7 +79,8 @@ class CredentialCache:
         message = username_key(username).encode("utf-8") + b"\0" + password.encode("utf-8")
         return hmac.new(self._secret, message, hashlib.sha256).digest()
 
-    def lookup(self, key: bytes, user_id: int, stamp: str) -> bool:
+    def lookup(self, key: bytes, user_id: int, stamp: str) -> frozenset | None:
+        """The cached effective roles, or None when the credential must be verified."""
         now = time.monotonic()
         with self._lock:
             entry = self._entries.get(key)
@@ -81,19 +89,19 @@ class CredentialCache:
                     del self._entries[key]
                 self.misses += 1
                 self.tracing.cache_event("credentials", "miss", "user %d" % user_id)
-                return False
+                return None
             self.hits += 1
             self.tracing.cache_event("credentials", "hit", "user %d" % user_id)
-            return True
+            return entry[3]
 
-    def store(self, key: bytes, user_id: int, stamp: str) -> None:
+    def store(self, key: bytes, user_id: int, stamp: str, roles: frozenset) -> None:
         with self._lock:
             if len(self._entries) >= self.max_entries:
                 self._evict_expired()
             if len(self._entries) >= self.max_entries:
                 self.tracing.cache_event("credentials", "evict", "all %d entries (full)" % len(self._entries))
                 self._entries.clear()
-            self._entries[key] = (user_id, stamp, time.monotonic() + self.ttl)
+            self._entries[key] = (user_id, stamp, time.monotonic() + self.ttl, roles)
 
     def forget_user(self, user_id: int) -> None:
         with self._lock:
@@ -109,37 +117,32 @@ class CredentialCache:
             self.tracing.cache_event("credentials", "evict", "%d expired entries" % len(expired))
 
 
+# Built once: composing the statement and its cache key on every call cost
+# more than running it.
+_USER_BY_NAME = select(
+    User.id, User.username, User.password_hash, User.security_stamp, User.is_locked_out,
+    User.lockout_until_utc, User.auth_method, User.is_active_agent, User.last_heartbeat_utc,
+).where(User.username_key == bindparam("key"), User.is_deleted.is_(False))
+_ROLE_NAMES = select(Role.name).join(UserRole, UserRole.role_id == Role.id).where(UserRole.user_id == bindparam("id"))
+
+
 class Authenticator:
     def __init__(self, cache: CredentialCache):
         self.cache = cache
 
-    def authenticate(self, session: Session, username: str | None, password: str | None) -> Principal:
+    def authenticate(self, connection: Connection, username: str | None, password: str | None) -> Principal:
         """The caller's principal, or AuthenticationFailed / AccountLocked.
 
-        Runs inside the operation's transaction and writes nothing; a failed
-        attempt is recorded afterwards by ``record_failure`` in a transaction
-        of its own, so the failure counts even though the operation rolls back.
+        Runs inside the operation's transaction (``connection``) and writes
+        nothing; a failed attempt is recorded afterwards by ``record_failure``
+        in a transaction of its own, so the failure counts even though the
+        operation rolls back.
         """
         username = username or ""
         password = password or ""
         if not username.strip():
             raise AuthenticationFailed("authUserName is empty: give the user name of a help desk account.")
-        # The role names come in the same query (a join) rather than in the
-        # second SELECT that the relationship's default "selectin" costs:
-        # this runs on every call. Flat LEFT JOINs, not joinedload(User.roles):
-        # that nests "LEFT JOIN (user_roles JOIN roles)", which SQLite
-        # materializes for every user on each call (5.3 ms with 5,000 users,
-        # against 0.38 ms for this; bench/tickets_throughput.py). The roles
-        # relationship stays unloaded and loads if something touches it.
-        rows = session.execute(
-            select(User, Role.name)
-            .options(lazyload(User.roles))
-            .outerjoin(UserRole, UserRole.user_id == User.id)
-            .outerjoin(Role, Role.id == UserRole.role_id)
-            .where(User.username_key == username_key(username), User.is_deleted.is_(False))
-        ).all()
-        user = rows[0][0] if rows else None
-        role_names = [name for _, name in rows if name is not None]
+        user = connection.execute(_USER_BY_NAME, {"key": username_key(username)}).first()
         if user is None:
             burn_equal_time(password)
             raise AuthenticationFailed("The user name or password is incorrect.")
@@ -160,14 +163,15 @@ class Authenticator:
                 % (user.username, user.auth_method.replace("_", " "))
             )
         key = self.cache.key(username, password)
-        if not self.cache.lookup(key, user.id, user.security_stamp):
+        roles = self.cache.lookup(key, user.id, user.security_stamp)
+        if roles is None:
             if not verify_password(password, user.password_hash):
                 raise AuthenticationFailed("The user name or password is incorrect.", user_id=user.id)
-            self.cache.store(key, user.id, user.security_stamp)
+            roles = role_rules.effective_roles(connection.execute(_ROLE_NAMES, {"id": user.id}).scalars())
+            self.cache.store(key, user.id, user.security_stamp, roles)
         return Principal(
-            user_id=user.id,
-            username=user.username,
-            roles=role_rules.effective_roles(role_names),
+            user_id=user.id, username=user.username, roles=roles,
+            is_active_agent=user.is_active_agent, last_heartbeat_utc=user.last_heartbeat_utc,
         )
 
     def record_failure(self, session: Session, user_id: int) -> None:

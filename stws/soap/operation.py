@@ -21,7 +21,7 @@ import datetime
 import functools
 import logging
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from spyne import Boolean, DateTime, Decimal, Fault, rpc
 
@@ -32,15 +32,34 @@ from stws.soap.types import String
 error_log = logging.getLogger("stws.error")
 
 
-@dataclass
 class Call:
-    """What an operation body gets: the session, the caller and the runtime."""
+    """What an operation body gets: the transaction, the caller and the runtime.
 
-    session: object
-    principal: object
-    runtime: object
-    # Work to run after the transaction committed (e.g. cache invalidation).
-    after_commit: list = field(default_factory=list)
+    ``session`` is the ORM session of the call's transaction; ``connection``
+    the same transaction as a Core connection, for hot read paths that need
+    no ORM objects (under ``Database.unit_of_work`` the session is only
+    made when a body asks for it).
+    """
+
+    def __init__(self, session, principal, runtime, unit=None):
+        self._session = session
+        self._unit = unit
+        self.principal = principal
+        self.runtime = runtime
+        # Work to run after the transaction committed (e.g. cache invalidation).
+        self.after_commit: list = []
+
+    @property
+    def session(self):
+        if self._session is None:
+            self._session = self._unit.session
+        return self._session
+
+    @property
+    def connection(self):
+        if self._unit is not None:
+            return self._unit.connection
+        return self._session.connection()
 
     def require(self, role: str) -> None:
         if not self.principal.has_role(role):
@@ -113,11 +132,11 @@ def _invoke(spec: OperationSpec, runtime, user, password, args):
                 args = spec.prepare(args)
             except OperationError as failure:
                 prepare_failure = failure  # reported after the credentials are checked
-        with runtime.db.transaction(writes=spec.writes) as session:
-            principal = runtime.authenticator.authenticate(session, user, password)
-            if heartbeat.due(session, principal, runtime):
+        with runtime.db.unit_of_work(writes=spec.writes) as unit:
+            principal = runtime.authenticator.authenticate(unit.connection, user, password)
+            if heartbeat.due(principal, runtime):
                 beat = principal.user_id
-            call = Call(session, principal, runtime)
+            call = Call(None, principal, runtime, unit)
             call.require(spec.role)
             if prepare_failure is not None:
                 raise prepare_failure
