@@ -94,18 +94,17 @@ def _plain_init(self, **values):
     """Set the given fields, the others to None (what spyne's ComplexModel
     constructor does, without its per-field checks for SQLAlchemy-mapped
     and read-only members, which our result types never have: 10 us ->
-    1 us per AgentInfo). Unknown names are an error, not silently dropped."""
+    0.5 us per AgentInfo). Unknown names are an error, not silently dropped."""
     cls = type(self)
-    fields = cls.__dict__.get("_stws_fields")
-    if fields is None:
-        fields = cls._stws_fields = frozenset(cls.get_flat_type_info(cls))
-    unknown = values.keys() - fields
-    if unknown:
-        raise TypeError("%s has no field %s" % (cls.__name__, ", ".join(sorted(unknown))))
-    state = self.__dict__
-    for name in fields:
-        state[name] = None
+    empty = cls.__dict__.get("_stws_empty")
+    if empty is None:
+        empty = cls._stws_empty = dict.fromkeys(cls.get_flat_type_info(cls))
+    state = empty.copy()
     state.update(values)
+    if len(state) != len(empty):
+        unknown = sorted(set(values) - set(empty))
+        raise TypeError("%s has no field %s" % (cls.__name__, ", ".join(unknown)))
+    self.__dict__.update(state)
 
 
 class TypeFactory:

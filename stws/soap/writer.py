@@ -63,21 +63,20 @@ def _string_text(value) -> str:
     return escape_text(value if type(value) is str else str(value))
 
 
-def _int_text(value) -> str:
-    return str(int(value))
+# How the generated code writes a simple value held in ``{v}``: an
+# expression, so a run of simple fields becomes one string concatenation.
+_SIMPLE = (
+    (Boolean, "('true' if {v} else 'false')"),
+    (Integer, "'%d' % {v}"),
+    (DateTime, "_datetime({v})"),
+    (Unicode, "_string({v})"),
+)
 
 
-def _bool_text(value) -> str:
-    return "true" if value else "false"
-
-
-_SIMPLE = ((Boolean, _bool_text), (Integer, _int_text), (DateTime, datetime_text), (Unicode, _string_text))
-
-
-def _simple_formatter(kind):
-    for base, formatter in _SIMPLE:
+def _simple_expression(kind, variable: str) -> str | None:
+    for base, template in _SIMPLE:
         if issubclass(kind, base):
-            return formatter
+            return template.format(v=variable)
     return None
 
 
@@ -99,14 +98,18 @@ def _is_array(kind) -> bool:
 
 class _Compiler:
     """Generates the writer functions of the complex types one response
-    needs, as source text compiled once."""
+    needs, as source text compiled once.
+
+    ``_write_N(o, out, head, tail)`` appends ``head``, the fields of ``o``
+    and ``tail`` to ``out``; the enclosing element's tags come in as
+    ``head``/``tail`` so that a run of simple fields is one append.
+    """
 
     def __init__(self, namespace: str):
         self.namespace = namespace
         self.lines: list[str] = []
         self.names: dict[type, str] = {}
-        # The envelope declares the xsi prefix.
-        self.globals: dict[str, object] = {"_nil": ' xsi:nil="true"/>'}
+        self.globals: dict[str, object] = {"_string": _string_text, "_datetime": datetime_text}
 
     def function_for(self, cls) -> str:
         if cls in self.names:
@@ -115,60 +118,59 @@ class _Compiler:
             raise NotWritable("%s is in namespace %s" % (cls.__name__, cls.get_namespace()))
         name = "_write_%d" % len(self.names)
         self.names[cls] = name
-        body = []
-        for field, kind in _fields(cls):
-            body.extend(self._field(field, kind))
-        self.lines.append("def %s(o, out):" % name)
-        self.lines.extend("    " + line for line in body or ["pass"])
+        body, run = [], ["head"]  # run: expressions not appended yet
+        for index, (field, kind) in enumerate(_fields(cls)):
+            variable = "v%d" % index
+            field_code = self._field(field, kind, variable)
+            if field_code is None:
+                continue
+            reads, expression, statements = field_code
+            body.extend(reads)
+            if expression is not None:
+                run.append(expression)
+                continue
+            if run:
+                body.append("out.append(%s)" % " + ".join(run))
+                run = []
+            body.extend(statements)
+        run.append("tail")
+        body.append("out.append(%s)" % " + ".join(run))
+        self.lines.append("def %s(o, out, head, tail):" % name)
+        self.lines.extend("    " + line for line in body)
         return name
 
-    def _field(self, field: str, kind) -> list[str]:
+    def _field(self, field: str, kind, variable: str):
+        """How one field is written: (statements reading it into ``variable``,
+        an expression for a simple field or None, statements otherwise);
+        None for a field that is never written."""
         attributes = kind.Attributes
         if getattr(attributes, "exc", False):
-            return []
+            return None
         if attributes.sub_name not in (None, field) or attributes.sub_ns is not None:
             raise NotWritable("renamed field %s" % field)
         if attributes.max_occurs > 1:
             raise NotWritable("repeated field %s" % field)
-        lines = ["v = getattr(o, %r, None)" % field]
+        reads = ["%s = getattr(o, %r, None)" % (variable, field)]
         default = getattr(attributes, "default", None)
         if default is not None:
-            self.globals["_default_%s" % field] = default
-            lines.append("if v is None: v = _default_%s" % field)
-        absent = self._absent(field, attributes)
-        present = self._present(field, kind)
-        if absent:
-            lines.append("if v is None:")
-            lines.extend("    " + line for line in absent)
-            lines.append("else:")
-            lines.extend("    " + line for line in present)
-        else:
-            lines.append("if v is not None:")
-            lines.extend("    " + line for line in present)
-        return lines
-
-    @staticmethod
-    def _absent(field: str, attributes) -> list[str]:
+            self.globals["_default_%s" % variable] = default
+            reads.append("if %s is None: %s = _default_%s" % (variable, variable, variable))
         # spyne leaves out a null optional field and writes a required one as nil.
-        if attributes.min_occurs > 0:
-            return ["out.append('<%s' + _nil)" % field]
-        return []
-
-    def _present(self, field: str, kind) -> list[str]:
+        absent = '<%s xsi:nil="true"/>' % field if attributes.min_occurs > 0 else ""
         open_tag, close_tag = "<%s>" % field, "</%s>" % field
-        formatter = _simple_formatter(kind)
-        if formatter is not None:
-            key = "_fmt_%s" % formatter.__name__.strip("_")
-            self.globals[key] = formatter
-            return ["out.append(%r + %s(v) + %r)" % (open_tag, key, close_tag)]
+        simple = _simple_expression(kind, variable)
+        if simple is not None:
+            return reads, "(%r if %s is None else %r + %s + %r)" % (absent, variable, open_tag, simple, close_tag), None
         if _is_array(kind):
-            return self._array(field, kind)
-        if issubclass(kind, ComplexModelBase):
-            writer = self.function_for(kind)
-            return ["out.append(%r)" % open_tag, "%s(v, out)" % writer, "out.append(%r)" % close_tag]
-        raise NotWritable("type %s of field %s" % (kind.__name__, field))
+            present = self._array(field, kind, variable)
+        elif issubclass(kind, ComplexModelBase):
+            present = ["%s(%s, out, %r, %r)" % (self.function_for(kind), variable, open_tag, close_tag)]
+        else:
+            raise NotWritable("type %s of field %s" % (kind.__name__, field))
+        statements = ["if %s is None:" % variable, "    out.append(%r)" % absent, "else:"]
+        return reads, None, statements + ["    " + line for line in present]
 
-    def _array(self, field: str, kind) -> list[str]:
+    def _array(self, field: str, kind, variable: str) -> list[str]:
         if kind.get_namespace() != self.namespace:
             raise NotWritable("array %s is in namespace %s" % (kind.__name__, kind.get_namespace()))
         ((item_name, item_kind),) = kind._type_info.items()
@@ -176,23 +178,23 @@ class _Compiler:
         if item_attributes.sub_name not in (None, item_name) or item_attributes.sub_ns is not None:
             raise NotWritable("renamed array item %s" % item_name)
         open_item, close_item = "<%s>" % item_name, "</%s>" % item_name
-        formatter = _simple_formatter(item_kind)
-        if formatter is not None:
-            key = "_fmt_%s" % formatter.__name__.strip("_")
-            self.globals[key] = formatter
-            write_item = ["out.append(%r + %s(item) + %r)" % (open_item, key, close_item)]
+        simple = _simple_expression(item_kind, "item")
+        if simple is not None:
+            write_item = "out.append(%r + %s + %r)" % (open_item, simple, close_item)
         elif issubclass(item_kind, ComplexModelBase) and not _is_array(item_kind):
-            writer = self.function_for(item_kind)
-            write_item = ["out.append(%r)" % open_item, "%s(item, out)" % writer, "out.append(%r)" % close_item]
+            write_item = "%s(item, out, %r, %r)" % (self.function_for(item_kind), open_item, close_item)
         else:
             raise NotWritable("array item type %s" % item_kind.__name__)
         # Null items: spyne writes them as nil, whatever the item's minOccurs.
-        return (
-            ["out.append(%r)" % ("<%s>" % field), "for item in v:",
-             "    if item is None:", "        out.append('<%s' + _nil)" % item_name, "    else:"]
-            + ["        " + line for line in write_item]
-            + ["out.append(%r)" % ("</%s>" % field)]
-        )
+        return [
+            "out.append(%r)" % ("<%s>" % field),
+            "for item in %s:" % variable,
+            "    if item is None:",
+            "        out.append(%r)" % ('<%s xsi:nil="true"/>' % item_name),
+            "    else:",
+            "        " + write_item,
+            "out.append(%r)" % ("</%s>" % field),
+        ]
 
     def build(self, cls):
         entry = self.function_for(cls)
@@ -210,14 +212,15 @@ class ResponseWriter:
         self.element = message_class.get_type_name()
         self.fields = [name for name, _ in _fields(message_class)]
         self._write = _Compiler(self.namespace).build(message_class)
+        self._head = '<%s xmlns="%s">' % (self.element, self.namespace)
+        self._tail = "</%s>" % self.element
 
     def body(self, values) -> str:
         """``values`` are the operation's return values in field order (what
         spyne has in ``ctx.out_object``)."""
         message = SimpleNamespace(**dict(zip(self.fields, values)))
-        out = ['<%s xmlns="%s">' % (self.element, self.namespace)]
-        self._write(message, out)
-        out.append("</%s>" % self.element)
+        out = []
+        self._write(message, out, self._head, self._tail)
         text = "".join(out)
         if _NOT_XML.search(text):
             raise NotWritable("a value holds a character XML cannot carry")
