@@ -1,6 +1,7 @@
 """Schema lifecycle: upgrade to the latest migration, and check for drift."""
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 from alembic import command
@@ -8,7 +9,7 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config as AlembicConfig
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from stws.db.models import Base
 
@@ -23,21 +24,61 @@ def alembic_config(connection=None) -> AlembicConfig:
     return cfg
 
 
+class ForeignKeyViolation(RuntimeError):
+    """A migration left rows referring to rows that do not exist (SQLite)."""
+
+
+@contextlib.contextmanager
+def _migrating(engine: Engine):
+    """A connection in one transaction, to run migrations on.
+
+    On SQLite, Alembic's batch mode alters a table by recreating it (copy,
+    drop the old one, rename the copy); while foreign keys are enforced,
+    dropping a table that other rows refer to fails (and would run their
+    ON DELETE actions). So, as SQLite's procedure for schema changes says,
+    enforcement is off while migrating (the pragma is a no-op inside a
+    transaction, hence before BEGIN) and PRAGMA foreign_key_check must
+    find nothing before the commit; only when a migration ran, as the
+    check reads every table.
+    """
+    with engine.connect() as connection:
+        dbapi = connection.connection.driver_connection if connection.dialect.name == "sqlite" else None
+        enforced = dbapi is not None and dbapi.execute("PRAGMA foreign_keys").fetchone()[0]
+        if enforced:
+            dbapi.execute("PRAGMA foreign_keys=OFF")
+        try:
+            with connection.begin():
+                started_at = _revision(connection)
+                yield connection
+                if enforced and _revision(connection) != started_at:
+                    violations = connection.exec_driver_sql("PRAGMA foreign_key_check").all()
+                    if violations:
+                        raise ForeignKeyViolation("migration left rows with dangling keys "
+                                                  "(table, rowid, parent, key): %r" % violations[:20])
+        finally:
+            if enforced:
+                dbapi.execute("PRAGMA foreign_keys=ON")
+
+
+def _revision(connection: Connection) -> str | None:
+    return MigrationContext.configure(connection).get_current_revision()
+
+
 def upgrade(engine: Engine, revision: str = "head") -> None:
     """Bring the database to ``revision``, keeping the data it holds."""
-    with engine.begin() as connection:
+    with _migrating(engine) as connection:
         command.upgrade(alembic_config(connection), revision)
 
 
 def downgrade(engine: Engine, revision: str) -> None:
     """Take the database back to ``revision`` ("base": no tables at all)."""
-    with engine.begin() as connection:
+    with _migrating(engine) as connection:
         command.downgrade(alembic_config(connection), revision)
 
 
 def current_revision(engine: Engine) -> str | None:
     with engine.connect() as connection:
-        return MigrationContext.configure(connection).get_current_revision()
+        return _revision(connection)
 
 
 def head_revision() -> str:

@@ -5,8 +5,14 @@ import datetime as dt
 import email
 import email.policy
 import re
+from types import SimpleNamespace
 
+from sqlalchemy import insert, text
+
+from stws.db.engine import Database
+from stws.db.models import User
 from stws.domain.errors import ResultCode
+from stws.domain.tickets import core
 
 NUMBER = re.compile(r"^\d{3}-[0-9A-F]{8}-[0-9A-F]{4}$")
 
@@ -125,3 +131,31 @@ async def test_ping_service(desk):
     assert (await desk.tickets.PingService(*desk.agent, "cust")) is True
     assert (await desk.tickets.PingService(*desk.agent, "nobody")) is False
     assert (await desk.tickets.PingService("alice", "wrong", "")) is False
+
+
+# ---------------------------------------------------------------- customer lookup
+
+
+def test_the_customer_of_an_address_is_found_through_the_lower_email_index(database_url):
+    """CreateTicketFromCustomer and the email import look the customer up by
+    address in any case, among 5,000 users: through ix_users_email_lower."""
+    db = Database(database_url, pool_size=2)
+    try:
+        with db.engine.begin() as connection:
+            connection.execute(insert(User.__table__), [
+                dict(username="user%d" % i, username_key="user%d" % i, email="User%d@Example.COM" % i,
+                     security_stamp="%032x" % i) for i in range(5000)])
+            if db.engine.dialect.name == "postgresql":
+                connection.execute(text("ANALYZE users"))
+        with db.transaction(writes=False) as session:
+            customer = core.find_customer(SimpleNamespace(session=session), "user4321@example.com")
+            assert customer.username == "user4321"
+            sql = str(core.customers_with_address("user4321@example.com").limit(2)
+                      .compile(db.engine, compile_kwargs={"literal_binds": True}))
+            if db.engine.dialect.name == "sqlite":
+                plan = " ".join(row[3] for row in session.execute(text("EXPLAIN QUERY PLAN " + sql)))
+            else:
+                plan = " ".join(row[0] for row in session.execute(text("EXPLAIN " + sql)))
+            assert "ix_users_email_lower" in plan, plan
+    finally:
+        db.dispose()

@@ -257,12 +257,15 @@ def resolve_group(call, department: Department, group_id: int | None) -> Group:
     return org.get_group(call, department.front_line_group_id)
 
 
+def customers_with_address(address: str):
+    """Live accounts with this email address in any case (ix_users_email_lower)."""
+    return (select(User).options(lazyload(User.roles))
+            .where(func.lower(User.email) == address.lower(), User.is_deleted.is_(False)))
+
+
 def find_customer(call, address: str) -> User | None:
     """The customer account with this email address, if there is exactly one."""
-    users = call.session.scalars(
-        select(User).options(lazyload(User.roles))
-        .where(func.lower(User.email) == address.lower(), User.is_deleted.is_(False)).limit(2)
-    ).all()
+    users = call.session.scalars(customers_with_address(address).limit(2)).all()
     return users[0] if len(users) == 1 else None
 
 
