@@ -113,16 +113,17 @@ def main(argv=None) -> int:
             print("GetAllAgents returns %d agents (admin + %d made through CreateUser/SetUsersProperties)"
                   % (count, count - 1))
         print()
-        print("  %-3s %-34s %10s %8s %8s %9s %9s %9s" % ("", "scenario", "req/s", "requests", "failed", "p50 ms", "p99 ms",
-                                                     "VmHWM MiB"))
+        print("  %-3s %-34s %10s %8s %8s %9s %9s %9s %9s" % ("", "scenario", "req/s", "requests", "failed", "p50 ms",
+                                                          "p99 ms", "CPU ms/r", "VmHWM MiB"))
         for key in wanted:
             scenario = all_scenarios[key]
             check(server, scenario)
             result = measure(server, scenario, args)
             results[key] = result
-            print("  %-3s %-34s %10.1f %8d %8d %9s %9s %9.1f" % (
+            print("  %-3s %-34s %10.1f %8d %8d %9s %9s %9s %9.1f" % (
                 key, scenario.title, result.rps, result.requests, result.failures + result.errors,
-                ms(result.latency_ms_p50), ms(result.latency_ms_p99), server.memory()["VmHWM"] / 1024), flush=True)
+                ms(result.latency_ms_p50), ms(result.latency_ms_p99), ms(result.server_cpu_ms_per_request),
+                server.memory()["VmHWM"] / 1024), flush=True)
             if key in to_profile:
                 print("  profile of %s:" % key)
                 profile(server, scenario, args)
