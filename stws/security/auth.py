@@ -29,6 +29,7 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from stws.db.models import Role, User, UserRole, utcnow
+from stws.db.prepared import PreparedQuery
 from stws.diagnostics.tracing import Tracing
 from stws.domain.errors import AccountLocked, AuthenticationFailed
 from stws.security import roles as role_rules
@@ -117,12 +118,11 @@ class CredentialCache:
             self.tracing.cache_event("credentials", "evict", "%d expired entries" % len(expired))
 
 
-# Built once: composing the statement and its cache key on every call cost
-# more than running it.
-_USER_BY_NAME = select(
+# Run on every call: compiled once, executed on the driver (stws.db.prepared).
+_USER_BY_NAME = PreparedQuery(select(
     User.id, User.username, User.password_hash, User.security_stamp, User.is_locked_out,
     User.lockout_until_utc, User.auth_method, User.is_active_agent, User.last_heartbeat_utc,
-).where(User.username_key == bindparam("key"), User.is_deleted.is_(False))
+).where(User.username_key == bindparam("key"), User.is_deleted.is_(False)))
 _ROLE_NAMES = select(Role.name).join(UserRole, UserRole.role_id == Role.id).where(UserRole.user_id == bindparam("id"))
 
 
@@ -142,7 +142,7 @@ class Authenticator:
         password = password or ""
         if not username.strip():
             raise AuthenticationFailed("authUserName is empty: give the user name of a help desk account.")
-        user = connection.execute(_USER_BY_NAME, {"key": username_key(username)}).first()
+        user = _USER_BY_NAME.first(connection, {"key": username_key(username)})
         if user is None:
             burn_equal_time(password)
             raise AuthenticationFailed("The user name or password is incorrect.")

@@ -1,0 +1,56 @@
+"""SELECTs that run on every call, executed on the driver connection.
+
+SQLAlchemy's Core execution (cache key, execution context, events, result
+metadata) costs several times what SQLite takes to run an indexed
+single-row lookup. For the few statements every SOAP call makes, a
+``PreparedQuery`` compiles the Core statement once per dialect and runs
+the SQL on the DBAPI connection under the call's SQLAlchemy connection,
+in the same transaction, converting the columns with the same result
+processors SQLAlchemy would (UTC datetimes, booleans on SQLite).
+
+Limits, by design: parameters are plain values (no bind processors run),
+and these queries are not seen by query tracing (stws.diagnostics.tracing),
+which listens on SQLAlchemy's cursor events.
+"""
+from __future__ import annotations
+
+import collections
+import threading
+
+
+class PreparedQuery:
+    def __init__(self, statement):
+        self.statement = statement
+        self._row = collections.namedtuple("Row", [column.key for column in statement.selected_columns])
+        self._by_dialect: dict[str, tuple] = {}
+        self._lock = threading.Lock()
+
+    def _prepared(self, dialect) -> tuple:
+        prepared = self._by_dialect.get(dialect.name)
+        if prepared is None:
+            compiled = self.statement.compile(dialect=dialect)
+            names = tuple(compiled.positiontup) if dialect.positional else None
+            processors = tuple(
+                column.type.dialect_impl(dialect).result_processor(dialect, None)
+                for column in self.statement.selected_columns
+            )
+            prepared = (compiled.string, names, processors)
+            with self._lock:
+                self._by_dialect[dialect.name] = prepared
+        return prepared
+
+    def first(self, connection, params: dict):
+        """The first row (a named tuple), or None; ``connection`` is a
+        SQLAlchemy Connection (its DBAPI connection runs the query)."""
+        sql, names, processors = self._prepared(connection.dialect)
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(sql, tuple(params[name] for name in names) if names is not None else params)
+            row = cursor.fetchone()
+        finally:
+            cursor.close()
+        if row is None:
+            return None
+        return self._row._make(
+            value if process is None else process(value) for value, process in zip(row, processors)
+        )
