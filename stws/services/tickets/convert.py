@@ -1,12 +1,12 @@
 """Rows -> svcTickets result objects, shared by the operation modules."""
 from __future__ import annotations
 
-from stws.db.models import TicketStatus
 from stws.services.tickets import types as T
 
 
-def ticket_info(session, ticket) -> T.TicketInfo:
-    status = session.get(TicketStatus, ticket.status_id)
+def ticket_info(ticket, status) -> T.TicketInfo:
+    """``status`` has the ticket status's is_active and is_open (a
+    TicketStatus, or a row carrying both, see core.ticket_info_row)."""
     return T.TicketInfo(
         CustomerEmailAddress=ticket.customer_email, ID=ticket.id, IdAgent=ticket.agent_id or 0,
         IdCustomer=ticket.customer_id or 0, IdDepartment=ticket.department_id, IdGroup=ticket.group_id,

@@ -100,12 +100,14 @@ def CreateTicketFromCustomerWithDate(call, departmentId, groupId, userId, fromAd
 
 @operation(("ticketId", Int), returns=T.TicketInfoResult, role=roles.EVERYONE, writes=False)
 def GetTicketInfo(call, ticketId):
-    return {"Ticket": ticket_info(call.session, core.get_ticket(call, ticketId))}
+    row = core.ticket_info_row(call, ticketId)
+    return {"Ticket": ticket_info(row, row)}
 
 
 @operation(("ticketNumber", String), returns=T.TicketInfoResult, role=roles.EVERYONE, writes=False)
 def GetTicketInfoByTicketNumber(call, ticketNumber):
-    return {"Ticket": ticket_info(call.session, core.get_ticket_by_number(call, ticketNumber))}
+    ticket = core.get_ticket_by_number(call, ticketNumber)
+    return {"Ticket": ticket_info(ticket, core.status_of(call.session, ticket))}
 
 
 @operation(("dataUsername", String), returns=T.IsAvailableResult, role=roles.EVERYONE, writes=False,
