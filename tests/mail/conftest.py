@@ -9,6 +9,7 @@ import itertools
 from email.message import EmailMessage
 
 import pytest
+import pytest_twisted
 from sqlalchemy import select
 from twisted.internet import threads
 
@@ -34,6 +35,12 @@ def smtp_servers():
     for server in started:
         if server.listening is not None:
             server.stop()
+
+
+@pytest_twisted.async_fixture
+async def spool(server):
+    """A client of svcSpool (the SMTP and POP account and spool operations)."""
+    return await server.client("svcSpool")
 
 
 @pytest.fixture(autouse=True)

@@ -6,15 +6,10 @@ import email
 import email.policy
 import re
 
+from conftest import failed
 from stws.domain.errors import ResultCode
 
 NUMBER = re.compile(r"^\d{3}-[0-9A-F]{8}-[0-9A-F]{4}$")
-
-
-def failed(result, code):
-    assert result.Result is False, result
-    assert result.ResultCode == int(code), result.Message
-    assert result.Message
 
 
 async def test_create_ticket_as_agent_without_email(desk):

@@ -6,7 +6,7 @@ import datetime as dt
 from sqlalchemy import select
 from twisted.internet import threads
 
-from conftest import SoapClient, strings
+from conftest import SoapClient, failed, ok, strings
 
 from stws.db.models import CallLog, Ticket, TicketComment, TicketEvent, TicketLink
 from stws.domain.errors import ResultCode
@@ -15,20 +15,6 @@ from tickets.conftest import make_user
 
 UTC = dt.timezone.utc
 MANAGER = ("mona", "mona-passw0rd")
-
-
-def failed(result, code, *mentions):
-    assert result.Result is False, result
-    assert result.ResultCode == int(code), result.Message
-    assert result.Message
-    for text_ in mentions:
-        assert text_ in result.Message, result.Message
-
-
-def ok(result):
-    assert result.Result is True, result.Message
-    assert result.ResultCode == 0
-    return result
 
 
 async def new_ticket(desk, subject="Subject", caller=None, group=0, agent=0, waiting=False,

@@ -9,21 +9,13 @@ import time
 import pytest
 from sqlalchemy import insert, select, text
 
-from conftest import strings
+from conftest import failed, strings
 from stws.db.models import Ticket, TicketComment, TicketMessage
 from stws.domain.errors import ResultCode
 from tickets.conftest import make_user
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-
-
-def failed(result, code, *mentions):
-    assert result.Result is False, result
-    assert result.ResultCode == int(code), result.Message
-    for text_ in mentions:
-        assert text_ in result.Message
-    return result.Message
 
 
 async def new_ticket(desk, subject="Subject", address="someone@example.org", body="Body", caller=None,
