@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import socket
 
-from stws.domain.errors import InvalidArgument
+from stws.domain.errors import InvalidArgument, NotFound
 from stws.domain.properties import Property, parse_int
 
 SECURITY_MODES = ("none", "ssl", "starttls")
@@ -61,6 +61,14 @@ def check_server_settings(account, username_required: bool) -> None:
     checked_port(account.port)
     account.security = checked_security(account.security)
     account.username = checked_text(account.username, "username", 320, required=username_required)
+
+
+def get_account(session, model, kind: str, account_id: int):
+    """The ``model`` row ``account_id``; NotFound names the ``kind`` ("SMTP", "POP")."""
+    account = session.get(model, account_id) if account_id else None
+    if account is None:
+        raise NotFound("There is no %s account with id %s." % (kind, account_id))
+    return account
 
 
 def setter(attribute: str):

@@ -16,8 +16,8 @@ from stws.db.models import Brand, Department, OutgoingMessage, SmtpAccount, Tick
 from stws.domain.errors import AlreadyExists, InUse, InvalidArgument, NotFound
 from stws.domain.properties import Property, PropertyBag, parse_bool
 from stws.mail.account_settings import (CREDENTIAL_PROPERTIES, MAX_PASSWORD, SERVER_PROPERTIES,
-                                        check_server_settings, checked_address, checked_text, probe_checks,
-                                        register_self_check, setter)
+                                        check_server_settings, checked_address, checked_text, get_account,
+                                        probe_checks, register_self_check, setter)
 
 # ---------------------------------------------------------------- SMTP accounts
 
@@ -62,10 +62,7 @@ def smtp_accounts(session) -> list[SmtpAccount]:
 
 
 def get_smtp_account(session, account_id: int) -> SmtpAccount:
-    account = session.get(SmtpAccount, account_id) if account_id else None
-    if account is None:
-        raise NotFound("There is no SMTP account with id %s." % account_id)
-    return account
+    return get_account(session, SmtpAccount, "SMTP", account_id)
 
 
 SMTP_ACCOUNT_BAG = PropertyBag("An SMTP account", [

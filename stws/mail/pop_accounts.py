@@ -16,8 +16,8 @@ from stws.db.models import Department, IncomingMessage, PopAccount
 from stws.domain.errors import InvalidArgument, NotFound
 from stws.domain.properties import Property, PropertyBag, parse_bool, parse_int
 from stws.mail.account_settings import (CREDENTIAL_PROPERTIES, SERVER_PROPERTIES, check_server_settings,
-                                        checked_address, checked_password, probe_checks, register_self_check,
-                                        setter)
+                                        checked_address, checked_password, get_account, probe_checks,
+                                        register_self_check, setter)
 
 RESTRICTIONS = ("anyone", "registered", "nobody")
 MAX_FREQUENCY_MINUTES = 7 * 24 * 60
@@ -73,10 +73,7 @@ def pop_accounts(session) -> list[PopAccount]:
 
 
 def get_pop_account(session, account_id: int) -> PopAccount:
-    account = session.get(PopAccount, account_id) if account_id else None
-    if account is None:
-        raise NotFound("There is no POP account with id %s." % account_id)
-    return account
+    return get_account(session, PopAccount, "POP", account_id)
 
 
 POP_ACCOUNT_BAG = PropertyBag("A POP account", [
