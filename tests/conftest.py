@@ -210,6 +210,23 @@ def strings(*items):
     return {"string": list(items)}
 
 
+def ok(result):
+    """``result`` of a call that succeeded (Result true, ResultCode 0)."""
+    assert result.Result is True, result.Message
+    assert result.ResultCode == 0, result.Message
+    return result
+
+
+def failed(result, code, *mentions) -> str:
+    """The message of a call that failed in band with ``code``; it names each of ``mentions``."""
+    assert result.Result is False, result
+    assert result.ResultCode == int(code), result.Message
+    assert result.Message
+    for mention in mentions:
+        assert mention in result.Message, result.Message
+    return result.Message
+
+
 class SoapClient:
     """A zeep client; ``await client.Operation(...)`` runs the call in a thread.
 

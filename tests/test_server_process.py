@@ -33,11 +33,13 @@ def start(data_dir: Path, port: int, *extra: str, env_password: str | None = Non
     )
 
 
-def wait_until_serving(url: str, process: subprocess.Popen, seconds: float = 30) -> None:
+def wait_until_serving(url: str, process: subprocess.Popen, seconds: float = 30, log: str | None = None) -> None:
+    """Until ``url`` answers 200; ``log``: the file the process writes its
+    output to, when not to a pipe (then named if it exits)."""
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            raise AssertionError("server exited: %s" % process.stderr.read().decode())
+            raise AssertionError("server exited: %s" % ("see %s" % log if log else process.stderr.read().decode()))
         try:
             if requests.get(url, timeout=2).status_code == 200:
                 return

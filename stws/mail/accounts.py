@@ -10,61 +10,25 @@ POP account operations join this module later; keep SMTP ones grouped.
 """
 from __future__ import annotations
 
-import socket
-
 from sqlalchemy import func, select, update
 
 from stws.db.models import Brand, Department, OutgoingMessage, SmtpAccount, Ticket
 from stws.domain.errors import AlreadyExists, InUse, InvalidArgument, NotFound
-from stws.domain.properties import Property, PropertyBag, parse_bool, parse_int
+from stws.domain.properties import Property, PropertyBag, parse_bool
+from stws.mail.account_settings import (CREDENTIAL_PROPERTIES, MAX_PASSWORD, SERVER_PROPERTIES,
+                                        check_server_settings, checked_address, checked_text, get_account,
+                                        probe_checks, register_self_check, setter)
 
 # ---------------------------------------------------------------- SMTP accounts
 
-SECURITY_MODES = ("none", "ssl", "starttls")
-
-
-def _text(value, what: str, limit: int, required: bool = False) -> str:
-    value = (value or "").strip()
-    if required and not value:
-        raise InvalidArgument("%s is required." % what)
-    if len(value) > limit:
-        raise InvalidArgument("%s is longer than %d characters." % (what, limit))
-    return value
-
-
-def _security(value) -> str:
-    mode = (value or "").strip().lower()
-    if mode not in SECURITY_MODES:
-        raise InvalidArgument("security must be one of %s, not %r." % (", ".join(SECURITY_MODES), value))
-    return mode
-
-
-def _port(value) -> int:
-    if not isinstance(value, int) or not 1 <= value <= 65535:
-        raise InvalidArgument("port must be between 1 and 65535, not %r." % (value,))
-    return value
-
-
-def _address(value) -> str:
-    value = (value or "").strip()
-    if value and ("@" not in value or " " in value or len(value) > 320):
-        raise InvalidArgument("%r is not a valid email address." % value)
-    return value
-
-
 def check_smtp_account(session, account: SmtpAccount) -> None:
     """Whole-account rules, after creation or a change."""
-    account.name = _text(account.name, "name", 200, required=True)
-    account.server = _text(account.server, "server", 255, required=True)
-    if any(c.isspace() for c in account.server):
-        raise InvalidArgument("server %r contains spaces." % account.server)
-    _port(account.port)
-    account.security = _security(account.security)
-    account.username = _text(account.username, "username", 320)
+    account.name = checked_text(account.name, "name", 200, required=True)
+    check_server_settings(account, username_required=False)
     if account.use_authentication and not account.username:
         raise InvalidArgument("useAuthentication needs a username.")
-    account.from_address = _address(account.from_address)
-    account.from_name = _text(account.from_name, "fromName", 200)
+    account.from_address = checked_address(account.from_address)
+    account.from_name = checked_text(account.from_name, "fromName", 200)
     with session.no_autoflush:  # the changed row is not written before it is checked
         clash = session.scalar(select(SmtpAccount.id).where(func.lower(SmtpAccount.name) == account.name.lower(),
                                                             SmtpAccount.id != (account.id or 0)))
@@ -84,8 +48,8 @@ def create_smtp_account(session, name, server, port, security, use_authenticatio
                           password=password or "", from_address=from_address or "", from_name=from_name or "",
                           is_default=bool(is_default))
     check_smtp_account(session, account)
-    if len(account.password) > 1000:
-        raise InvalidArgument("password is longer than 1000 characters.")
+    if len(account.password) > MAX_PASSWORD:
+        raise InvalidArgument("password is longer than %d characters." % MAX_PASSWORD)
     session.add(account)
     session.flush()
     if account.is_default:
@@ -98,36 +62,18 @@ def smtp_accounts(session) -> list[SmtpAccount]:
 
 
 def get_smtp_account(session, account_id: int) -> SmtpAccount:
-    account = session.get(SmtpAccount, account_id) if account_id else None
-    if account is None:
-        raise NotFound("There is no SMTP account with id %s." % account_id)
-    return account
-
-
-def _set(attribute):
-    def apply(_context, account, value):
-        setattr(account, attribute, value)
-    return apply
-
-
-def _password(text: str) -> str:
-    if len(text) > 1000:
-        raise ValueError("longer than 1000 characters")
-    return text
+    return get_account(session, SmtpAccount, "SMTP", account_id)
 
 
 SMTP_ACCOUNT_BAG = PropertyBag("An SMTP account", [
     Property("ID", lambda c, a: a.id),
-    Property("Name", lambda c, a: a.name, str, _set("name")),
-    Property("Server", lambda c, a: a.server, str, _set("server")),
-    Property("Port", lambda c, a: a.port, parse_int, _set("port")),
-    Property("Security", lambda c, a: a.security, _security, _set("security")),
-    Property("UseAuthentication", lambda c, a: a.use_authentication, parse_bool, _set("use_authentication")),
-    Property("Username", lambda c, a: a.username, str, _set("username")),
-    Property("Password", None, _password, _set("password"), readable=False),
-    Property("FromAddress", lambda c, a: a.from_address, str, _set("from_address")),
-    Property("FromName", lambda c, a: a.from_name, str, _set("from_name")),
-    Property("IsDefault", lambda c, a: a.is_default, parse_bool, _set("is_default")),
+    Property("Name", lambda c, a: a.name, str, setter("name")),
+    *SERVER_PROPERTIES,
+    Property("UseAuthentication", lambda c, a: a.use_authentication, parse_bool, setter("use_authentication")),
+    *CREDENTIAL_PROPERTIES,
+    Property("FromAddress", lambda c, a: a.from_address, str, setter("from_address")),
+    Property("FromName", lambda c, a: a.from_name, str, setter("from_name")),
+    Property("IsDefault", lambda c, a: a.is_default, parse_bool, setter("is_default")),
 ])
 
 
@@ -207,48 +153,10 @@ def resolve_account_ids(session, message_ids) -> dict[int, int | None]:
 # ---------------------------------------------------------------- self-diagnostic
 
 
-def probe_smtp(server: str, port: int, security: str, timeout: float = 5.0) -> str:
-    """Connect and read the greeting; returns it, raises OSError/ValueError."""
-    import ssl
-
-    with socket.create_connection((server, port), timeout=timeout) as raw:
-        raw.settimeout(timeout)
-        if security == "ssl":
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE  # only whether it answers; delivery verifies
-            with context.wrap_socket(raw, server_hostname=server) as wrapped:
-                greeting = wrapped.recv(512)
-        else:
-            greeting = raw.recv(512)
-    text = greeting.decode("latin-1").strip()
-    if not text.startswith("220"):
-        raise ValueError("unexpected greeting %r" % text[:200])
-    return text
-
-
 def check_smtp_accounts(runtime):
-    from stws.diagnostics.selfcheck import FAILURE, PASS, Check
-
     with runtime.db.transaction(writes=False) as session:
         accounts = [(a.name, a.server, a.port, a.security) for a in smtp_accounts(session)]
-    results = []
-    for name, server, port, security in accounts:
-        label = "SMTP account %s" % name
-        try:
-            greeting = probe_smtp(server, port, security)
-        except (OSError, ValueError) as error:
-            results.append(Check(label, FAILURE, "%s:%d does not answer: %s" % (server, port, error)))
-        else:
-            results.append(Check(label, PASS, "%s:%d answers: %s" % (server, port, greeting[:120])))
-    return results
+    return probe_checks("SMTP", accounts, expected="220")
 
 
-def _register_checks():
-    from stws.diagnostics import selfcheck
-
-    if check_smtp_accounts not in selfcheck.EXTRA_CHECKS:
-        selfcheck.EXTRA_CHECKS.append(check_smtp_accounts)
-
-
-_register_checks()
+register_self_check(check_smtp_accounts)

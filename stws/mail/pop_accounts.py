@@ -10,14 +10,14 @@ log in) and never read back: reads say ``HasPassword`` instead.
 """
 from __future__ import annotations
 
-import socket
-
 from sqlalchemy import select, update
 
 from stws.db.models import Department, IncomingMessage, PopAccount
 from stws.domain.errors import InvalidArgument, NotFound
 from stws.domain.properties import Property, PropertyBag, parse_bool, parse_int
-from stws.mail.accounts import _address, _port, _security, _text
+from stws.mail.account_settings import (CREDENTIAL_PROPERTIES, SERVER_PROPERTIES, check_server_settings,
+                                        checked_address, checked_password, get_account, probe_checks,
+                                        register_self_check, setter)
 
 RESTRICTIONS = ("anyone", "registered", "nobody")
 MAX_FREQUENCY_MINUTES = 7 * 24 * 60
@@ -30,12 +30,6 @@ def _restriction(value) -> str:
     return text
 
 
-def _password(text: str) -> str:
-    if len(text or "") > 1000:
-        raise ValueError("longer than 1000 characters")
-    return text or ""
-
-
 def _department(session, department_id) -> Department:
     department = session.get(Department, department_id) if department_id else None
     if department is None or department.is_deleted:
@@ -46,21 +40,16 @@ def _department(session, department_id) -> Department:
 def check_pop_account(session, account: PopAccount) -> None:
     """Whole-account rules, after creation or a change."""
     _department(session, account.department_id)
-    account.email_address = _address(account.email_address)
+    account.email_address = checked_address(account.email_address)
     if not account.email_address:
         raise InvalidArgument("emailAddress is required.")
-    account.server = _text(account.server, "server", 255, required=True)
-    if any(c.isspace() for c in account.server):
-        raise InvalidArgument("server %r contains spaces." % account.server)
-    _port(account.port)
-    account.security = _security(account.security)
-    account.username = _text(account.username, "username", 320, required=True)
+    check_server_settings(account, username_required=True)
     if not isinstance(account.import_frequency_minutes, int) or not (
             1 <= account.import_frequency_minutes <= MAX_FREQUENCY_MINUTES):
         raise InvalidArgument("importFrequencyMinutes must be between 1 and %d, not %r."
                               % (MAX_FREQUENCY_MINUTES, account.import_frequency_minutes))
     account.new_ticket_restriction = _restriction(account.new_ticket_restriction)
-    _password(account.password)
+    checked_password(account.password)
 
 
 def create_pop_account(session, department_id, email_address, server, port, security, username, password,
@@ -84,33 +73,21 @@ def pop_accounts(session) -> list[PopAccount]:
 
 
 def get_pop_account(session, account_id: int) -> PopAccount:
-    account = session.get(PopAccount, account_id) if account_id else None
-    if account is None:
-        raise NotFound("There is no POP account with id %s." % account_id)
-    return account
-
-
-def _set(attribute):
-    def apply(_context, account, value):
-        setattr(account, attribute, value)
-    return apply
+    return get_account(session, PopAccount, "POP", account_id)
 
 
 POP_ACCOUNT_BAG = PropertyBag("A POP account", [
     Property("ID", lambda c, a: a.id),
-    Property("DepartmentId", lambda c, a: a.department_id, parse_int, _set("department_id")),
-    Property("EmailAddress", lambda c, a: a.email_address, str, _set("email_address")),
-    Property("Server", lambda c, a: a.server, str, _set("server")),
-    Property("Port", lambda c, a: a.port, parse_int, _set("port")),
-    Property("Security", lambda c, a: a.security, _security, _set("security")),
-    Property("Username", lambda c, a: a.username, str, _set("username")),
-    Property("Password", None, _password, _set("password"), readable=False),
-    Property("LeaveOnServer", lambda c, a: a.leave_on_server, parse_bool, _set("leave_on_server")),
+    Property("DepartmentId", lambda c, a: a.department_id, parse_int, setter("department_id")),
+    Property("EmailAddress", lambda c, a: a.email_address, str, setter("email_address")),
+    *SERVER_PROPERTIES,
+    *CREDENTIAL_PROPERTIES,
+    Property("LeaveOnServer", lambda c, a: a.leave_on_server, parse_bool, setter("leave_on_server")),
     Property("ImportFrequencyMinutes", lambda c, a: a.import_frequency_minutes, parse_int,
-             _set("import_frequency_minutes")),
-    Property("IsEnabled", lambda c, a: a.is_enabled, parse_bool, _set("is_enabled")),
+             setter("import_frequency_minutes")),
+    Property("IsEnabled", lambda c, a: a.is_enabled, parse_bool, setter("is_enabled")),
     Property("NewTicketRestriction", lambda c, a: a.new_ticket_restriction, _restriction,
-             _set("new_ticket_restriction")),
+             setter("new_ticket_restriction")),
 ])
 
 
@@ -136,48 +113,10 @@ def delete_pop_account(session, account_id: int) -> None:
 # ---------------------------------------------------------------- self-diagnostic
 
 
-def probe_pop(server: str, port: int, security: str, timeout: float = 5.0) -> str:
-    """Connect and read the greeting; returns it, raises OSError/ValueError."""
-    import ssl
-
-    with socket.create_connection((server, port), timeout=timeout) as raw:
-        raw.settimeout(timeout)
-        if security == "ssl":
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE  # only whether it answers; downloads verify
-            with context.wrap_socket(raw, server_hostname=server) as wrapped:
-                greeting = wrapped.recv(512)
-        else:
-            greeting = raw.recv(512)
-    text = greeting.decode("latin-1").strip()
-    if not text.startswith("+OK"):
-        raise ValueError("unexpected greeting %r" % text[:200])
-    return text
-
-
 def check_pop_accounts(runtime):
-    from stws.diagnostics.selfcheck import FAILURE, PASS, Check
-
     with runtime.db.transaction(writes=False) as session:
         accounts = [(a.email_address, a.server, a.port, a.security) for a in pop_accounts(session) if a.is_enabled]
-    results = []
-    for name, server, port, security in accounts:
-        label = "POP account %s" % name
-        try:
-            greeting = probe_pop(server, port, security)
-        except (OSError, ValueError) as error:
-            results.append(Check(label, FAILURE, "%s:%d does not answer: %s" % (server, port, error)))
-        else:
-            results.append(Check(label, PASS, "%s:%d answers: %s" % (server, port, greeting[:120])))
-    return results
+    return probe_checks("POP", accounts, expected="+OK")
 
 
-def _register_checks():
-    from stws.diagnostics import selfcheck
-
-    if check_pop_accounts not in selfcheck.EXTRA_CHECKS:
-        selfcheck.EXTRA_CHECKS.append(check_pop_accounts)
-
-
-_register_checks()
+register_self_check(check_pop_accounts)

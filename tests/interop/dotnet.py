@@ -19,10 +19,15 @@ it. A proxy generated from one server works against any other: scenarios
 take the URL as an argument and set the proxy's Url/EndpointAddress.
 
 Every scenario is compiled with ``csharp/Scenario.cs`` (``Scenario.Run``,
-``Check``, ``Succeeded``, ``Ok``), which prints ``OK <Operation> key=value
-...`` per step, ``DONE`` and exit code 0 at the end, ``FAIL <what>`` (exit 1)
-on an unexpected value and ``ERROR <exception>`` (exit 2) on an exception.
-A scenario takes ``<service url> <user> <password> [extra arguments]``.
+``Check``, ``Succeeded``, ``Ok``, ``Property``), which prints ``OK <Operation>
+key=value ...`` per step, ``DONE`` and exit code 0 at the end, ``FAIL <what>``
+(exit 1) on an unexpected value and ``ERROR <exception>`` (exit 2) on an
+exception; an ASMX scenario also with ``csharp/AsmxProxy.cs``
+(``AsmxProxy.Connect``). A scenario takes ``<service url> <user> <password>
+[extra arguments]``.
+
+The ``assert_*`` functions at the end check the source of a ``wsdl`` proxy
+for what every service's tests expect of it.
 """
 from __future__ import annotations
 
@@ -38,6 +43,7 @@ from twisted.internet.threads import deferToThread
 
 CSHARP_DIR = Path(__file__).resolve().parent / "csharp"
 SUPPORT_SOURCES = (CSHARP_DIR / "Scenario.cs",)
+ASMX_SUPPORT_SOURCES = SUPPORT_SOURCES + (CSHARP_DIR / "AsmxProxy.cs",)
 
 # What every interop test needs; WCF tests also need svcutil. All are in
 # Debian's mono-devel, which scripts/setup installs.
@@ -222,7 +228,7 @@ class Builds:
         workdir = self._workdir(kind, scenario)
         proxy = wsdl_proxy(service_url, workdir / "Proxy.cs", soap12=soap12)
         exe = compile_exe(workdir / (Path(scenario).stem + ".exe"),
-                          [*SUPPORT_SOURCES, CSHARP_DIR / scenario, workdir / "Proxy.cs"], ASMX_REFERENCES)
+                          [*ASMX_SUPPORT_SOURCES, CSHARP_DIR / scenario, workdir / "Proxy.cs"], ASMX_REFERENCES)
         return Client(exe, proxy)
 
     def _build_wcf(self, service_url: str, scenario: str) -> Client:
@@ -231,3 +237,70 @@ class Builds:
         exe = compile_exe(workdir / (Path(scenario).stem + ".exe"),
                           [*SUPPORT_SOURCES, CSHARP_DIR / scenario, workdir / "Wcf.cs"], WCF_REFERENCES)
         return Client(exe, proxy)
+
+
+# ---------------------------------------------------------------- wsdl proxy source
+
+
+def assert_asmx_proxy_class(proxy: str, service: str, namespace: str, soap12: bool) -> None:
+    """``service``'s SoapHttpClientProtocol class, bound to its SOAP 1.1 or 1.2
+    binding in ``namespace``, setting SoapVersion only for SOAP 1.2."""
+    binding = service + ("Soap12" if soap12 else "Soap")
+    assert re.search(r'WebServiceBindingAttribute\(Name="%s", Namespace="%s"\)' % (binding, re.escape(namespace)),
+                     proxy), "no binding %s" % binding
+    assert re.search(r"public partial class %s : System\.Web\.Services\.Protocols\.SoapHttpClientProtocol"
+                     % service, proxy), "no SoapHttpClientProtocol class %s" % service
+    soap12_line = "this.SoapVersion = System.Web.Services.Protocols.SoapProtocolVersion.Soap12;"
+    assert (soap12_line in proxy) == soap12, "SoapVersion set: %s, SOAP 1.2: %s" % (soap12_line in proxy, soap12)
+
+
+def wrapped_method_pattern(namespace: str, operation: str, method: str) -> str:
+    """A regex for the proxy method of ``operation``: document/literal wrapped,
+    SOAPAction = namespace/operation, and nothing between that attribute and
+    ``method`` (a regex for the method's declaration); in particular no
+    [return: XmlElement(IsNullable=true)]."""
+    return (
+        r'\[System\.Web\.Services\.Protocols\.SoapDocumentMethodAttribute\("%(ns)s/%(op)s", '
+        r'RequestNamespace="%(ns)s", ResponseNamespace="%(ns)s", '
+        r"Use=System\.Web\.Services\.Description\.SoapBindingUse\.Literal, "
+        r"ParameterStyle=System\.Web\.Services\.Protocols\.SoapParameterStyle\.Wrapped\)\]\s*"
+        % {"ns": re.escape(namespace), "op": operation}
+    ) + method
+
+
+def assert_wrapped_signatures(proxy: str, namespace: str, signatures, operations) -> None:
+    """``signatures`` (C# declarations, one per operation of ``operations``,
+    all of them) each as a wrapped proxy method (``wrapped_method_pattern``)."""
+    named = sorted(re.search(r"(\w+)\(", s).group(1) for s in signatures)
+    assert named == sorted(operations), (named, sorted(operations))
+    for signature in signatures:
+        operation = re.search(r"(\w+)\(", signature).group(1)
+        pattern = wrapped_method_pattern(namespace, operation, r"public %s \{" % re.escape(signature))
+        assert re.search(pattern, proxy), signature
+
+
+def assert_wrapped_in_own_namespace(proxy: str) -> None:
+    """No bare parameters and no [return: ...] attributes; string[] items
+    (ArrayOfString) in the service's own namespace, as in SmarterTrack's
+    WSDL: no XmlArrayItem(Namespace=...) pointing at another service's."""
+    assert "SoapParameterStyle.Bare" not in proxy, "SoapParameterStyle.Bare"
+    assert "[return:" not in proxy, "[return:"
+    assert "XmlArrayItemAttribute(Namespace=" not in proxy, "XmlArrayItemAttribute(Namespace="
+    assert "svcOrganization" not in proxy, "svcOrganization"
+
+
+def assert_no_nullable_value_types(proxy: str) -> None:
+    # xs:integer would come out as string + DataType="integer"; optional or
+    # nillable value types as Nullable<T> plus ...Specified properties.
+    assert 'DataType="integer"' not in proxy, 'DataType="integer"'
+    specified = re.search(r"\bSpecified\b|\w+Specified\s*\{", proxy)
+    assert not specified, specified.group(0)
+    assert "System.Nullable<" not in proxy, "System.Nullable<"
+    nullable = re.search(r"\b(int|bool|long|System\.DateTime)\?", proxy)
+    assert not nullable, nullable.group(0)
+
+
+def assert_declares(proxy: str, declarations) -> None:
+    """Each of ``declarations`` (``"public int Port {"``...) is in the proxy."""
+    for declaration in declarations:
+        assert declaration in proxy, declaration

@@ -6,7 +6,6 @@ module and pointed at each test's own server.
 """
 from __future__ import annotations
 
-import re
 import socket
 
 import pytest
@@ -71,37 +70,11 @@ async def test_wsdl_proxy_has_plain_wrapped_signatures(server, builds, soap12):
     client = await builds.asmx_client(server.url("svcDiagnostics"), SCENARIO, soap12=soap12)
     proxy = client.proxy
 
-    binding = "svcDiagnosticsSoap12" if soap12 else "svcDiagnosticsSoap"
-    assert re.search(r'WebServiceBindingAttribute\(Name="%s", Namespace="%s"\)' % (binding, re.escape(NAMESPACE)),
-                     proxy)
-    assert re.search(r"public partial class svcDiagnostics : "
-                     r"System\.Web\.Services\.Protocols\.SoapHttpClientProtocol", proxy)
-    soap12_line = "this.SoapVersion = System.Web.Services.Protocols.SoapProtocolVersion.Soap12;"
-    assert (soap12_line in proxy) == soap12
-
-    assert sorted(re.search(r"(\w+)\(", s).group(1) for s in SIGNATURES) == OPERATIONS
-    for signature in SIGNATURES:
-        operation = re.search(r"(\w+)\(", signature).group(1)
-        pattern = (
-            r'\[System\.Web\.Services\.Protocols\.SoapDocumentMethodAttribute\("%(ns)s/%(op)s", '
-            r'RequestNamespace="%(ns)s", ResponseNamespace="%(ns)s", '
-            r"Use=System\.Web\.Services\.Description\.SoapBindingUse\.Literal, "
-            r"ParameterStyle=System\.Web\.Services\.Protocols\.SoapParameterStyle\.Wrapped\)\]\s*"
-            r"public %(sig)s \{"
-            % {"ns": re.escape(NAMESPACE), "op": operation, "sig": re.escape(signature)}
-        )
-        assert re.search(pattern, proxy), signature
-    assert "SoapParameterStyle.Bare" not in proxy
-    assert "[return:" not in proxy
-    # string[] items in this service's namespace, not another service's.
-    assert "XmlArrayItemAttribute(Namespace=" not in proxy
-    assert "svcOrganization" not in proxy
-    # Plain value types: no xs:integer strings, nullables or ...Specified twins.
-    assert 'DataType="integer"' not in proxy
-    assert "System.Nullable<" not in proxy
-    assert not re.search(r"\w+Specified\s*\{", proxy)
-    for declaration in DECLARATIONS:
-        assert declaration in proxy, declaration
+    dotnet.assert_asmx_proxy_class(proxy, "svcDiagnostics", NAMESPACE, soap12)
+    dotnet.assert_wrapped_signatures(proxy, NAMESPACE, SIGNATURES, OPERATIONS)
+    dotnet.assert_wrapped_in_own_namespace(proxy)
+    dotnet.assert_no_nullable_value_types(proxy)
+    dotnet.assert_declares(proxy, DECLARATIONS)
 
 
 @pytest.mark.parametrize("soap12", [False, True], ids=["soap11", "soap12"])

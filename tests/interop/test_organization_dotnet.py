@@ -50,15 +50,6 @@ def builds(tmp_path_factory):
     return dotnet.Builds(tmp_path_factory.mktemp("dotnet-organization"))
 
 
-def assert_no_nullable_value_types(proxy: str) -> None:
-    # xs:integer would come out as string + DataType="integer"; optional or
-    # nillable value types as Nullable<T> plus ...Specified properties.
-    assert 'DataType="integer"' not in proxy
-    assert not re.search(r"\bSpecified\b|\w+Specified\s*\{", proxy)
-    assert "System.Nullable<" not in proxy
-    assert not re.search(r"\b(int|bool|long|System\.DateTime)\?", proxy)
-
-
 # ---------------------------------------------------------------- wsdl.exe
 
 
@@ -67,42 +58,27 @@ async def test_wsdl_proxy_has_the_asmx_shape(server, builds, soap12):
     client = await builds.asmx_client(server.url("svcOrganization"), ASMX_SCENARIO, soap12=soap12)
     proxy = client.proxy
 
-    binding = "svcOrganizationSoap12" if soap12 else "svcOrganizationSoap"
-    assert re.search(r'WebServiceBindingAttribute\(Name="%s", Namespace="%s"\)' % (binding, re.escape(NAMESPACE)),
-                     proxy)
-    assert re.search(r"public partial class svcOrganization : "
-                     r"System\.Web\.Services\.Protocols\.SoapHttpClientProtocol", proxy)
-    soap12_line = "this.SoapVersion = System.Web.Services.Protocols.SoapProtocolVersion.Soap12;"
-    assert (soap12_line in proxy) == soap12
+    dotnet.assert_asmx_proxy_class(proxy, "svcOrganization", NAMESPACE, soap12)
 
     for signature in ASMX_SIGNATURES:
         assert re.search(r"public %s \{" % re.escape(signature), proxy), signature
 
-    # Every operation: document/literal wrapped, SOAPAction = namespace/op,
-    # and nothing between the attribute and the method (in particular no
-    # [return: XmlElement(IsNullable=true)]: the result element is not nillable).
+    # Every operation wrapped, credentials first (the result element is not
+    # nillable: no [return: XmlElement(IsNullable=true)]).
     for operation in OPERATIONS:
-        pattern = (
-            r'\[System\.Web\.Services\.Protocols\.SoapDocumentMethodAttribute\("%(ns)s/%(op)s", '
-            r'RequestNamespace="%(ns)s", ResponseNamespace="%(ns)s", '
-            r"Use=System\.Web\.Services\.Description\.SoapBindingUse\.Literal, "
-            r"ParameterStyle=System\.Web\.Services\.Protocols\.SoapParameterStyle\.Wrapped\)\]\s*"
-            # CodeDOM breaks long parameter lists onto new lines.
-            r"public \w+ %(op)s\(\s*string authUserName,\s*string authPassword[,)]"
-            % {"ns": re.escape(NAMESPACE), "op": operation}
-        )
-        assert re.search(pattern, proxy), operation
+        # CodeDOM breaks long parameter lists onto new lines.
+        method = r"public \w+ %s\(\s*string authUserName,\s*string authPassword[,)]" % operation
+        assert re.search(dotnet.wrapped_method_pattern(NAMESPACE, operation, method), proxy), operation
     assert "SoapParameterStyle.Bare" not in proxy
     assert "[return:" not in proxy
 
-    assert_no_nullable_value_types(proxy)
-    for declaration in (
+    dotnet.assert_no_nullable_value_types(proxy)
+    dotnet.assert_declares(proxy, (
         "public bool Result {", "public int ResultCode {", "public string Message {",
         "public int RequestResult {", "public string[] RequestResults {",
         "public AgentInfo[] Agents {", "public DepartmentInfo[] Departments {", "public GroupInfo[] Groups {",
         "public System.DateTime DateCreatedUtc {", "public int MaxTickets {", "public bool IsFrontLine {",
-    ):
-        assert declaration in proxy, declaration
+    ))
 
 
 @pytest.mark.parametrize("soap12", [False, True], ids=["soap11", "soap12"])
@@ -164,7 +140,7 @@ async def test_svcutil_proxy_is_a_wrapped_wcf_contract(server, builds):
     for operation in OPERATIONS:
         assert re.search(r'OperationContractAttribute\(Action="\*", ReplyAction="%s/%s"\)\]'
                          % (re.escape(NAMESPACE), operation), proxy), operation
-    assert_no_nullable_value_types(proxy)
+    dotnet.assert_no_nullable_value_types(proxy)
 
 
 @needs_svcutil

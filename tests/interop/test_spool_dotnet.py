@@ -86,42 +86,16 @@ async def test_wsdl_proxy_has_plain_wrapped_signatures(server, builds, soap12):
     client = await builds.asmx_client(server.url("svcSpool"), SCENARIO, soap12=soap12)
     proxy = client.proxy
 
-    binding = "svcSpoolSoap12" if soap12 else "svcSpoolSoap"
-    assert re.search(r'WebServiceBindingAttribute\(Name="%s", Namespace="%s"\)' % (binding, re.escape(NAMESPACE)),
-                     proxy)
-    assert re.search(r"public partial class svcSpool : System\.Web\.Services\.Protocols\.SoapHttpClientProtocol",
-                     proxy)
-    soap12_line = "this.SoapVersion = System.Web.Services.Protocols.SoapProtocolVersion.Soap12;"
-    assert (soap12_line in proxy) == soap12
-
-    assert sorted(re.search(r"(\w+)\(", s).group(1) for s in SIGNATURES) == OPERATIONS
-    for signature in SIGNATURES:
-        operation = re.search(r"(\w+)\(", signature).group(1)
-        pattern = (
-            r'\[System\.Web\.Services\.Protocols\.SoapDocumentMethodAttribute\("%(ns)s/%(op)s", '
-            r'RequestNamespace="%(ns)s", ResponseNamespace="%(ns)s", '
-            r"Use=System\.Web\.Services\.Description\.SoapBindingUse\.Literal, "
-            r"ParameterStyle=System\.Web\.Services\.Protocols\.SoapParameterStyle\.Wrapped\)\]\s*"
-            r"public %(sig)s \{"
-            % {"ns": re.escape(NAMESPACE), "op": operation, "sig": re.escape(signature)}
-        )
-        assert re.search(pattern, proxy), signature
+    dotnet.assert_asmx_proxy_class(proxy, "svcSpool", NAMESPACE, soap12)
+    dotnet.assert_wrapped_signatures(proxy, NAMESPACE, SIGNATURES, OPERATIONS)
     # Every public operation method has the credentials first.
     methods = re.findall(r"public \w+ (\w+)\(([^)]*)\) \{", proxy)
     wrapped = [(name, params) for name, params in methods if name in OPERATIONS]
     assert sorted(name for name, _ in wrapped) == OPERATIONS
     assert all(params.startswith(AUTH) for _, params in wrapped)
-    assert "SoapParameterStyle.Bare" not in proxy
-    assert "[return:" not in proxy
-    assert "XmlArrayItemAttribute(Namespace=" not in proxy
-    assert "svcOrganization" not in proxy
-    # Plain value types: no xs:integer strings, nullables or ...Specified twins.
-    assert 'DataType="integer"' not in proxy
-    assert "System.Nullable<" not in proxy
-    assert not re.search(r"\b(int|long|bool|System\.DateTime)\?", proxy)
-    assert not re.search(r"\w+Specified\s*\{", proxy)
-    for declaration in DECLARATIONS:
-        assert declaration in proxy, declaration
+    dotnet.assert_wrapped_in_own_namespace(proxy)
+    dotnet.assert_no_nullable_value_types(proxy)
+    dotnet.assert_declares(proxy, DECLARATIONS)
 
 
 def fill_spools(runtime) -> dict:

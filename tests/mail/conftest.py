@@ -9,6 +9,7 @@ import itertools
 from email.message import EmailMessage
 
 import pytest
+import pytest_twisted
 from sqlalchemy import select
 from twisted.internet import threads
 
@@ -19,21 +20,37 @@ from mail.smtp_server import SmtpTestServer
 _numbers = itertools.count(1)
 
 
-@pytest.fixture
-def smtp_servers():
-    """smtp_servers(**options) -> a listening SmtpTestServer; all stopped at teardown."""
+def stopped_at_teardown(start):
+    """The body of a fixture that yields ``start`` (which returns a listening
+    test server) and stops every server it started still listening at teardown."""
     started = []
 
-    def start(port: int = 0, **options) -> SmtpTestServer:
-        server = SmtpTestServer(**options)
-        server.listen(port)
+    def start_and_keep(*args, **options):
+        server = start(*args, **options)
         started.append(server)
         return server
 
-    yield start
+    yield start_and_keep
     for server in started:
         if server.listening is not None:
             server.stop()
+
+
+@pytest.fixture
+def smtp_servers():
+    """smtp_servers(**options) -> a listening SmtpTestServer; all stopped at teardown."""
+    def start(port: int = 0, **options) -> SmtpTestServer:
+        server = SmtpTestServer(**options)
+        server.listen(port)
+        return server
+
+    yield from stopped_at_teardown(start)
+
+
+@pytest_twisted.async_fixture
+async def spool(server):
+    """A client of svcSpool (the SMTP and POP account and spool operations)."""
+    return await server.client("svcSpool")
 
 
 @pytest.fixture(autouse=True)

@@ -23,10 +23,11 @@ import io
 import itertools
 
 from twisted.cred import checkers, portal
-from twisted.internet import defer
 from twisted.mail import pop3
 from twisted.internet import protocol
 from zope.interface import implementer
+
+from mail.smtp_server import ListeningServer
 
 
 @implementer(pop3.IMailbox)
@@ -153,7 +154,9 @@ class _Factory(protocol.ServerFactory):
         return p
 
 
-class PopTestServer:
+class PopTestServer(ListeningServer):
+    factory_class = _Factory
+
     def __init__(self, tls=None, mode: str = "starttls", reactor=None):
         if reactor is None:
             from twisted.internet import reactor
@@ -175,22 +178,6 @@ class PopTestServer:
 
     def deliver(self, name: str, raw: bytes) -> str:
         return self.mailboxes[name].add(raw)
-
-    def listen(self, port: int = 0) -> int:
-        factory = _Factory(self)
-        if self.tls is not None and self.mode == "ssl":
-            self.listening = self.reactor.listenSSL(port, factory, self.tls.options(), interface="127.0.0.1")
-        else:
-            self.listening = self.reactor.listenTCP(port, factory, interface="127.0.0.1")
-        self.port = self.listening.getHost().port
-        return self.port
-
-    def stop(self) -> defer.Deferred:
-        stopping = defer.maybeDeferred(self.listening.stopListening) if self.listening else defer.succeed(None)
-        self.listening = None
-        for p in list(self.live):
-            p.transport.abortConnection()
-        return stopping
 
 
 # ---------------------------------------------------------------- helpers for the POP and import tests

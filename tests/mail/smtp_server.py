@@ -157,7 +157,36 @@ class _Factory(smtp.SMTPFactory):
         return p
 
 
-class SmtpTestServer:
+class ListeningServer:
+    """listen() and stop() of a test mail server (this one and
+    pop_server.PopTestServer) in ``self.reactor`` on 127.0.0.1: TLS from the
+    first byte when ``mode`` is "ssl" (with ``tls``), plain TCP otherwise.
+    A subclass sets ``factory_class`` (built with the server) and keeps its
+    open connections in ``live``."""
+
+    factory_class: type
+
+    def listen(self, port: int = 0) -> int:
+        factory = self.factory_class(self)
+        if self.tls is not None and self.mode == "ssl":
+            self.listening = self.reactor.listenSSL(port, factory, self.tls.options(), interface="127.0.0.1")
+        else:
+            self.listening = self.reactor.listenTCP(port, factory, interface="127.0.0.1")
+        self.port = self.listening.getHost().port
+        return self.port
+
+    def stop(self) -> defer.Deferred:
+        """Stop listening and drop every open connection (the server "goes away")."""
+        stopping = defer.maybeDeferred(self.listening.stopListening) if self.listening else defer.succeed(None)
+        self.listening = None
+        for p in list(self.live):
+            p.transport.abortConnection()
+        return stopping
+
+
+class SmtpTestServer(ListeningServer):
+    factory_class = _Factory
+
     def __init__(self, reactor=None, temp_failures: int = 0, reject=(), credentials=None, tls=None,
                  mode: str = "starttls", data_delay: float = 0, record_path=None):
         if reactor is None:
@@ -190,23 +219,6 @@ class SmtpTestServer:
                 stream.write(json.dumps({"sender": received.sender, "recipients": received.recipients,
                                          "message_id": received.message_id, "connection": received.connection,
                                          "at": dt.datetime.now(dt.timezone.utc).isoformat()}) + "\n")
-
-    def listen(self, port: int = 0) -> int:
-        factory = _Factory(self)
-        if self.mode == "ssl":
-            self.listening = self.reactor.listenSSL(port, factory, self.tls.options(), interface="127.0.0.1")
-        else:
-            self.listening = self.reactor.listenTCP(port, factory, interface="127.0.0.1")
-        self.port = self.listening.getHost().port
-        return self.port
-
-    def stop(self) -> defer.Deferred:
-        """Stop listening and drop every open connection (the server "goes away")."""
-        stopping = defer.maybeDeferred(self.listening.stopListening) if self.listening else defer.succeed(None)
-        self.listening = None
-        for p in list(self.live):
-            p.transport.abortConnection()
-        return stopping
 
     def by_message_id(self) -> dict:
         result = {}

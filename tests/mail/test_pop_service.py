@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import email.policy
 
-import pytest_twisted
 from sqlalchemy import select
 
-from conftest import strings
+from conftest import failed, strings
 from mail.pop_server import PopTestServer, add_pop_account, download, import_all, incoming_rows, make_mail
 from stws.db.models import OutgoingMessage, PopAccount, Ticket
 from stws.domain.errors import ResultCode
@@ -15,17 +14,6 @@ from stws.mail import pop
 
 ACCOUNT = (1, "support@helpdesk.example", "pop.example.com", 995, "ssl", "support", "s3cret", True, 10, True,
            "registered")
-
-
-@pytest_twisted.async_fixture
-async def spool(server):
-    return await server.client("svcSpool")
-
-
-def failed(result, code: ResultCode):
-    assert result.Result is False, result
-    assert result.ResultCode == int(code), result.Message
-    assert result.Message
 
 
 def accounts_of(result) -> dict:

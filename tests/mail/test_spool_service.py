@@ -3,27 +3,15 @@ from __future__ import annotations
 
 import datetime as dt
 
-import pytest_twisted
 from sqlalchemy import select
 
-from conftest import strings
+from conftest import failed, strings
 from mail.conftest import add_account, deliver, queue, rows
 from stws.db.models import Brand, Department, OutgoingMessage, SmtpAccount, utcnow
 from stws.domain.errors import ResultCode
 
 ACCOUNT = ("Main relay", "smtp.example.com", 587, "starttls", True, "mailer", "s3cret", "help@example.com",
            "Help Desk", True)
-
-
-@pytest_twisted.async_fixture
-async def spool(server):
-    return await server.client("svcSpool")
-
-
-def failed(result, code: ResultCode):
-    assert result.Result is False, result
-    assert result.ResultCode == int(code), result.Message
-    assert result.Message
 
 
 def accounts_of(result) -> dict:

@@ -52,6 +52,19 @@ async def make_user(org, admin, username, password, email, roles=None) -> int:
     return created.RequestResult
 
 
+BOB = ("bob", "bob-passw0rd")
+
+
+async def second_group_with_bob(desk):
+    """Group "Level 2" of the desk's department with agent bob (in the queue);
+    returns (group id, bob's credentials, bob's id)."""
+    group = await desk.org.CreateGroup(*desk.admin, desk.department_id, "Level 2", "")
+    assert group.Result, group.Message
+    bob_id = await make_user(desk.org, desk.admin, *BOB, "bob@helpdesk.example", roles="Agent")
+    assert (await desk.org.AddAgentToGroup(*desk.admin, group.RequestResult, bob_id, "Queue", False, 0)).Result
+    return group.RequestResult, BOB, bob_id
+
+
 @pytest_twisted.async_fixture
 async def desk(server) -> Desk:
     org = await server.client("svcOrganization")

@@ -4,23 +4,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from conftest import strings
+from conftest import failed, ok, strings
 from stws.domain.errors import ResultCode
 from tickets.conftest import make_user
 
 BOB = ("bob", "bob-passw0rd")
 CAROL = ("carol", "carol-passw0rd")
-
-
-def failed(result, code):
-    assert result.Result is False, result
-    assert result.ResultCode == int(code), result.Message
-    assert result.Message
-
-
-def ok(result):
-    assert result.Result is True, result.Message
-    return result
 
 
 async def add_agent(desk, credentials, mode="Primary", max_tickets=None, group_id=None) -> int:

@@ -12,7 +12,7 @@ import pytest
 import requests
 from twisted.internet import threads
 
-from conftest import strings
+from conftest import failed, strings
 from stws.db.models import TicketAttachment
 from stws.domain.errors import ResultCode
 from stws.domain.tickets import attachments as domain
@@ -20,13 +20,6 @@ from stws.security.auth import Principal
 from stws.soap.operation import Call
 
 NOW = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.timezone.utc)
-
-
-def failed(result, code):
-    assert result.Result is False, result
-    assert result.ResultCode == int(code), result.Message
-    assert result.Message
-    return result.Message
 
 
 async def new_ticket(desk, address="cust@example.com", department_id=None) -> tuple[str, int]:

@@ -5,23 +5,11 @@ import datetime as dt
 import email
 import email.policy
 
-from conftest import strings
+from conftest import failed, ok, strings
 from stws.domain.errors import ResultCode
 
 UTC = dt.timezone.utc
 DEPARTMENT_ADDRESS = "support@helpdesk.example"
-
-
-def failed(result, code):
-    assert result.Result is False, result
-    assert result.ResultCode == int(code), result.Message
-    assert result.Message
-    return result.Message
-
-
-def ok(result):
-    assert result.Result, result.Message
-    return result
 
 
 async def make_agent(desk, username, group_id=None) -> tuple:

@@ -9,18 +9,13 @@ from types import SimpleNamespace
 
 from sqlalchemy import insert, text
 
+from conftest import failed
 from stws.db.engine import Database
 from stws.db.models import User
 from stws.domain.errors import ResultCode
 from stws.domain.tickets import core
 
 NUMBER = re.compile(r"^\d{3}-[0-9A-F]{8}-[0-9A-F]{4}$")
-
-
-def failed(result, code):
-    assert result.Result is False, result
-    assert result.ResultCode == int(code), result.Message
-    assert result.Message
 
 
 async def test_create_ticket_as_agent_without_email(desk):

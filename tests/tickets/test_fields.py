@@ -2,16 +2,9 @@
 ticket properties (the Key=Value bag of a ticket)."""
 from __future__ import annotations
 
-from conftest import strings
+from conftest import failed, strings
 from stws.domain.errors import ResultCode
 from stws.domain.tickets import fields
-
-
-def failed(result, code):
-    assert result.Result is False, result
-    assert result.ResultCode == int(code), result.Message
-    assert result.Message
-    return result.Message
 
 
 def bag(result) -> dict:

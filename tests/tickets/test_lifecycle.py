@@ -6,29 +6,15 @@ import datetime as dt
 from sqlalchemy import select
 from twisted.internet import threads
 
-from conftest import SoapClient, strings
+from conftest import SoapClient, failed, ok, strings
 
 from stws.db.models import CallLog, Ticket, TicketComment, TicketEvent, TicketLink
 from stws.domain.errors import ResultCode
 from stws.domain.tickets import fields
-from tickets.conftest import make_user
+from tickets.conftest import make_user, second_group_with_bob
 
 UTC = dt.timezone.utc
 MANAGER = ("mona", "mona-passw0rd")
-
-
-def failed(result, code, *mentions):
-    assert result.Result is False, result
-    assert result.ResultCode == int(code), result.Message
-    assert result.Message
-    for text_ in mentions:
-        assert text_ in result.Message, result.Message
-
-
-def ok(result):
-    assert result.Result is True, result.Message
-    assert result.ResultCode == 0
-    return result
 
 
 async def new_ticket(desk, subject="Subject", caller=None, group=0, agent=0, waiting=False,
@@ -62,15 +48,6 @@ def events(desk, number) -> list[tuple[str, str]]:
             select(TicketEvent).where(TicketEvent.ticket_id == ticket_id).order_by(TicketEvent.id))]
 
 
-async def second_group(desk):
-    """Group "Level 2" of the same department with agent bob; returns (group id, bob, bob id)."""
-    group = await desk.org.CreateGroup(*desk.admin, desk.department_id, "Level 2", "")
-    assert group.Result, group.Message
-    bob_id = await make_user(desk.org, desk.admin, "bob", "bob-passw0rd", "bob@helpdesk.example", roles="Agent")
-    assert (await desk.org.AddAgentToGroup(*desk.admin, group.RequestResult, bob_id, "Queue", False, 0)).Result
-    return group.RequestResult, ("bob", "bob-passw0rd"), bob_id
-
-
 # ---------------------------------------------------------------- CloseTicket
 
 
@@ -102,7 +79,7 @@ async def test_close_ticket_without_comment_adds_no_note(desk):
 
 
 async def test_close_ticket_refusals(desk):
-    group2, bob, bob_id = await second_group(desk)
+    group2, bob, bob_id = await second_group_with_bob(desk)
     number = await new_ticket(desk)
     ok(await desk.tickets.CloseTicket(*desk.admin, number, "done"))
     before = events(desk, number)
@@ -195,7 +172,7 @@ async def test_delete_a_closed_and_locked_ticket(desk):
 
 
 async def test_get_ticket_url(desk):
-    group2, bob, bob_id = await second_group(desk)
+    group2, bob, bob_id = await second_group_with_bob(desk)
     number = await new_ticket(desk)
     url = ok(await desk.tickets.GetTicketURL(*desk.agent, number.lower())).RequestResult
     assert url == "%s/Main/frmTicket.aspx?ticket=%s" % (desk.server.base_url, number)
@@ -261,7 +238,7 @@ async def test_relate_tickets_and_call_logs(desk):
 
 
 async def test_related_items_must_be_visible_and_the_ticket_changeable(desk):
-    group2, bob, bob_id = await second_group(desk)
+    group2, bob, bob_id = await second_group_with_bob(desk)
     mine = await new_ticket(desk, "mine")
     theirs = await new_ticket(desk, "theirs", group=group2, agent=bob_id)
     add_call_log(desk, "CL-BOB", group2, bob_id)
@@ -292,7 +269,7 @@ async def counting_fixture(desk):
     """Tickets in two groups: alice (group 1) has 2 active, 1 waiting (with a
     follow-up), 1 closed with a follow-up, 1 deleted; group 1 has 2 queued
     active tickets and 1 active of the admin; bob (group 2) 1 waiting."""
-    group2, bob, bob_id = await second_group(desk)
+    group2, bob, bob_id = await second_group_with_bob(desk)
     mine = [await new_ticket(desk, "a%d" % i, agent=desk.agent_id) for i in range(2)]
     waiting = await new_ticket(desk, "w", agent=desk.agent_id, waiting=True)
     change(desk, waiting, requires_follow_up=True, date_follow_up_utc=dt.datetime(2030, 1, 1, tzinfo=UTC))

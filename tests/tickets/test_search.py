@@ -9,21 +9,13 @@ import time
 import pytest
 from sqlalchemy import insert, select, text
 
-from conftest import strings
+from conftest import failed, strings
 from stws.db.models import Ticket, TicketComment, TicketMessage
 from stws.domain.errors import ResultCode
-from tickets.conftest import make_user
+from tickets.conftest import second_group_with_bob
 
 UTC = dt.timezone.utc
 T0 = dt.datetime(2025, 3, 1, 12, 0, tzinfo=UTC)
-
-
-def failed(result, code, *mentions):
-    assert result.Result is False, result
-    assert result.ResultCode == int(code), result.Message
-    for text_ in mentions:
-        assert text_ in result.Message
-    return result.Message
 
 
 async def new_ticket(desk, subject="Subject", address="someone@example.org", body="Body", caller=None,
@@ -47,15 +39,6 @@ async def found(desk, caller, *criteria):
     result = await desk.tickets.GetTicketsBySearch(*caller, strings(*criteria))
     assert result.Result, result.Message
     return [t.TicketNumber for t in (result.Tickets.TicketInfo if result.Tickets else [])]
-
-
-async def second_group(desk):
-    """Group "Level 2" of the same department with agent bob; returns (group id, bob)."""
-    group = await desk.org.CreateGroup(*desk.admin, desk.department_id, "Level 2", "")
-    assert group.Result, group.Message
-    bob_id = await make_user(desk.org, desk.admin, "bob", "bob-passw0rd", "bob@helpdesk.example", roles="Agent")
-    assert (await desk.org.AddAgentToGroup(*desk.admin, group.RequestResult, bob_id, "Queue", False, 0)).Result
-    return group.RequestResult, ("bob", "bob-passw0rd"), bob_id
 
 
 # ---------------------------------------------------------------- criteria
@@ -90,7 +73,7 @@ async def test_ties_on_last_reply_sort_by_id_descending(desk):
 
 
 async def test_status_active_priority_and_ids(desk):
-    group2, bob, bob_id = await second_group(desk)
+    group2, bob, bob_id = await second_group_with_bob(desk)
     active = await new_ticket(desk, "active", agent=desk.agent_id)
     waiting = await new_ticket(desk, "waiting", agent=desk.agent_id, waiting=True)
     locked = await new_ticket(desk, "locked", group=group2, agent=bob_id)
@@ -176,7 +159,7 @@ async def test_paging_with_max_results_and_offset(desk):
 
 
 async def test_empty_criteria_is_everything_the_caller_sees(desk):
-    group2, bob, bob_id = await second_group(desk)
+    group2, bob, bob_id = await second_group_with_bob(desk)
     mine = await new_ticket(desk, "alice's", caller=desk.agent)
     theirs = await new_ticket(desk, "bob's", group=group2, agent=bob_id)
     assigned_to_alice = await new_ticket(desk, "other group, alice's", group=group2, agent=desk.agent_id)

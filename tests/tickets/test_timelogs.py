@@ -4,20 +4,13 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from conftest import strings
+from conftest import failed, strings
 from stws.db.models import TimeLogCategory
 from stws.domain.errors import ResultCode
 
 UTC = dt.timezone.utc
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 END = dt.datetime(2026, 3, 2, 10, 30, tzinfo=UTC)
-
-
-def failed(result, code):
-    assert result.Result is False, result
-    assert result.ResultCode == int(code), result.Message
-    assert result.Message
-    return result.Message
 
 
 async def new_ticket(desk, department_id=None) -> tuple[str, int]:

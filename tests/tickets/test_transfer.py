@@ -10,7 +10,7 @@ import pytest
 import pytest_twisted
 from sqlalchemy import select
 
-from conftest import ADMIN_PASSWORD
+from conftest import ADMIN_PASSWORD, failed, ok
 from stws.db.models import (
     GroupAgent, Ticket, TicketComment, TicketEvent, TicketMessage, TransferServer, utcnow,
 )
@@ -19,18 +19,6 @@ from stws.domain.tickets import transfer
 from tickets.conftest import make_user
 
 UTC = dt.timezone.utc
-
-
-def failed(result, code):
-    assert result.Result is False, result
-    assert result.ResultCode == int(code), result.Message
-    assert result.Message
-    return result.Message
-
-
-def ok(result):
-    assert result.Result is True, result.Message
-    return result
 
 
 async def new_ticket(desk, subject="Printer on fire", address="cust@example.com") -> str:

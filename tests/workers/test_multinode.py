@@ -8,22 +8,19 @@ from __future__ import annotations
 import datetime as dt
 import os
 import signal
-import socket
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
-import requests
 from sqlalchemy import select
 from twisted.internet.threads import deferToThread
 
 from stws.db.engine import Database
 from stws.db.models import ThreadState
 from stws.workers.framework import set_enabled
+from test_server_process import TWISTD, free_port, wait_until_serving
 
-TWISTD = str(Path(sys.executable).with_name("twistd"))
 # Seconds, the Cleaner's interval on both nodes. The lease lasts 1.5
 # intervals, so a leader whose tick is late by more than half an interval
 # loses it to a live peer: 2 s leaves a busy test machine a second.
@@ -37,12 +34,6 @@ def postgres_url(request, database_url):
         pytest.skip("several nodes share a PostgreSQL database; SQLite is one process's file "
                     "(run with --db=postgresql, as scripts/test does)")
     return database_url
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 class Node:
@@ -62,17 +53,8 @@ class Node:
             [TWISTD, "-n", "--pidfile=", "stws", "--data-dir", str(self.data), "--database", self.database,
              "--listen", "tcp:%d:interface=127.0.0.1" % self.port, "--thread-intervals", "Cleaner=%g" % INTERVAL],
             stdout=self.log, stderr=subprocess.STDOUT, env=env, cwd=self.data.parent)
-        deadline = time.monotonic() + 60
-        url = "http://127.0.0.1:%d/Services2/svcOrganization.asmx?WSDL" % self.port
-        while time.monotonic() < deadline:
-            assert self.process.poll() is None, "node exited; see %s" % self.log.name
-            try:
-                if requests.get(url, timeout=2).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                pass
-            time.sleep(0.2)
-        raise AssertionError("node did not start within 60 s")
+        wait_until_serving("http://127.0.0.1:%d/Services2/svcOrganization.asmx?WSDL" % self.port, self.process,
+                           seconds=60, log=self.log.name)
 
     @property
     def pid(self) -> int:

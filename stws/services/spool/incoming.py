@@ -11,23 +11,20 @@ reports them alone.
 """
 from __future__ import annotations
 
-import datetime as dt
 import os
 
-import sqlalchemy
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from stws.db.models import IncomingMessage, utcnow
-from stws.domain.errors import InvalidArgument, InvalidState, NotFound
+from stws.domain.errors import InvalidState, NotFound
 from stws.security import roles
 from stws.services.spool import outgoing as _outgoing
+from stws.services.spool.listing import NEVER, locked_rows, page, status_counts
 from stws.services.spool.types import T
 from stws.soap.operation import operation
 from stws.soap.types import ArrayOfString, Bool, Int, Long, String, When
 
 INCOMING_STATUSES = ("pending", "imported", "duplicate", "failed")
-MAX_PAGE = 1000
-NEVER = dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc)
 
 IncomingMessageInfo = T.complex("IncomingMessageInfo", [
     ("AccountId", Int), ("Attempts", Int), ("DateImportedUtc", When), ("DateReceivedUtc", When),
@@ -57,31 +54,6 @@ def _info(row) -> IncomingMessageInfo:
         Status=row.status, Subject=row.subject, TicketId=row.ticket_id or 0)
 
 
-def _ids(message_ids) -> list[int]:
-    ids = []
-    for item in message_ids or []:
-        text = (item or "").strip()
-        if not text:
-            continue
-        try:
-            ids.append(int(text))
-        except ValueError:
-            raise InvalidArgument("%r is not a message id." % item) from None
-    if not ids:
-        raise InvalidArgument("No message ids were given.")
-    return sorted(set(ids))
-
-
-def _rows_for(session, message_ids, verb: str) -> list[IncomingMessage]:
-    ids = _ids(message_ids)
-    rows = list(session.scalars(select(IncomingMessage).where(IncomingMessage.id.in_(ids)).with_for_update()))
-    missing = sorted(set(ids) - {r.id for r in rows})
-    if missing:
-        raise NotFound("There is no incoming message with id %s; nothing was %s."
-                       % (", ".join(map(str, missing)), verb))
-    return rows
-
-
 def _file_of(runtime, row):
     """Where the row's file is now: the email folder, raw content (imported) or
     Failed Emails (None: gone, e.g. an imported one past its retention)."""
@@ -97,21 +69,8 @@ def _file_of(runtime, row):
 def GetIncomingMessages(call, sortField, sortDescending, offset, count):
     """A page of the incoming spool. sortField: id, date, from, subject, status, size
     or attempts (empty = id); count 1..1000 (0 = 100)."""
-    key = (sortField or "id").strip().lower()
-    if key not in SORT_FIELDS:
-        raise InvalidArgument("sortField must be one of %s, not %r." % (", ".join(SORT_FIELDS), sortField))
-    offset = offset or 0
-    count = count or 100
-    if offset < 0:
-        raise InvalidArgument("offset must not be negative.")
-    if not 1 <= count <= MAX_PAGE:
-        raise InvalidArgument("count must be between 1 and %d." % MAX_PAGE)
-    column = SORT_FIELDS[key]
-    order = [column.desc(), IncomingMessage.id.desc()] if sortDescending else [column, IncomingMessage.id]
-    session = call.session
-    total = session.scalar(select(sqlalchemy.func.count()).select_from(IncomingMessage))
-    rows = session.scalars(select(IncomingMessage).order_by(*order).offset(offset).limit(count))
-    return {"Messages": [_info(row) for row in rows], "TotalCount": total}
+    total, statement = page(call.session, IncomingMessage, SORT_FIELDS, sortField, sortDescending, offset, count)
+    return {"Messages": [_info(row) for row in call.session.scalars(statement)], "TotalCount": total}
 
 
 @operation(("messageId", Int), returns=T.StringRequestResult, role=roles.ADMINISTRATOR, writes=False)
@@ -159,7 +118,7 @@ def _move_back_now(call, rows):
 def RetryIncomingMessages(call, messageIds):
     """Failed (or pending) messages are imported again at the next run, their files
     back from Failed Emails; imported ones are refused (they would be imported twice)."""
-    rows = _rows_for(call.session, messageIds, "retried")
+    rows = locked_rows(call.session, IncomingMessage, messageIds, "incoming", "retried")
     done = [r.id for r in rows if r.status not in ("failed", "pending")]
     if done:
         raise InvalidState("Message %s was already imported; nothing was retried." % ", ".join(map(str, done)))
@@ -181,7 +140,7 @@ def RetryAllFailedIncomingMessages(call):
 @operation(("messageIds", ArrayOfString), returns=T.GenericResult, role=roles.ADMINISTRATOR)
 def DeleteIncomingMessages(call, messageIds):
     """Delete messages (all or nothing) and, for those not imported, their files."""
-    rows = _rows_for(call.session, messageIds, "deleted")
+    rows = locked_rows(call.session, IncomingMessage, messageIds, "incoming", "deleted")
     files = []
     for row in rows:
         if row.status != "imported":
@@ -202,10 +161,7 @@ def DeleteIncomingMessages(call, messageIds):
 
 
 def incoming_counts(session, now):
-    counts = dict.fromkeys(INCOMING_STATUSES, 0)
-    for status, number in session.execute(select(IncomingMessage.status, sqlalchemy.func.count())
-                                          .group_by(IncomingMessage.status)):
-        counts[status] = number
+    counts = status_counts(session, IncomingMessage, INCOMING_STATUSES)
     items = [("Incoming%s" % status.title(), counts[status]) for status in INCOMING_STATUSES]
     items.append(("IncomingTotal", sum(counts.values())))
     return items

@@ -12,22 +12,18 @@ incoming spool adds its own counter there.
 """
 from __future__ import annotations
 
-import datetime as dt
-
 import sqlalchemy
 from sqlalchemy import and_, delete, or_, select, update
 
 from stws.db.models import OutgoingMessage, utcnow
 from stws.domain.errors import InvalidArgument, InvalidState, NotFound
 from stws.security import roles
+from stws.services.spool.listing import NEVER, locked_rows, page, status_counts
 from stws.services.spool.types import T
 from stws.soap.operation import operation
 from stws.soap.types import ArrayOfString, Bool, Int, Long, String, When
 
 OUTGOING_STATUSES = ("queued", "sending", "sent", "failed")
-MAX_PAGE = 1000
-# .NET's DateTime.MinValue: a time that never happened.
-NEVER = dt.datetime(1, 1, 1, tzinfo=dt.timezone.utc)
 
 OutgoingMessageInfo = T.complex("OutgoingMessageInfo", [
     ("Attempts", Int), ("DateCreatedUtc", When), ("DateLastAttemptUtc", When), ("DateNextAttemptUtc", When),
@@ -66,30 +62,9 @@ def _info(row, size: int, now) -> OutgoingMessageInfo:
     )
 
 
-def _ids(message_ids) -> list[int]:
-    ids = []
-    for item in message_ids or []:
-        text = (item or "").strip()
-        if not text:
-            continue
-        try:
-            ids.append(int(text))
-        except ValueError:
-            raise InvalidArgument("%r is not a message id." % item) from None
-    if not ids:
-        raise InvalidArgument("No message ids were given.")
-    return sorted(set(ids))
-
-
 def _rows_for(session, message_ids, now, verb: str):
     """The rows of ``message_ids``, all of them existing and not being sent (or nothing changes)."""
-    ids = _ids(message_ids)
-    rows = list(session.scalars(select(OutgoingMessage).where(OutgoingMessage.id.in_(ids))
-                                .with_for_update()))
-    missing = sorted(set(ids) - {r.id for r in rows})
-    if missing:
-        raise NotFound("There is no outgoing message with id %s; nothing was %s."
-                       % (", ".join(map(str, missing)), verb))
+    rows = locked_rows(session, OutgoingMessage, message_ids, "outgoing", verb)
     busy = [r.id for r in rows if r.status == "sending" and r.claim_until_utc and r.claim_until_utc >= now]
     if busy:
         raise InvalidState("Message %s is being sent right now; nothing was %s. Try again in a moment."
@@ -112,26 +87,12 @@ def _requeue(rows, now) -> None:
 def GetOutgoingMessages(call, sortField, sortDescending, offset, count):
     """A page of the outgoing spool. sortField: id, date, from, to, subject,
     status or attempts (empty = id); count 1..1000 (0 = 100)."""
-    key = (sortField or "id").strip().lower()
-    if key not in SORT_FIELDS:
-        raise InvalidArgument("sortField must be one of %s, not %r." % (", ".join(SORT_FIELDS), sortField))
-    offset = offset or 0
-    count = count or 100
-    if offset < 0:
-        raise InvalidArgument("offset must not be negative.")
-    if not 1 <= count <= MAX_PAGE:
-        raise InvalidArgument("count must be between 1 and %d." % MAX_PAGE)
-    column = SORT_FIELDS[key]
-    order = [column.desc(), OutgoingMessage.id.desc()] if sortDescending else [column, OutgoingMessage.id]
-    now = utcnow()
-    session = call.session
-    total = session.scalar(select(sqlalchemy.func.count()).select_from(OutgoingMessage))
     # Everything but the raw content (only its size).
     columns = [c for c in OutgoingMessage.__table__.columns if c.name != "raw_content"]
-    rows = session.execute(
-        select(*columns, sqlalchemy.func.length(OutgoingMessage.raw_content).label("size"))
-        .order_by(*order).offset(offset).limit(count)
-    ).all()
+    now = utcnow()
+    total, statement = page(call.session, OutgoingMessage, SORT_FIELDS, sortField, sortDescending, offset, count,
+                            select(*columns, sqlalchemy.func.length(OutgoingMessage.raw_content).label("size")))
+    rows = call.session.execute(statement).all()
     return {"Messages": [_info(row, row.size or 0, now) for row in rows], "TotalCount": total}
 
 
@@ -195,10 +156,7 @@ def DeleteAllOutgoingMessages(call, status):
 
 
 def outgoing_counts(session, now):
-    counts = dict.fromkeys(OUTGOING_STATUSES, 0)
-    for status, number in session.execute(select(OutgoingMessage.status, sqlalchemy.func.count())
-                                          .group_by(OutgoingMessage.status)):
-        counts[status] = number
+    counts = status_counts(session, OutgoingMessage, OUTGOING_STATUSES)
     due = session.scalar(select(sqlalchemy.func.count()).select_from(OutgoingMessage).where(
         or_(and_(OutgoingMessage.status == "queued", OutgoingMessage.next_attempt_utc <= now),
             and_(OutgoingMessage.status == "sending", OutgoingMessage.claim_until_utc < now))))

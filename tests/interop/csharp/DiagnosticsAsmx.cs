@@ -2,7 +2,7 @@
 //
 //   mono DiagnosticsAsmx.exe <url> <adminUser> <adminPassword> <logFileName> <logFileSize> <probeAddress>
 //
-// Compiled with Scenario.cs and a proxy made by `wsdl -n:Stws` (SOAP 1.1) or
+// Compiled with Scenario.cs, AsmxProxy.cs and a proxy made by `wsdl -n:Stws` (SOAP 1.1) or
 // `wsdl -n:Stws -protocol:SOAP12`. Expects a fresh server whose log folder
 // has <logFileName> (<logFileSize> bytes of "line NNNN\n" lines), and a TCP
 // listener at <probeAddress> for the connectivity check.
@@ -14,15 +14,6 @@ using static Scenario;
 
 static class DiagnosticsAsmx
 {
-    static string Property(string[] items, string key)
-    {
-        string prefix = key + "=";
-        items = items ?? new string[0];
-        string item = items.FirstOrDefault(i => i.StartsWith(prefix, StringComparison.Ordinal));
-        Check(item != null, "no " + key + " in [" + string.Join(", ", items) + "]");
-        return item.Substring(prefix.Length);
-    }
-
     static int Main(string[] args)
     {
         return Run(args, "DiagnosticsAsmx.exe <url> <adminUser> <adminPassword> <logFileName> <logFileSize> "
@@ -42,10 +33,7 @@ static class DiagnosticsAsmx
     {
         string user = args[1], password = args[2], logName = args[3], probe = args[5];
         long logSize = long.Parse(args[4]);
-        var svc = new svcDiagnostics();
-        svc.Url = args[0];
-        svc.Timeout = 60000;
-        Ok("Proxy", "soapVersion", svc.SoapVersion);
+        var svc = AsmxProxy.Connect(new svcDiagnostics(), args[0]);
 
         // ---- options
         SettingsRequestResult options = svc.GetDiagnosticOptions(user, password);

@@ -3,7 +3,7 @@
 //
 //   mono OrganizationAsmx.exe <url> <adminUser> <adminPassword>
 //
-// Compiled with Scenario.cs and a proxy made by `wsdl -n:Stws` (SOAP 1.1) or
+// Compiled with Scenario.cs, AsmxProxy.cs and a proxy made by `wsdl -n:Stws` (SOAP 1.1) or
 // `wsdl -n:Stws -protocol:SOAP12`; the scenario is the same for both.
 // Expects a fresh database (the seeded Support department and its front
 // line group, and no user named interop.agent).
@@ -14,15 +14,6 @@ using static Scenario;
 
 static class OrganizationAsmx
 {
-    static string Property(string[] items, string key)
-    {
-        string prefix = key + "=";
-        items = items ?? new string[0];
-        string item = items.FirstOrDefault(i => i.StartsWith(prefix, StringComparison.Ordinal));
-        Check(item != null, "no " + key + " in [" + string.Join(", ", items) + "]");
-        return item.Substring(prefix.Length);
-    }
-
     static int Main(string[] args)
     {
         return Run(args, "OrganizationAsmx.exe <url> <adminUser> <adminPassword>", 3, Exercise);
@@ -31,10 +22,7 @@ static class OrganizationAsmx
     static void Exercise(string[] args)
     {
         string user = args[1], password = args[2];
-        var svc = new svcOrganization();
-        svc.Url = args[0];
-        svc.Timeout = 60000;
-        Ok("Proxy", "soapVersion", svc.SoapVersion);
+        var svc = AsmxProxy.Connect(new svcOrganization(), args[0]);
 
         IntRequestResult created = svc.CreateUser(user, password, "interop.agent", "Interop-Passw0rd!",
                                                   "interop.agent@example.com", true, "Interop Agent");

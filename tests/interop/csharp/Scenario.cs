@@ -3,13 +3,15 @@
 //
 // A scenario's Main returns Scenario.Run(args, "usage", n, body): body gets
 // the command line (args[0] = service URL, args[1], args[2] = user and
-// password, then any extra arguments), calls Check / Succeeded / Ok, and
-// returns normally. The output is what dotnet.py parses:
+// password, then any extra arguments), calls Check / Succeeded / Ok (and
+// Property, to read a Key=Value item), and returns normally. The output is
+// what dotnet.py parses:
 //   OK <Operation> key=value ...   for each step (values without spaces)
 //   DONE                           at the end, exit code 0
 //   FAIL <what>                    on an unexpected value, exit code 1
 //   ERROR <exception>              on an exception, exit code 2
 using System;
+using System.Linq;
 using System.Text;
 
 public class CheckFailed : Exception
@@ -30,6 +32,18 @@ public static class Scenario
     {
         Check(result, operation + ": Result=false ResultCode=" + code + " Message=" + message);
         Check(code == 0, operation + ": ResultCode=" + code + " Message=" + message);
+    }
+
+    // The value of key in "Key=Value" items (RequestResults; null = none);
+    // a missing key fails the scenario.
+    public static string Property(string[] items, string key, bool ignoreCase = false)
+    {
+        string prefix = key + "=";
+        items = items ?? new string[0];
+        StringComparison comparison = ignoreCase ? StringComparison.OrdinalIgnoreCase : StringComparison.Ordinal;
+        string item = items.FirstOrDefault(i => i.StartsWith(prefix, comparison));
+        Check(item != null, "no " + key + " in [" + string.Join(", ", items) + "]");
+        return item.Substring(prefix.Length);
     }
 
     // Ok("CreateUser", "id", 2) prints "OK CreateUser id=2".

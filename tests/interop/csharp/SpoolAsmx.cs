@@ -2,7 +2,7 @@
 //
 //   mono SpoolAsmx.exe <url> <adminUser> <adminPassword>
 //
-// Compiled with Scenario.cs and a proxy made by `wsdl -n:Stws` (SOAP 1.1) or
+// Compiled with Scenario.cs, AsmxProxy.cs and a proxy made by `wsdl -n:Stws` (SOAP 1.1) or
 // `wsdl -n:Stws -protocol:SOAP12`. Expects a fresh server (department 1,
 // brand 1, no mail accounts) whose outgoing spool holds two queued messages
 // and one failed one, and whose incoming spool holds one pending message
@@ -15,15 +15,6 @@ using static Scenario;
 
 static class SpoolAsmx
 {
-    static string Count(string[] items, string key)
-    {
-        string prefix = key + "=";
-        items = items ?? new string[0];
-        string item = items.FirstOrDefault(i => i.StartsWith(prefix, StringComparison.Ordinal));
-        Check(item != null, "no " + key + " in [" + string.Join(", ", items) + "]");
-        return item.Substring(prefix.Length);
-    }
-
     static int Main(string[] args)
     {
         return Run(args, "SpoolAsmx.exe <url> <adminUser> <adminPassword>", 3, Exercise);
@@ -32,10 +23,7 @@ static class SpoolAsmx
     static void Exercise(string[] args)
     {
         string user = args[1], password = args[2];
-        var svc = new svcSpool();
-        svc.Url = args[0];
-        svc.Timeout = 60000;
-        Ok("Proxy", "soapVersion", svc.SoapVersion);
+        var svc = AsmxProxy.Connect(new svcSpool(), args[0]);
 
         // ---- SMTP accounts
         IntRequestResult created = svc.CreateSmtpAccount(user, password, "Relay", "smtp.example.com", 587,
@@ -124,16 +112,16 @@ static class SpoolAsmx
         // ---- counts before any change
         SettingsRequestResult counts = svc.GetSpoolCounts(user, password);
         Succeeded("GetSpoolCounts", counts.Result, counts.ResultCode, counts.Message);
-        Ok("GetSpoolCounts", "OutgoingQueued", Count(counts.RequestResults, "OutgoingQueued"),
-           "OutgoingFailed", Count(counts.RequestResults, "OutgoingFailed"),
-           "OutgoingTotal", Count(counts.RequestResults, "OutgoingTotal"),
-           "IncomingFailed", Count(counts.RequestResults, "IncomingFailed"));
+        Ok("GetSpoolCounts", "OutgoingQueued", Property(counts.RequestResults, "OutgoingQueued"),
+           "OutgoingFailed", Property(counts.RequestResults, "OutgoingFailed"),
+           "OutgoingTotal", Property(counts.RequestResults, "OutgoingTotal"),
+           "IncomingFailed", Property(counts.RequestResults, "IncomingFailed"));
         SettingsRequestResult incomingCounts = svc.GetIncomingSpoolCounts(user, password);
         Succeeded("GetIncomingSpoolCounts", incomingCounts.Result, incomingCounts.ResultCode, incomingCounts.Message);
         Check(!incomingCounts.RequestResults.Any(i => i.StartsWith("Outgoing")), "GetIncomingSpoolCounts: outgoing");
-        Ok("GetIncomingSpoolCounts", "IncomingPending", Count(incomingCounts.RequestResults, "IncomingPending"),
-           "IncomingFailed", Count(incomingCounts.RequestResults, "IncomingFailed"),
-           "IncomingTotal", Count(incomingCounts.RequestResults, "IncomingTotal"));
+        Ok("GetIncomingSpoolCounts", "IncomingPending", Property(incomingCounts.RequestResults, "IncomingPending"),
+           "IncomingFailed", Property(incomingCounts.RequestResults, "IncomingFailed"),
+           "IncomingTotal", Property(incomingCounts.RequestResults, "IncomingTotal"));
 
         // ---- outgoing spool
         OutgoingMessageInfoArrayResult outgoing = svc.GetOutgoingMessages(user, password, "id", false, 0, 0);
@@ -199,8 +187,8 @@ static class SpoolAsmx
         GenericResult deletedIn = svc.DeleteIncomingMessages(user, password, new[] { pending.ID.ToString() });
         Succeeded("DeleteIncomingMessages", deletedIn.Result, deletedIn.ResultCode, deletedIn.Message);
         incomingCounts = svc.GetIncomingSpoolCounts(user, password);
-        Check(Count(incomingCounts.RequestResults, "IncomingPending") == "2"
-              && Count(incomingCounts.RequestResults, "IncomingTotal") == "2", "after DeleteIncomingMessages");
-        Ok("DeleteIncomingMessages", "id", pending.ID, "total", Count(incomingCounts.RequestResults, "IncomingTotal"));
+        Check(Property(incomingCounts.RequestResults, "IncomingPending") == "2"
+              && Property(incomingCounts.RequestResults, "IncomingTotal") == "2", "after DeleteIncomingMessages");
+        Ok("DeleteIncomingMessages", "id", pending.ID, "total", Property(incomingCounts.RequestResults, "IncomingTotal"));
     }
 }
