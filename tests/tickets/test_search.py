@@ -273,6 +273,7 @@ def test_open_tickets_of_an_address_among_100000_tickets_are_fast(database_url):
         class Call:
             def __init__(self, session, role, user_id):
                 self.session = session
+                self.connection = session.connection()
                 self.principal = Principal(user_id, "perf", roles.effective_roles([role]))
 
         criteria = ["IsOpen=true", "EmailAddress=user4321@example.com"]

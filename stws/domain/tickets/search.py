@@ -82,7 +82,7 @@ class Search:
 
 @dataclass
 class Found:
-    tickets: list  # [Ticket], their statuses loaded in the session
+    tickets: list  # rows of core.TICKET_INFO_COLUMNS
     # The Offset of the next page when more tickets match, else None.
     next_offset: int | None
 
@@ -250,7 +250,7 @@ def text_condition(session, text: str, include_notes: bool):
 
 
 def search_statement(call, search: Search):
-    """The SELECT of (Ticket, TicketStatus) rows for ``search``, one page + 1 row."""
+    """The SELECT of core.TICKET_INFO_COLUMNS for ``search``, one page + 1 row."""
     if search.is_deleted and not call.principal.has_role(roles.MANAGER):
         raise PermissionDenied("Searching deleted tickets (IsDeleted=true) needs the Manager role.")
     # "IS NOT true" rather than "= false": SQLite, without statistics, would
@@ -267,7 +267,7 @@ def search_statement(call, search: Search):
     if visible is not None:
         conditions.append(visible)
     return (
-        select(Ticket, TicketStatus)
+        select(*core.TICKET_INFO_COLUMNS)
         .join(TicketStatus, TicketStatus.id == Ticket.status_id)
         .where(and_(*conditions))
         .order_by(newest_first(call.session), Ticket.id.desc())
@@ -290,9 +290,10 @@ def newest_first(session):
 
 
 def find_tickets(call, items) -> Found:
-    """Tickets matching the Key=Value ``items``, one page of them."""
+    """Tickets matching the Key=Value ``items``, one page of them (rows of
+    core.TICKET_INFO_COLUMNS)."""
     search = parse_criteria(call.session, items)
-    rows = call.session.execute(search_statement(call, search)).all()
-    tickets = [ticket for ticket, _status in rows[:search.max_results]]
+    rows = call.connection.execute(search_statement(call, search)).all()
+    tickets = rows[:search.max_results]
     more = len(rows) > search.max_results
     return Found(tickets, search.offset + len(tickets) if more else None)

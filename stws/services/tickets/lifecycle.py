@@ -8,7 +8,7 @@ tickets are never counted.
 """
 from __future__ import annotations
 
-from stws.domain.tickets import core, counts, lifecycle, search
+from stws.domain.tickets import counts, lifecycle, search
 from stws.security import roles
 from stws.services.tickets import types as T
 from stws.services.tickets.convert import ticket_info
@@ -71,8 +71,7 @@ def GetTicketsBySearch(call, searchCriteria):
     if found.next_offset is not None:
         message = ("More tickets match than were returned; ask again with Offset=%d for the next page."
                    % found.next_offset)
-    tickets = [ticket_info(ticket, core.status_of(call.session, ticket)) for ticket in found.tickets]
-    return {"Tickets": tickets, "Message": message}
+    return {"Tickets": [ticket_info(row, row) for row in found.tickets], "Message": message}
 
 
 @operation(("ticketId", Int), returns=T.GenericResult, role=roles.MANAGER)
