@@ -9,7 +9,8 @@ still going. A run, in the pool:
    switched off -> nothing to do; otherwise takes or renews the lease
    (``UPDATE ... WHERE lease_node = me OR lease expired``), so on several
    nodes sharing a database one node runs the thread at a time and another
-   takes over within two intervals when that node dies;
+   takes over 1.5 to 2.5 intervals after that node's last renewal when it
+   dies (measured in tests/workers/test_multinode.py);
 2. skips the run while the maintenance flag is set, for threads that must
    wait for database upgrades;
 3. runs the job, which returns how many items it processed;
@@ -202,8 +203,10 @@ class ThreadRunner:
 
     def _lease_expiry(self, now):
         # 1.5 intervals: the holder renews it every interval (with half an
-        # interval to spare), and a dead holder's lease has lapsed by the
-        # next-but-one tick of another node: takeover within two intervals.
+        # interval to spare). A dead holder's lease lapses 1.5 intervals after
+        # its last renewal, and another node, ticking once per interval at
+        # its own phase, takes it at its first tick after that: 1.5 to 2.5
+        # intervals after the last renewal, 2 on average.
         return now + dt.timedelta(seconds=max(1.5 * self.definition.interval, 1))
 
     def _claim(self, session, now) -> bool:
