@@ -9,6 +9,7 @@
 #   STWS_BENCH_THREADS    SOAP threads (default: the server's default)
 #   STWS_BENCH_DATABASE   SQLAlchemy URL (default: SQLite in the data directory)
 #   STWS_BENCH_EXTRAS     "1" mounts _extras' bare resource and echo service
+#   STWS_BENCH_DIRECTORY_CACHE  "off" runs without the directory cache
 import os
 import sys
 
@@ -27,6 +28,8 @@ if os.environ.get("STWS_BENCH_THREADS"):
     _args += ["--threads", os.environ["STWS_BENCH_THREADS"]]
 if os.environ.get("STWS_BENCH_DATABASE"):
     _args += ["--database", os.environ["STWS_BENCH_DATABASE"]]
+if os.environ.get("STWS_BENCH_DIRECTORY_CACHE"):
+    _args += ["--directory-cache", os.environ["STWS_BENCH_DIRECTORY_CACHE"]]
 _options = Options()
 _options.parseOptions(_args)
 _top = makeService(_options)

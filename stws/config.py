@@ -39,6 +39,9 @@ class Config:
     max_attachment_size: int = DEFAULT_MAX_ATTACHMENT_BYTES
     # Seconds a verified credential stays in the in-memory cache (DESIGN §7).
     credential_cache_seconds: float = 60.0
+    # Cache the agent, department and group listings (stws.domain.directory);
+    # off only to measure or rule out the cache.
+    directory_cache: bool = True
     # Background thread intervals in seconds, by thread name, overriding the
     # defaults: "Ticket Watcher=30; Cleaner=600" in the file or on the command line.
     thread_intervals: dict = field(default_factory=dict)
@@ -53,6 +56,7 @@ class Config:
         "max-request-size": "max_request_size",
         "max-attachment-size": "max_attachment_size",
         "thread-intervals": "thread_intervals",
+        "directory-cache": "directory_cache",
     }
 
     def __post_init__(self):
@@ -62,6 +66,8 @@ class Config:
         self.max_attachment_size = _positive_int("max-attachment-size", self.max_attachment_size)
         if isinstance(self.thread_intervals, str):
             self.thread_intervals = _parse_intervals(self.thread_intervals)
+        if isinstance(self.directory_cache, str):
+            self.directory_cache = _switch("directory-cache", self.directory_cache)
 
     @property
     def database_url(self) -> str:
@@ -113,6 +119,13 @@ def _positive_int(name, value) -> int:
     if number <= 0:
         raise ConfigError("%s must be greater than zero" % name)
     return number
+
+
+def _switch(name, text: str) -> bool:
+    value = text.strip().lower()
+    if value not in ("on", "off", "true", "false", "yes", "no", "1", "0"):
+        raise ConfigError("%s must be on or off, not %r" % (name, text))
+    return value in ("on", "true", "yes", "1")
 
 
 def _parse_intervals(text: str) -> dict:

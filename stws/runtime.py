@@ -13,6 +13,7 @@ from stws.diagnostics.tracing import Tracing
 from stws.db import schema
 from stws.db.engine import Database
 from stws.db.seed import seed_administrator, seed_default_organisation, seed_reference_data
+from stws.domain.directory import DirectoryCache
 from stws.logs import LogFiles
 from stws.security.auth import Authenticator, CredentialCache
 
@@ -38,6 +39,8 @@ class Runtime:
     # Errors written to the error log, held for the error emails that the
     # Event Processing thread sends (stws.diagnostics.errormail).
     error_mail: ErrorCollector | None = None
+    # The agent, department and group listings (stws.domain.directory).
+    directory: DirectoryCache = field(default_factory=DirectoryCache)
 
     def close(self) -> None:
         if self.error_mail is not None:
@@ -64,6 +67,7 @@ def start_runtime(config: Config) -> Runtime:
     system_log.info("database %s at revision %s", db.engine.url.render_as_string(hide_password=True),
                     schema.current_revision(db.engine))
     runtime = Runtime(config, data, db, authenticator, log_files, generated, tracing=tracing)
+    runtime.directory = DirectoryCache(tracing=tracing, enabled=config.directory_cache)
     runtime.options = OptionsCache(db)
     runtime.options.listeners.append(tracing.apply)
     runtime.options.reload()

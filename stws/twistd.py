@@ -21,6 +21,7 @@ class Options(usage.Options):
         ["max-request-size", None, None, "Largest request body in bytes (default 33554432)"],
         ["max-attachment-size", None, None, "Largest ticket attachment in bytes (default 26214400)"],
         ["thread-intervals", None, None, "Background thread intervals, e.g. 'Ticket Watcher=30; Cleaner=600'"],
+        ["directory-cache", None, None, "on (default) or off: cache the agent, department and group listings"],
     ]
 
     def postOptions(self):

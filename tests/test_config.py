@@ -22,6 +22,14 @@ def test_file_then_command_line(tmp_path):
     assert config.base_url_for_port(1) == "https://x.example"
 
 
+def test_directory_cache_switch(tmp_path):
+    assert Config.load({}).directory_cache is True
+    path = tmp_path / "stws.ini"
+    path.write_text("[stws]\ndirectory-cache = off\n")
+    assert Config.load({}, str(path)).directory_cache is False
+    assert Config.load({"directory-cache": "On"}, str(path)).directory_cache is True
+
+
 def test_ipv6_listen_address_in_urls():
     config = Config.load({"listen": "tcp6:8080:interface=\\:\\:1"})
     assert config.base_url_for_port(8080) == "http://[::1]:8080"
@@ -31,6 +39,7 @@ def test_ipv6_listen_address_in_urls():
     ({"threads": "0"}, "greater than zero"),
     ({"threads": "many"}, "whole number"),
     ({"max-request-size": "-1"}, "greater than zero"),
+    ({"directory-cache": "maybe"}, "on or off"),
 ])
 def test_bad_values(options, message):
     with pytest.raises(ConfigError, match=message):

@@ -122,6 +122,30 @@ FRONT_LINE_GROUPS = {1: 1, 2: 3}  # department -> group
 TRIGGERS = {"tr_tickets_fulltext_removal", "tr_ticket_messages_fulltext_removal",
             "tr_ticket_comments_fulltext_removal"}
 EXPRESSION_INDEX = "ix_tickets_customer_email_lower_status"
+# Migration 0008: what bumps directory_version (row triggers per event on
+# SQLite, one statement trigger per table on PostgreSQL).
+DIRECTORY_TABLES = ("users", "user_roles", "roles", "group_agents", "groups", "departments", "brands")
+
+
+def directory_triggers(db: Database) -> set:
+    if db.engine.dialect.name == "sqlite":
+        return {"tr_%s_directory_%s" % (table, event) for table in DIRECTORY_TABLES
+                for event in ("insert", "update", "delete")}
+    return {"tr_%s_directory" % table for table in DIRECTORY_TABLES}
+
+
+def trigger_names(db: Database) -> set:
+    with db.engine.connect() as connection:
+        if db.engine.dialect.name == "sqlite":
+            query = "SELECT name FROM sqlite_master WHERE type = 'trigger'"
+        else:
+            query = "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal"
+        return {name for (name,) in connection.execute(text(query))}
+
+
+def directory_version(db: Database) -> int:
+    with db.engine.connect() as connection:
+        return connection.execute(text("SELECT version FROM directory_version")).scalar_one()
 
 
 def populate(db: Database) -> dict:
@@ -215,10 +239,19 @@ def test_a_populated_database_upgrades_downgrades_and_upgrades_again(db):
     assert_intact(db, tables, before)
     assert schema.pending_model_changes(db.engine) == []
     assert fingerprint(db) == fresh
+    assert directory_triggers(db) <= trigger_names(db)
+    # The version row came with the table, and the triggers count changes.
+    assert directory_version(db) == 0
+    with db.engine.begin() as connection:
+        connection.execute(text("UPDATE users SET display_name = 'Jane D.' WHERE id = 2"))
+    assert directory_version(db) == 1
+    with db.engine.begin() as connection:
+        connection.execute(text("UPDATE users SET display_name = 'Jane' WHERE id = 2"))
 
     schema.downgrade(db.engine, POPULATED_REVISION)
     assert schema.current_revision(db.engine) == POPULATED_REVISION
     assert_intact(db, tables, before)
+    assert not directory_triggers(db) & trigger_names(db)
 
     schema.upgrade(db.engine)
     assert_intact(db, tables, before)

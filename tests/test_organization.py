@@ -1,10 +1,13 @@
 """svcOrganization.asmx through zeep against a live server: every operation's
 success and its failure cases (credentials, lockout, roles, bad arguments,
-unknown ids)."""
+unknown ids), and that the cached directory listings show every change."""
 from __future__ import annotations
 
 import pytest
 import pytest_twisted
+from sqlalchemy import create_engine, text
+from sqlalchemy.pool import NullPool
+from twisted.internet import threads
 
 from conftest import strings
 from stws.domain.errors import ResultCode
@@ -331,3 +334,124 @@ async def test_agents_in_groups(server, org):
     assert (await org.GetAgentsForGroup(*admin, 1)).Agents is None
     assert_failed(await org.RemoveAgentFromGroup(*admin, 1, agent_id), ResultCode.NOT_FOUND)
     assert_failed(await org.GetAgentsForGroup(*admin, 99), ResultCode.NOT_FOUND)
+
+
+# ------------------------------------------------------- directory cache
+#
+# GetAllAgents, GetAllDepartments, GetAllGroups and GetAgentsForGroup are
+# served from the node's directory cache (stws.domain.directory). Each test
+# reads every listing first, so what follows a change would be a cache hit
+# if the change were missed.
+
+
+async def listings(org, admin, group_id=1) -> dict:
+    """What the four cached operations answer, as comparable tuples."""
+    agents = (await org.GetAllAgents(*admin)).Agents
+    members = await org.GetAgentsForGroup(*admin, group_id)
+    assert members.Result, members.Message
+    departments = (await org.GetAllDepartments(*admin)).Departments
+    groups = (await org.GetAllGroups(*admin)).Groups
+    return dict(
+        agents=[(a.UserName, a.DisplayName, a.EmailAddress, a.IsActive) for a in agents.AgentInfo] if agents else [],
+        members=[(a.UserName, a.DistributionMode, a.IsReceiving, a.MaxTicketsEnabled, a.MaxTickets)
+                 for a in members.Agents.AgentInfo] if members.Agents else [],
+        departments=[(d.ID, d.Name) for d in departments.DepartmentInfo] if departments else [],
+        groups=[(g.ID, g.Name, g.DepartmentID, g.IsFrontLine) for g in groups.GroupInfo] if groups else [],
+    )
+
+
+async def test_directory_listings_show_every_change_at_once(server, org):
+    admin = server.admin
+    cache = server.runtime.directory
+    before = await listings(org, admin)
+    hits = cache.hits
+    assert await listings(org, admin) == before
+    assert cache.hits == hits + 4  # nothing changed: all four served from the cache
+
+    uma = await new_user(org, admin, "uma", roles="Agent")
+    assert ("uma", "Uma", "uma@example.com", False) in (await listings(org, admin))["agents"]
+
+    assert (await org.SetUsersProperties(*admin, uma, strings("DisplayName=Uma T", "Email=uma@example.net"))).Result
+    assert ("uma", "Uma T", "uma@example.net", False) in (await listings(org, admin))["agents"]
+
+    assert (await org.AddAgentToGroup(*admin, 1, uma, "Primary", True, 3)).Result
+    assert (await listings(org, admin))["members"] == [("uma", "primary", False, True, 3)]
+    assert (await org.AddAgentToGroup(*admin, 1, uma, "Queue", False, 0)).Result
+    assert (await listings(org, admin))["members"] == [("uma", "queue", False, False, 0)]
+    assert (await org.RemoveAgentFromGroup(*admin, 1, uma)).Result
+    assert (await listings(org, admin))["members"] == []
+
+    assert (await org.UpdateGroup(*admin, 1, "First Line", "")).Result
+    assert (await listings(org, admin))["groups"][0][1] == "First Line"
+
+    department = (await org.CreateDepartment(*admin, 1, "Sales", "", "Sales Desk")).RequestResult
+    now = await listings(org, admin)
+    assert (department, "Sales") in now["departments"]
+    assert [g[1:] for g in now["groups"] if g[2] == department] == [("Sales Desk", department, True)]
+
+    assert (await org.SetUsersProperties(*admin, uma, strings("Roles=Registered Users"))).Result
+    assert "uma" not in [a[0] for a in (await listings(org, admin))["agents"]]
+
+    vera = await new_user(org, admin, "vera", roles="Agent")
+    assert (await org.AddAgentToGroup(*admin, 1, vera, "Queue", False, 0)).Result
+    assert [a[0] for a in (await listings(org, admin))["members"]] == ["vera"]
+    assert (await org.DeleteUser(*admin, vera)).Result
+    now = await listings(org, admin)
+    assert "vera" not in [a[0] for a in now["agents"]] and now["members"] == []
+
+
+def run_sql(url: str, *statements: str) -> None:
+    """Statements in one transaction on a connection of its own: another
+    node, or the Auto-Inactive thread's Core update, as the server sees it."""
+    engine = create_engine(url, poolclass=NullPool)
+    try:
+        with engine.begin() as connection:
+            for statement in statements:
+                connection.execute(text(statement))
+    finally:
+        engine.dispose()
+
+
+async def test_changes_made_behind_the_servers_back_show_at_once(server, org, database_url):
+    admin = server.admin
+    wendy = await new_user(org, admin, "wendy", roles="Agent")
+    assert (await org.AddAgentToGroup(*admin, 1, wendy, "Queue", False, 0)).Result
+    before = await listings(org, admin)
+    assert ("wendy", "Wendy", "wendy@example.com", False) in before["agents"]
+    assert before["members"] == [("wendy", "queue", False, False, 0)]
+
+    # What the Auto-Inactive thread and an agent going active do, as SQL.
+    await threads.deferToThread(run_sql, database_url, "UPDATE users SET is_active_agent = true WHERE id = %d" % wendy,
+                                "UPDATE group_agents SET is_receiving = true WHERE user_id = %d" % wendy)
+    now = await listings(org, admin)
+    assert ("wendy", "Wendy", "wendy@example.com", True) in now["agents"]
+    assert now["members"] == [("wendy", "queue", True, False, 0)]
+    await threads.deferToThread(run_sql, database_url, "UPDATE users SET is_active_agent = false WHERE id = %d" % wendy)
+    assert ("wendy", "Wendy", "wendy@example.com", False) in (await listings(org, admin))["agents"]
+
+    await threads.deferToThread(run_sql, database_url, "UPDATE groups SET name = 'Tier 1' WHERE id = 1",
+                                "UPDATE departments SET name = 'Help' WHERE id = 1",
+                                "UPDATE users SET display_name = 'W.' WHERE id = %d" % wendy)
+    now = await listings(org, admin)
+    assert now["groups"][0][1] == "Tier 1" and now["departments"][0][1] == "Help"
+    assert ("wendy", "W.", "wendy@example.com", False) in now["agents"]
+
+    await threads.deferToThread(run_sql, database_url, "DELETE FROM user_roles WHERE user_id = %d AND role_id IN "
+                                "(SELECT id FROM roles WHERE name = 'Agent')" % wendy)
+    assert "wendy" not in [a[0] for a in (await listings(org, admin))["agents"]]
+
+
+async def test_a_change_through_another_node_shows_on_this_one(server, org, make_config, start_server, tmp_path):
+    """Two servers (runtimes with caches of their own) on one database."""
+    other = await start_server.started(make_config(data_dir=tmp_path / "node2"))
+    other_org = await other.client("svcOrganization")
+    admin = server.admin
+    before = await listings(org, admin)
+    xena = await new_user(other_org, admin, "xena", roles="Agent")
+    assert (await other_org.AddAgentToGroup(*admin, 1, xena, "Secondary", True, 7)).Result
+    assert (await other_org.UpdateGroup(*admin, 1, "Level One", "")).Result
+    now = await listings(org, admin)
+    assert now != before
+    assert ("xena", "Xena", "xena@example.com", False) in now["agents"]
+    assert now["members"] == [("xena", "secondary", False, True, 7)]
+    assert now["groups"][0][1] == "Level One"

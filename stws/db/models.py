@@ -233,6 +233,21 @@ class GroupAgent(Base):
     receiving_changed_utc: Mapped[dt.datetime | None]
 
 
+class DirectoryVersion(Base):
+    """One row whose ``version`` goes up whenever directory data changes:
+    users, their roles, groups and memberships, departments, brands.
+
+    Bumped by database triggers (migration 0008), so every writer counts:
+    the ORM, Core updates, raw SQL and other nodes sharing the database.
+    stws.domain.directory caches the agent, department and group listings
+    per node and rebuilds them when it reads another version.
+    """
+
+    __tablename__ = "directory_version"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    version: Mapped[int] = mapped_column(default=0)
+
+
 class RebalanceRule(Base):
     """Spreads a group's active tickets evenly over its receiving agents
     (Settings > Tickets > Rebalance Rules); run by the Ticket Watcher.

@@ -88,6 +88,13 @@ def agent_info(user, membership=None):
     )
 
 
+def listing(call, key, items):
+    """The result objects ``items()`` makes, as a tuple shared by every call
+    until the directory changes (stws.domain.directory): a hit costs one
+    single-row query. Failures (an unknown group) are not cached."""
+    return call.runtime.directory.get(call.connection, key, lambda: tuple(items()))
+
+
 def user_info(user):
     return UserInfo(
         DateCreatedUtc=user.date_created_utc, DisplayName=user.display_name, EmailAddress=user.email,
@@ -137,21 +144,25 @@ class OrganizationService(ServiceBase):
         user = org.create_user(call, username, password, email, isEmailVerified, displayName)
         return {"RequestResult": user.id}
 
+    # The four directory listings answer every caller alike (the role check
+    # is made before the body): served from the node's directory cache.
+
     @operation(returns=DepartmentInfoArrayResult, role=roles.AGENT, writes=False)
     def GetAllDepartments(call):
-        return {"Departments": [department_info(d) for d in org.all_departments(call)]}
+        return {"Departments": listing(call, "departments", lambda: map(department_info, org.all_departments(call)))}
 
     @operation(returns=GroupInfoArrayResult, role=roles.AGENT, writes=False)
     def GetAllGroups(call):
-        return {"Groups": [group_info(g) for g in org.all_groups(call)]}
+        return {"Groups": listing(call, "groups", lambda: map(group_info, org.all_groups(call)))}
 
     @operation(("groupId", Int), returns=AgentInfoArrayResult, role=roles.AGENT, writes=False)
     def GetAgentsForGroup(call, groupId):
-        return {"Agents": [agent_info(user, member) for user, member in org.agents_of_group(call, groupId)]}
+        return {"Agents": listing(call, ("group-agents", groupId), lambda: (
+            agent_info(user, member) for user, member in org.agents_of_group(call, groupId)))}
 
     @operation(returns=AgentInfoArrayResult, role=roles.AGENT, writes=False)
     def GetAllAgents(call):
-        return {"Agents": [agent_info(user) for user in org.all_agents(call)]}
+        return {"Agents": listing(call, "agents", lambda: map(agent_info, org.all_agents(call)))}
 
     @operation(("userID", Int), ("requestedValues", ArrayOfString), returns=T.SettingsRequestResult,
                role=roles.EVERYONE, writes=False)
