@@ -18,7 +18,8 @@ def db(database_url):
     database = Database(database_url, pool_size=2)
     with database.engine.begin() as connection:
         connection.execute(text("INSERT INTO roles (id, name, description, category, display_order, is_custom) "
-                                "VALUES (1, 'Agent', '', 'employee', 0, false)"))
+                                "VALUES (1, 'Agent', '', 'employee', 0, false), "
+                                "(2, 'Registered Users', '', 'customer', 1, false)"))
         connection.execute(text(
             "INSERT INTO users (id, username, username_key, email, display_name, password_hash, auth_method, "
             "auth_domain, is_email_verified, time_zone, is_locked_out, force_password_change, security_stamp, "
@@ -120,7 +121,15 @@ def test_cache_tracing_reports_hits_misses_and_evictions(db, caplog):
     ("UPDATE users SET is_active_agent = true WHERE id = 1", True),
     ("UPDATE users SET is_deleted = true WHERE id = 1", True),
     ("UPDATE users SET username = 'x', username_key = 'x' WHERE id = 1", True),
-    ("INSERT INTO user_roles (user_id, role_id) VALUES (1, 1)", True),
+    ("INSERT INTO user_roles (user_id, role_id) VALUES (1, 1)", True),  # Agent
+    # New customers (frequent, on every node) are in no listing until they
+    # get an employee role: no bump for the user row or a customer role.
+    ("INSERT INTO users (id, username, username_key, email, display_name, password_hash, auth_method, "
+     "auth_domain, is_email_verified, time_zone, is_locked_out, force_password_change, security_stamp, "
+     "failed_login_count, signature, is_primary_admin, is_active_agent, date_created_utc, is_deleted) "
+     "VALUES (2, 'cy', 'cy', 'cy@example.com', 'Cy', '', 'password', '', true, 'UTC', false, false, "
+     "'s', 0, '', false, false, '2026-01-01 00:00:00', false)", False),
+    ("INSERT INTO user_roles (user_id, role_id) VALUES (1, 2)", False),  # Registered Users
     ("UPDATE roles SET name = 'Helper' WHERE id = 1", True),
     ("UPDATE brands SET name = 'Brand X' WHERE id = 1", True),
     # Changing all the time, and in no listing: no bump.

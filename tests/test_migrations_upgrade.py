@@ -130,7 +130,7 @@ DIRECTORY_TABLES = ("users", "user_roles", "roles", "group_agents", "groups", "d
 def directory_triggers(db: Database) -> set:
     if db.engine.dialect.name == "sqlite":
         return {"tr_%s_directory_%s" % (table, event) for table in DIRECTORY_TABLES
-                for event in ("insert", "update", "delete")}
+                for event in ("insert", "update", "delete") if (table, event) != ("users", "insert")}
     return {"tr_%s_directory" % table for table in DIRECTORY_TABLES}
 
 

@@ -19,11 +19,17 @@ depends_on = None
 # them would empty the cache for nothing. Brands are listed by nothing
 # cached yet, but departments belong to them.
 #
+# New customers are frequent (every ticket from a new address, on every
+# node) and in no listing: a new user row is in none until it gets an
+# employee role, so users bump on UPDATE and DELETE only, and user_roles
+# only for the employee roles (stws.security.roles.EMPLOYEE_ROLES as of
+# this revision). Otherwise every such ticket would empty the cache and,
+# on PostgreSQL, queue on the version row's lock.
+#
 # On SQLite, a batch operation that recreates one of these tables drops
 # its triggers: recreate them in the same migration.
 _WATCHED = (
     ("users", ("username", "username_key", "display_name", "email", "is_active_agent", "is_deleted")),
-    ("user_roles", None),
     ("roles", None),
     ("group_agents", ("group_id", "user_id", "distribution_mode", "max_tickets_enabled", "max_tickets",
                       "is_receiving")),
@@ -31,6 +37,8 @@ _WATCHED = (
     ("departments", None),
     ("brands", None),
 )
+_WITHOUT_INSERT = {"users"}
+_EMPLOYEE_ROLE_IDS = "(SELECT id FROM roles WHERE name IN ('Agent', 'Manager', 'Administrator'))"
 _BUMP = "UPDATE directory_version SET version = version + 1"
 
 
@@ -46,9 +54,16 @@ def upgrade() -> None:
         # Row triggers only: one bump per changed row.
         for table, columns in _WATCHED:
             update = "UPDATE OF %s" % ", ".join(columns) if columns else "UPDATE"
-            for event, name in (("INSERT", "insert"), (update, "update"), ("DELETE", "delete")):
+            for event, name in _sqlite_events(table, update):
                 op.execute("CREATE TRIGGER tr_%s_directory_%s AFTER %s ON %s BEGIN %s; END"
                            % (table, name, event, table, _BUMP))
+        for event, name, condition in (
+            ("INSERT", "insert", "NEW.role_id IN %s" % _EMPLOYEE_ROLE_IDS),
+            ("UPDATE", "update", "OLD.role_id IN %s OR NEW.role_id IN %s" % (_EMPLOYEE_ROLE_IDS, _EMPLOYEE_ROLE_IDS)),
+            ("DELETE", "delete", "OLD.role_id IN %s" % _EMPLOYEE_ROLE_IDS),
+        ):
+            op.execute("CREATE TRIGGER tr_user_roles_directory_%s AFTER %s ON user_roles WHEN %s BEGIN %s; END"
+                       % (name, event, condition, _BUMP))
     else:
         # One bump per statement. A bump locks the version row until commit,
         # so directory writers of all nodes queue there: they are rare.
@@ -56,17 +71,39 @@ def upgrade() -> None:
                    "%s; RETURN NULL; END $$" % _BUMP)
         for table, columns in _WATCHED:
             update = "UPDATE OF %s" % ", ".join(columns) if columns else "UPDATE"
-            op.execute("CREATE TRIGGER tr_%s_directory AFTER INSERT OR %s OR DELETE OR TRUNCATE ON %s "
-                       "FOR EACH STATEMENT EXECUTE FUNCTION stws_directory_changed()" % (table, update, table))
+            events = " OR ".join(([] if table in _WITHOUT_INSERT else ["INSERT"]) + [update, "DELETE", "TRUNCATE"])
+            op.execute("CREATE TRIGGER tr_%s_directory AFTER %s ON %s "
+                       "FOR EACH STATEMENT EXECUTE FUNCTION stws_directory_changed()" % (table, events, table))
+        # Row by row (a statement trigger cannot see the rows), employee roles only.
+        op.execute(
+            "CREATE FUNCTION stws_directory_role_changed() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN "
+            "IF EXISTS (SELECT 1 FROM %s AS employee(id) WHERE employee.id IN ("
+            "CASE WHEN TG_OP = 'INSERT' THEN NULL ELSE OLD.role_id END, "
+            "CASE WHEN TG_OP = 'DELETE' THEN NULL ELSE NEW.role_id END)) THEN %s; END IF; "
+            "RETURN NULL; END $$" % (_EMPLOYEE_ROLE_IDS, _BUMP))
+        op.execute("CREATE TRIGGER tr_user_roles_directory AFTER INSERT OR UPDATE OR DELETE ON user_roles "
+                   "FOR EACH ROW EXECUTE FUNCTION stws_directory_role_changed()")
+        op.execute("CREATE TRIGGER tr_user_roles_directory_truncate AFTER TRUNCATE ON user_roles "
+                   "FOR EACH STATEMENT EXECUTE FUNCTION stws_directory_changed()")
+
+
+def _sqlite_events(table: str, update: str):
+    events = [("INSERT", "insert"), (update, "update"), ("DELETE", "delete")]
+    return events[1:] if table in _WITHOUT_INSERT else events
 
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "sqlite":
-        for table, _columns in _WATCHED:
-            for name in ("insert", "update", "delete"):
+        for table, columns in _WATCHED:
+            for _event, name in _sqlite_events(table, ""):
                 op.execute("DROP TRIGGER tr_%s_directory_%s" % (table, name))
+        for name in ("insert", "update", "delete"):
+            op.execute("DROP TRIGGER tr_user_roles_directory_%s" % name)
     else:
         for table, _columns in _WATCHED:
             op.execute("DROP TRIGGER tr_%s_directory ON %s" % (table, table))
+        op.execute("DROP TRIGGER tr_user_roles_directory ON user_roles")
+        op.execute("DROP TRIGGER tr_user_roles_directory_truncate ON user_roles")
+        op.execute("DROP FUNCTION stws_directory_role_changed()")
         op.execute("DROP FUNCTION stws_directory_changed()")
     op.drop_table("directory_version")
