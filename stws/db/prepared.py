@@ -34,7 +34,9 @@ class PreparedQuery:
                 column.type.dialect_impl(dialect).result_processor(dialect, None)
                 for column in self.statement.selected_columns
             )
-            prepared = (compiled.string, names, processors)
+            # Literals in the statement (``== 1``) are parameters with a value.
+            defaults = dict(compiled.params)
+            prepared = (compiled.string, names, processors, defaults)
             with self._lock:
                 self._by_dialect[dialect.name] = prepared
         return prepared
@@ -42,7 +44,9 @@ class PreparedQuery:
     def first(self, connection, params: dict):
         """The first row (a named tuple), or None; ``connection`` is a
         SQLAlchemy Connection (its DBAPI connection runs the query)."""
-        sql, names, processors = self._prepared(connection.dialect)
+        sql, names, processors, defaults = self._prepared(connection.dialect)
+        if defaults:
+            params = {**defaults, **params}
         cursor = connection.connection.dbapi_connection.cursor()
         try:
             cursor.execute(sql, tuple(params[name] for name in names) if names is not None else params)
