@@ -18,19 +18,17 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import shutil
 import statistics
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 from types import SimpleNamespace
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, text  # noqa: E402
+from _backends import each_backend  # noqa: E402
+from sqlalchemy import text  # noqa: E402
 
 import seed_tickets  # noqa: E402
 from stws.db.engine import Database  # noqa: E402
@@ -87,23 +85,7 @@ def main(argv=None) -> int:
     parser.add_argument("--postgresql", metavar="URL", help="a PostgreSQL server to make a database on")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     ARGS = parser.parse_args(argv)
-    if not ARGS.no_sqlite:
-        directory = tempfile.mkdtemp(prefix="stws-bench-lookup-")
-        try:
-            bench("SQLite", "sqlite:///%s/bench.sqlite3" % directory)
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
-    if ARGS.postgresql:
-        admin = create_engine(ARGS.postgresql, isolation_level="AUTOCOMMIT")
-        name = "stws_bench_lookup_%s" % uuid.uuid4().hex[:8]
-        with admin.connect() as connection:
-            connection.execute(text('CREATE DATABASE "%s"' % name))
-        try:
-            bench("PostgreSQL", admin.url.set(database=name).render_as_string(hide_password=False))
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name))
-            admin.dispose()
+    each_backend(bench, 'lookup', sqlite=not ARGS.no_sqlite, postgresql=ARGS.postgresql)
     return 0
 
 

@@ -36,19 +36,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from sqlalchemy import create_engine, insert, select, text, update  # noqa: E402
+from _backends import each_backend  # noqa: E402
+from sqlalchemy import insert, select, text, update  # noqa: E402
 
 from stws.db.engine import Database  # noqa: E402
 from stws.db.models import GroupAgent, Ticket, TicketComment, TicketMessage  # noqa: E402
@@ -213,23 +211,7 @@ def main(argv=None) -> int:
     parser.add_argument("--postgresql", metavar="URL", help="a PostgreSQL server to make a database on")
     parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
     ARGS = parser.parse_args(argv)
-    if not ARGS.no_sqlite:
-        directory = tempfile.mkdtemp(prefix="stws-bench-idx-")
-        try:
-            bench("SQLite", "sqlite:///%s/bench.sqlite3" % directory)
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
-    if ARGS.postgresql:
-        admin = create_engine(ARGS.postgresql, isolation_level="AUTOCOMMIT")
-        name = "stws_bench_idx_%s" % uuid.uuid4().hex[:8]
-        with admin.connect() as connection:
-            connection.execute(text('CREATE DATABASE "%s"' % name))
-        try:
-            bench("PostgreSQL", admin.url.set(database=name).render_as_string(hide_password=False))
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name))
-            admin.dispose()
+    each_backend(bench, 'idx', sqlite=not ARGS.no_sqlite, postgresql=ARGS.postgresql)
     return 0
 
 

@@ -40,19 +40,17 @@ import argparse
 import datetime as dt
 import math
 import os
-import shutil
 import subprocess
 import sys
-import tempfile
 import time
-import uuid
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from _backends import each_backend  # noqa: E402
 import seed_tickets  # noqa: E402
-from sqlalchemy import create_engine, func, select, text, update  # noqa: E402
+from sqlalchemy import func, select, update  # noqa: E402
 
 from stws.db.engine import Database  # noqa: E402
 from stws.db.models import (  # noqa: E402
@@ -204,23 +202,7 @@ def main(argv=None) -> int:
     if args.watch:
         watch(args.watch, args)
         return 0
-    if not args.no_sqlite:
-        directory = tempfile.mkdtemp(prefix="stws-bench-tw-")
-        try:
-            bench("SQLite", "sqlite:///%s/bench.sqlite3" % directory, args)
-        finally:
-            shutil.rmtree(directory, ignore_errors=True)
-    if args.postgresql:
-        admin = create_engine(args.postgresql, isolation_level="AUTOCOMMIT")
-        name = "stws_bench_tw_%s" % uuid.uuid4().hex[:8]
-        with admin.connect() as connection:
-            connection.execute(text('CREATE DATABASE "%s"' % name))
-        try:
-            bench("PostgreSQL", admin.url.set(database=name).render_as_string(hide_password=False), args)
-        finally:
-            with admin.connect() as connection:
-                connection.execute(text('DROP DATABASE IF EXISTS "%s" WITH (FORCE)' % name))
-            admin.dispose()
+    each_backend(lambda label, url: bench(label, url, args), 'tw', sqlite=not args.no_sqlite, postgresql=args.postgresql)
     return 0
 
 
