@@ -192,20 +192,19 @@ class UnitOfWork:
         return self._session
 
     def commit(self) -> None:
-        if self._session is not None:
-            self._session.commit()
-        elif self.connection.in_transaction():
-            self.connection.commit()
-        else:
-            self.driver.commit()
+        self._transaction_owner().commit()
 
     def rollback(self) -> None:
+        self._transaction_owner().rollback()
+
+    def _transaction_owner(self):
+        """Whoever ends the transaction: the session once there is one, else
+        SQLAlchemy's connection once it joined, else the driver."""
         if self._session is not None:
-            self._session.rollback()
-        elif self.connection.in_transaction():
-            self.connection.rollback()
-        else:
-            self.driver.rollback()
+            return self._session
+        if self.connection.in_transaction():
+            return self.connection
+        return self.driver
 
     def close(self) -> None:
         if self._session is not None:
