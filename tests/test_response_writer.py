@@ -20,7 +20,7 @@ from spyne.server import ServerBase
 from stws.services import SERVICES
 from stws.soap import endpoint as endpoint_module
 from stws.soap.endpoint import AsmxEndpoint
-from stws.soap.writer import writer_for
+from stws.soap.writer import RenderedOnce, writer_for
 
 AWKWARD = 'a & b < c > "d" \'e\'\r\nline two\ttab é ✓ 𝄞'
 ZONE = datetime.timezone(datetime.timedelta(hours=-5, minutes=-30))
@@ -129,3 +129,22 @@ def test_control_characters_are_left_to_spyne(endpoints):
     with pytest.raises(ValueError, match="XML compatible"):
         serialize(app, descriptor, [result], through_writer=True)
     assert endpoint_module._PrebuiltEnvelope is not None
+
+
+def test_rendered_once_arrays_are_written_once_and_alike(endpoints):
+    """A RenderedOnce listing gives the XML a list of the same items gives,
+    and its text is kept for the next response."""
+    service_class = next(s for s in SERVICES if s.__service_name__ == "svcOrganization")
+    endpoint = endpoints[service_class]
+    app = endpoint._soap11
+    descriptor = app.interface.service_method_map["{%s}GetAllAgents" % endpoint.namespace][0]
+    ((_, result_kind),) = descriptor.out_message._type_info.items()
+    result = sample(result_kind, 0)
+    plain = serialize(app, descriptor, [result], through_writer=True)
+    result.Agents = RenderedOnce(result.Agents)
+    assert serialize(app, descriptor, [result], through_writer=True) == plain
+    assert len(result.Agents.xml) == 1
+    # The kept text is what is written: the items are not looked at again.
+    (key,) = result.Agents.xml
+    result.Agents.xml[key] = "<Agents/>"
+    assert b"<Agents/>" in serialize(app, descriptor, [result], through_writer=True)

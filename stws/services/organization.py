@@ -16,6 +16,7 @@ from stws.domain import organization as org
 from stws.security import roles
 from stws.soap.operation import operation
 from stws.soap.types import ArrayOfString, Bool, Int, String, TypeFactory, When, service_namespace
+from stws.soap.writer import RenderedOnce
 
 SERVICE_NAME = "svcOrganization"
 T = TypeFactory(service_namespace(SERVICE_NAME))
@@ -89,10 +90,11 @@ def agent_info(user, membership=None):
 
 
 def listing(call, key, items):
-    """The result objects ``items()`` makes, as a tuple shared by every call
-    until the directory changes (stws.domain.directory): a hit costs one
-    single-row query. Failures (an unknown group) are not cached."""
-    return call.runtime.directory.get(call.connection, key, lambda: tuple(items()))
+    """The result objects ``items()`` makes, shared by every call until the
+    directory changes (stws.domain.directory): a hit costs one single-row
+    query, and the XML is written once (RenderedOnce). Failures (an
+    unknown group) are not cached."""
+    return call.runtime.directory.get(call.connection, key, lambda: RenderedOnce(items()))
 
 
 def user_info(user):
