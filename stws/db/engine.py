@@ -153,7 +153,8 @@ class Database:
             driver = connection.connection.dbapi_connection
             unit = UnitOfWork(self, connection, driver)
             try:
-                connection.execution_options(**{_WRITE_OPTION: writes})
+                # No stws_writes option needed: the begin hook sees the
+                # driver in this transaction and leaves it alone.
                 if self.is_sqlite:
                     driver.execute(_sqlite_begin(writes))
                 yield unit
