@@ -12,9 +12,10 @@ import datetime as dt
 import html
 import re
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import Integer, bindparam, func, insert, or_, select, update
-from sqlalchemy.orm import lazyload
+from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
 
@@ -141,10 +142,10 @@ def record_event(call, ticket: Ticket, event_type: str, description: str, detail
     return event
 
 
-def insert_events(call, rows: list[dict]) -> None:
+def insert_events(connection, rows: list[dict]) -> None:
     """History rows (``event_row``) written at once, without ORM objects:
     one executemany instead of an INSERT ... RETURNING per event."""
-    call.session.connection().execute(_INSERT_EVENT, rows)
+    connection.execute(_INSERT_EVENT, rows)
 
 
 _INSERT_EVENT = insert(TicketEvent.__table__)
@@ -174,14 +175,13 @@ def set_status(call, ticket: Ticket, status: TicketStatus, reason: str = "") -> 
 # --------------------------------------------------------------- numbers
 
 
-def assign_ticket_number(ticket: Ticket) -> None:
+def ticket_number(department_id: int, opened: dt.datetime, ticket_id: int) -> str:
     """``DDD-SSSSSSSS-NNNN``: department, hex seconds since 2000, hex of the id.
 
-    Called after the row has its id; unique because the id is.
+    Made once the row has its id; unique because the id is.
     """
-    seconds = int((ticket.date_opened_utc - _EPOCH).total_seconds())
-    ticket.ticket_number = "%03d-%08X-%04X" % (ticket.department_id % 1000, max(seconds, 0) & 0xFFFFFFFF,
-                                               ticket.id & 0xFFFF)
+    seconds = int((opened - _EPOCH).total_seconds())
+    return "%03d-%08X-%04X" % (department_id % 1000, max(seconds, 0) & 0xFFFFFFFF, ticket_id & 0xFFFF)
 
 
 # --------------------------------------------------------------- assignment
@@ -204,7 +204,9 @@ _ROUND_ROBIN_MEMBERS = (
            GroupAgent.max_tickets_enabled, GroupAgent.max_tickets)
     .join(User, User.id == GroupAgent.user_id)
     .where(GroupAgent.group_id == bindparam("group_id"), GroupAgent.is_receiving.is_(True),
-           GroupAgent.distribution_mode.in_(("primary", "secondary")),
+           # Not IN (...): an IN list is an "expanding" parameter, spliced into
+           # the SQL text again on every execution.
+           or_(GroupAgent.distribution_mode == "primary", GroupAgent.distribution_mode == "secondary"),
            User.is_deleted.is_(False), User.is_locked_out.is_(False))
 )
 
@@ -213,9 +215,9 @@ _TOUCH_MEMBER = (update(GroupAgent.__table__)
                  .values(last_assigned_utc=bindparam("now")))
 
 
-def pick_agent(session, group_id: int, exclude_agent_id: int | None = None) -> tuple[int, str] | None:
+def pick_agent(db, group_id: int, exclude_agent_id: int | None = None) -> tuple[int, str] | None:
     """The agent (id, user name) who gets a new ticket of ``group_id``, or
-    None for the queue.
+    None for the queue. ``db``: the transaction's Session or Core connection.
 
     Round robin: receiving primary members first, then secondary ones, each
     in order of who was assigned least recently; agents at their ticket
@@ -223,7 +225,7 @@ def pick_agent(session, group_id: int, exclude_agent_id: int | None = None) -> t
     """
     # Columns, not GroupAgent/User entities: loading those cost about a
     # third of a millisecond per new ticket (four members of 25 columns).
-    members = session.execute(_ROUND_ROBIN_MEMBERS, {"group_id": group_id}).all()
+    members = db.execute(_ROUND_ROBIN_MEMBERS, {"group_id": group_id}).all()
     ordered = sorted(
         members,
         key=lambda m: (m.distribution_mode != "primary",
@@ -232,16 +234,17 @@ def pick_agent(session, group_id: int, exclude_agent_id: int | None = None) -> t
     for member in ordered:
         if member.user_id == exclude_agent_id:
             continue
-        if member.max_tickets_enabled and open_ticket_count(session, member.user_id) >= member.max_tickets:
+        if member.max_tickets_enabled and open_ticket_count(db, member.user_id) >= member.max_tickets:
             continue
         now = utcnow()
-        session.connection().execute(_TOUCH_MEMBER, {"group": group_id, "user": member.user_id, "now": now})
-        # A membership loaded in this session sees the new time too (the
-        # SELECT above flushed it, so no change of it is pending). Cheaper
-        # than an ORM-enabled UPDATE, which cost ~0.3 ms.
-        loaded = session.identity_map.get(identity_key(GroupAgent, (group_id, member.user_id)))
-        if loaded is not None:
-            set_committed_value(loaded, "last_assigned_utc", now)
+        db.execute(_TOUCH_MEMBER, {"group": group_id, "user": member.user_id, "now": now})
+        if isinstance(db, Session):
+            # A membership loaded in this session sees the new time too (the
+            # SELECT above flushed it, so no change of it is pending). Cheaper
+            # than an ORM-enabled UPDATE, which cost ~0.3 ms.
+            loaded = db.identity_map.get(identity_key(GroupAgent, (group_id, member.user_id)))
+            if loaded is not None:
+                set_committed_value(loaded, "last_assigned_utc", now)
         return member.user_id, member.username
     return None
 
@@ -288,30 +291,47 @@ def resolve_group(call, department: Department, group_id: int | None) -> Group:
 
 
 _DEPARTMENT_AND_GROUP = (
-    select(Department, Group)
+    select(Department.id, Department.name, Department.brand_id, Department.front_line_group_id,
+           Department.is_deleted, Department.email_address, Department.auto_responder_enabled,
+           Department.auto_responder_subject, Department.auto_responder_body,
+           Group.id.label("group_id"), Group.name.label("group_name"),
+           Group.department_id.label("group_department_id"), Group.is_deleted.label("group_is_deleted"))
     .outerjoin(Group, Group.id == func.coalesce(bindparam("group_id", type_=Integer),
                                                 Department.front_line_group_id))
     .where(Department.id == bindparam("department_id"))
 )
 
 
-def department_and_group(call, department_id: int, group_id: int | None) -> tuple[Department, Group]:
-    """The live department and ``resolve_group``'s group, in one query."""
-    row = call.session.execute(_DEPARTMENT_AND_GROUP,
-                               {"department_id": department_id or 0, "group_id": group_id or None}).first()
-    if row is None or row[0].is_deleted:
+@dataclass(frozen=True)
+class GroupRow:
+    id: int
+    name: str
+    department_id: int
+    is_deleted: bool
+
+
+def department_and_group(connection, department_id: int, group_id: int | None):
+    """The live department (a row of id, name, brand_id, front_line_group_id,
+    email_address and the auto-responder's fields) and ``resolve_group``'s
+    group, in one query."""
+    department = connection.execute(_DEPARTMENT_AND_GROUP,
+                                    {"department_id": department_id or 0, "group_id": group_id or None}).first()
+    if department is None or department.is_deleted:
         raise NotFound("There is no department with id %s." % department_id)
-    department, group = row
+    group = None
+    if department.group_id is not None:
+        group = GroupRow(department.group_id, department.group_name, department.group_department_id,
+                         department.group_is_deleted)
     return department, _checked_group(department, group, group_id, _target_group_id(department, group_id))
 
 
-def _target_group_id(department: Department, group_id: int | None) -> int:
+def _target_group_id(department, group_id: int | None) -> int:
     if not group_id and not department.front_line_group_id:
         raise InvalidState("Department %s has no front line group." % department.name)
     return group_id or department.front_line_group_id
 
 
-def _checked_group(department: Department, group: Group | None, group_id: int | None, target: int) -> Group:
+def _checked_group(department, group, group_id: int | None, target: int):
     if group is None or group.is_deleted:
         raise NotFound("There is no group with id %s." % target)
     if group.department_id != department.id:
@@ -338,25 +358,63 @@ def find_customer(call, address: str) -> User | None:
 _CUSTOMER_IDS = select(User.id).where(*_has_address(bindparam("address"))).limit(2)
 
 
-def find_customer_id(call, address: str) -> int | None:
+def find_customer_id(connection, address: str) -> int | None:
     """``find_customer``'s id only: no User entity to load."""
-    ids = call.session.scalars(_CUSTOMER_IDS, {"address": address.lower()}).all()
+    ids = connection.scalars(_CUSTOMER_IDS, {"address": address.lower()}).all()
     return ids[0] if len(ids) == 1 else None
+
+
+@dataclass
+class NewTicket:
+    """What ``create_ticket`` wrote: the ticket's id, number and the fields a
+    mail about it needs (so it can stand for the Ticket there). The ORM
+    objects of the ticket and its first message are loaded only when asked
+    for (an agent's email, the email import): a plain
+    CreateTicketFromCustomer needs no ORM session at all."""
+
+    call: object
+    id: int
+    ticket_number: str
+    subject: str
+    customer_email: str
+    department_id: int
+    message_id: int
+    department: object  # the row of department_and_group
+
+    @property
+    def ticket(self) -> Ticket:
+        return self.call.session.get(Ticket, self.id)
+
+    @property
+    def message(self) -> TicketMessage:
+        return self.call.session.get(TicketMessage, self.message_id)
+
+
+_INSERT_TICKET = insert(Ticket.__table__).returning(Ticket.id)
+_SET_NUMBER = update(Ticket.__table__).where(Ticket.id == bindparam("ticket")).values(ticket_number=bindparam("number"))
+_INSERT_MESSAGE = insert(TicketMessage.__table__).returning(TicketMessage.id)
+
+
+def insert_message(connection, **values) -> int:
+    """A ticket message written without an ORM object; returns its id."""
+    return connection.execute(_INSERT_MESSAGE, values).scalar_one()
 
 
 def create_ticket(call, *, department_id: int, group_id: int | None, agent_id: int | None,
                   customer_address: str, subject: str, body: str, is_html: bool, direction: int,
                   status_id: int, opened: dt.datetime | None = None, idle_start: dt.datetime | None = None,
-                  first_message: dt.datetime | None = None, customer_id: int | None = None):
-    """Create a ticket and its first message; returns (ticket, message).
+                  first_message: dt.datetime | None = None, customer_id: int | None = None) -> NewTicket:
+    """Create a ticket and its first message, assigned or queued, with its history.
 
-    One flush for the ticket's id (its number is made from it); the
-    history goes in with one executemany, the message and the number with
-    the commit's flush. An
-    Active ticket without an agent is assigned before the INSERT, so the
-    row is written with its agent rather than updated after.
+    Written with prebuilt Core statements on the call's connection (ORM
+    entities, flushes and the session itself were most of the cost of a new
+    ticket); callers flush their own ORM changes first if these reads must
+    see them. An Active ticket without an agent is assigned before the
+    INSERT, so the row is written with its agent rather than updated after;
+    the number, made from the id, is the one UPDATE.
     """
-    department, group = department_and_group(call, department_id, group_id)
+    connection = call.connection
+    department, group = department_and_group(connection, department_id, group_id)
     address = validation.email(customer_address)
     subject = validation.name(subject, "subject", 1000, required=False) or "(no subject)"
     now = utcnow()
@@ -364,41 +422,40 @@ def create_ticket(call, *, department_id: int, group_id: int | None, agent_id: i
                         (first_message, "dateFirstMessageReceived")):
         if value is not None and value > now + dt.timedelta(minutes=5):
             raise InvalidArgument("%s lies in the future." % what)
-    agent = picked = None
+    assignee = picked = None
     if agent_id:
         agent = org.get_user(call, agent_id)
         if not org.is_agent(agent):
             raise InvalidArgument("User %s is not an agent." % agent.username)
+        assignee = agent.id, agent.username
     elif status_id == ACTIVE:
-        picked = pick_agent(call.session, group.id)
-    customer_id = customer_id or find_customer_id(call, address)
+        assignee = picked = pick_agent(connection, group.id)
+    customer_id = customer_id or find_customer_id(connection, address)
     opened = opened or now
-    ticket = Ticket(
-        ticket_number="pending-" + uuid.uuid4().hex[:20],  # replaced after flush
+    first_message = first_message or opened
+    ticket_id = connection.execute(_INSERT_TICKET, dict(
+        ticket_number="pending-" + uuid.uuid4().hex[:20],  # replaced once the id is known
         brand_id=department.brand_id, department_id=department.id, group_id=group.id,
-        agent_id=agent.id if agent else (picked[0] if picked else None), customer_id=customer_id,
+        agent_id=assignee[0] if assignee else None, customer_id=customer_id,
         customer_email=address, subject=subject, status_id=status_id, priority_id=NORMAL_PRIORITY,
         date_opened_utc=opened, idle_start_utc=idle_start or opened, date_modified_utc=now,
-        date_first_message_utc=first_message or opened, last_reply_utc=first_message or opened,
+        date_first_message_utc=first_message, last_reply_utc=first_message,
         reply_count_in=1 if direction == INCOMING else 0, reply_count_out=1 if direction == OUTGOING else 0,
-        hold_start_assigned_utc=utcnow() if picked else None,
-    )
-    call.session.add(ticket)
-    call.session.flush()
-    assign_ticket_number(ticket)
+        hold_start_assigned_utc=now if picked else None,
+    )).scalar_one()
+    number = ticket_number(department.id, opened, ticket_id)
+    connection.execute(_SET_NUMBER, {"ticket": ticket_id, "number": number})
     text, markup = message_bodies(body, is_html)
-    message = TicketMessage(
-        ticket_id=ticket.id, direction=direction, subject=subject, body_text=text, body_html=markup,
+    message_id = insert_message(
+        connection, ticket_id=ticket_id, direction=direction, subject=subject, body_text=text, body_html=markup,
         from_user_id=call.principal.user_id if direction == OUTGOING else customer_id,
         from_address=address if direction == INCOMING else "",
         to_address=address if direction == OUTGOING else "",
-        date_received_utc=first_message or opened, is_first_message=True,
+        date_received_utc=first_message, is_first_message=True,
     )
-    call.session.add(message)
-    events = [event_row(call, ticket.id, "Created", "Ticket created in %s / %s" % (department.name, group.name),
+    events = [event_row(call, ticket_id, "Created", "Ticket created in %s / %s" % (department.name, group.name),
                         "from %s" % address if direction == INCOMING else "to %s" % address, now)]
-    if agent is not None or picked is not None:
-        assignee = agent.username if agent else picked[1]
-        events.append(event_row(call, ticket.id, "Assigned", "Assigned to %s" % assignee, "", now))
-    insert_events(call, events)
-    return ticket, message
+    if assignee:
+        events.append(event_row(call, ticket_id, "Assigned", "Assigned to %s" % assignee[1], "", now))
+    insert_events(connection, events)
+    return NewTicket(call, ticket_id, number, subject, address, department.id, message_id, department)
