@@ -9,6 +9,7 @@ is reported as not found (its existence is not disclosed).
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import html
 import re
 import uuid
@@ -80,15 +81,27 @@ def agent_group_ids(call) -> set[int]:
     return set(call.session.scalars(select(GroupAgent.group_id).where(GroupAgent.user_id == call.principal.user_id)))
 
 
+def viewer_kind(call) -> str:
+    """"all" (administrators, managers), "agent" or "customer": what decides which tickets the caller sees."""
+    if sees_all_tickets(call):
+        return "all"
+    return "agent" if call.principal.has_role(roles.AGENT) else "customer"
+
+
+def _visible_to(kind: str, viewer):
+    """The WHERE clause of the tickets a viewer of ``kind`` sees (None: all);
+    ``viewer`` is the user's id or a bind parameter for it."""
+    if kind == "all":
+        return None
+    if kind == "agent":
+        member_of = select(GroupAgent.group_id).where(GroupAgent.user_id == viewer)
+        return or_(Ticket.group_id.in_(member_of), Ticket.agent_id == viewer)
+    return Ticket.customer_id == viewer
+
+
 def visibility_filter(call):
     """A WHERE clause limiting a ticket query to what the caller may see."""
-    if sees_all_tickets(call):
-        return None
-    user_id = call.principal.user_id
-    if call.principal.has_role(roles.AGENT):
-        member_of = select(GroupAgent.group_id).where(GroupAgent.user_id == user_id)
-        return or_(Ticket.group_id.in_(member_of), Ticket.agent_id == user_id)
-    return Ticket.customer_id == user_id
+    return _visible_to(viewer_kind(call), call.principal.user_id)
 
 
 def can_see(call, ticket: Ticket) -> bool:
@@ -115,6 +128,58 @@ def get_ticket_by_number(call, number: str | None, include_deleted: bool = False
     if ticket is None or (ticket.is_deleted and not include_deleted) or not can_see(call, ticket):
         raise NotFound("There is no ticket numbered %s that you can see." % number)
     return ticket
+
+
+# What TicketInfo shows of a ticket (GetTicketInfo*, GetTicketsBySearch), as
+# plain columns: a Ticket and a TicketStatus entity per row cost more to
+# load than the query.
+INFO_COLUMNS = (
+    Ticket.id, Ticket.ticket_number, Ticket.customer_email, Ticket.agent_id, Ticket.customer_id,
+    Ticket.department_id, Ticket.group_id, Ticket.is_deleted, Ticket.is_pinned_to_agent, Ticket.is_spam,
+    Ticket.last_reply_utc, Ticket.date_opened_utc, Ticket.priority_id, Ticket.reply_count_in,
+    Ticket.reply_count_out, Ticket.requires_follow_up, Ticket.show_in_follow_up_view, Ticket.subject,
+    TicketStatus.is_open, TicketStatus.is_active,
+)
+
+
+_INFO_SELECT = select(*INFO_COLUMNS).join(TicketStatus, TicketStatus.id == Ticket.status_id)
+
+
+def info_select():
+    """SELECT ``INFO_COLUMNS`` FROM tickets JOIN ticket_statuses (built once:
+    20 columns and a join cost ~0.1 ms to compose; ``where`` copies it)."""
+    return _INFO_SELECT
+
+
+@functools.lru_cache(maxsize=None)
+def _info_of_one(by_number: bool, kind: str):
+    """Prebuilt: ``info_select`` of one live ticket (bind parameter ``key``:
+    its id or number) if a viewer of ``kind`` (``viewer``: the id) sees it."""
+    key = Ticket.ticket_number if by_number else Ticket.id
+    statement = info_select().where(key == bindparam("key"), Ticket.is_deleted.is_(False))
+    visible = _visible_to(kind, bindparam("viewer"))
+    return statement if visible is None else statement.where(visible)
+
+
+def ticket_info_row(call, ticket_id: int):
+    """``get_ticket``'s ticket as an ``INFO_COLUMNS`` row: one query, no ORM session."""
+    row = call.connection.execute(_info_of_one(False, viewer_kind(call)),
+                                  {"key": ticket_id, "viewer": call.principal.user_id}).first()
+    if row is None:
+        raise NotFound("There is no ticket with id %s that you can see." % ticket_id)
+    return row
+
+
+def ticket_info_row_by_number(call, number: str | None):
+    """``get_ticket_by_number``'s ticket as an ``INFO_COLUMNS`` row."""
+    number = (number or "").strip().lstrip("#")
+    if not number:
+        raise InvalidArgument("No ticket number was given (it looks like 168-24F24A57-000E).")
+    row = call.connection.execute(_info_of_one(True, viewer_kind(call)),
+                                  {"key": number.upper(), "viewer": call.principal.user_id}).first()
+    if row is None:
+        raise NotFound("There is no ticket numbered %s that you can see." % number)
+    return row
 
 
 def require_changeable(call, ticket: Ticket) -> None:

@@ -105,12 +105,12 @@ def CreateTicketFromCustomerWithDate(call, departmentId, groupId, userId, fromAd
 
 @operation(("ticketId", Int), returns=T.TicketInfoResult, role=roles.EVERYONE, writes=False)
 def GetTicketInfo(call, ticketId):
-    return {"Ticket": ticket_info(call.session, core.get_ticket(call, ticketId))}
+    return {"Ticket": ticket_info(core.ticket_info_row(call, ticketId))}
 
 
 @operation(("ticketNumber", String), returns=T.TicketInfoResult, role=roles.EVERYONE, writes=False)
 def GetTicketInfoByTicketNumber(call, ticketNumber):
-    return {"Ticket": ticket_info(call.session, core.get_ticket_by_number(call, ticketNumber))}
+    return {"Ticket": ticket_info(core.ticket_info_row_by_number(call, ticketNumber))}
 
 
 @operation(("dataUsername", String), returns=T.IsAvailableResult, role=roles.EVERYONE, writes=False,

@@ -71,7 +71,7 @@ def GetTicketsBySearch(call, searchCriteria):
     if found.next_offset is not None:
         message = ("More tickets match than were returned; ask again with Offset=%d for the next page."
                    % found.next_offset)
-    return {"Tickets": [ticket_info(call.session, ticket) for ticket in found.tickets], "Message": message}
+    return {"Tickets": [ticket_info(row) for row in found.tickets], "Message": message}
 
 
 @operation(("ticketId", Int), returns=T.GenericResult, role=roles.MANAGER)
