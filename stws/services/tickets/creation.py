@@ -1,7 +1,6 @@
 """Creating tickets (as an agent or as if from a customer) and reading them."""
 from __future__ import annotations
 
-from stws.db.models import utcnow
 from stws.domain import organization as org
 from stws.domain.tickets import core
 from stws.mail.outgoing import insert_spool_row, queue_ticket_email, spool_row
@@ -65,7 +64,7 @@ def send_auto_responder(call, ticket, department) -> None:
     row["ticket_message_id"] = core.insert_message(
         connection, ticket_id=ticket.id, direction=core.OUTGOING, subject=subject, body_text=body,
         to_address=ticket.customer_email, from_address=department.email_address,
-        message_id_header=row["message_id_header"], date_received_utc=utcnow())
+        message_id_header=row["message_id_header"])
     insert_spool_row(connection, row)
     core.insert_events(connection, [core.event_row(call, ticket.id, "AutoResponderSent",
                                                    "Auto-responder sent to %s" % ticket.customer_email)])
