@@ -115,6 +115,13 @@ class SystemCall:
     def require(self, role: str) -> None:
         return None
 
+    @property
+    def connection(self):
+        """The transaction as a Core connection; the session's changes are
+        flushed first, so what is read through it sees them."""
+        self.session.flush()
+        return self.session.connection()
+
 
 def system_call(session, runtime) -> SystemCall:
     admin_id = session.scalar(select(User.id).where(User.is_primary_admin.is_(True), User.is_deleted.is_(False))
@@ -398,10 +405,11 @@ def import_row(runtime, row_id: int, now: dt.datetime | None = None) -> str:
                                         "tickets by email at %s" % (parsed.sender, account.email_address))
                 if customer is None:
                     customer = create_customer(call, parsed.sender, parsed.sender_name)
-                ticket, message = core.create_ticket(
+                created = core.create_ticket(
                     call, department_id=account.department_id, group_id=None, agent_id=None,
                     customer_address=parsed.sender, subject=parsed.subject, body=body, is_html=is_html,
                     direction=core.INCOMING, status_id=core.ACTIVE, customer_id=customer.id)
+                ticket, message = created.ticket, created.message
                 _store_message_details(message, parsed, file_name)
                 customer_id = ticket.customer_id
                 kind = "new ticket"

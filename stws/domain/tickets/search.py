@@ -82,12 +82,15 @@ class Search:
 
 @dataclass
 class Found:
-    tickets: list  # rows of core.TICKET_INFO_COLUMNS
+    tickets: list  # rows of core.INFO_COLUMNS
     # The Offset of the next page when more tickets match, else None.
     next_offset: int | None
 
 
 # --------------------------------------------------------------- parsing
+
+
+_STATUS_FLAGS = select(TicketStatus.id, TicketStatus.is_open, TicketStatus.is_active)
 
 
 def parse_criteria(session, items) -> Search:
@@ -116,7 +119,7 @@ def parse_criteria(session, items) -> Search:
             problems.append("%s has no value" % key)
             continue
         if key in ("IsOpen", "IsActive", "Status") and statuses is None:
-            statuses = list(session.scalars(select(TicketStatus).order_by(TicketStatus.sort_order)))
+            statuses = session.execute(_STATUS_FLAGS).all()
         try:
             _apply(session, search, key, value, statuses)
         except (ValueError, InvalidArgument) as error:
@@ -250,7 +253,7 @@ def text_condition(session, text: str, include_notes: bool):
 
 
 def search_statement(call, search: Search):
-    """The SELECT of core.TICKET_INFO_COLUMNS for ``search``, one page + 1 row."""
+    """The SELECT of ``core.INFO_COLUMNS`` rows for ``search``, one page + 1 row."""
     if search.is_deleted and not call.principal.has_role(roles.MANAGER):
         raise PermissionDenied("Searching deleted tickets (IsDeleted=true) needs the Manager role.")
     # "IS NOT true" rather than "= false": SQLite, without statistics, would
@@ -267,8 +270,7 @@ def search_statement(call, search: Search):
     if visible is not None:
         conditions.append(visible)
     return (
-        select(*core.TICKET_INFO_COLUMNS)
-        .join(TicketStatus, TicketStatus.id == Ticket.status_id)
+        core.info_select()
         .where(and_(*conditions))
         .order_by(newest_first(call.session), Ticket.id.desc())
         .limit(search.max_results + 1)
@@ -290,8 +292,7 @@ def newest_first(session):
 
 
 def find_tickets(call, items) -> Found:
-    """Tickets matching the Key=Value ``items``, one page of them (rows of
-    core.TICKET_INFO_COLUMNS)."""
+    """Tickets matching the Key=Value ``items``, one page of them."""
     search = parse_criteria(call.session, items)
     rows = call.connection.execute(search_statement(call, search)).all()
     tickets = rows[:search.max_results]

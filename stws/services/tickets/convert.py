@@ -4,13 +4,12 @@ from __future__ import annotations
 from stws.services.tickets import types as T
 
 
-def ticket_info(ticket, status) -> T.TicketInfo:
-    """``status`` has the ticket status's is_active and is_open (a
-    TicketStatus, or a row carrying both, see core.ticket_info_row)."""
+def ticket_info(ticket) -> T.TicketInfo:
+    """A row of ``core.INFO_COLUMNS`` (ticket columns and its status's is_open, is_active) -> TicketInfo."""
     return T.TicketInfo(
         CustomerEmailAddress=ticket.customer_email, ID=ticket.id, IdAgent=ticket.agent_id or 0,
         IdCustomer=ticket.customer_id or 0, IdDepartment=ticket.department_id, IdGroup=ticket.group_id,
-        IsActive=status.is_active, IsDeleted=ticket.is_deleted, IsOpen=status.is_open,
+        IsActive=ticket.is_active, IsDeleted=ticket.is_deleted, IsOpen=ticket.is_open,
         IsPinnedToAgent=ticket.is_pinned_to_agent, IsSpam=ticket.is_spam,
         LastReplyDateUtc=ticket.last_reply_utc or ticket.date_opened_utc, Priority=ticket.priority_id,
         ReplyCountIn=ticket.reply_count_in, ReplyCountOut=ticket.reply_count_out,

@@ -1,12 +1,9 @@
 """Creating tickets (as an agent or as if from a customer) and reading them."""
 from __future__ import annotations
 
-from sqlalchemy import select
-
-from stws.db.models import Department, User
 from stws.domain import organization as org
 from stws.domain.tickets import core
-from stws.mail.outgoing import queue_ticket_email
+from stws.mail.outgoing import insert_spool_row, queue_ticket_email, spool_row
 from stws.security import roles
 from stws.services.tickets import types as T
 from stws.services.tickets.convert import ticket_info
@@ -22,15 +19,16 @@ BACK_DATES = (("dateOpenedUTC", When), ("dateIdleStartTimeUTC", When), ("dateFir
 
 def _agent_ticket(call, departmentID, groupId, userIdOfAgent, toAddress, subject, body, isHtml, setWaiting,
                   sendEmail, opened=None, idle_start=None, first_message=None):
-    ticket, message = core.create_ticket(
+    created = core.create_ticket(
         call, department_id=departmentID, group_id=groupId, agent_id=userIdOfAgent or call.principal.user_id,
         customer_address=toAddress, subject=subject, body=body, is_html=isHtml, direction=core.OUTGOING,
         status_id=core.WAITING if setWaiting else core.ACTIVE, opened=opened, idle_start=idle_start,
         first_message=first_message,
     )
     if sendEmail:
-        queue_ticket_email(call.session, ticket, message, [ticket.customer_email], reply=False)
-    return {"RequestResult": ticket.ticket_number}
+        ticket = created.ticket
+        queue_ticket_email(call.session, ticket, created.message, [ticket.customer_email], reply=False)
+    return {"RequestResult": created.ticket_number}
 
 
 def _customer_ticket(call, departmentId, groupId, userId, fromAddress, subject, body, isHtml, sendAutoResponder,
@@ -38,32 +36,38 @@ def _customer_ticket(call, departmentId, groupId, userId, fromAddress, subject, 
     if userId:
         customer = org.get_user(call, userId)
         fromAddress = fromAddress or customer.email
-    ticket, message = core.create_ticket(
+    created = core.create_ticket(
         call, department_id=departmentId, group_id=groupId, agent_id=None, customer_address=fromAddress,
         subject=subject, body=body, is_html=isHtml, direction=core.INCOMING, status_id=core.ACTIVE,
         opened=opened, idle_start=idle_start, first_message=first_message, customer_id=userId or None,
     )
-    department = call.session.get(Department, ticket.department_id)
-    if sendAutoResponder and department.auto_responder_enabled:
-        send_auto_responder(call, ticket, department)
-    return {"RequestResult": ticket.ticket_number}
+    if sendAutoResponder and created.department.auto_responder_enabled:
+        send_auto_responder(call, created, created.department)
+    return {"RequestResult": created.ticket_number}
 
 
 def send_auto_responder(call, ticket, department) -> None:
-    """The department's automatic acknowledgement of a new customer ticket."""
-    from stws.db.models import TicketMessage
+    """The department's automatic acknowledgement of a new customer ticket.
 
+    ``ticket``: a Ticket or the ``core.NewTicket`` just made; ``department``:
+    a Department or the row of ``core.department_and_group``. The message,
+    its spool row and the history event are written on the call's Core
+    connection, the message with its Message-ID already set (no UPDATE).
+    """
     subject = department.auto_responder_subject or "We received your request"
     body = (department.auto_responder_body or
             "Thank you for contacting %s. Your ticket number is %s; we will reply as soon as we can."
             % (department.name, ticket.ticket_number))
     body = body.replace("%TICKETNUMBER%", ticket.ticket_number).replace("%SUBJECT%", ticket.subject)
-    message = TicketMessage(ticket_id=ticket.id, direction=core.OUTGOING, subject=subject, body_text=body,
-                            to_address=ticket.customer_email, from_address=department.email_address)
-    call.session.add(message)
-    call.session.flush()
-    queue_ticket_email(call.session, ticket, message, [ticket.customer_email])
-    core.record_event(call, ticket, "AutoResponderSent", "Auto-responder sent to %s" % ticket.customer_email)
+    connection = call.connection
+    row = spool_row(connection, ticket, subject, body, "", [ticket.customer_email])
+    row["ticket_message_id"] = core.insert_message(
+        connection, ticket_id=ticket.id, direction=core.OUTGOING, subject=subject, body_text=body,
+        to_address=ticket.customer_email, from_address=department.email_address,
+        message_id_header=row["message_id_header"])
+    insert_spool_row(connection, row)
+    core.insert_events(connection, [core.event_row(call, ticket.id, "AutoResponderSent",
+                                                   "Auto-responder sent to %s" % ticket.customer_email)])
 
 
 @operation(*AGENT_TICKET, returns=T.StringRequestResult, role=roles.AGENT)
@@ -100,14 +104,12 @@ def CreateTicketFromCustomerWithDate(call, departmentId, groupId, userId, fromAd
 
 @operation(("ticketId", Int), returns=T.TicketInfoResult, role=roles.EVERYONE, writes=False)
 def GetTicketInfo(call, ticketId):
-    row = core.ticket_info_row(call, ticketId)
-    return {"Ticket": ticket_info(row, row)}
+    return {"Ticket": ticket_info(core.ticket_info_row(call, ticketId))}
 
 
 @operation(("ticketNumber", String), returns=T.TicketInfoResult, role=roles.EVERYONE, writes=False)
 def GetTicketInfoByTicketNumber(call, ticketNumber):
-    ticket = core.get_ticket_by_number(call, ticketNumber)
-    return {"Ticket": ticket_info(ticket, core.status_of(call.session, ticket))}
+    return {"Ticket": ticket_info(core.ticket_info_row_by_number(call, ticketNumber))}
 
 
 @operation(("dataUsername", String), returns=T.IsAvailableResult, role=roles.EVERYONE, writes=False,

@@ -52,8 +52,10 @@ def GetTicketsBySearch(call, searchCriteria):
     ids, comma-separated: any of them), Priority (names or ids,
     comma-separated), UserId (customer user id; 0 = no account), AgentId
     (0 = unassigned), GroupId, DepartmentId, BrandId, TicketNumber (exact),
-    Subject (contains, case-insensitive), Text (subject, messages and, for
-    agents, notes contain it, case-insensitive), DateOpenedFrom,
+    Subject (contains, case-insensitive), Text (every word, as a whole word
+    or the start of one, in the subject, a message or, for agents, a note;
+    matched through the full-text index, case and accents ignored; text
+    not indexed yet matches as a substring), DateOpenedFrom,
     DateOpenedTo, LastReplyFrom, LastReplyTo (ISO 8601, e.g.
     2026-01-31T13:45:00Z; without an offset UTC; both ends inclusive),
     IsDeleted (default false; true needs the Manager role), MaxResults
@@ -71,7 +73,7 @@ def GetTicketsBySearch(call, searchCriteria):
     if found.next_offset is not None:
         message = ("More tickets match than were returned; ask again with Offset=%d for the next page."
                    % found.next_offset)
-    return {"Tickets": [ticket_info(row, row) for row in found.tickets], "Message": message}
+    return {"Tickets": [ticket_info(row) for row in found.tickets], "Message": message}
 
 
 @operation(("ticketId", Int), returns=T.GenericResult, role=roles.MANAGER)
