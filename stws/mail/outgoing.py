@@ -34,6 +34,7 @@ _POLICY = email.policy.SMTP
 # headers with); anything else, or a line over 78 characters, goes through
 # the email package's folding and RFC 2047 encoding.
 _PLAIN_VALUE = re.compile(r"[ -~]*")
+_LINE_BREAKS = re.compile(r"[\r\n]+")
 
 
 def ticket_subject(subject: str, ticket_number: str) -> str:
@@ -82,10 +83,20 @@ def new_message_id(domain_source: str) -> str:
 
 
 def header(name: str, value: str) -> str:
-    """One header field, CRLF-terminated, as EmailMessage with policy.SMTP writes it."""
+    """One header field, CRLF-terminated, as EmailMessage with policy.SMTP
+    writes it: non-ASCII as RFC 2047 encoded words, long values folded.
+
+    Line breaks in a value (a subject pasted with a newline) become spaces:
+    kept, they would end the field and start another (header injection);
+    EmailMessage refused them with an error.
+    """
+    if _LINE_BREAKS.search(value):
+        value = _LINE_BREAKS.sub(" ", value)
     if len(name) + len(value) <= 76 and _PLAIN_VALUE.fullmatch(value):
         return "%s: %s\r\n" % (name, value)
-    return _POLICY.fold(name, value)
+    # The header object, not policy.fold(name, str): that writes a short
+    # value as it is, non-ASCII included.
+    return _POLICY.header_factory(name, value).fold(policy=_POLICY)
 
 
 def _text_part(content: str, subtype: str) -> str:
@@ -95,14 +106,16 @@ def _text_part(content: str, subtype: str) -> str:
     shorter of quoted-printable and base64."""
     data = content.encode("utf-8")
     lines = data.splitlines()
-    body = b"\r\n".join(lines) + b"\r\n"  # text's canonical form, also inside an encoding
+    # Encoded from "\n" lines, then every line end on the wire is CRLF: as
+    # EmailMessage does, so a reader decodes the text with "\n" line ends.
+    text = b"\n".join(lines) + b"\n"
     if data.isascii() and max(map(len, lines), default=0) <= 78:
-        cte = "7bit"
+        cte, body = "7bit", text
     else:
-        quoted, b64 = quopri.encodestring(body), base64.encodebytes(body).replace(b"\n", b"\r\n")
+        quoted, b64 = quopri.encodestring(text), base64.encodebytes(text)
         cte, body = ("base64", b64) if len(quoted) > len(b64) else ("quoted-printable", quoted)
     return ('Content-Type: text/%s; charset="utf-8"\r\nContent-Transfer-Encoding: %s\r\n%%s\r\n%s'
-            % (subtype, cte, body.decode("ascii")))
+            % (subtype, cte, body.replace(b"\n", b"\r\n").decode("ascii")))
 
 
 def compose(headers: list[tuple[str, str]], text: str, html: str = "") -> bytes:
