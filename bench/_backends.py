@@ -1,10 +1,12 @@
 """Run a benchmark on a fresh database of each backend asked for.
 
-    each_backend(bench, "idx", sqlite=not args.no_sqlite, postgresql=args.postgresql)
+    add_backend_options(parser)        # --postgresql URL, --no-sqlite
+    ...
+    each_backend(bench, "idx", args)
 
 calls ``bench("SQLite", url)`` with an SQLite file in a temp folder, then
 ``bench("PostgreSQL", url)`` with a new database made on the PostgreSQL
-server at ``postgresql`` (an SQLAlchemy URL; loopback only); each is
+server given by --postgresql (an SQLAlchemy URL; loopback only); each is
 removed afterwards, however the run ends.
 """
 from __future__ import annotations
@@ -16,8 +18,15 @@ import uuid
 from sqlalchemy import create_engine, text
 
 
-def each_backend(bench, tag: str, sqlite: bool = True, postgresql: str | None = None) -> None:
-    if sqlite:
+def add_backend_options(parser) -> None:
+    parser.add_argument("--postgresql", metavar="URL", help="a PostgreSQL server to make a database on")
+    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+
+
+def each_backend(bench, tag: str, args) -> None:
+    """``args``: parsed options of ``add_backend_options``."""
+    postgresql = args.postgresql
+    if not args.no_sqlite:
         directory = tempfile.mkdtemp(prefix="stws-bench-%s-" % tag)
         try:
             bench("SQLite", "sqlite:///%s/bench.sqlite3" % directory)

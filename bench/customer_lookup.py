@@ -27,7 +27,7 @@ from types import SimpleNamespace
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _backends import each_backend  # noqa: E402
+from _backends import add_backend_options, each_backend  # noqa: E402
 from sqlalchemy import text  # noqa: E402
 
 import seed_tickets  # noqa: E402
@@ -82,10 +82,9 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--customers", type=int, default=5_000)
     parser.add_argument("--lookups", type=int, default=2_000)
-    parser.add_argument("--postgresql", metavar="URL", help="a PostgreSQL server to make a database on")
-    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    add_backend_options(parser)
     ARGS = parser.parse_args(argv)
-    each_backend(bench, 'lookup', sqlite=not ARGS.no_sqlite, postgresql=ARGS.postgresql)
+    each_backend(bench, "lookup", ARGS)
     return 0
 
 

@@ -45,7 +45,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _backends import each_backend  # noqa: E402
+from _backends import add_backend_options, each_backend  # noqa: E402
 from sqlalchemy import insert, select, text, update  # noqa: E402
 
 from stws.db.engine import Database  # noqa: E402
@@ -208,10 +208,9 @@ def main(argv=None) -> int:
     parser.add_argument("--body-words", type=int, default=40, help="extra vocabulary words per message body")
     parser.add_argument("--notes", type=float, default=0.3, help="share of tickets with an internal note")
     parser.add_argument("--repeat", type=int, default=5, help="runs of each search")
-    parser.add_argument("--postgresql", metavar="URL", help="a PostgreSQL server to make a database on")
-    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    add_backend_options(parser)
     ARGS = parser.parse_args(argv)
-    each_backend(bench, 'idx', sqlite=not ARGS.no_sqlite, postgresql=ARGS.postgresql)
+    each_backend(bench, "idx", ARGS)
     return 0
 
 

@@ -48,7 +48,7 @@ from pathlib import Path
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from _backends import each_backend  # noqa: E402
+from _backends import add_backend_options, each_backend  # noqa: E402
 import seed_tickets  # noqa: E402
 from sqlalchemy import func, select, update  # noqa: E402
 
@@ -195,14 +195,13 @@ def main(argv=None) -> int:
     parser.add_argument("--due-delete", type=int, default=3_000)
     parser.add_argument("--due-queue", type=int, default=600)
     parser.add_argument("--runs", type=int, default=3)
-    parser.add_argument("--postgresql", metavar="URL", help="a PostgreSQL server to make a database on")
-    parser.add_argument("--no-sqlite", action="store_true", help="PostgreSQL only")
+    add_backend_options(parser)
     parser.add_argument("--watch", metavar="URL", help=argparse.SUPPRESS)  # the child process's part
     args = parser.parse_args(argv)
     if args.watch:
         watch(args.watch, args)
         return 0
-    each_backend(lambda label, url: bench(label, url, args), 'tw', sqlite=not args.no_sqlite, postgresql=args.postgresql)
+    each_backend(lambda label, url: bench(label, url, args), "tw", args)
     return 0
 
 
