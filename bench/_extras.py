@@ -70,7 +70,7 @@ def install_extras(web) -> None:
         site.runtime.config.max_request_size,
     )
     services = site.root.getChild(b"services2", None)
-    services.add(ECHO_SERVICE + ".asmx", AsmxResource(endpoint, web.reactor, web.thread_pool))
+    services.add(ECHO_SERVICE + ".asmx", AsmxResource(endpoint, web.reactor, web.pools))
     site.endpoints.append(endpoint)
 
 

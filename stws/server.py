@@ -11,10 +11,15 @@ from twisted.web.server import Site
 
 from stws.services import SERVICES
 from stws.soap.endpoint import AsmxEndpoint
-from stws.soap.hosting import CaseInsensitiveDirectory, build_services_directory, make_bounded_request
+from stws.soap.hosting import CaseInsensitiveDirectory, SoapPools, build_services_directory, make_bounded_request
 from stws.web.attachments import AttachmentsResource
 
 system_log = logging.getLogger("stws.system")
+
+
+# Threads of the read pool on SQLite (SoapPools): two, so one runs Python
+# while the other waits on SQLite.
+SQLITE_READ_THREADS = 2
 
 
 class StwsSite(Site):
@@ -30,7 +35,7 @@ class StwsSite(Site):
         self.endpoints: list[AsmxEndpoint] = []
         self.base_url = ""
 
-    def install_services(self, reactor, thread_pool, base_url: str) -> None:
+    def install_services(self, reactor, pools: SoapPools, base_url: str) -> None:
         self.base_url = base_url
         self.runtime.base_url = base_url
         self.endpoints = [
@@ -38,7 +43,7 @@ class StwsSite(Site):
                          self.runtime.config.max_request_size)
             for svc in SERVICES
         ]
-        self.root.add("Services2", build_services_directory(self.endpoints, reactor, thread_pool))
+        self.root.add("Services2", build_services_directory(self.endpoints, reactor, pools))
         # Ticket attachment downloads (the downloadUrl of svcTickets' TicketAttachmentInfo).
         self.root.add("Attachments", AttachmentsResource(self.runtime, reactor))
 
@@ -52,21 +57,28 @@ class WebService(service.Service):
         self.runtime = runtime
         self.reactor = reactor
         self.site = StwsSite(runtime)
-        self.thread_pool = ThreadPool(minthreads=1, maxthreads=runtime.config.threads, name="soap")
+        threads = runtime.config.threads
+        general = ThreadPool(minthreads=1, maxthreads=threads, name="soap")
+        # On SQLite, read-only calls get a small pool of their own (see SoapPools).
+        reads = None
+        if runtime.db.is_sqlite and threads > SQLITE_READ_THREADS:
+            reads = ThreadPool(minthreads=1, maxthreads=SQLITE_READ_THREADS, name="soap-reads")
+        self.pools = SoapPools(general, reads)
         self.port = None
 
     @defer.inlineCallbacks
     def startService(self):
         super().startService()
-        self.thread_pool.start()
+        for pool in self.pools.all():
+            pool.start()
         endpoint = endpoints.serverFromString(self.reactor, self.runtime.config.listen)
         try:
             self.port = yield endpoint.listen(self.site)
         except Exception:
-            yield threads.deferToThread(self.thread_pool.stop)
+            yield self._stop_pools()
             raise
         base_url = self.runtime.config.base_url_for_port(self.port.getHost().port)
-        self.site.install_services(self.reactor, self.thread_pool, base_url)
+        self.site.install_services(self.reactor, self.pools, base_url)
         system_log.info("serving %s/Services2/", base_url)
 
     @defer.inlineCallbacks
@@ -74,10 +86,16 @@ class WebService(service.Service):
         super().stopService()
         if self.port is not None:
             yield self.port.stopListening()
-        # Join the pool from another thread: calls still in flight write their
+        yield self._stop_pools()
+
+    def _stop_pools(self):
+        # Join the pools from another thread: calls still in flight write their
         # responses through the reactor (blockingCallFromThread), so joining
         # on the reactor thread would wait for them forever.
-        yield threads.deferToThread(self.thread_pool.stop)
+        def stop_all():
+            for pool in self.pools.all():
+                pool.stop()
+        return threads.deferToThread(stop_all)
 
     @property
     def base_url(self) -> str:

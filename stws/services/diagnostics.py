@@ -92,7 +92,7 @@ class DiagnosticsService(ServiceBase):
         call.after_commit.append(lambda: cache.replace(options))
         return {"Message": "Changed: %s." % ", ".join(changed)}
 
-    @operation(returns=SelfDiagnosticResult, role=roles.ADMINISTRATOR, writes=False)
+    @operation(returns=SelfDiagnosticResult, role=roles.ADMINISTRATOR, writes=False, slow=True)
     def RunSelfDiagnostic(call):
         """Checks with Status pass, warning or failure and a Message each."""
         checks = run_self_diagnostic(call.runtime)

@@ -200,6 +200,12 @@ class AsmxEndpoint:
         self._soap12 = self._application(service_class, runtime, AsmxSoap12)
         self._wsgi12 = WsgiApplication(self._soap12, max_content_length=max_request_size)
         self.operations = tuple(self._describe(service_class))
+        # Operations declared writes=False and not slow (stws.soap.operation),
+        # which run on the read pool (stws.soap.hosting.SoapPools).
+        self.read_only_operations = frozenset(
+            name for name, method in service_class.public_methods.items()
+            if _runs_on_read_pool(getattr(method.function, "stws_spec", None))
+        )
 
     def _application(self, service_class, runtime, protocol):
         application = Application(
@@ -229,6 +235,10 @@ class AsmxEndpoint:
             )
             (returns,) = method.out_message._type_info.values()
             yield OperationInfo(name, "%s/%s" % (self.namespace, name), parameters, _xsd_name(returns))
+
+
+def _runs_on_read_pool(spec) -> bool:
+    return spec is not None and not spec.writes and not spec.slow
 
 
 def _xsd_name(kind) -> str:

@@ -77,10 +77,11 @@ class OperationSpec:
     writes: bool
     on_failure: object = None
     prepare: object = None
+    slow: bool = False
 
 
 def operation(*params, returns, role, writes=True, auth_user_param="authUserName", on_failure=None,
-              prepare=None):
+              prepare=None, slow=False):
     """Declare a SOAP operation; see the module docstring.
 
     ``on_failure(error)`` builds the result of a failed call for result types
@@ -93,7 +94,7 @@ def operation(*params, returns, role, writes=True, auth_user_param="authUserName
     def decorate(body):
         names = [auth_user_param, "authPassword"] + [name for name, _ in params]
         types = [String, String] + [kind for _, kind in params]
-        spec = OperationSpec(body.__name__, body, returns, role, writes, on_failure, prepare)
+        spec = OperationSpec(body.__name__, body, returns, role, writes, on_failure, prepare, slow)
 
         def soap_entry(ctx, user, password, *args):
             return invoke(spec, ctx.app.stws_runtime, user, password, args)

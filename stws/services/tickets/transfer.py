@@ -41,7 +41,7 @@ def TransferTicket(call, ticketNumber, targetGroupID, targetAgentID, transferCom
 @operation(("ticketNumber", String), ("transferServerID", Int), ("targetDepartmentID", Int),
            ("targetDepartmentName", String), ("targetGroupID", Int), ("targetGroupName", String),
            ("targetAgentID", Int), ("targetUserName", String), ("transferComment", String),
-           ("ticketStatus", String), returns=T.GenericResult, role=roles.AGENT, writes=False)
+           ("ticketStatus", String), returns=T.GenericResult, role=roles.AGENT, writes=False, slow=True)
 def TransferTicketToInstance(call, ticketNumber, transferServerID, targetDepartmentID, targetDepartmentName,
                              targetGroupID, targetGroupName, targetAgentID, targetUserName, transferComment,
                              ticketStatus):
