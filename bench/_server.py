@@ -34,6 +34,22 @@ ADMIN_USER = "admin"
 ADMIN_PASSWORD = "bench-Admin-Passw0rd!"
 
 
+def memory_kib(pid="self") -> dict[str, int]:
+    """VmHWM (peak RSS), VmRSS, VmPeak and VmSize of a process in KiB."""
+    values = {}
+    with open("/proc/%s/status" % pid) as status:
+        for line in status:
+            key, _, rest = line.partition(":")
+            if key in ("VmHWM", "VmRSS", "VmPeak", "VmSize"):
+                values[key] = int(rest.split()[0])
+    return values
+
+
+def memory_mib(pid="self") -> dict[str, float]:
+    """The same in MiB."""
+    return {key: kib / 1024 for key, kib in memory_kib(pid).items()}
+
+
 def _twistd() -> str:
     candidate = Path(sys.executable).with_name("twistd")
     if candidate.exists():
@@ -135,13 +151,7 @@ class StwsServer:
 
     def memory(self) -> dict[str, int]:
         """VmHWM (peak RSS), VmRSS, VmPeak and VmSize of the server in KiB."""
-        values = {}
-        with open("/proc/%d/status" % self.pid) as status:
-            for line in status:
-                key, _, rest = line.partition(":")
-                if key in ("VmHWM", "VmRSS", "VmPeak", "VmSize"):
-                    values[key] = int(rest.split()[0])
-        return values
+        return memory_kib(self.pid)
 
     def cpu_seconds(self) -> float:
         """CPU time (user + system, all threads) the server has used so far."""

@@ -46,6 +46,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _backends import add_backend_options, each_backend  # noqa: E402
+from _server import memory_mib  # noqa: E402
 from sqlalchemy import insert, select, text, update  # noqa: E402
 
 from stws.db.engine import Database  # noqa: E402
@@ -64,17 +65,6 @@ SEARCHES = (
     ("two words, open only", ["Text=invoice question", "IsOpen=true"]),
     ("no match", ["Text=zzyzx"]),
 )
-
-
-def memory() -> dict:
-    """VmRSS and VmHWM of this process, in MiB."""
-    values = {}
-    with open("/proc/self/status") as status:
-        for line in status:
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = int(rest.split()[0]) / 1024
-    return values
 
 
 def seed(url: str, args) -> None:
@@ -174,7 +164,7 @@ def bench(label: str, url: str) -> None:
                       ("agent", Principal(agent_id, "agent", roles.effective_roles([roles.AGENT])))]
         print("   rows due for indexing: %d" % due)
         before_search = search_timings(db, principals)
-        before = memory()
+        before = memory_mib()
         caught = catch_up(db)
         print("   catch-up: %(documents)d documents in %(seconds).1f s = %(rate).0f documents/s; "
               "%(runs)d runs, longest %(longest_run).1f s; batch transaction median %(median_batch).0f ms, "
@@ -194,7 +184,7 @@ def bench(label: str, url: str) -> None:
         print("   a run with nothing due: %.1f ms" % (progress.seconds * 1000))
         with db.transaction(writes=False) as session:
             assert fulltext.pending_count(session) == 0
-        after = memory()
+        after = memory_mib()
         print("   RSS before the catch-up %.0f MiB, after the last run %.0f MiB (peak %.0f MiB)" % (
             before["VmRSS"], after["VmRSS"], after["VmHWM"]))
     finally:

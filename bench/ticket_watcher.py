@@ -49,6 +49,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from _backends import add_backend_options, each_backend  # noqa: E402
+from _server import memory_mib  # noqa: E402
 import seed_tickets  # noqa: E402
 from sqlalchemy import func, select, update  # noqa: E402
 
@@ -59,17 +60,6 @@ from stws.db.models import (  # noqa: E402
 from stws.workers.jobs import ticket_watcher  # noqa: E402
 
 WAITING, CLOSED, LOCKED = 2, 3, 4
-
-
-def memory() -> dict:
-    """VmRSS and VmHWM of this process, in MiB."""
-    values = {}
-    with open("/proc/self/status") as status:
-        for line in status:
-            key, _, rest = line.partition(":")
-            if key in ("VmRSS", "VmHWM"):
-                values[key] = int(rest.split()[0]) / 1024
-    return values
 
 
 def _kth_oldest(session, column, condition, k: int):
@@ -170,13 +160,13 @@ def watch(url: str, args) -> None:
         print("   %s" % due.pop("settings"))
         print("   due: %s = %d tickets (+ rebalancing of the groups' active tickets)" % (
             ", ".join("%s %d" % item for item in due.items()), sum(due.values())))
-        before = memory()
+        before = memory_mib()
         for number in range(1, args.runs + 1):
             seconds, cpu, changed, steps = run_once(db, now)
             print("   run %d: %.2f s (%.2f s CPU here), %d tickets changed, %.0f changed/s" % (
                 number, seconds, cpu, changed, changed / seconds if seconds else 0))
             print("          " + ", ".join("%s %d in %.2f s" % step for step in steps))
-        after = memory()
+        after = memory_mib()
         with db.transaction(writes=False) as session:
             notices = session.scalar(select(func.count(OutgoingMessage.id)))
         print("   closing notices in the spool: %d" % notices)
