@@ -75,6 +75,10 @@ class _AsmxProtocolMixin:
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self._to_unicode_handlers[DateTime] = _utc_iso
+        # What the writer's responses start with (the envelope namespace is
+        # the protocol's: SOAP 1.1 or 1.2).
+        self._envelope_head = ("<?xml version='1.0' encoding='UTF-8'?>\n"
+                               '<soap:Envelope xmlns:soap="%s" xmlns:xsi="%s"><soap:Body>' % (self.ns_soap_env, XSI))
 
     def create_in_document(self, ctx, charset=None):
         super().create_in_document(ctx, charset)
@@ -98,11 +102,6 @@ class _AsmxProtocolMixin:
                         (self._envelope_head + body + "</soap:Body></soap:Envelope>").encode("utf-8"))
                     return None
         return super().serialize(ctx, message)
-
-    @property
-    def _envelope_head(self) -> str:
-        return ("<?xml version='1.0' encoding='UTF-8'?>\n"
-                '<soap:Envelope xmlns:soap="%s" xmlns:xsi="%s"><soap:Body>' % (self.ns_soap_env, XSI))
 
     def create_out_string(self, ctx, charset=None):
         if isinstance(ctx.out_document, _PrebuiltEnvelope):

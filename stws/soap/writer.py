@@ -94,14 +94,7 @@ def _simple_expression(kind, variable: str) -> str | None:
 
 def _fields(cls):
     """(name, type) of a complex type in wire order, inherited ones first."""
-    chain = []
-    while cls is not None and issubclass(cls, ComplexModelBase):
-        chain.append(cls)
-        cls = getattr(cls, "__extends__", None)
-    fields = []
-    for klass in reversed(chain):
-        fields.extend(klass._type_info.items())
-    return fields
+    return cls.get_flat_type_info(cls).items()
 
 
 def _is_array(kind) -> bool:
