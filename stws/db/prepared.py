@@ -15,15 +15,14 @@ which listens on SQLAlchemy's cursor events.
 from __future__ import annotations
 
 import collections
-import threading
 
 
 class PreparedQuery:
     def __init__(self, statement):
         self.statement = statement
         self._row = collections.namedtuple("Row", [column.key for column in statement.selected_columns])
+        # Two threads preparing at once compute the same value: no lock.
         self._by_dialect: dict[str, tuple] = {}
-        self._lock = threading.Lock()
 
     def _prepared(self, dialect) -> tuple:
         prepared = self._by_dialect.get(dialect.name)
@@ -36,9 +35,7 @@ class PreparedQuery:
             )
             # Literals in the statement (``== 1``) are parameters with a value.
             defaults = dict(compiled.params)
-            prepared = (compiled.string, names, processors, defaults)
-            with self._lock:
-                self._by_dialect[dialect.name] = prepared
+            prepared = self._by_dialect[dialect.name] = (compiled.string, names, processors, defaults)
         return prepared
 
     def first(self, connection, params: dict):
