@@ -109,10 +109,12 @@ def visibility_filter(call):
 
 
 def can_see(call, ticket: Ticket) -> bool:
-    if sees_all_tickets(call):
+    """``_visible_to``'s rule for a loaded ticket."""
+    kind = viewer_kind(call)
+    if kind == "all":
         return True
     user_id = call.principal.user_id
-    if call.principal.has_role(roles.AGENT):
+    if kind == "agent":
         return ticket.agent_id == user_id or ticket.group_id in agent_group_ids(call)
     return ticket.customer_id == user_id
 
