@@ -17,9 +17,10 @@ from stws.web.attachments import AttachmentsResource
 system_log = logging.getLogger("stws.system")
 
 
-# Threads of the read pool on SQLite (SoapPools): two, so one runs Python
-# while the other waits on SQLite.
+# Threads of the read and write pools on SQLite (SoapPools): two each, so
+# one runs Python while the other waits on SQLite.
 SQLITE_READ_THREADS = 2
+SQLITE_WRITE_THREADS = 2
 
 
 class StwsSite(Site):
@@ -63,11 +64,13 @@ class WebService(service.Service):
         self.site = StwsSite(runtime)
         threads = runtime.config.threads
         general = ThreadPool(minthreads=1, maxthreads=threads, name="soap")
-        # On SQLite, read-only calls get a small pool of their own (see SoapPools).
-        reads = None
-        if runtime.db.is_sqlite and threads > SQLITE_READ_THREADS:
+        # On SQLite, quick reads and quick writes get small pools of their own
+        # (see SoapPools).
+        reads = writes = None
+        if runtime.db.is_sqlite and threads > max(SQLITE_READ_THREADS, SQLITE_WRITE_THREADS):
             reads = ThreadPool(minthreads=1, maxthreads=SQLITE_READ_THREADS, name="soap-reads")
-        self.pools = SoapPools(general, reads)
+            writes = ThreadPool(minthreads=1, maxthreads=SQLITE_WRITE_THREADS, name="soap-writes")
+        self.pools = SoapPools(general, reads, writes)
         self.port = None
 
     @defer.inlineCallbacks
@@ -93,9 +96,8 @@ class WebService(service.Service):
         yield self._stop_pools()
 
     def _stop_pools(self):
-        # Join the pools from another thread: calls still in flight write their
-        # responses through the reactor (blockingCallFromThread), so joining
-        # on the reactor thread would wait for them forever.
+        # Join the pools from another thread: joining on the reactor thread
+        # would hold it (and every other connection) until calls in flight end.
         def stop_all():
             for pool in self.pools.all():
                 pool.stop()

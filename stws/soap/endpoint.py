@@ -199,12 +199,14 @@ class AsmxEndpoint:
         self._soap12 = self._application(service_class, runtime, AsmxSoap12)
         self._wsgi12 = WsgiApplication(self._soap12, max_content_length=max_request_size)
         self.operations = tuple(self._describe(service_class))
-        # Operations declared writes=False and not slow (stws.soap.operation),
-        # which run on the read pool (stws.soap.hosting.SoapPools).
-        self.read_only_operations = frozenset(
-            name for name, method in service_class.public_methods.items()
-            if _runs_on_read_pool(getattr(method.function, "stws_spec", None))
-        )
+        # Which pool runs each operation (stws.soap.hosting.SoapPools): the
+        # quick ones declared writes=False on the read pool, the other quick
+        # ones on the write pool, the rest on the general pool.
+        specs = {name: getattr(method.function, "stws_spec", None)
+                 for name, method in service_class.public_methods.items()}
+        quick = {name: spec for name, spec in specs.items() if _is_quick(spec)}
+        self.read_only_operations = frozenset(name for name, spec in quick.items() if not spec.writes)
+        self.quick_write_operations = frozenset(name for name, spec in quick.items() if spec.writes)
 
     def _application(self, service_class, runtime, protocol):
         application = Application(
@@ -236,8 +238,10 @@ class AsmxEndpoint:
             yield OperationInfo(name, "%s/%s" % (self.namespace, name), parameters, _xsd_name(returns))
 
 
-def _runs_on_read_pool(spec) -> bool:
-    return spec is not None and not spec.writes and not spec.slow
+def _is_quick(spec) -> bool:
+    """Declared through @operation, not slow, and no ``prepare`` step (which
+    hashes passwords: tens of milliseconds of CPU)."""
+    return spec is not None and not spec.slow and spec.prepare is None
 
 
 def _xsd_name(kind) -> str:

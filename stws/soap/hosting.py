@@ -5,21 +5,26 @@
 - Paths match case-insensitively, as IIS does (``/services2/SVCTICKETS.ASMX``).
 - ``GET /Services2/`` lists the services; ``GET x.asmx`` lists its
   operations; ``GET x.asmx?op=Name`` shows a sample request; ``?WSDL`` and
-  ``?wsdl`` serve the prebuilt WSDL; POSTs go to spyne through
-  ``WSGIResource`` on the SOAP thread pool (spyne's own Twisted transport is
-  broken on current Twisted).
+  ``?wsdl`` serve the prebuilt WSDL; POSTs go to spyne's WSGI application
+  on a SOAP thread pool (spyne's own Twisted transport is broken on current
+  Twisted), answered whole by ``run_buffered`` (see there why not Twisted's
+  ``WSGIResource``).
 """
 from __future__ import annotations
 
+import logging
 import re
+import uuid
 from urllib.parse import unquote
 
+from twisted.internet.threads import deferToThreadPool
 from twisted.web import http, server
 from twisted.web.pages import notFound
 from twisted.web.resource import Resource
-from twisted.web.wsgi import WSGIResource
 
 from stws.web import render_page
+
+error_log = logging.getLogger("stws.error")
 
 
 class BoundedRequest(server.Request):
@@ -88,26 +93,38 @@ class ServicesIndex(Resource):
 
 class SoapPools:
     """The thread pools SOAP calls run on: ``reads`` for operations declared
-    read-only, ``general`` for the others (and for requests that do not
-    name their operation in SOAPAction or the SOAP 1.2 action). The two may
-    be the same pool.
+    read-only, ``writes`` for the other quick ones, ``general`` for the rest
+    (slow calls, and requests that do not name their operation in
+    SOAPAction or the SOAP 1.2 action). They may all be one pool.
 
-    Why two on SQLite: every SQLite call releases the GIL, and getting it
-    back costs more the more threads run Python meanwhile. Reads are
-    CPU-bound there, so a small pool serves them with less CPU per call
+    Why separate small pools on SQLite: every SQLite call releases the GIL,
+    and getting it back costs more the more threads run Python meanwhile;
+    SQLite also takes one writer at a time, so more writing threads only
+    queue on its lock. Small pools serve both with less CPU per call
     (bench/soap_throughput.py, GetAllAgents: 2.7 ms of CPU per call with 8
-    threads, 2.0 with 2), while writes (which wait on the write lock and
-    fsync) and slow calls (password hashing, transfers to another instance,
-    which wait on the network) keep the larger pool and cannot hold up the
-    reads.
+    threads, 2.0 with 2), while slow calls (password hashing, transfers to
+    another instance and self-diagnostics, which wait on other servers)
+    keep the larger pool and hold up neither reads nor writes.
     """
 
-    def __init__(self, general, reads=None):
+    def __init__(self, general, reads=None, writes=None):
         self.general = general
         self.reads = reads or general
+        self.writes = writes or general
 
     def all(self) -> list:
-        return [self.general] if self.reads is self.general else [self.general, self.reads]
+        unique = []
+        for pool in (self.general, self.reads, self.writes):
+            if all(pool is not seen for seen in unique):
+                unique.append(pool)
+        return unique
+
+    def for_operation(self, endpoint, operation: str | None):
+        if operation in endpoint.read_only_operations:
+            return self.reads
+        if operation in endpoint.quick_write_operations:
+            return self.writes
+        return self.general
 
 
 _SOAP12_ACTION = re.compile(rb'action\s*=\s*"?([^";]+)', re.IGNORECASE)
@@ -133,23 +150,30 @@ class AsmxResource(Resource):
     def __init__(self, endpoint, reactor, pools: SoapPools):
         super().__init__()
         self.endpoint = endpoint
-        self._general = WSGIResource(reactor, pools.general, endpoint)
-        self._reads = WSGIResource(reactor, pools.reads, endpoint) if pools.reads is not pools.general else None
+        self.reactor = reactor
+        self.pools = pools
 
-    def wsgi_for(self, request) -> WSGIResource:
-        """The WSGI resource (so the pool) a POST runs on."""
-        if self._reads is not None and requested_operation(request) in self.endpoint.read_only_operations:
-            return self._reads
-        return self._general
+    def pool_for(self, request):
+        """The thread pool a POST runs on."""
+        return self.pools.for_operation(self.endpoint, requested_operation(request))
 
     def render(self, request):
         if request.method == b"POST":
-            return self.wsgi_for(request).render(request)
+            return self._render_post(request)
         if request.method in (b"GET", b"HEAD"):
             return self._render_get(request)
         request.setResponseCode(http.NOT_ALLOWED)
         request.setHeader(b"allow", b"GET, HEAD, POST")
         return b""
+
+    def _render_post(self, request):
+        environ = wsgi_environ(request)
+        gone = []
+        request.notifyFinish().addErrback(gone.append)  # the client went away
+        answer = deferToThreadPool(self.reactor, self.pool_for(request), run_buffered, self.endpoint, environ)
+        answer.addCallbacks(_send_response, _send_internal_error, callbackArgs=(request, gone),
+                            errbackArgs=(request, gone))
+        return server.NOT_DONE_YET
 
     def _render_get(self, request):
         query = _query_parameters(request.uri)
@@ -165,6 +189,98 @@ class AsmxResource(Resource):
                 return render_page("asmx_unknown_operation.html", endpoint=self.endpoint, name=name)
             return render_page("asmx_operation.html", endpoint=self.endpoint, op=info)
         return render_page("asmx_service.html", endpoint=self.endpoint)
+
+
+def wsgi_environ(request) -> dict:
+    """The WSGI environ of a POST, as ``twisted.web.wsgi`` builds it."""
+    host = request.getClientAddress()
+    uri, _, query = request.uri.partition(b"?")
+    environ = {
+        "REQUEST_METHOD": request.method.decode("latin-1"),
+        "REMOTE_ADDR": getattr(host, "host", ""),
+        "REMOTE_PORT": str(getattr(host, "port", "")),
+        "SCRIPT_NAME": uri.decode("latin-1"),
+        "PATH_INFO": "",
+        "QUERY_STRING": query.decode("latin-1"),
+        "CONTENT_TYPE": (request.getHeader(b"content-type") or b"").decode("latin-1"),
+        "CONTENT_LENGTH": (request.getHeader(b"content-length") or b"").decode("latin-1"),
+        "SERVER_NAME": request.getRequestHostname().decode("latin-1"),
+        "SERVER_PORT": str(request.getHost().port),
+        "SERVER_PROTOCOL": request.clientproto.decode("latin-1"),
+        "wsgi.version": (1, 0),
+        "wsgi.url_scheme": "https" if request.isSecure() else "http",
+        "wsgi.run_once": False,
+        "wsgi.multithread": True,
+        "wsgi.multiprocess": False,
+        "wsgi.input": request.content,
+    }
+    for name, values in request.requestHeaders.getAllRawHeaders():
+        key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
+        environ[key] = ",".join(value.decode("latin-1") for value in values).replace("\n", " ")
+    return environ
+
+
+def run_buffered(application, environ) -> tuple[str, list, bytes]:
+    """Run a WSGI application to the end on this (pool) thread and return
+    its status, headers and whole body, for the reactor to send at once.
+
+    Twisted's ``WSGIResource`` makes the pool thread wait for the reactor
+    on every written chunk (``blockingCallFromThread``) and wakes the
+    reactor a second time to finish: two thread hand-offs per call, with
+    the pool thread idle meanwhile. A SOAP answer is one document that
+    spyne has fully built anyway, so here the thread hands it over once
+    and goes on to the next call.
+    """
+    started = []
+    chunks = []
+
+    def start_response(status, headers, exc_info=None):
+        if exc_info is not None and started:
+            raise exc_info[1].with_traceback(exc_info[2])
+        started[:] = [status, headers]
+        return chunks.append
+
+    result = application(environ, start_response)
+    try:
+        chunks.extend(result)
+    finally:
+        close = getattr(result, "close", None)
+        if close is not None:
+            close()
+    status, headers = started
+    return status, headers, b"".join(chunks)
+
+
+_HEADERS_TWISTED_SETS = {"server", "date", "content-length"}
+
+
+def _send_response(answer, request, gone) -> None:
+    if gone:
+        return
+    status, headers, body = answer
+    code, _, reason = status.partition(" ")
+    request.setResponseCode(int(code), reason.encode("latin-1"))
+    for name, value in headers:
+        if name.lower() not in _HEADERS_TWISTED_SETS:
+            request.responseHeaders.addRawHeader(name.encode("latin-1"), value.encode("latin-1"))
+    request.setHeader(b"content-length", b"%d" % len(body))
+    request.write(body)
+    request.finish()
+
+
+def _send_internal_error(failure, request, gone) -> None:
+    """spyne turns an operation's exceptions into faults; this is for a bug
+    around it. The client gets a reference, the error log the traceback."""
+    reference = uuid.uuid4().hex[:12]
+    error_log.error("SOAP request failed outside the operation (reference %s)", reference,
+                    exc_info=(failure.type, failure.value, failure.getTracebackObject()))
+    if gone:
+        return
+    request.setResponseCode(http.INTERNAL_SERVER_ERROR)
+    request.setHeader(b"content-type", b"text/plain; charset=utf-8")
+    request.write(b"Internal error (reference %s); the server's error log has the details.\n"
+                  % reference.encode())
+    request.finish()
 
 
 def _query_parameters(uri: bytes) -> dict[str, str]:
