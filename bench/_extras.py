@@ -9,6 +9,11 @@
   ``AuthEcho(authUserName, authPassword, text)`` goes through
   ``stws.soap.operation`` (authentication, role check, one read transaction)
   but touches no data of its own.
+- ``/Services2/svcBenchEchoStock.asmx``: the same echo application under
+  Twisted's stock ``WSGIResource`` on the general SOAP pool, which is how
+  spyne is usually hosted on Twisted (and how stws hosted it before
+  ``stws.soap.hosting.run_buffered``): what our hosting saves, and a
+  baseline that does not move when it gets faster.
 
 ``install_start_hook`` also writes the listening port to a file once the
 server listens, which is how ``_server.StwsServer`` learns it.
@@ -20,6 +25,7 @@ import os
 
 from spyne import ServiceBase, rpc
 from twisted.web.resource import Resource
+from twisted.web.wsgi import WSGIResource
 
 from stws.security import roles
 from stws.soap.endpoint import AsmxEndpoint
@@ -28,6 +34,7 @@ from stws.soap.operation import operation
 from stws.soap.types import String, TypeFactory, service_namespace
 
 ECHO_SERVICE = "svcBenchEcho"
+STOCK_ECHO_PATH = "svcBenchEchoStock.asmx"
 BARE_PATH = "bench-bare"
 T = TypeFactory(service_namespace(ECHO_SERVICE))
 
@@ -71,6 +78,7 @@ def install_extras(web) -> None:
     )
     services = site.root.getChild(b"services2", None)
     services.add(ECHO_SERVICE + ".asmx", AsmxResource(endpoint, web.reactor, web.pools))
+    services.add(STOCK_ECHO_PATH, WSGIResource(web.reactor, web.pools.general, endpoint))
     site.endpoints.append(endpoint)
 
 

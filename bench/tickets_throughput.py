@@ -12,6 +12,8 @@ Python; see _load.py) and prints, for each scenario, requests/second,
 p50/p95/p99 latency and the ratio to the echo baseline:
 
   b   svcBenchEcho.Echo: plain spyne @rpc, hosted like our services      the baseline
+  b0  the same Echo under Twisted's stock WSGIResource (how spyne is
+      usually hosted on Twisted, and how stws was until run_buffered)       context: ratios also printed
   t1  GetTicketInfo, ticketId cycling over 1,000 random tickets            target >= 0.8 x b
   t2  CreateTicketFromCustomer, durable commit (SQLite synchronous=FULL
       as the server configures it), 4 departments x 200 customers         target >= 0.5 x b
@@ -43,6 +45,7 @@ import _soap  # noqa: E402
 import seed_tickets  # noqa: E402
 from _load import have_wrk  # noqa: E402
 from _measure import FAILED, Scenario, check, measure, ms, profile  # noqa: E402
+from _extras import STOCK_ECHO_PATH  # noqa: E402
 from _server import ADMIN_PASSWORD, ADMIN_USER, StwsServer  # noqa: E402
 
 TICKETS = "svcTickets"
@@ -60,6 +63,8 @@ def scenarios(seeded: seed_tickets.Seeded, ticket_ids: list[int], department_ids
     creators = [email for email in creators if email.lower() not in {e.lower() for e in searched}][:200]
     return [
         Scenario("b", "Echo (spyne baseline)", "Services2/%s.asmx" % ECHO, ECHO, "Echo", [("text", "hello")]),
+        Scenario("b0", "Echo, stock WSGIResource", "Services2/" + STOCK_ECHO_PATH, ECHO, "Echo",
+                 [("text", "hello")]),
         Scenario("t1", "GetTicketInfo", "Services2/%s.asmx" % TICKETS, TICKETS, "GetTicketInfo",
                  [AUTH + [("ticketId", ticket_id)] for ticket_id in ticket_ids], FAILED),
         Scenario("t2", "CreateTicketFromCustomer", "Services2/%s.asmx" % TICKETS, TICKETS,
@@ -88,7 +93,7 @@ def main(argv=None) -> int:
     parser.add_argument("--threads", type=int, default=None, help="server SOAP threads (server default)")
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto",
                         help="load generator (auto: wrk when installed)")
-    parser.add_argument("--only", default="b,t1,t2,t3", help="scenarios to run, e.g. b,t3")
+    parser.add_argument("--only", default="b,b0,t1,t2,t3", help="scenarios to run, e.g. b,t3")
     parser.add_argument("--profile", default="", help="scenarios to profile with py-spy afterwards, e.g. t1")
     parser.add_argument("--profile-out", default="", help="folder to keep the collapsed py-spy stacks in")
     parser.add_argument("--keep-data", action="store_true", help="keep the temp data directory")
@@ -138,7 +143,7 @@ def main(argv=None) -> int:
                 check(server, scenario)
                 result = measure(server, scenario, args, connections=connections)
                 results[key] = result
-                ratio = "%.3f" % (result.rps / results["b"].rps) if "b" in results and key != "b" else "-"
+                ratio = "%.3f" % (result.rps / results["b"].rps) if "b" in results and key not in ("b", "b0") else "-"
                 title = scenario.title if connections == args.connections else "  (%d connection%s)" % (
                     connections, "" if connections == 1 else "s")
                 print("  %-4s %-31s %9.1f %8d %7d %8s %8s %8s %8s %8s" % (
@@ -161,8 +166,10 @@ def main(argv=None) -> int:
     for key, target in TARGETS.items():
         if key in results and "b" in results:
             ratio = results[key].rps / results["b"].rps
-            verdicts.append("%s/b = %.3f (target >= %.1f: %s)" % (key, ratio, target,
-                                                                 "met" if ratio >= target else "NOT met"))
+            verdict = "%s/b = %.3f (target >= %.1f: %s)" % (key, ratio, target, "met" if ratio >= target else "NOT met")
+            if "b0" in results:
+                verdict += "; %s/b0 = %.3f" % (key, results[key].rps / results["b0"].rps)
+            verdicts.append(verdict)
     for key in [k for k in results if k.startswith("t3")]:
         p95 = results[key].latency_ms_p95
         if p95 is not None:
