@@ -55,3 +55,37 @@ class PreparedQuery:
         return self._row._make(
             value if process is None else process(value) for value, process in zip(row, processors)
         )
+
+    # {dialect name: {parameter name: bind processor}}, made by ``all`` on first use.
+    _binds_by_dialect: dict | None = None
+
+    def all(self, connection, params: dict) -> list:
+        """Every row (named tuples), like ``first``; here the parameters also go
+        through their types' bind processors, as SQLAlchemy would run them
+        (a UTC datetime becomes the naive text SQLite stores)."""
+        dialect = connection.dialect
+        sql, names, processors, defaults = self._prepared(dialect)
+        params = {**defaults, **params}
+        for name, process in self._bind_processors(dialect).items():
+            params[name] = process(params[name])
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(sql, tuple(params[name] for name in names) if names is not None else params)
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        make = self._row._make
+        return [make(value if process is None else process(value) for value, process in zip(row, processors))
+                for row in rows]
+
+    def _bind_processors(self, dialect) -> dict:
+        if self._binds_by_dialect is None:
+            self._binds_by_dialect = {}
+        binds = self._binds_by_dialect.get(dialect.name)
+        if binds is None:
+            compiled = self.statement.compile(dialect=dialect)
+            binds = self._binds_by_dialect[dialect.name] = {
+                name: process for name, bind in compiled.binds.items()
+                if (process := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
+            }
+        return binds

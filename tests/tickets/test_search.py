@@ -302,7 +302,7 @@ def test_open_tickets_of_an_address_among_100000_tickets_are_fast(database_url):
             assert expected == opened
             if db.engine.dialect.name == "sqlite":
                 statement = search.search_statement(Call(session, roles.ADMINISTRATOR, 1),
-                                                    search.parse_criteria(session, criteria))
+                                                    search.parse_criteria(Call(session, roles.ADMINISTRATOR, 1), criteria))
                 sql = str(statement.compile(db.engine, compile_kwargs={"literal_binds": True}))
                 plan = " ".join(row[3] for row in session.execute(text("EXPLAIN QUERY PLAN " + sql)))
                 assert "ix_tickets_customer_email_lower_status" in plan, plan
