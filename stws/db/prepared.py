@@ -8,9 +8,10 @@ the SQL on the DBAPI connection under the call's SQLAlchemy connection,
 in the same transaction, converting the columns with the same result
 processors SQLAlchemy would (UTC datetimes, booleans on SQLite).
 
-Limits, by design: parameters are plain values (no bind processors run),
-and these queries are not seen by query tracing (stws.diagnostics.tracing),
-which listens on SQLAlchemy's cursor events.
+Limits, by design: ``first``'s parameters are plain values (no bind
+processors run; ``all`` runs them, for datetimes), and these queries are
+not seen by query tracing (stws.diagnostics.tracing), which listens on
+SQLAlchemy's cursor events.
 """
 from __future__ import annotations
 
