@@ -335,8 +335,8 @@ def test_open_tickets_of_an_address_among_100000_tickets_are_fast(database_url):
                 .order_by(Ticket.last_reply_utc.desc()))]
             assert expected == opened
             if db.engine.dialect.name == "sqlite":
-                statement = search.search_statement(Call(session, roles.ADMINISTRATOR, 1),
-                                                    search.parse_criteria(Call(session, roles.ADMINISTRATOR, 1), criteria))
+                admin = Call(session, roles.ADMINISTRATOR, 1)
+                statement = search.search_statement(admin, search.parse_criteria(admin, criteria))
                 sql = str(statement.compile(db.engine, compile_kwargs={"literal_binds": True}))
                 plan = " ".join(row[3] for row in session.execute(text("EXPLAIN QUERY PLAN " + sql)))
                 assert "ix_tickets_customer_email_lower_status" in plan, plan
