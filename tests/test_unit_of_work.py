@@ -93,3 +93,24 @@ def test_prepared_query_converts_like_sqlalchemy(db):
     assert tuple(row) == tuple(expected)
     assert row.lockout_until_utc == when and row.lockout_until_utc.tzinfo is not None
     assert row.is_active_agent is True and row.last_heartbeat_utc is None and row.username == "Pat"
+
+
+def test_prepared_query_all_binds_parameters_like_sqlalchemy(db):
+    """``all``: every row; a UTC datetime parameter goes through its type (naive
+    UTC text on SQLite) and an equal bound is inclusive, as with SQLAlchemy."""
+    when = dt.datetime(2026, 11, 27, 14, 30, tzinfo=dt.timezone.utc)
+    with db.transaction() as session:
+        for name, minutes in (("Early", -1), ("OnTime", 0), ("Late", 1)):
+            session.add(User(username=name, username_key=name.lower(), email="%s@example.com" % name.lower(),
+                             display_name=name, password_hash="x", security_stamp="s" * 32,
+                             auth_method="password", lockout_until_utc=when + dt.timedelta(minutes=minutes)))
+    query = PreparedQuery(select(User.username, User.lockout_until_utc)
+                          .where(User.lockout_until_utc <= bindparam("until")).order_by(User.username))
+    # Given in another zone: 16:30+02:00 is 14:30 UTC.
+    until = when.astimezone(dt.timezone(dt.timedelta(hours=2)))
+    with db.unit_of_work(writes=False) as unit:
+        rows = query.all(unit.connection, {"until": until})
+        expected = unit.connection.execute(query.statement, {"until": until}).all()
+    assert [tuple(row) for row in rows] == [tuple(row) for row in expected]
+    assert [row.username for row in rows] == ["Early", "OnTime"]
+    assert rows[1].lockout_until_utc == when

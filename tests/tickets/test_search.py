@@ -176,6 +176,40 @@ async def test_empty_criteria_is_everything_the_caller_sees(desk):
     assert result.Result and len(result.Tickets.TicketInfo) == 3
 
 
+async def test_one_criteria_shape_serves_other_values_and_callers(desk):
+    """The statement is prepared once per criteria shape: the values, the
+    viewer's id and the page are parameters, the viewer's kind is part of it."""
+    group2, bob, bob_id = await second_group_with_bob(desk)
+    a_alice = await new_ticket(desk, "a, alice", address="a@example.com", agent=desk.agent_id)
+    a_bob = await new_ticket(desk, "a, bob", address="a@example.com", group=group2, agent=bob_id)
+    b_alice = await new_ticket(desk, "b, alice", address="b@example.com", agent=desk.agent_id)
+    a_closed = await new_ticket(desk, "a, closed", address="a@example.com", agent=desk.agent_id)
+    cust = await new_ticket(desk, "customer's", address="cust@example.com", agent=desk.agent_id)
+    change(desk, a_closed, status_id=3)
+    change(desk, a_bob, priority_id=4)
+    change(desk, cust, customer_id=desk.customer_id, priority_id=4)
+
+    open_of = ["IsOpen=true", "EmailAddress=%s"]
+    for caller, expected in ((desk.admin, {a_alice, a_bob}), (desk.agent, {a_alice}), (bob, {a_bob}),
+                             (desk.customer, set())):
+        assert set(await found(desk, caller, open_of[0], open_of[1] % "a@example.com")) == expected
+    assert await found(desk, desk.admin, open_of[0], open_of[1] % "b@example.com") == [b_alice]
+    assert await found(desk, bob, open_of[0], open_of[1] % "b@example.com") == []
+    assert await found(desk, desk.customer, open_of[0], open_of[1] % "cust@example.com") == [cust]
+    # Other shapes: without IsOpen, another status list, other list lengths, IS NULL vs a value.
+    assert set(await found(desk, desk.admin, "EmailAddress=a@example.com")) == {a_alice, a_bob, a_closed}
+    assert await found(desk, desk.admin, "IsOpen=false", "EmailAddress=a@example.com") == [a_closed]
+    assert set(await found(desk, desk.admin, "Priority=4")) == {a_bob, cust}
+    assert set(await found(desk, desk.admin, "Priority=4,2", "EmailAddress=a@example.com")) == {
+        a_alice, a_bob, a_closed}
+    assert await found(desk, desk.admin, "UserId=%d" % desk.customer_id, "Priority=4") == [cust]
+    assert await found(desk, desk.admin, "UserId=0", "Priority=4") == [a_bob]
+    # The page is a parameter too.
+    newest = await found(desk, desk.admin, "EmailAddress=a@example.com")
+    assert await found(desk, desk.admin, "EmailAddress=a@example.com", "MaxResults=1", "Offset=1") == newest[1:2]
+    assert await found(desk, desk.admin, "EmailAddress=a@example.com", "MaxResults=1", "Offset=2") == newest[2:]
+
+
 async def test_deleted_tickets(desk):
     kept = await new_ticket(desk, "kept")
     gone = await new_ticket(desk, "gone")
@@ -301,8 +335,8 @@ def test_open_tickets_of_an_address_among_100000_tickets_are_fast(database_url):
                 .order_by(Ticket.last_reply_utc.desc()))]
             assert expected == opened
             if db.engine.dialect.name == "sqlite":
-                statement = search.search_statement(Call(session, roles.ADMINISTRATOR, 1),
-                                                    search.parse_criteria(session, criteria))
+                admin = Call(session, roles.ADMINISTRATOR, 1)
+                statement = search.search_statement(admin, search.parse_criteria(admin, criteria))
                 sql = str(statement.compile(db.engine, compile_kwargs={"literal_binds": True}))
                 plan = " ".join(row[3] for row in session.execute(text("EXPLAIN QUERY PLAN " + sql)))
                 assert "ix_tickets_customer_email_lower_status" in plan, plan

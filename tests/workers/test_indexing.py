@@ -357,7 +357,7 @@ def test_unindexed_rows_are_read_through_their_partial_indexes(runtime, desk):
         pytest.skip("the SQLite query plan")
     new_ticket(runtime, "Plan", "Body")
     statement = as_caller(runtime, desk.alice, lambda call: search.search_statement(
-        call, search.parse_criteria(call.session, ["Text=plan"])), writes=False)
+        call, search.parse_criteria(call, ["Text=plan"])), writes=False)
     with runtime.db.transaction(writes=False) as session:
         sql = str(statement.compile(runtime.db.engine, compile_kwargs={"literal_binds": True}))
         plan = " ".join(row[3] for row in session.execute(text("EXPLAIN QUERY PLAN " + sql)))

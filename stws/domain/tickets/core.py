@@ -92,7 +92,7 @@ def viewer_kind(call) -> str:
     return "agent" if call.principal.has_role(roles.AGENT) else "customer"
 
 
-def _visible_to(kind: str, viewer):
+def visible_to(kind: str, viewer):
     """The WHERE clause of the tickets a viewer of ``kind`` sees (None: all);
     ``viewer`` is the user's id or a bind parameter for it."""
     if kind == "all":
@@ -105,11 +105,11 @@ def _visible_to(kind: str, viewer):
 
 def visibility_filter(call):
     """A WHERE clause limiting a ticket query to what the caller may see."""
-    return _visible_to(viewer_kind(call), call.principal.user_id)
+    return visible_to(viewer_kind(call), call.principal.user_id)
 
 
 def can_see(call, ticket: Ticket) -> bool:
-    """``_visible_to``'s rule for a loaded ticket."""
+    """``visible_to``'s rule for a loaded ticket."""
     kind = viewer_kind(call)
     if kind == "all":
         return True
@@ -183,7 +183,7 @@ def _info_of_one(by_number: bool, kind: str) -> PreparedQuery:
     the driver (stws.db.prepared)."""
     key = Ticket.ticket_number if by_number else Ticket.id
     statement = info_select().where(key == bindparam("key"), Ticket.is_deleted.is_(False))
-    visible = _visible_to(kind, bindparam("viewer"))
+    visible = visible_to(kind, bindparam("viewer"))
     return PreparedQuery(statement if visible is None else statement.where(visible))
 
 

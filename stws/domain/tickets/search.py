@@ -40,14 +40,21 @@ composite indexes of ``models.Ticket``: IsOpen/IsActive/Status become one
 instead of a join, so ``EmailAddress`` + ``IsOpen`` uses
 ix_tickets_customer_email_lower_status (an index on lower(address), status),
 ``GroupId`` + ``IsOpen`` ix_tickets_group_status, and so on.
+
+Composing and compiling that SELECT through SQLAlchemy cost more CPU than
+SQLite takes to run it, so the statement is built once per *shape* of
+criteria (which keys, which viewer kind; values are bind parameters) and
+run on the driver (``stws.db.prepared``), without an ORM session.
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 
-from sqlalchemy import and_, false, func, select
+from sqlalchemy import Integer, String, and_, bindparam, false, func, select
 
 from stws.db.models import Ticket, TicketPriority, TicketStatus
+from stws.db.prepared import PreparedQuery
 from stws.domain import validation
 from stws.domain.errors import InvalidArgument, PermissionDenied
 from stws.domain.properties import parse_bool, parse_datetime, parse_int
@@ -69,15 +76,15 @@ _KEYS = {key.lower(): key for key in CRITERIA}
 class Search:
     """Parsed criteria, ready to become a query."""
 
-    conditions: list = field(default_factory=list)
+    # Criterion key -> parsed value, the parameter of its ``_CONDITIONS`` entry:
+    # a plain value, None (the column IS NULL) or a tuple of ids (any of them).
+    values: dict = field(default_factory=dict)
     # Allowed status ids (intersection of IsOpen, IsActive, Status); None = any.
     status_ids: set | None = None
     text: str | None = None
     is_deleted: bool = False
     max_results: int = DEFAULT_MAX_RESULTS
     offset: int = 0
-    # Parsed DateOpenedFrom/To, LastReplyFrom/To (to check the ranges).
-    bounds: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -90,11 +97,14 @@ class Found:
 # --------------------------------------------------------------- parsing
 
 
-_STATUS_FLAGS = select(TicketStatus.id, TicketStatus.is_open, TicketStatus.is_active)
+_STATUS_FLAGS = PreparedQuery(select(TicketStatus.id, TicketStatus.is_open, TicketStatus.is_active))
+_PRIORITIES = PreparedQuery(select(TicketPriority.id, TicketPriority.name, TicketPriority.sort_order)
+                            .order_by(TicketPriority.id))
 
 
-def parse_criteria(session, items) -> Search:
-    """``["Key=Value", ...]`` -> Search; all problems reported at once."""
+def parse_criteria(call, items) -> Search:
+    """``["Key=Value", ...]`` -> Search; all problems reported at once.
+    Lookups run on ``call.connection``; only Status names need ``call.session``."""
     search = Search()
     problems: list[str] = []
     seen: dict[str, str] = {}
@@ -118,14 +128,15 @@ def parse_criteria(session, items) -> Search:
         if not value:
             problems.append("%s has no value" % key)
             continue
-        if key in ("IsOpen", "IsActive", "Status") and statuses is None:
-            statuses = session.execute(_STATUS_FLAGS).all()
+        if key in ("IsOpen", "IsActive") and statuses is None:
+            statuses = _STATUS_FLAGS.all(call.connection, {})
         try:
-            _apply(session, search, key, value, statuses)
+            _apply(call, search, key, value, statuses)
         except (ValueError, InvalidArgument) as error:
             problems.append("%s: %s" % (key, getattr(error, "message", None) or error))
+    values = search.values
     for low, high in (("DateOpenedFrom", "DateOpenedTo"), ("LastReplyFrom", "LastReplyTo")):
-        if low in search.bounds and high in search.bounds and search.bounds[low] > search.bounds[high]:
+        if low in values and high in values and values[low] > values[high]:
             problems.append("%s lies after %s" % (low, high))
     if problems:
         raise InvalidArgument("Invalid search criteria: %s. Search keys: %s."
@@ -138,32 +149,41 @@ def _restrict_status(search: Search, ids) -> None:
     search.status_ids = ids if search.status_ids is None else search.status_ids & ids
 
 
-def _id(value: str, zero_means_none: bool = False) -> int:
+def _id(value: str, zero_means_none: bool = False) -> int | None:
     number = parse_int(value)
     if number < 0 or (number == 0 and not zero_means_none):
         raise ValueError("%r is not a %s id" % (value, "positive" if not zero_means_none else "valid"))
-    return number
+    return number or None
 
 
-def _optional_id_condition(column, value: str):
-    number = _id(value, zero_means_none=True)
-    return column.is_(None) if number == 0 else column == number
-
-
-_DATE_BOUNDS = {
-    "DateOpenedFrom": (Ticket.date_opened_utc, True),
-    "DateOpenedTo": (Ticket.date_opened_utc, False),
-    "LastReplyFrom": (Ticket.last_reply_utc, True),
-    "LastReplyTo": (Ticket.last_reply_utc, False),
+# Each criterion's WHERE condition, of what stands for its value in the
+# statement prepared once per criteria shape (``_prepared_search``): a bind
+# parameter, None or a tuple of bind parameters (see ``Search.values``).
+_CONDITIONS = {
+    # Served by ix_tickets_customer_email_lower_status (with IsOpen/Status).
+    # lower() is typed for its parameter to be (a literal would give it its own).
+    "EmailAddress": lambda address: func.lower(Ticket.customer_email, type_=String) == address,
+    "Priority": lambda ids: Ticket.priority_id.in_(ids),
+    "UserId": lambda user_id: Ticket.customer_id == user_id,  # None: IS NULL (no customer account)
+    "AgentId": lambda user_id: Ticket.agent_id == user_id,  # None: IS NULL (unassigned)
+    "GroupId": lambda group_id: Ticket.group_id == group_id,
+    "DepartmentId": lambda department_id: Ticket.department_id == department_id,
+    "BrandId": lambda brand_id: Ticket.brand_id == brand_id,
+    "TicketNumber": lambda number: Ticket.ticket_number == number,
+    "Subject": lambda pattern: Ticket.subject.ilike(pattern, escape="\\"),
+    "DateOpenedFrom": lambda when: Ticket.date_opened_utc >= when,
+    "DateOpenedTo": lambda when: Ticket.date_opened_utc <= when,
+    "LastReplyFrom": lambda when: Ticket.last_reply_utc >= when,
+    "LastReplyTo": lambda when: Ticket.last_reply_utc <= when,
+    # IsOpen, IsActive and Status together: ids, not a join (module docstring).
+    "StatusIds": lambda ids: Ticket.status_id.in_(ids) if ids else false(),
 }
 
 
-def _apply(session, search: Search, key: str, value: str, statuses) -> None:
-    conditions = search.conditions
+def _apply(call, search: Search, key: str, value: str, statuses) -> None:
+    values = search.values
     if key == "EmailAddress":
-        address = validation.email(value)
-        # Served by ix_tickets_customer_email_lower_status (with IsOpen/Status).
-        conditions.append(func.lower(Ticket.customer_email) == address.lower())
+        values[key] = validation.email(value).lower()
     elif key == "IsOpen":
         wanted = parse_bool(value)
         _restrict_status(search, (s.id for s in statuses if s.is_open == wanted))
@@ -174,29 +194,21 @@ def _apply(session, search: Search, key: str, value: str, statuses) -> None:
         names = [part.strip() for part in value.split(",") if part.strip()]
         if not names:
             raise ValueError("no status name was given")
-        _restrict_status(search, (core.status_by_name(session, name).id for name in names))
+        _restrict_status(search, (core.status_by_name(call.session, name).id for name in names))
     elif key == "Priority":
-        conditions.append(Ticket.priority_id.in_([_priority(session, part) for part in value.split(",")]))
-    elif key == "UserId":
-        conditions.append(_optional_id_condition(Ticket.customer_id, value))
-    elif key == "AgentId":
-        conditions.append(_optional_id_condition(Ticket.agent_id, value))
-    elif key == "GroupId":
-        conditions.append(Ticket.group_id == _id(value))
-    elif key == "DepartmentId":
-        conditions.append(Ticket.department_id == _id(value))
-    elif key == "BrandId":
-        conditions.append(Ticket.brand_id == _id(value))
+        values[key] = tuple(_priority(call.connection, part) for part in value.split(","))
+    elif key in ("UserId", "AgentId"):
+        values[key] = _id(value, zero_means_none=True)
+    elif key in ("GroupId", "DepartmentId", "BrandId"):
+        values[key] = _id(value)
     elif key == "TicketNumber":
-        conditions.append(Ticket.ticket_number == value.lstrip("#").strip().upper())
+        values[key] = value.lstrip("#").strip().upper()
     elif key == "Subject":
-        conditions.append(Ticket.subject.ilike(contains_pattern(value), escape="\\"))
+        values[key] = contains_pattern(value)
     elif key == "Text":
         search.text = value
-    elif key in _DATE_BOUNDS:
-        column, at_least = _DATE_BOUNDS[key]
-        when = search.bounds[key] = parse_datetime(value)
-        conditions.append(column >= when if at_least else column <= when)
+    elif key in ("DateOpenedFrom", "DateOpenedTo", "LastReplyFrom", "LastReplyTo"):
+        values[key] = parse_datetime(value)
     elif key == "IsDeleted":
         search.is_deleted = parse_bool(value)
     elif key == "MaxResults":
@@ -213,14 +225,15 @@ def _apply(session, search: Search, key: str, value: str, statuses) -> None:
         raise AssertionError(key)
 
 
-def _priority(session, text: str) -> int:
+def _priority(connection, text: str) -> int:
     value = text.strip()
     if not value:
         raise ValueError("an empty priority was given")
-    for priority in session.scalars(select(TicketPriority)):
+    priorities = _PRIORITIES.all(connection, {})
+    for priority in priorities:
         if value.lower() in (priority.name.lower(), str(priority.id)):
             return priority.id
-    names = ", ".join(session.scalars(select(TicketPriority.name).order_by(TicketPriority.sort_order)))
+    names = ", ".join(p.name for p in sorted(priorities, key=lambda p: p.sort_order))
     raise ValueError("%r is not a priority; use one of: %s" % (text, names))
 
 
@@ -252,33 +265,99 @@ def text_condition(session, text: str, include_notes: bool):
 # --------------------------------------------------------------- query
 
 
+def find_tickets(call, items) -> Found:
+    """Tickets matching the Key=Value ``items``, one page of them."""
+    search = parse_criteria(call, items)
+    query, params = _prepared_query(call, search)
+    if search.text is None:
+        rows = query.all(call.connection, params)
+    else:
+        # The full-text condition changes with the words (and is the costly
+        # part of such a search): built per call, run by SQLAlchemy.
+        rows = call.connection.execute(_with_text(call, search, query.statement), params).all()
+    tickets = rows[:search.max_results]
+    more = len(rows) > search.max_results
+    return Found(tickets, search.offset + len(tickets) if more else None)
+
+
 def search_statement(call, search: Search):
-    """The SELECT of ``core.INFO_COLUMNS`` rows for ``search``, one page + 1 row."""
+    """The SELECT of ``core.INFO_COLUMNS`` rows for ``search``, one page + 1
+    row, with its parameters' values (for EXPLAIN, ``literal_binds``)."""
+    query, params = _prepared_query(call, search)
+    return _with_text(call, search, query.statement).params(params)
+
+
+def _with_text(call, search: Search, statement):
+    if search.text is None:
+        return statement
+    return statement.where(text_condition(call.session, search.text,
+                                          include_notes=call.principal.has_role(roles.AGENT)))
+
+
+def _prepared_query(call, search: Search) -> tuple[PreparedQuery, dict]:
+    """``search`` as a statement prepared for its shape and the parameters' values.
+    The values of the criteria become bind parameters named after their keys
+    (``Priority_0``, ``Priority_1``... for a tuple)."""
     if search.is_deleted and not call.principal.has_role(roles.MANAGER):
         raise PermissionDenied("Searching deleted tickets (IsDeleted=true) needs the Manager role.")
+    values = dict(search.values)
+    if search.status_ids is not None:
+        values["StatusIds"] = tuple(sorted(search.status_ids))
+    shape = tuple(sorted((key, _form(value)) for key, value in values.items()))
+    query = _prepared_search(call.connection.dialect.name, core.viewer_kind(call), search.is_deleted, shape)
+    params = {"viewer": call.principal.user_id, "limit": search.max_results + 1, "offset": search.offset}
+    for key, value in values.items():
+        if isinstance(value, tuple):
+            params.update(("%s_%d" % (key, i), item) for i, item in enumerate(value))
+        elif value is not None:
+            params[key] = value
+    return query, params
+
+
+def _form(value):
+    """What of a criterion's value shapes the SQL: None (IS NULL), a tuple's length, else "value"."""
+    if value is None:
+        return None
+    return len(value) if isinstance(value, tuple) else "value"
+
+
+# Building the statement costs more than SQLite takes to run it (~1 ms):
+# one per criteria shape (few in practice; bounded against odd clients).
+@functools.lru_cache(maxsize=256)
+def _prepared_search(dialect_name: str, viewer_kind: str, is_deleted: bool, shape: tuple) -> PreparedQuery:
+    """The search for one shape of criteria: ``shape`` is ((key, form), ...)
+    (``_form``). The caller's visibility rule is part of it (the viewer's id
+    is the parameter ``viewer``), and the page is ``limit``/``offset``."""
     # "IS NOT true" rather than "= false": SQLite, without statistics, would
     # otherwise take ix_tickets_deleted for a condition nearly every row meets
     # and sort the whole table (300 ms instead of 3 ms for 100,000 tickets).
-    deleted = Ticket.is_deleted.is_(True) if search.is_deleted else Ticket.is_deleted.is_not(True)
-    conditions = [deleted, *search.conditions]
-    if search.status_ids is not None:
-        conditions.append(Ticket.status_id.in_(sorted(search.status_ids)) if search.status_ids else false())
-    if search.text is not None:
-        conditions.append(text_condition(call.session, search.text,
-                                         include_notes=call.principal.has_role(roles.AGENT)))
-    visible = core.visibility_filter(call)
+    deleted = Ticket.is_deleted.is_(True) if is_deleted else Ticket.is_deleted.is_not(True)
+    conditions = [deleted]
+    for key, form in shape:
+        conditions.append(_CONDITIONS[key](_placeholder(key, form)))
+    visible = core.visible_to(viewer_kind, bindparam("viewer"))
     if visible is not None:
         conditions.append(visible)
-    return (
+    return PreparedQuery(
         core.info_select()
         .where(and_(*conditions))
-        .order_by(newest_first(call.session), Ticket.id.desc())
-        .limit(search.max_results + 1)
-        .offset(search.offset)
+        .order_by(newest_first(dialect_name), Ticket.id.desc())
+        .limit(bindparam("limit", type_=Integer))
+        .offset(bindparam("offset", type_=Integer))
     )
 
 
-def newest_first(session):
+def _placeholder(key: str, form):
+    """What stands for a value of ``form`` in the statement (``_prepared_query`` binds it)."""
+    if form is None:
+        return None
+    if form == "value":
+        return bindparam(key)
+    # Typed: a parameter in an IN list does not take the column's type.
+    return tuple(bindparam("%s_%d" % (key, i), type_=Integer) for i in range(form))
+
+
+def newest_first(dialect_name: str):
     """Last reply descending, tickets without one last, on every backend.
 
     SQLite already sorts NULLs last in descending order and can then walk
@@ -286,15 +365,6 @@ def newest_first(session):
     instead of a sort); an explicit NULLS LAST would stop it from doing so.
     PostgreSQL sorts NULLs first unless told.
     """
-    if session.get_bind().dialect.name == "sqlite":
+    if dialect_name == "sqlite":
         return Ticket.last_reply_utc.desc()
     return Ticket.last_reply_utc.desc().nulls_last()
-
-
-def find_tickets(call, items) -> Found:
-    """Tickets matching the Key=Value ``items``, one page of them."""
-    search = parse_criteria(call.session, items)
-    rows = call.connection.execute(search_statement(call, search)).all()
-    tickets = rows[:search.max_results]
-    more = len(rows) > search.max_results
-    return Found(tickets, search.offset + len(tickets) if more else None)

@@ -6,7 +6,11 @@ from stws.services.tickets import types as T
 
 def ticket_info(ticket) -> T.TicketInfo:
     """A row of ``core.INFO_COLUMNS`` (ticket columns and its status's is_open, is_active) -> TicketInfo."""
-    return T.TicketInfo(
+    # Every field is set here, so the constructor's check for unknown and
+    # missing fields (stws.soap.types._plain_init) is skipped: it cost more
+    # than the fields themselves (2.5 -> 1 us a ticket; a search returns many).
+    info = T.TicketInfo.__new__(T.TicketInfo)
+    info.__dict__.update(
         CustomerEmailAddress=ticket.customer_email, ID=ticket.id, IdAgent=ticket.agent_id or 0,
         IdCustomer=ticket.customer_id or 0, IdDepartment=ticket.department_id, IdGroup=ticket.group_id,
         IsActive=ticket.is_active, IsDeleted=ticket.is_deleted, IsOpen=ticket.is_open,
@@ -16,3 +20,5 @@ def ticket_info(ticket) -> T.TicketInfo:
         RequiresFollowUp=ticket.requires_follow_up, ShowInFollowUpView=ticket.show_in_follow_up_view,
         Subject=ticket.subject, TicketNumber=ticket.ticket_number,
     )
+    return info
+
