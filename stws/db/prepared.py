@@ -15,6 +15,10 @@ which listens on SQLAlchemy's cursor events.
 from __future__ import annotations
 
 import collections
+import typing
+
+from sqlalchemy import bindparam
+from sqlalchemy.exc import CompileError
 
 
 class PreparedQuery:
@@ -55,3 +59,188 @@ class PreparedQuery:
         return self._row._make(
             value if process is None else process(value) for value, process in zip(row, processors)
         )
+
+
+class PreparedRows(PreparedQuery):
+    """A ``PreparedQuery`` read to the end (e.g. a group's members)."""
+
+    def all(self, connection, params: dict) -> list:
+        sql, names, processors, defaults = self._prepared(connection.dialect)
+        if defaults:
+            params = {**defaults, **params}
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(sql, tuple(params[name] for name in names) if names is not None else params)
+            rows = cursor.fetchall()
+        finally:
+            cursor.close()
+        make = self._row._make
+        if not any(processors):
+            return [make(row) for row in rows]
+        return [make(value if process is None else process(value) for value, process in zip(row, processors))
+                for row in rows]
+
+
+class _Binding(typing.NamedTuple):
+    """A compiled statement and how a dict of its bind values becomes the
+    driver's parameters."""
+
+    sql: str
+    positional: bool
+    # (bind name, the driver's name for it, bind processor or None), in the
+    # order of the SQL's placeholders when the paramstyle is positional.
+    binds: tuple
+    # Values bound in the statement itself (``== "primary"``, LIMIT 2).
+    literals: dict
+    returning: tuple  # result processors of the RETURNING columns
+
+    def parameters(self, values: dict):
+        if self.literals:
+            values = {**self.literals, **values}
+        # values[name] raises KeyError for a bind given no value, as
+        # SQLAlchemy refuses one (with its own error).
+        if self.positional:
+            return tuple([values[name] if process is None else process(values[name])
+                          for name, _, process in self.binds])
+        return {key: values[name] if process is None else process(values[name]) for name, key, process in self.binds}
+
+
+def _binding(statement, dialect) -> _Binding:
+    compiled = statement.compile(dialect=dialect)
+    if compiled.insert_prefetch or compiled.update_prefetch:
+        # Column defaults SQLAlchemy would compute per execution (an UPDATE's
+        # onupdate, an INSERT leaving out a column with a default).
+        raise ValueError("%s needs SQLAlchemy's column defaults; it cannot be prepared" % statement)
+    processors = compiled._bind_processors
+    escaped = compiled.escaped_bind_names
+    names = compiled.positiontup if dialect.positional else list(compiled.binds)
+    returning = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
+                      for column in compiled.effective_returning or ())
+    return _Binding(
+        compiled.string, dialect.positional,
+        tuple((name, escaped.get(name, name), processors.get(name)) for name in names),
+        {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required},
+        returning,
+    )
+
+
+class PreparedStatement:
+    """An UPDATE or DELETE (or any statement whose result is not read)
+    compiled once per dialect and run on the driver like ``PreparedQuery``,
+    its parameters converted by SQLAlchemy's bind processors first, so
+    what is written is what ``connection.execute(statement, params)``
+    would write."""
+
+    def __init__(self, statement):
+        self.statement = statement
+        self._by_dialect: dict[str, _Binding] = {}
+
+    def _binding(self, dialect) -> _Binding:
+        binding = self._by_dialect.get(dialect.name)
+        if binding is None:
+            binding = self._by_dialect[dialect.name] = _binding(self.statement, dialect)
+        return binding
+
+    def execute(self, connection, params: dict) -> int:
+        """Runs the statement; returns the number of rows it matched."""
+        binding = self._binding(connection.dialect)
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(binding.sql, binding.parameters(params))
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
+
+_MISSING = object()
+
+
+class _DefaultContext:
+    """What a column default function taking an argument gets instead of
+    SQLAlchemy's execution context: the row's values so far."""
+
+    __slots__ = ("current_parameters", "current_column")
+
+    def __init__(self, row: dict, column):
+        self.current_parameters = row
+        self.current_column = column
+
+    def get_current_parameters(self, isolate_multiinsert_groups=True) -> dict:
+        return self.current_parameters
+
+
+class PreparedInsert(PreparedStatement):
+    """INSERT of rows of ``table`` naming every column but the
+    autoincrementing key: a value a row leaves out is its column's
+    Python-side default (a scalar, or the function SQLAlchemy would call)
+    or NULL, as ``connection.execute(insert(table), row)`` writes it.
+
+    ``returning``: a column (the key) whose value ``insert`` returns, by
+    INSERT ... RETURNING (SQLite 3.35 and later, PostgreSQL).
+
+    Columns with a server default and no Python one are not written (the
+    database fills them); defaults that are SQL expressions or sequences
+    are not supported.
+    """
+
+    def __init__(self, table, returning=None):
+        columns = [column for column in table.columns if column is not table.autoincrement_column
+                   and not (column.server_default is not None and column.default is None)]
+        fixed, made = {}, []
+        for column in columns:
+            default = column.default
+            if default is None:
+                fixed[column.key] = None
+            elif default.is_scalar:
+                fixed[column.key] = default.arg
+            elif default.is_callable:
+                fixed[column.key] = _MISSING  # never written: replaced in _completed
+                made.append((column.key, column, default.arg))
+            else:
+                raise ValueError("%s: SQL expression and sequence defaults are not supported" % column)
+        # inline(): no implicit RETURNING of the key (PostgreSQL adds one to
+        # fetch inserted_primary_key, which only a Result has).
+        statement = table.insert().inline().values({column.key: bindparam(column.key, type_=column.type)
+                                                   for column in columns})
+        super().__init__(statement if returning is None else statement.returning(returning))
+        self.table = table
+        self._returns = returning is not None
+        # Every column's value when a row gives none, but for ``_made``'s.
+        self._fixed = fixed
+        self._made = tuple(made)
+
+    def _completed(self, row: dict) -> dict:
+        values = {**self._fixed, **row}
+        if len(values) != len(self._fixed):
+            unknown = sorted(set(row) - set(self._fixed))
+            raise CompileError("Unconsumed column names: %s (not columns of %s this insert writes)"
+                               % (", ".join(unknown), self.table.name))
+        for key, column, make in self._made:
+            if values[key] is _MISSING:
+                values[key] = make(_DefaultContext(values, column))
+        return values
+
+    def insert(self, connection, row: dict):
+        """Writes one row; returns its ``returning`` value (else None)."""
+        binding = self._binding(connection.dialect)
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(binding.sql, binding.parameters(self._completed(row)))
+            if not binding.returning:
+                return None
+            value = cursor.fetchone()[0]
+        finally:
+            cursor.close()
+        process = binding.returning[0]
+        return value if process is None else process(value)
+
+    def insert_many(self, connection, rows: list[dict]) -> None:
+        """Writes ``rows`` in one executemany (no RETURNING)."""
+        if self._returns:
+            raise ValueError("insert_many returns nothing: prepare the insert without returning")
+        binding = self._binding(connection.dialect)
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            cursor.executemany(binding.sql, [binding.parameters(self._completed(row)) for row in rows])
+        finally:
+            cursor.close()
