@@ -1,16 +1,27 @@
-"""SELECTs that run on every call, executed on the driver connection.
+"""Statements that run on every call, executed on the driver connection.
 
-SQLAlchemy's Core execution (cache key, execution context, events, result
-metadata) costs several times what SQLite takes to run an indexed
-single-row lookup. For the few statements every SOAP call makes, a
-``PreparedQuery`` compiles the Core statement once per dialect and runs
-the SQL on the DBAPI connection under the call's SQLAlchemy connection,
-in the same transaction, converting the columns with the same result
-processors SQLAlchemy would (UTC datetimes, booleans on SQLite).
+SQLAlchemy's Core execution (cache key, execution context, parameter and
+default processing, events, result metadata) costs several times what
+SQLite takes to run an indexed single-row lookup or write. For the few
+statements every SOAP call (or every new ticket) makes, these classes
+compile the Core statement once per dialect and run the SQL on the DBAPI
+connection under the call's SQLAlchemy connection, in its transaction
+(which must be begun: ``Database.unit_of_work`` begins it on the driver,
+a Session's ``connection()`` through SQLAlchemy), so a rollback loses
+them with the rest:
 
-Limits, by design: parameters are plain values (no bind processors run),
-and these queries are not seen by query tracing (stws.diagnostics.tracing),
-which listens on SQLAlchemy's cursor events.
+- ``PreparedQuery`` (``first``) and ``PreparedRows`` (``all``): SELECTs,
+  the columns converted with the result processors SQLAlchemy would use
+  (UTC datetimes, booleans on SQLite); their parameters are plain values
+  (no bind processors run).
+- ``PreparedStatement``: an UPDATE or DELETE, and ``PreparedInsert``: an
+  INSERT filling in the columns' Python-side defaults; both convert their
+  parameters with SQLAlchemy's bind processors, so they store exactly
+  what SQLAlchemy would (tests/test_unit_of_work.py compares the rows).
+
+Not seen by query tracing (stws.diagnostics.tracing), which listens on
+SQLAlchemy's cursor events: the short and full query logs do not show
+these statements.
 """
 from __future__ import annotations
 
@@ -19,6 +30,7 @@ import typing
 
 from sqlalchemy import bindparam
 from sqlalchemy.exc import CompileError
+from sqlalchemy.orm import Session
 
 
 class PreparedQuery:
@@ -59,6 +71,17 @@ class PreparedQuery:
         return self._row._make(
             value if process is None else process(value) for value, process in zip(row, processors)
         )
+
+
+def connection_of(db):
+    """The Core connection to run prepared statements on: ``db`` itself, or
+    a Session's connection, the session flushed first as its own queries
+    would autoflush, so that the driver sees its pending changes."""
+    if isinstance(db, Session):
+        if db.autoflush:
+            db.flush()
+        return db.connection()
+    return db
 
 
 class PreparedRows(PreparedQuery):
