@@ -308,9 +308,11 @@ _TOUCH_MEMBER = PreparedStatement(
 )
 
 
-def pick_agent(db, group_id: int, exclude_agent_id: int | None = None) -> tuple[int, str] | None:
+def pick_agent(db, group_id: int, exclude_agent_id: int | None = None,
+               now: dt.datetime | None = None) -> tuple[int, str] | None:
     """The agent (id, user name) who gets a new ticket of ``group_id``, or
-    None for the queue. ``db``: the transaction's Session or Core connection.
+    None for the queue. ``db``: the transaction's Session or Core connection;
+    ``now``: the time of the assignment (by default the current time).
 
     Round robin: receiving primary members first, then secondary ones, each
     in order of who was assigned least recently; agents at their ticket
@@ -330,7 +332,7 @@ def pick_agent(db, group_id: int, exclude_agent_id: int | None = None) -> tuple[
             continue
         if member.max_tickets_enabled and open_ticket_count(connection, member.user_id) >= member.max_tickets:
             continue
-        now = utcnow()
+        now = now or utcnow()
         _TOUCH_MEMBER.execute(connection, {"group": group_id, "user": member.user_id, "now": now})
         if isinstance(db, Session):
             # A membership loaded in this session sees the new time too
@@ -525,7 +527,8 @@ def create_ticket(call, *, department_id: int, group_id: int | None, agent_id: i
             raise InvalidArgument("User %s is not an agent." % agent.username)
         assignee = agent.id, agent.username
     elif status_id == ACTIVE:
-        assignee = picked = pick_agent(connection, group.id)
+        # The member's last assignment and the ticket's hold_start_assigned_utc: the same instant.
+        assignee = picked = pick_agent(connection, group.id, now=now)
     customer_id = customer_id or find_customer_id(connection, address)
     opened = opened or now
     first_message = first_message or opened
