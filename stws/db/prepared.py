@@ -135,6 +135,8 @@ def _binding(statement, dialect) -> _Binding:
         # Column defaults SQLAlchemy would compute per execution (an UPDATE's
         # onupdate, an INSERT leaving out a column with a default).
         raise ValueError("%s needs SQLAlchemy's column defaults; it cannot be prepared" % statement)
+    if any(bind.expanding for bind in compiled.binds.values()):
+        raise ValueError("%s has an IN list parameter, spliced into the SQL per execution" % statement)
     processors = {name: _shared(dialect, compiled.binds[name].type, process)
                   for name, process in compiled._bind_processors.items()}
     escaped = compiled.escaped_bind_names
@@ -294,7 +296,9 @@ class PreparedInsert(PreparedStatement):
         return value if process is None else process(value)
 
     def insert_many(self, connection, rows: list[dict]) -> None:
-        """Writes ``rows`` in one executemany (no RETURNING)."""
+        """Writes ``rows`` in one executemany (no RETURNING). Each row is
+        completed on its own (SQLAlchemy's executemany takes the columns
+        to write from the first row)."""
         if self._returns:
             raise ValueError("insert_many returns nothing: prepare the insert without returning")
         binding = self._binding(connection.dialect)
