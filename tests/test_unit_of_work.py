@@ -180,11 +180,17 @@ def test_prepared_insert_writes_a_ticket_as_sqlalchemy(db):
     assert mine[1:] == expected[1:]
 
 
-def test_prepared_insert_refuses_unknown_columns(db):
+def test_prepared_insert_refuses_what_it_cannot_write(db):
     with db.unit_of_work() as unit:
         PROBE.create(unit.connection)
         with pytest.raises(CompileError, match="colour"):
             PreparedInsert(PROBE).insert(unit.connection, {"amount": 1, "colour": "red"})
+        with pytest.raises(ValueError, match="returns nothing"):
+            PreparedInsert(PROBE, returning=PROBE.c.id).insert_many(unit.connection, [{"amount": 1}])
+    computed = Table("computed", MetaData(), Column("id", Integer, primary_key=True),
+                     Column("at", Integer, default=func.abs(-1)))
+    with pytest.raises(ValueError, match="not supported"):
+        PreparedInsert(computed)
 
 
 def test_prepared_update_writes_what_sqlalchemy_writes(db):
