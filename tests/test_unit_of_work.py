@@ -1,17 +1,21 @@
 """Database.unit_of_work: one transaction whether the work used the driver,
-SQLAlchemy Core, the ORM session or all three; and PreparedQuery reads
-columns as SQLAlchemy would."""
+SQLAlchemy Core, the ORM session or all three; PreparedQuery reads columns
+as SQLAlchemy would, and the prepared writes store what it would."""
 from __future__ import annotations
 
 import datetime as dt
 
 import pytest
-from sqlalchemy import bindparam, func, select, update
+from sqlalchemy import (
+    Boolean, Column, Integer, LargeBinary, MetaData, String, Table, Text, bindparam, delete, func, insert, select,
+    text, update,
+)
+from sqlalchemy.exc import CompileError
 
 from stws.db import schema
 from stws.db.engine import Database
-from stws.db.models import Brand, User
-from stws.db.prepared import PreparedQuery
+from stws.db.models import Brand, Department, Group, Ticket, User, UtcDateTime
+from stws.db.prepared import PreparedInsert, PreparedQuery, PreparedStatement
 from stws.db.seed import seed_default_organisation, seed_reference_data
 
 
@@ -114,3 +118,143 @@ def test_prepared_query_all_binds_parameters_like_sqlalchemy(db):
     assert [tuple(row) for row in rows] == [tuple(row) for row in expected]
     assert [row.username for row in rows] == ["Early", "OnTime"]
     assert rows[1].lockout_until_utc == when
+
+
+# ---------------------------------------------------------------- prepared writes
+#
+# What the driver-run statements write must be what SQLAlchemy writes for the
+# same values: compared as stored, read back without SQLAlchemy's result
+# processing (``text`` columns have no type), on SQLite and PostgreSQL.
+
+WHEN = dt.datetime(2026, 11, 27, 16, 30, 5, 123456, tzinfo=dt.timezone(dt.timedelta(hours=2)))
+_probes = MetaData()
+
+
+def _twice_amount(context):
+    return context.get_current_parameters()["amount"] * 2
+
+
+# Every kind of column default PreparedInsert fills in.
+PROBE = Table(
+    "prepared_probe", _probes,
+    Column("id", Integer, primary_key=True),
+    Column("amount", Integer, nullable=False),
+    Column("label", String(20), default="none"),
+    Column("flag", Boolean, default=True),
+    Column("stamp", UtcDateTime, default=lambda: WHEN),
+    Column("twice", Integer, default=_twice_amount),
+    Column("note", Text),
+    Column("data", LargeBinary),
+    Column("origin", String(20), server_default="server"),
+)
+
+
+def stored(connection, table, ids) -> list[tuple]:
+    """The rows as the driver reads them, without the id."""
+    rows = connection.execute(text("SELECT * FROM %s WHERE id IN (%s) ORDER BY id"
+                                   % (table.name, ", ".join(map(str, ids))))).all()
+    assert len(rows) == len(ids)
+    return [tuple(row)[1:] for row in rows]
+
+
+def max_id(connection, table) -> int:
+    return connection.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()
+
+
+def test_prepared_insert_fills_defaults_as_sqlalchemy(db):
+    rows = [{"amount": 3}, {"amount": 4, "label": "given", "flag": False, "stamp": WHEN, "twice": None,
+                            "note": "n", "data": b"\x00\xff"}, {"amount": 5, "flag": None, "stamp": None}]
+    prepared, prepared_many = PreparedInsert(PROBE, returning=PROBE.c.id), PreparedInsert(PROBE)
+    with db.unit_of_work() as unit:
+        connection = unit.connection
+        PROBE.create(connection)
+        ours = [prepared.insert(connection, row) for row in rows]
+        theirs = [connection.execute(insert(PROBE), row).inserted_primary_key[0] for row in rows]
+        assert stored(connection, PROBE, ours) == stored(connection, PROBE, theirs)
+        # SQLAlchemy's executemany takes the columns from the first row: rows of the same keys.
+        many = [{"amount": 6, "note": None}, {"amount": 7, "note": "n"}]
+        start = max_id(connection, PROBE)
+        prepared_many.insert_many(connection, many)
+        connection.execute(insert(PROBE), many)
+        ours_many, theirs_many = [start + 1, start + 2], [start + 3, start + 4]
+        assert stored(connection, PROBE, ours_many) == stored(connection, PROBE, theirs_many)
+        first = connection.execute(select(PROBE).where(PROBE.c.id == ours[0])).one()
+    assert (first.label, first.flag, first.stamp, first.twice, first.origin) == ("none", True, WHEN, 6, "server")
+
+
+def test_prepared_insert_writes_a_ticket_as_sqlalchemy(db):
+    prepared = PreparedInsert(Ticket.__table__, returning=Ticket.id)
+    with db.unit_of_work() as unit:
+        connection = unit.connection
+        group = connection.execute(select(Group.id, Group.department_id)).first()
+        brand_id = connection.execute(select(Department.brand_id).where(Department.id == group.department_id)).scalar()
+        values = dict(brand_id=brand_id, department_id=group.department_id, group_id=group.id, agent_id=None,
+                      customer_email="Pat@Example.com", subject="Ünïcode", status_id=1, priority_id=2,
+                      date_opened_utc=WHEN, idle_start_utc=WHEN.astimezone(dt.timezone.utc),
+                      date_modified_utc=WHEN, date_closed_utc=None, is_spam=True, reply_count_in=1)
+        ours = prepared.insert(connection, dict(values, ticket_number="A"))
+        theirs = connection.execute(insert(Ticket.__table__).returning(Ticket.id),
+                                    dict(values, ticket_number="B")).scalar_one()
+        [mine], [expected] = stored(connection, Ticket.__table__, [ours]), stored(connection, Ticket.__table__,
+                                                                                  [theirs])
+    assert mine[0] == "A" and expected[0] == "B"
+    assert mine[1:] == expected[1:]
+
+
+def test_prepared_insert_refuses_what_it_cannot_write(db):
+    with db.unit_of_work() as unit:
+        PROBE.create(unit.connection)
+        with pytest.raises(CompileError, match="colour"):
+            PreparedInsert(PROBE).insert(unit.connection, {"amount": 1, "colour": "red"})
+        with pytest.raises(ValueError, match="returns nothing"):
+            PreparedInsert(PROBE, returning=PROBE.c.id).insert_many(unit.connection, [{"amount": 1}])
+    computed = Table("computed", MetaData(), Column("id", Integer, primary_key=True),
+                     Column("at", Integer, default=func.abs(-1)))
+    with pytest.raises(ValueError, match="not supported"):
+        PreparedInsert(computed)
+
+
+def test_prepared_update_writes_what_sqlalchemy_writes(db):
+    touch = update(PROBE).where(PROBE.c.id == bindparam("row")).values(stamp=bindparam("when"), flag=False)
+    with db.unit_of_work() as unit:
+        connection = unit.connection
+        PROBE.create(connection)
+        ours, theirs = (PreparedInsert(PROBE, returning=PROBE.c.id).insert(connection, {"amount": 1})
+                        for _ in range(2))
+        assert PreparedStatement(touch).execute(connection, {"row": ours, "when": WHEN}) == 1
+        connection.execute(touch, {"row": theirs, "when": WHEN})
+        assert stored(connection, PROBE, [ours]) == stored(connection, PROBE, [theirs])
+        assert PreparedStatement(touch).execute(connection, {"row": -1, "when": WHEN}) == 0
+
+
+def test_prepared_writes_commit_and_roll_back_with_the_unit(db):
+    with db.unit_of_work() as unit:
+        PROBE.create(unit.connection)
+    prepared = PreparedInsert(PROBE, returning=PROBE.c.id)
+    delete_all = PreparedStatement(delete(PROBE))
+    with db.unit_of_work() as unit:
+        prepared.insert(unit.connection, {"amount": 1})
+    with pytest.raises(Boom):
+        with db.unit_of_work() as unit:
+            prepared.insert(unit.connection, {"amount": 2})
+            PreparedInsert(PROBE).insert_many(unit.connection, [{"amount": 3}, {"amount": 4}])
+            delete_all.execute(unit.connection, {})
+            raise Boom()
+    with db.unit_of_work(writes=False) as unit:
+        assert unit.connection.execute(select(PROBE.c.amount)).scalars().all() == [1]
+
+
+def test_prepared_query_all_reads_every_row_as_sqlalchemy(db):
+    with db.unit_of_work() as unit:
+        PROBE.create(unit.connection)
+        # Datetimes change from row to row (processed ones are remembered).
+        stamps = [WHEN, WHEN + dt.timedelta(seconds=1), WHEN]
+        PreparedInsert(PROBE).insert_many(unit.connection, [{"amount": n, "note": str(n), "stamp": stamps[n]}
+                                                            for n in range(3)])
+        query = PreparedQuery(select(PROBE.c.id, PROBE.c.stamp, PROBE.c.flag, PROBE.c.note)
+                              .where(PROBE.c.amount >= bindparam("least")).order_by(PROBE.c.id))
+        rows = query.all(unit.connection, {"least": 1})
+        assert [tuple(row) for row in rows] == [tuple(row) for row in unit.connection.execute(
+            query.statement, {"least": 1})]
+        assert len(rows) == 2 and [row.stamp for row in rows] == stamps[1:] and rows[0].flag is True
+        assert query.all(unit.connection, {"least": 10}) == []

@@ -1,21 +1,38 @@
-"""SELECTs that run on every call, executed on the driver connection.
+"""Statements that run on every call, executed on the driver connection.
 
-SQLAlchemy's Core execution (cache key, execution context, events, result
-metadata) costs several times what SQLite takes to run an indexed
-single-row lookup. For the few statements every SOAP call makes, a
-``PreparedQuery`` compiles the Core statement once per dialect and runs
-the SQL on the DBAPI connection under the call's SQLAlchemy connection,
-in the same transaction, converting the columns with the same result
-processors SQLAlchemy would (UTC datetimes, booleans on SQLite).
+SQLAlchemy's Core execution (cache key, execution context, parameter and
+default processing, events, result metadata) costs several times what
+SQLite takes to run an indexed single-row lookup or write. For the few
+statements every SOAP call (or every new ticket) makes, these classes
+compile the Core statement once per dialect and run the SQL on the DBAPI
+connection under the call's SQLAlchemy connection, in its transaction
+(which must be begun: ``Database.unit_of_work`` begins it on the driver,
+a Session's ``connection()`` through SQLAlchemy), so a rollback loses
+them with the rest:
 
-Limits, by design: ``first``'s parameters are plain values (no bind
-processors run; ``all`` runs them, for datetimes), and these queries are
-not seen by query tracing (stws.diagnostics.tracing), which listens on
-SQLAlchemy's cursor events.
+- ``PreparedQuery``: a SELECT, its columns converted with the result
+  processors SQLAlchemy would use (UTC datetimes, booleans on SQLite).
+  ``first``'s parameters are plain values (no bind processors run: it
+  serves the per-call lookups by key); ``all`` converts them with the bind
+  processors, as the statements below do (search date ranges).
+- ``PreparedStatement``: an UPDATE or DELETE, and ``PreparedInsert``: an
+  INSERT filling in the columns' Python-side defaults; both convert their
+  parameters with SQLAlchemy's bind processors, so they store exactly
+  what SQLAlchemy would (tests/test_unit_of_work.py compares the rows).
+
+Not seen by query tracing (stws.diagnostics.tracing), which listens on
+SQLAlchemy's cursor events: the short and full query logs do not show
+these statements.
 """
 from __future__ import annotations
 
 import collections
+import datetime as dt
+import typing
+
+from sqlalchemy import Date, DateTime, Time, bindparam
+from sqlalchemy.exc import CompileError
+from sqlalchemy.orm import Session
 
 
 class PreparedQuery:
@@ -24,6 +41,7 @@ class PreparedQuery:
         self._row = collections.namedtuple("Row", [column.key for column in statement.selected_columns])
         # Two threads preparing at once compute the same value: no lock.
         self._by_dialect: dict[str, tuple] = {}
+        self._binds_by_dialect: dict = {}  # for ``all``: {dialect name: _Binding}
 
     def _prepared(self, dialect) -> tuple:
         prepared = self._by_dialect.get(dialect.name)
@@ -57,21 +75,18 @@ class PreparedQuery:
             value if process is None else process(value) for value, process in zip(row, processors)
         )
 
-    # {dialect name: {parameter name: bind processor}}, made by ``all`` on first use.
-    _binds_by_dialect: dict | None = None
-
     def all(self, connection, params: dict) -> list:
-        """Every row (named tuples), like ``first``; here the parameters also go
+        """Every row (named tuples), like ``first``, but the parameters go
         through their types' bind processors, as SQLAlchemy would run them
         (a UTC datetime becomes the naive text SQLite stores)."""
         dialect = connection.dialect
-        sql, names, processors, defaults = self._prepared(dialect)
-        params = {**defaults, **params}
-        for name, process in self._bind_processors(dialect).items():
-            params[name] = process(params[name])
+        binding = self._binds_by_dialect.get(dialect.name)
+        if binding is None:
+            binding = self._binds_by_dialect[dialect.name] = _binding(self.statement, dialect)
+        processors = self._prepared(dialect)[2]
         cursor = connection.connection.dbapi_connection.cursor()
         try:
-            cursor.execute(sql, tuple(params[name] for name in names) if names is not None else params)
+            cursor.execute(binding.sql, binding.parameters(params))
             rows = cursor.fetchall()
         finally:
             cursor.close()
@@ -79,23 +94,227 @@ class PreparedQuery:
         # a quarter less time than zipping every value with its processor.
         converted = [(index, process) for index, process in enumerate(processors) if process is not None]
         make = self._row._make
+        if not converted:
+            return [make(row) for row in rows]
         result = []
         for row in rows:
-            if converted:
-                row = list(row)
-                for index, process in converted:
-                    row[index] = process(row[index])
+            row = list(row)
+            for index, process in converted:
+                row[index] = process(row[index])
             result.append(make(row))
         return result
 
-    def _bind_processors(self, dialect) -> dict:
-        if self._binds_by_dialect is None:
-            self._binds_by_dialect = {}
-        binds = self._binds_by_dialect.get(dialect.name)
-        if binds is None:
-            compiled = self.statement.compile(dialect=dialect)
-            binds = self._binds_by_dialect[dialect.name] = {
-                name: process for name, bind in compiled.binds.items()
-                if (process := bind.type.dialect_impl(dialect).bind_processor(dialect)) is not None
-            }
-        return binds
+
+def connection_of(db):
+    """The Core connection to run prepared statements on: ``db`` itself, or
+    a Session's connection, the session flushed first as its own queries
+    would autoflush, so that the driver sees its pending changes."""
+    if isinstance(db, Session):
+        if db.autoflush:
+            db.flush()
+        return db.connection()
+    return db
+
+
+class _Binding(typing.NamedTuple):
+    """A compiled statement and how a dict of its bind values becomes the
+    driver's parameters."""
+
+    sql: str
+    positional: bool
+    # (bind name, the driver's name for it, bind processor or None), in the
+    # order of the SQL's placeholders when the paramstyle is positional.
+    binds: tuple
+    # Values bound in the statement itself (``== "primary"``, LIMIT 2).
+    literals: dict
+    returning: tuple  # result processors of the RETURNING columns
+
+    def parameters(self, values: dict):
+        if self.literals:
+            values = {**self.literals, **values}
+        # values[name] raises KeyError for a bind given no value, as
+        # SQLAlchemy refuses one (with its own error).
+        if self.positional:
+            return tuple([values[name] if process is None else process(values[name])
+                          for name, _, process in self.binds])
+        return {key: values[name] if process is None else process(values[name]) for name, key, process in self.binds}
+
+
+def _binding(statement, dialect) -> _Binding:
+    compiled = statement.compile(dialect=dialect)
+    if compiled.insert_prefetch or compiled.update_prefetch:
+        # Column defaults SQLAlchemy would compute per execution (an UPDATE's
+        # onupdate, an INSERT leaving out a column with a default).
+        raise ValueError("%s needs SQLAlchemy's column defaults; it cannot be prepared" % statement)
+    if any(bind.expanding for bind in compiled.binds.values()):
+        raise ValueError("%s has an IN list parameter, spliced into the SQL per execution" % statement)
+    processors = {name: _shared(dialect, compiled.binds[name].type, process)
+                  for name, process in compiled._bind_processors.items()}
+    escaped = compiled.escaped_bind_names
+    names = compiled.positiontup if dialect.positional else list(compiled.binds)
+    returning = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
+                      for column in compiled.effective_returning or ())
+    return _Binding(
+        compiled.string, dialect.positional,
+        tuple((name, escaped.get(name, name), processors.get(name)) for name in names),
+        {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required},
+        returning,
+    )
+
+
+_MISSING = object()
+# Bind processors of date and time types, one per dialect and type.
+_TIME_PROCESSORS: dict = {}
+
+
+def _shared(dialect, type_, process):
+    """``process``, or for a date or time type the one processor of the
+    dialect's for that type, remembering its last value: a new ticket
+    writes the same ``now`` into up to 16 datetime columns over its
+    statements, and converting one costs ~4.5 us on SQLite (the UTC
+    decorator and the string formatting)."""
+    key = (dialect.name, type_._static_cache_key)
+    if process is None or not issubclass(type_._type_affinity, (DateTime, Date, Time)) \
+            or not isinstance(key[1], tuple):  # (not a tuple: a TypeDecorator without cache_ok)
+        return process
+    shared = _TIME_PROCESSORS.get(key)
+    if shared is None:
+        shared = _TIME_PROCESSORS[key] = _remembering(process)
+    return shared
+
+
+def _remembering(process):
+    last = [(_MISSING, None)]  # (value, result), replaced as a whole: threads share it
+
+    def remembered(value):
+        seen, result = last[0]
+        if value is seen:
+            return result
+        result = process(value)
+        # Only immutable values: a value that is the same object has the same result.
+        if value.__class__ in (dt.datetime, dt.date, dt.time):
+            last[0] = (value, result)
+        return result
+
+    return remembered
+
+
+class PreparedStatement:
+    """An UPDATE or DELETE (or any statement whose result is not read)
+    compiled once per dialect and run on the driver like ``PreparedQuery``,
+    its parameters converted by SQLAlchemy's bind processors first, so
+    what is written is what ``connection.execute(statement, params)``
+    would write."""
+
+    def __init__(self, statement):
+        self.statement = statement
+        self._by_dialect: dict[str, _Binding] = {}
+
+    def _binding(self, dialect) -> _Binding:
+        binding = self._by_dialect.get(dialect.name)
+        if binding is None:
+            binding = self._by_dialect[dialect.name] = _binding(self.statement, dialect)
+        return binding
+
+    def execute(self, connection, params: dict) -> int:
+        """Runs the statement; returns the number of rows it matched."""
+        binding = self._binding(connection.dialect)
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(binding.sql, binding.parameters(params))
+            return cursor.rowcount
+        finally:
+            cursor.close()
+
+
+class _DefaultContext:
+    """What a column default function taking an argument gets instead of
+    SQLAlchemy's execution context: the row's values so far."""
+
+    __slots__ = ("current_parameters", "current_column")
+
+    def __init__(self, row: dict, column):
+        self.current_parameters = row
+        self.current_column = column
+
+    def get_current_parameters(self, isolate_multiinsert_groups=True) -> dict:
+        return self.current_parameters
+
+
+class PreparedInsert(PreparedStatement):
+    """INSERT of rows of ``table`` naming every column but the
+    autoincrementing key: a value a row leaves out is its column's
+    Python-side default (a scalar, or the function SQLAlchemy would call)
+    or NULL, as ``connection.execute(insert(table), row)`` writes it.
+
+    ``returning``: a column (the key) whose value ``insert`` returns, by
+    INSERT ... RETURNING (SQLite 3.35 and later, PostgreSQL).
+
+    Columns with a server default and no Python one are not written (the
+    database fills them); defaults that are SQL expressions or sequences
+    are not supported.
+    """
+
+    def __init__(self, table, returning=None):
+        columns = [column for column in table.columns if column is not table.autoincrement_column
+                   and not (column.server_default is not None and column.default is None)]
+        fixed, made = {}, []
+        for column in columns:
+            default = column.default
+            if default is None:
+                fixed[column.key] = None
+            elif default.is_scalar:
+                fixed[column.key] = default.arg
+            elif default.is_callable:
+                fixed[column.key] = _MISSING  # never written: replaced in _completed
+                made.append((column.key, column, default.arg))
+            else:
+                raise ValueError("%s: SQL expression and sequence defaults are not supported" % column)
+        # inline(): no implicit RETURNING of the key (PostgreSQL adds one to
+        # fetch inserted_primary_key, which only a Result has).
+        statement = table.insert().inline().values({column.key: bindparam(column.key, type_=column.type)
+                                                   for column in columns})
+        super().__init__(statement if returning is None else statement.returning(returning))
+        self.table = table
+        self._returns = returning is not None
+        # Every column's value when a row gives none, but for ``_made``'s.
+        self._fixed = fixed
+        self._made = tuple(made)
+
+    def _completed(self, row: dict) -> dict:
+        values = {**self._fixed, **row}
+        if len(values) != len(self._fixed):
+            unknown = sorted(set(row) - set(self._fixed))
+            raise CompileError("Unconsumed column names: %s (not columns of %s this insert writes)"
+                               % (", ".join(unknown), self.table.name))
+        for key, column, make in self._made:
+            if values[key] is _MISSING:
+                values[key] = make(_DefaultContext(values, column))
+        return values
+
+    def insert(self, connection, row: dict):
+        """Writes one row; returns its ``returning`` value (else None)."""
+        binding = self._binding(connection.dialect)
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(binding.sql, binding.parameters(self._completed(row)))
+            if not binding.returning:
+                return None
+            value = cursor.fetchone()[0]
+        finally:
+            cursor.close()
+        process = binding.returning[0]
+        return value if process is None else process(value)
+
+    def insert_many(self, connection, rows: list[dict]) -> None:
+        """Writes ``rows`` in one executemany (no RETURNING). Each row is
+        completed on its own (SQLAlchemy's executemany takes the columns
+        to write from the first row)."""
+        if self._returns:
+            raise ValueError("insert_many returns nothing: prepare the insert without returning")
+        binding = self._binding(connection.dialect)
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            cursor.executemany(binding.sql, [binding.parameters(self._completed(row)) for row in rows])
+        finally:
+            cursor.close()

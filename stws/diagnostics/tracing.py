@@ -34,6 +34,9 @@ class Tracing:
     # ---- queries --------------------------------------------------------
 
     def watch_engine(self, engine) -> None:
+        # SQLAlchemy's cursor events: statements run on the driver through
+        # stws.db.prepared (the per-call lookups, a new ticket's reads and
+        # writes) do not pass here and are not logged.
         @event.listens_for(engine, "before_cursor_execute")
         def _before(conn, cursor, statement, parameters, context, executemany):
             if self.full_queries:

@@ -21,9 +21,10 @@ import quopri
 import re
 import uuid
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
 
 from stws.db.models import Brand, Department, OutgoingMessage, Setting, TicketMessage, utcnow
+from stws.db.prepared import PreparedInsert, PreparedQuery, connection_of
 from stws.domain.errors import InvalidArgument
 
 DEFAULT_DELIVERY_DELAY_SECONDS = 10
@@ -148,8 +149,10 @@ def _setting(name: str):
 
 # What a ticket's mail needs of the database besides its thread, in one
 # query: the department's address, its brand's name, the default sender and
-# the delivery delay (settings rows that may not exist).
-_MAIL_CONTEXT = (
+# the delivery delay (settings rows that may not exist). These statements
+# run on the driver (stws.db.prepared): an auto-responder goes with every
+# new ticket of a department that has one.
+_MAIL_CONTEXT = PreparedQuery(
     select(Department.email_address, Brand.name.label("brand_name"),
            _setting("mail.default_from").label("default_from"),
            _setting("mail.delivery_delay_seconds").label("delay"))
@@ -157,13 +160,13 @@ _MAIL_CONTEXT = (
     .where(Department.id == bindparam("department_id"))
 )
 # The Message-IDs of a ticket's messages, oldest first, but one.
-_THREAD = (
+_THREAD = PreparedQuery(
     select(TicketMessage.message_id_header)
     .where(TicketMessage.ticket_id == bindparam("ticket_id"), TicketMessage.message_id_header.is_not(None),
            TicketMessage.id != bindparam("exclude"))
     .order_by(TicketMessage.date_received_utc, TicketMessage.id)
 )
-_INSERT_SPOOL = insert(OutgoingMessage.__table__)
+_INSERT_SPOOL = PreparedInsert(OutgoingMessage.__table__)
 
 
 def spool_row(db, ticket, subject: str, body_text: str, body_html: str, to: list[str], cc: list[str] = (),
@@ -176,7 +179,8 @@ def spool_row(db, ticket, subject: str, body_text: str, body_html: str, to: list
     query does) or Core connection. See ``queue_ticket_email``."""
     if not to and not cc:
         raise InvalidArgument("The message has no recipient address to send it to.")
-    context = db.execute(_MAIL_CONTEXT, {"department_id": ticket.department_id}).one()
+    connection = connection_of(db)
+    context = _MAIL_CONTEXT.first(connection, {"department_id": ticket.department_id})
     sender = from_address or context.email_address or context.default_from or DEFAULT_FROM
     subject = ticket_subject(subject or ticket.subject, ticket.ticket_number)
     sent_at = utcnow()
@@ -189,7 +193,8 @@ def spool_row(db, ticket, subject: str, body_text: str, body_html: str, to: list
         headers.append(("Cc", ", ".join(cc)))
     headers += [("Subject", subject), ("Date", email.utils.format_datetime(sent_at)), ("Message-ID", header_id)]
     if reply:
-        earlier = [m for m in db.scalars(_THREAD, {"ticket_id": ticket.id, "exclude": message_id or 0}) if m]
+        thread = _THREAD.all(connection, {"ticket_id": ticket.id, "exclude": message_id or 0})
+        earlier = [row.message_id_header for row in thread if row.message_id_header]
         if earlier:
             headers.append(("In-Reply-To", in_reply_to if in_reply_to in earlier else earlier[-1]))
             headers.append(("References", " ".join(earlier[-20:])))
@@ -203,7 +208,7 @@ def spool_row(db, ticket, subject: str, body_text: str, body_html: str, to: list
 
 
 def insert_spool_row(connection, row: dict) -> None:
-    connection.execute(_INSERT_SPOOL, row)
+    _INSERT_SPOOL.insert(connection, row)
 
 
 def queue_ticket_email(session, ticket, message: TicketMessage, to: list[str], cc: list[str] = (),

@@ -11,11 +11,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import html
+import os
 import re
-import uuid
 from dataclasses import dataclass
 
-from sqlalchemy import Integer, bindparam, func, insert, or_, select, update
+from sqlalchemy import Integer, bindparam, func, or_, select, update
 from sqlalchemy.orm import Session, lazyload
 from sqlalchemy.orm.attributes import set_committed_value
 from sqlalchemy.orm.util import identity_key
@@ -23,7 +23,7 @@ from sqlalchemy.orm.util import identity_key
 from stws.db.models import (
     Department, Group, GroupAgent, Ticket, TicketEvent, TicketMessage, TicketStatus, User, utcnow,
 )
-from stws.db.prepared import PreparedQuery
+from stws.db.prepared import PreparedInsert, PreparedQuery, PreparedStatement, connection_of
 from stws.domain import organization as org
 from stws.domain import validation
 from stws.domain.errors import InvalidArgument, InvalidState, NotFound
@@ -235,11 +235,11 @@ def record_event(call, ticket: Ticket, event_type: str, description: str, detail
 
 def insert_events(connection, rows: list[dict]) -> None:
     """History rows (``event_row``) written at once, without ORM objects:
-    one executemany instead of an INSERT ... RETURNING per event."""
-    connection.execute(_INSERT_EVENT, rows)
+    one executemany on the driver (stws.db.prepared)."""
+    _INSERT_EVENT.insert_many(connection, rows)
 
 
-_INSERT_EVENT = insert(TicketEvent.__table__)
+_INSERT_EVENT = PreparedInsert(TicketEvent.__table__)
 
 
 def touch(ticket: Ticket, when: dt.datetime | None = None) -> None:
@@ -278,19 +278,19 @@ def ticket_number(department_id: int, opened: dt.datetime, ticket_id: int) -> st
 # --------------------------------------------------------------- assignment
 
 
-_OPEN_TICKET_COUNT = (
-    select(func.count(Ticket.id)).join(TicketStatus, Ticket.status_id == TicketStatus.id)
+# The statements of assignment run on the driver (stws.db.prepared): every
+# new ticket of an Active status picks an agent.
+_OPEN_TICKET_COUNT = PreparedQuery(
+    select(func.count(Ticket.id).label("count")).join(TicketStatus, Ticket.status_id == TicketStatus.id)
     .where(Ticket.agent_id == bindparam("agent_id"), TicketStatus.is_open.is_(True), Ticket.is_deleted.is_(False))
 )
 
 
-def open_ticket_count(session, agent_id: int) -> int:
-    return session.scalar(_OPEN_TICKET_COUNT, {"agent_id": agent_id})
+def open_ticket_count(connection, agent_id: int) -> int:
+    return _OPEN_TICKET_COUNT.first(connection, {"agent_id": agent_id}).count
 
 
-# Built once: a statement built per call cost ~0.1 ms of construction and
-# cache-key generation each (the compiled form is cached either way).
-_ROUND_ROBIN_MEMBERS = (
+_ROUND_ROBIN_MEMBERS = PreparedQuery(
     select(GroupAgent.user_id, User.username, GroupAgent.distribution_mode, GroupAgent.last_assigned_utc,
            GroupAgent.max_tickets_enabled, GroupAgent.max_tickets)
     .join(User, User.id == GroupAgent.user_id)
@@ -301,22 +301,27 @@ _ROUND_ROBIN_MEMBERS = (
            User.is_deleted.is_(False), User.is_locked_out.is_(False))
 )
 
-_TOUCH_MEMBER = (update(GroupAgent.__table__)
-                 .where(GroupAgent.group_id == bindparam("group"), GroupAgent.user_id == bindparam("user"))
-                 .values(last_assigned_utc=bindparam("now")))
+_TOUCH_MEMBER = PreparedStatement(
+    update(GroupAgent.__table__)
+    .where(GroupAgent.group_id == bindparam("group"), GroupAgent.user_id == bindparam("user"))
+    .values(last_assigned_utc=bindparam("now"))
+)
 
 
-def pick_agent(db, group_id: int, exclude_agent_id: int | None = None) -> tuple[int, str] | None:
+def pick_agent(db, group_id: int, exclude_agent_id: int | None = None,
+               now: dt.datetime | None = None) -> tuple[int, str] | None:
     """The agent (id, user name) who gets a new ticket of ``group_id``, or
-    None for the queue. ``db``: the transaction's Session or Core connection.
+    None for the queue. ``db``: the transaction's Session or Core connection;
+    ``now``: the time of the assignment (by default the current time).
 
     Round robin: receiving primary members first, then secondary ones, each
     in order of who was assigned least recently; agents at their ticket
     limit are skipped. Pull-from-queue members are never picked.
     """
+    connection = connection_of(db)
     # Columns, not GroupAgent/User entities: loading those cost about a
     # third of a millisecond per new ticket (four members of 25 columns).
-    members = db.execute(_ROUND_ROBIN_MEMBERS, {"group_id": group_id}).all()
+    members = _ROUND_ROBIN_MEMBERS.all(connection, {"group_id": group_id})
     ordered = sorted(
         members,
         key=lambda m: (m.distribution_mode != "primary",
@@ -325,13 +330,13 @@ def pick_agent(db, group_id: int, exclude_agent_id: int | None = None) -> tuple[
     for member in ordered:
         if member.user_id == exclude_agent_id:
             continue
-        if member.max_tickets_enabled and open_ticket_count(db, member.user_id) >= member.max_tickets:
+        if member.max_tickets_enabled and open_ticket_count(connection, member.user_id) >= member.max_tickets:
             continue
-        now = utcnow()
-        db.execute(_TOUCH_MEMBER, {"group": group_id, "user": member.user_id, "now": now})
+        now = now or utcnow()
+        _TOUCH_MEMBER.execute(connection, {"group": group_id, "user": member.user_id, "now": now})
         if isinstance(db, Session):
-            # A membership loaded in this session sees the new time too (the
-            # SELECT above flushed it, so no change of it is pending). Cheaper
+            # A membership loaded in this session sees the new time too
+            # (connection_of flushed it, so no change of it is pending). Cheaper
             # than an ORM-enabled UPDATE, which cost ~0.3 ms.
             loaded = db.identity_map.get(identity_key(GroupAgent, (group_id, member.user_id)))
             if loaded is not None:
@@ -381,7 +386,7 @@ def resolve_group(call, department: Department, group_id: int | None) -> Group:
     return _checked_group(department, call.session.get(Group, target), group_id, target)
 
 
-_DEPARTMENT_AND_GROUP = (
+_DEPARTMENT_AND_GROUP = PreparedQuery(
     select(Department.id, Department.name, Department.brand_id, Department.front_line_group_id,
            Department.is_deleted, Department.email_address, Department.auto_responder_enabled,
            Department.auto_responder_subject, Department.auto_responder_body,
@@ -405,8 +410,8 @@ def department_and_group(connection, department_id: int, group_id: int | None):
     """The live department (a row of id, name, brand_id, front_line_group_id,
     email_address and the auto-responder's fields) and ``resolve_group``'s
     group, in one query."""
-    department = connection.execute(_DEPARTMENT_AND_GROUP,
-                                    {"department_id": department_id or 0, "group_id": group_id or None}).first()
+    department = _DEPARTMENT_AND_GROUP.first(connection, {"department_id": department_id or 0,
+                                                       "group_id": group_id or None})
     if department is None or department.is_deleted:
         raise NotFound("There is no department with id %s." % department_id)
     group = None
@@ -446,13 +451,13 @@ def find_customer(call, address: str) -> User | None:
     return users[0] if len(users) == 1 else None
 
 
-_CUSTOMER_IDS = select(User.id).where(*_has_address(bindparam("address"))).limit(2)
+_CUSTOMER_IDS = PreparedQuery(select(User.id).where(*_has_address(bindparam("address"))).limit(2))
 
 
 def find_customer_id(connection, address: str) -> int | None:
     """``find_customer``'s id only: no User entity to load."""
-    ids = connection.scalars(_CUSTOMER_IDS, {"address": address.lower()}).all()
-    return ids[0] if len(ids) == 1 else None
+    rows = _CUSTOMER_IDS.all(connection, {"address": address.lower()})
+    return rows[0].id if len(rows) == 1 else None
 
 
 @dataclass
@@ -481,14 +486,16 @@ class NewTicket:
         return self.call.session.get(TicketMessage, self.message_id)
 
 
-_INSERT_TICKET = insert(Ticket.__table__).returning(Ticket.id)
-_SET_NUMBER = update(Ticket.__table__).where(Ticket.id == bindparam("ticket")).values(ticket_number=bindparam("number"))
-_INSERT_MESSAGE = insert(TicketMessage.__table__).returning(TicketMessage.id)
+# Run on the driver (stws.db.prepared), as are the reads of create_ticket.
+_INSERT_TICKET = PreparedInsert(Ticket.__table__, returning=Ticket.id)
+_SET_NUMBER = PreparedStatement(
+    update(Ticket.__table__).where(Ticket.id == bindparam("ticket")).values(ticket_number=bindparam("number")))
+_INSERT_MESSAGE = PreparedInsert(TicketMessage.__table__, returning=TicketMessage.id)
 
 
 def insert_message(connection, **values) -> int:
     """A ticket message written without an ORM object; returns its id."""
-    return connection.execute(_INSERT_MESSAGE, values).scalar_one()
+    return _INSERT_MESSAGE.insert(connection, values)
 
 
 def create_ticket(call, *, department_id: int, group_id: int | None, agent_id: int | None,
@@ -520,12 +527,14 @@ def create_ticket(call, *, department_id: int, group_id: int | None, agent_id: i
             raise InvalidArgument("User %s is not an agent." % agent.username)
         assignee = agent.id, agent.username
     elif status_id == ACTIVE:
-        assignee = picked = pick_agent(connection, group.id)
+        # The member's last assignment and the ticket's hold_start_assigned_utc: the same instant.
+        assignee = picked = pick_agent(connection, group.id, now=now)
     customer_id = customer_id or find_customer_id(connection, address)
     opened = opened or now
     first_message = first_message or opened
-    ticket_id = connection.execute(_INSERT_TICKET, dict(
-        ticket_number="pending-" + uuid.uuid4().hex[:20],  # replaced once the id is known
+    ticket_id = _INSERT_TICKET.insert(connection, dict(
+        # Unique until replaced, once the id is known (urandom: a uuid4 cost ~15 us).
+        ticket_number="pending-" + os.urandom(10).hex(),
         brand_id=department.brand_id, department_id=department.id, group_id=group.id,
         agent_id=assignee[0] if assignee else None, customer_id=customer_id,
         customer_email=address, subject=subject, status_id=status_id, priority_id=NORMAL_PRIORITY,
@@ -533,9 +542,9 @@ def create_ticket(call, *, department_id: int, group_id: int | None, agent_id: i
         date_first_message_utc=first_message, last_reply_utc=first_message,
         reply_count_in=1 if direction == INCOMING else 0, reply_count_out=1 if direction == OUTGOING else 0,
         hold_start_assigned_utc=now if picked else None,
-    )).scalar_one()
+    ))
     number = ticket_number(department.id, opened, ticket_id)
-    connection.execute(_SET_NUMBER, {"ticket": ticket_id, "number": number})
+    _SET_NUMBER.execute(connection, {"ticket": ticket_id, "number": number})
     text, markup = message_bodies(body, is_html)
     message_id = insert_message(
         connection, ticket_id=ticket_id, direction=direction, subject=subject, body_text=text, body_html=markup,
