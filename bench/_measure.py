@@ -92,8 +92,8 @@ def measure(server, scenario: Scenario, args, connections: int | None = None):
     return result
 
 
-def ms(value) -> str:
-    return "-" if value is None else "%.2f" % value
+def ms(value, form: str = "%.2f") -> str:
+    return "-" if value is None else form % value
 
 
 # ---------------------------------------------------------------- profiling
