@@ -258,3 +258,14 @@ def test_prepared_query_all_reads_every_row_as_sqlalchemy(db):
             query.statement, {"least": 1})]
         assert len(rows) == 2 and [row.stamp for row in rows] == stamps[1:] and rows[0].flag is True
         assert query.all(unit.connection, {"least": 10}) == []
+
+
+def test_a_call_gets_the_connection_used_last(db):
+    """The pool is LIFO: one thread's calls in a row run on the same
+    connection (and SQLite's page cache of it), not on the one idle longest."""
+    with db.unit_of_work(writes=False) as first, db.unit_of_work(writes=False) as second:
+        older, newer = first.driver, second.driver  # both pooled now; `first` goes back last
+        assert older is not newer
+    for _ in range(3):
+        with db.unit_of_work(writes=False) as unit:
+            assert unit.driver is older
