@@ -54,8 +54,11 @@ def start_runtime(config: Config) -> Runtime:
     data = DataDirectory(config.data_dir)
     data.create()
     log_files = LogFiles(data.logs)
-    # Enough connections that no SOAP worker thread waits for one.
-    db = Database(config.database_url, pool_size=config.threads + 2)
+    # Enough connections that no SOAP thread waits for one: the general
+    # pool's, the two quick-read and two quick-write threads on SQLite
+    # (stws.server), and two spare; the overflow (as many again) covers the
+    # background threads and attachment downloads.
+    db = Database(config.database_url, pool_size=config.threads + 6)
     schema.upgrade(db.engine)
     with db.transaction() as session:
         seed_reference_data(session)
