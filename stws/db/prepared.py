@@ -12,13 +12,12 @@ them with the rest:
 
 - ``PreparedQuery``: a SELECT, its columns converted with the result
   processors SQLAlchemy would use (UTC datetimes, booleans on SQLite).
-  ``first``'s parameters are plain values (no bind processors run: it
-  serves the per-call lookups by key); ``all`` converts them with the bind
-  processors, as the statements below do (search date ranges).
 - ``PreparedStatement``: an UPDATE or DELETE, and ``PreparedInsert``: an
-  INSERT filling in the columns' Python-side defaults; both convert their
-  parameters with SQLAlchemy's bind processors, so they store exactly
-  what SQLAlchemy would (tests/test_unit_of_work.py compares the rows).
+  INSERT filling in the columns' Python-side defaults.
+
+All convert their parameters with SQLAlchemy's bind processors, so they
+bind and store exactly what SQLAlchemy would (tests/test_unit_of_work.py
+compares the rows).
 
 Not seen by query tracing (stws.diagnostics.tracing), which listens on
 SQLAlchemy's cursor events: the short and full query logs do not show
@@ -35,74 +34,60 @@ from sqlalchemy.exc import CompileError
 from sqlalchemy.orm import Session
 
 
-class PreparedQuery:
+class _Prepared:
+    """A Core statement compiled once per dialect (``_binding``), its
+    parameters converted with SQLAlchemy's bind processors."""
+
     def __init__(self, statement):
         self.statement = statement
-        self._row = collections.namedtuple("Row", [column.key for column in statement.selected_columns])
         # Two threads preparing at once compute the same value: no lock.
-        self._by_dialect: dict[str, tuple] = {}
-        self._binds_by_dialect: dict = {}  # for ``all``: {dialect name: _Binding}
+        self._by_dialect: dict[str, _Binding] = {}
 
-    def _prepared(self, dialect) -> tuple:
-        prepared = self._by_dialect.get(dialect.name)
-        if prepared is None:
-            compiled = self.statement.compile(dialect=dialect)
-            names = tuple(compiled.positiontup) if dialect.positional else None
-            processors = tuple(
-                column.type.dialect_impl(dialect).result_processor(dialect, None)
-                for column in self.statement.selected_columns
-            )
-            # Literals in the statement (``== 1``) are parameters with a value.
-            defaults = dict(compiled.params)
-            prepared = self._by_dialect[dialect.name] = (compiled.string, names, processors, defaults)
-        return prepared
+    def _binding(self, dialect) -> _Binding:
+        binding = self._by_dialect.get(dialect.name)
+        if binding is None:
+            binding = self._by_dialect[dialect.name] = _binding(self.statement, dialect)
+        return binding
+
+
+class PreparedQuery(_Prepared):
+    """A SELECT; rows are named tuples of its columns."""
+
+    def __init__(self, statement):
+        super().__init__(statement)
+        self._row = collections.namedtuple("Row", [column.key for column in statement.selected_columns])
 
     def first(self, connection, params: dict):
-        """The first row (a named tuple), or None; ``connection`` is a
-        SQLAlchemy Connection (its DBAPI connection runs the query)."""
-        sql, names, processors, defaults = self._prepared(connection.dialect)
-        if defaults:
-            params = {**defaults, **params}
+        """The first row, or None; ``connection`` is a SQLAlchemy Connection
+        (its DBAPI connection runs the query)."""
+        binding = self._binding(connection.dialect)
         cursor = connection.connection.dbapi_connection.cursor()
         try:
-            cursor.execute(sql, tuple(params[name] for name in names) if names is not None else params)
+            cursor.execute(binding.sql, binding.parameters(params))
             row = cursor.fetchone()
         finally:
             cursor.close()
-        if row is None:
-            return None
-        return self._row._make(
-            value if process is None else process(value) for value, process in zip(row, processors)
-        )
+        return None if row is None else self._converted(row, binding)
 
     def all(self, connection, params: dict) -> list:
-        """Every row (named tuples), like ``first``, but the parameters go
-        through their types' bind processors, as SQLAlchemy would run them
-        (a UTC datetime becomes the naive text SQLite stores)."""
-        dialect = connection.dialect
-        binding = self._binds_by_dialect.get(dialect.name)
-        if binding is None:
-            binding = self._binds_by_dialect[dialect.name] = _binding(self.statement, dialect)
-        processors = self._prepared(dialect)[2]
+        """Every row."""
+        binding = self._binding(connection.dialect)
         cursor = connection.connection.dbapi_connection.cursor()
         try:
             cursor.execute(binding.sql, binding.parameters(params))
             rows = cursor.fetchall()
         finally:
             cursor.close()
-        # Only the columns that have a processor are touched (most have none):
-        # a quarter less time than zipping every value with its processor.
-        converted = [(index, process) for index, process in enumerate(processors) if process is not None]
-        make = self._row._make
-        if not converted:
-            return [make(row) for row in rows]
-        result = []
-        for row in rows:
+        return [self._converted(row, binding) for row in rows]
+
+    def _converted(self, row, binding):
+        # Only the columns that have a result processor are touched (most
+        # have none): a quarter less time than zipping every value with one.
+        if binding.converters:
             row = list(row)
-            for index, process in converted:
+            for index, process in binding.converters:
                 row[index] = process(row[index])
-            result.append(make(row))
-        return result
+        return self._row._make(row)
 
 
 def connection_of(db):
@@ -127,7 +112,9 @@ class _Binding(typing.NamedTuple):
     binds: tuple
     # Values bound in the statement itself (``== "primary"``, LIMIT 2).
     literals: dict
-    returning: tuple  # result processors of the RETURNING columns
+    # (column index, result processor) of the columns it returns (a
+    # SELECT's, or RETURNING's) that have one.
+    converters: tuple
 
     def parameters(self, values: dict):
         if self.literals:
@@ -152,13 +139,14 @@ def _binding(statement, dialect) -> _Binding:
                   for name, process in compiled._bind_processors.items()}
     escaped = compiled.escaped_bind_names
     names = compiled.positiontup if dialect.positional else list(compiled.binds)
-    returning = tuple(column.type.dialect_impl(dialect).result_processor(dialect, None)
-                      for column in compiled.effective_returning or ())
+    returned = statement.selected_columns if statement.is_select else compiled.effective_returning or ()
+    converters = tuple((index, process) for index, column in enumerate(returned)
+                       if (process := column.type.dialect_impl(dialect).result_processor(dialect, None)))
     return _Binding(
         compiled.string, dialect.positional,
         tuple((name, escaped.get(name, name), processors.get(name)) for name in names),
         {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required},
-        returning,
+        converters,
     )
 
 
@@ -199,22 +187,9 @@ def _remembering(process):
     return remembered
 
 
-class PreparedStatement:
-    """An UPDATE or DELETE (or any statement whose result is not read)
-    compiled once per dialect and run on the driver like ``PreparedQuery``,
-    its parameters converted by SQLAlchemy's bind processors first, so
-    what is written is what ``connection.execute(statement, params)``
-    would write."""
-
-    def __init__(self, statement):
-        self.statement = statement
-        self._by_dialect: dict[str, _Binding] = {}
-
-    def _binding(self, dialect) -> _Binding:
-        binding = self._by_dialect.get(dialect.name)
-        if binding is None:
-            binding = self._by_dialect[dialect.name] = _binding(self.statement, dialect)
-        return binding
+class PreparedStatement(_Prepared):
+    """An UPDATE or DELETE (or any statement whose result is not read);
+    what it writes is what ``connection.execute(statement, params)`` would."""
 
     def execute(self, connection, params: dict) -> int:
         """Runs the statement; returns the number of rows it matched."""
@@ -298,13 +273,14 @@ class PreparedInsert(PreparedStatement):
         cursor = connection.connection.dbapi_connection.cursor()
         try:
             cursor.execute(binding.sql, binding.parameters(self._completed(row)))
-            if not binding.returning:
+            if not self._returns:
                 return None
             value = cursor.fetchone()[0]
         finally:
             cursor.close()
-        process = binding.returning[0]
-        return value if process is None else process(value)
+        for _, process in binding.converters:
+            value = process(value)
+        return value
 
     def insert_many(self, connection, rows: list[dict]) -> None:
         """Writes ``rows`` in one executemany (no RETURNING). Each row is
