@@ -12,9 +12,7 @@
 """
 from __future__ import annotations
 
-import logging
 import re
-import uuid
 from urllib.parse import unquote
 
 from twisted.internet.threads import deferToThreadPool
@@ -22,9 +20,8 @@ from twisted.web import http, server
 from twisted.web.pages import notFound
 from twisted.web.resource import Resource
 
+from stws.soap.operation import log_internal_error
 from stws.web import render_page
-
-error_log = logging.getLogger("stws.error")
 
 
 class BoundedRequest(server.Request):
@@ -271,15 +268,13 @@ def _send_response(answer, request, gone) -> None:
 def _send_internal_error(failure, request, gone) -> None:
     """spyne turns an operation's exceptions into faults; this is for a bug
     around it. The client gets a reference, the error log the traceback."""
-    reference = uuid.uuid4().hex[:12]
-    error_log.error("SOAP request failed outside the operation (reference %s)", reference,
-                    exc_info=(failure.type, failure.value, failure.getTracebackObject()))
+    told = log_internal_error("SOAP request failed outside the operation",
+                              (failure.type, failure.value, failure.getTracebackObject()))
     if gone:
         return
     request.setResponseCode(http.INTERNAL_SERVER_ERROR)
     request.setHeader(b"content-type", b"text/plain; charset=utf-8")
-    request.write(b"Internal error (reference %s); the server's error log has the details.\n"
-                  % reference.encode())
+    request.write(told.encode() + b"\n")
     request.finish()
 
 

@@ -119,9 +119,16 @@ def invoke(spec: OperationSpec, runtime, user: str, password: str, args):
     except (Fault, OperationError):
         raise
     except Exception:
-        reference = uuid.uuid4().hex[:12]
-        error_log.exception("operation %s failed (reference %s)", spec.name, reference)
-        raise Fault("Server", "Internal error (reference %s); the server's error log has the details." % reference)
+        raise Fault("Server", log_internal_error("operation %s failed" % spec.name))
+
+
+def log_internal_error(what: str, exc_info=True) -> str:
+    """Write the exception being handled (or ``exc_info``) to the error log
+    under a new reference, and return what the client is told: the
+    reference only, never the details."""
+    reference = uuid.uuid4().hex[:12]
+    error_log.error("%s (reference %s)", what, reference, exc_info=exc_info)
+    return "Internal error (reference %s); the server's error log has the details." % reference
 
 
 def _invoke(spec: OperationSpec, runtime, user, password, args):
