@@ -153,6 +153,7 @@ async def test_an_answer_is_sent_whole_with_the_application_headers(pool):
     assert endpoint.environ["HTTP_SOAPACTION"] == '"%s/Anything"' % TICKETS
     assert endpoint.environ["HTTP_X_CUSTOM"] == "one,two"
     assert endpoint.environ["wsgi.input"].read() == b"<Envelope/>"
+    assert callable(endpoint.environ["wsgi.errors"].write)
 
 
 async def test_a_failure_outside_the_operation_gives_a_reference_not_the_details(pool, caplog):

@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import re
+import sys
 from urllib.parse import unquote
 
 from twisted.internet.threads import deferToThreadPool
@@ -210,6 +211,7 @@ def wsgi_environ(request) -> dict:
         "wsgi.multithread": True,
         "wsgi.multiprocess": False,
         "wsgi.input": request.content,
+        "wsgi.errors": sys.stderr,  # PEP 3333 requires one; under twistd, the server's log
     }
     for name, values in request.requestHeaders.getAllRawHeaders():
         key = "HTTP_" + name.decode("latin-1").upper().replace("-", "_")
