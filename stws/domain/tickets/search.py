@@ -196,7 +196,8 @@ def _apply(call, search: Search, key: str, value: str, statuses) -> None:
             raise ValueError("no status name was given")
         _restrict_status(search, (core.status_by_name(call.session, name).id for name in names))
     elif key == "Priority":
-        values[key] = tuple(_priority(call.connection, part) for part in value.split(","))
+        priorities = _PRIORITIES.all(call.connection, {})
+        values[key] = tuple(_priority(priorities, part) for part in value.split(","))
     elif key in ("UserId", "AgentId"):
         values[key] = _id(value, zero_means_none=True)
     elif key in ("GroupId", "DepartmentId", "BrandId"):
@@ -225,11 +226,11 @@ def _apply(call, search: Search, key: str, value: str, statuses) -> None:
         raise AssertionError(key)
 
 
-def _priority(connection, text: str) -> int:
+def _priority(priorities, text: str) -> int:
+    """The id of the priority (a row of ``_PRIORITIES``) named or numbered ``text``."""
     value = text.strip()
     if not value:
         raise ValueError("an empty priority was given")
-    priorities = _PRIORITIES.all(connection, {})
     for priority in priorities:
         if value.lower() in (priority.name.lower(), str(priority.id)):
             return priority.id
