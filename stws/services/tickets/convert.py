@@ -21,4 +21,3 @@ def ticket_info(ticket) -> T.TicketInfo:
         Subject=ticket.subject, TicketNumber=ticket.ticket_number,
     )
     return info
-
