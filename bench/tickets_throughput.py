@@ -51,6 +51,7 @@ import seed_tickets  # noqa: E402
 from _load import have_wrk  # noqa: E402
 from _measure import FAILED, Scenario, check, measure, ms, profile, settle  # noqa: E402
 from _extras import STOCK_ECHO_PATH  # noqa: E402
+from stws.workers import registry  # noqa: E402
 from _server import ADMIN_PASSWORD, ADMIN_USER, StwsServer  # noqa: E402
 
 TICKETS = "svcTickets"
@@ -59,7 +60,8 @@ AUTH = [("authUserName", ADMIN_USER), ("authPassword", ADMIN_PASSWORD)]
 TARGETS = {"t1": 0.8, "t2": 0.5}
 SEARCH_P95_TARGET_MS = 50.0
 WRITERS = {"t2"}
-INDEXING_INTERVAL = 10  # seconds, the server's default (stws.workers.registry)
+# Seconds between the server's Indexing runs, by default.
+INDEXING_INTERVAL = next(d.interval for d in registry.definitions() if d.name == "Indexing")
 
 
 def scenarios(seeded: seed_tickets.Seeded, ticket_ids: list[int], department_ids: list[int],
