@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import collections
 import datetime as dt
+import operator
 import typing
 
 from sqlalchemy import Date, DateTime, Time, bindparam
@@ -49,6 +50,22 @@ class _Prepared:
             binding = self._by_dialect[dialect.name] = _binding(self.statement, dialect)
         return binding
 
+    def _run(self, connection, values: dict, read):
+        """Execute with ``values`` on the driver connection under
+        ``connection``; returns the binding and ``read(cursor)``."""
+        binding = self._binding(connection.dialect)
+        cursor = connection.connection.dbapi_connection.cursor()
+        try:
+            cursor.execute(binding.sql, binding.parameters(values))
+            return binding, read(cursor)
+        finally:
+            cursor.close()
+
+
+_ONE_ROW = operator.methodcaller("fetchone")
+_ALL_ROWS = operator.methodcaller("fetchall")
+_ROWS_MATCHED = operator.attrgetter("rowcount")
+
 
 class PreparedQuery(_Prepared):
     """A SELECT; rows are named tuples of its columns."""
@@ -60,24 +77,12 @@ class PreparedQuery(_Prepared):
     def first(self, connection, params: dict):
         """The first row, or None; ``connection`` is a SQLAlchemy Connection
         (its DBAPI connection runs the query)."""
-        binding = self._binding(connection.dialect)
-        cursor = connection.connection.dbapi_connection.cursor()
-        try:
-            cursor.execute(binding.sql, binding.parameters(params))
-            row = cursor.fetchone()
-        finally:
-            cursor.close()
+        binding, row = self._run(connection, params, _ONE_ROW)
         return None if row is None else self._converted(row, binding)
 
     def all(self, connection, params: dict) -> list:
         """Every row."""
-        binding = self._binding(connection.dialect)
-        cursor = connection.connection.dbapi_connection.cursor()
-        try:
-            cursor.execute(binding.sql, binding.parameters(params))
-            rows = cursor.fetchall()
-        finally:
-            cursor.close()
+        binding, rows = self._run(connection, params, _ALL_ROWS)
         return [self._converted(row, binding) for row in rows]
 
     def _converted(self, row, binding):
@@ -193,13 +198,7 @@ class PreparedStatement(_Prepared):
 
     def execute(self, connection, params: dict) -> int:
         """Runs the statement; returns the number of rows it matched."""
-        binding = self._binding(connection.dialect)
-        cursor = connection.connection.dbapi_connection.cursor()
-        try:
-            cursor.execute(binding.sql, binding.parameters(params))
-            return cursor.rowcount
-        finally:
-            cursor.close()
+        return self._run(connection, params, _ROWS_MATCHED)[1]
 
 
 class _DefaultContext:
@@ -269,15 +268,10 @@ class PreparedInsert(PreparedStatement):
 
     def insert(self, connection, row: dict):
         """Writes one row; returns its ``returning`` value (else None)."""
-        binding = self._binding(connection.dialect)
-        cursor = connection.connection.dbapi_connection.cursor()
-        try:
-            cursor.execute(binding.sql, binding.parameters(self._completed(row)))
-            if not self._returns:
-                return None
-            value = cursor.fetchone()[0]
-        finally:
-            cursor.close()
+        binding, returned = self._run(connection, self._completed(row), _ONE_ROW if self._returns else _ROWS_MATCHED)
+        if not self._returns:
+            return None
+        value = returned[0]
         for _, process in binding.converters:
             value = process(value)
         return value
