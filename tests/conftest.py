@@ -148,6 +148,17 @@ class LiveServer:
         return await threads.deferToThread(SoapClient, self.url(service), soap12)
 
 
+@pytest.fixture(scope="session")
+def offline_endpoints():
+    """An AsmxEndpoint of every service, not served and without a runtime:
+    for tests of what the endpoints read and write."""
+    from stws.services import SERVICES
+    from stws.soap.endpoint import AsmxEndpoint
+
+    return {svc: AsmxEndpoint(svc, None, "http://127.0.0.1:1/Services2/%s.asmx" % svc.__service_name__, 1 << 20)
+            for svc in SERVICES}
+
+
 @pytest.fixture
 def make_config(tmp_path, database_url):
     def make(**overrides):

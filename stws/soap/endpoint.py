@@ -24,6 +24,7 @@ from spyne import const as spyne_const
 from spyne.protocol.soap import Soap11, Soap12
 from spyne.server.wsgi import WsgiApplication
 
+from stws.soap.reader import DirectCalls
 from stws.soap.types import localize_string_arrays, service_namespace
 from stws.soap.writer import XSI, NotWritable, datetime_text, writer_for
 
@@ -98,10 +99,13 @@ class _AsmxProtocolMixin:
                 except NotWritable:
                     pass  # spyne writes it (or reports why it cannot)
                 else:
-                    ctx.out_document = _PrebuiltEnvelope(
-                        (self._envelope_head + body + "</soap:Body></soap:Envelope>").encode("utf-8"))
+                    ctx.out_document = _PrebuiltEnvelope(self.envelope(body))
                     return None
         return super().serialize(ctx, message)
+
+    def envelope(self, body: str) -> bytes:
+        """A response envelope around ``body`` (written by stws.soap.writer)."""
+        return (self._envelope_head + body + "</soap:Body></soap:Envelope>").encode("utf-8")
 
     def create_out_string(self, ctx, charset=None):
         if isinstance(ctx.out_document, _PrebuiltEnvelope):
@@ -198,6 +202,9 @@ class AsmxEndpoint:
         self._wsgi11._wsdl = self.wsdl
         self._soap12 = self._application(service_class, runtime, AsmxSoap12)
         self._wsgi12 = WsgiApplication(self._soap12, max_content_length=max_request_size)
+        # Requests of our operations that need nothing of spyne's way in
+        # (stws.soap.reader); None sends every request through spyne.
+        self.direct_calls: DirectCalls | None = DirectCalls(self.namespace, runtime, self._wsgi11, self._wsgi12)
         self.operations = tuple(self._describe(service_class))
         # Which pool runs each operation (stws.soap.hosting.SoapPools): the
         # quick ones declared writes=False on the read pool, the other quick
@@ -218,9 +225,15 @@ class AsmxEndpoint:
 
     def __call__(self, environ, start_response):
         content_type = environ.get("CONTENT_TYPE", "").lower()
-        if environ["REQUEST_METHOD"] == "POST" and content_type.startswith("application/soap+xml"):
-            return self._wsgi12(environ, start_response)
-        return self._wsgi11(environ, start_response)
+        post = environ["REQUEST_METHOD"] == "POST"
+        soap12 = post and content_type.startswith("application/soap+xml")
+        if post and self.direct_calls is not None:
+            answer = self.direct_calls.answer(environ, soap12)
+            if answer is not None:
+                status, headers, body = answer
+                start_response(status, headers)
+                return [body]
+        return (self._wsgi12 if soap12 else self._wsgi11)(environ, start_response)
 
     def operation(self, name: str) -> OperationInfo | None:
         for info in self.operations:
