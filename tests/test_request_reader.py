@@ -23,7 +23,7 @@ from twisted.internet import threads
 
 from conftest import ok
 from stws.services import SERVICES
-from stws.soap.reader import NotReadable, SOAP11_ENVELOPE, SOAP12_ENVELOPE
+from stws.soap.reader import NAMED_OPERATION, NotReadable, SOAP11_ENVELOPE, SOAP12_ENVELOPE
 
 AWKWARD = 'a & b < c > "d" \'e\'\r\nline two\ttab é ✓ 𝄞'
 
@@ -167,6 +167,15 @@ def test_anything_unusual_is_left_to_spyne(offline_endpoints, name, fields, extr
     data = request(endpoint.namespace, "CreateTicketFromCustomer", fields, envelope12, extra)
     with pytest.raises(NotReadable):
         reader_reads(endpoint, data, soap12=content_type is None and envelope12, content_type=content_type)
+
+
+def test_a_request_naming_an_operation_left_to_spyne_is_not_parsed_twice(offline_endpoints):
+    endpoint = tickets_endpoint(offline_endpoints)
+    data = request(endpoint.namespace, "CreateTicketFromCustomer", CREATE_FIELDS)
+    environ = environ_of(data)
+    environ[NAMED_OPERATION] = "AddTicketAttachment"  # base64 data: spyne's
+    assert endpoint.direct_calls.answer(environ, False) is None
+    assert environ["wsgi.input"].tell() == 0
 
 
 def test_a_dtd_or_broken_xml_is_left_to_spyne(offline_endpoints):

@@ -47,10 +47,10 @@ def tickets_resource(server):
 async def test_quick_reads_and_quick_writes_run_on_their_own_pools_on_sqlite(server):
     pools = server.web.pools
     resource = tickets_resource(server)
-    read = resource.pool_for(soap_request('"%s/GetTicketInfo"' % TICKETS))
-    write = resource.pool_for(soap_request('"%s/CloseTicket"' % TICKETS))
-    unnamed = resource.pool_for(soap_request())
-    transfer = resource.pool_for(soap_request('"%s/TransferTicketToInstance"' % TICKETS))
+    read = resource.pool_for("GetTicketInfo")
+    write = resource.pool_for("CloseTicket")
+    unnamed = resource.pool_for(None)
+    transfer = resource.pool_for("TransferTicketToInstance")
     if not server.runtime.db.is_sqlite:
         assert pools.reads is pools.general and pools.writes is pools.general
         assert read is write is unnamed is transfer
@@ -71,9 +71,8 @@ async def test_password_hashing_runs_on_the_general_pool(server):
     """CreateUser hashes the new password first (tens of ms of CPU): not on
     the small write pool, where it would hold up every quick write."""
     organization = server.web.site.root.getChild(b"services2", None).getChild(b"svcorganization.asmx", None)
-    namespace = service_namespace("svcOrganization")
-    assert organization.pool_for(soap_request('"%s/CreateUser"' % namespace)) is server.web.pools.general
-    assert organization.pool_for(soap_request('"%s/SetUsersProperties"' % namespace)) is server.web.pools.writes
+    assert organization.pool_for("CreateUser") is server.web.pools.general
+    assert organization.pool_for("SetUsersProperties") is server.web.pools.writes
 
 
 async def test_every_pool_serves_calls(server):

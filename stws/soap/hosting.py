@@ -22,6 +22,7 @@ from twisted.web.pages import notFound
 from twisted.web.resource import Resource
 
 from stws.soap.operation import log_internal_error
+from stws.soap.reader import NAMED_OPERATION
 from stws.web import render_page
 
 
@@ -151,9 +152,9 @@ class AsmxResource(Resource):
         self.reactor = reactor
         self.pools = pools
 
-    def pool_for(self, request):
-        """The thread pool a POST runs on."""
-        return self.pools.for_operation(self.endpoint, requested_operation(request))
+    def pool_for(self, operation: str | None):
+        """The thread pool a POST naming ``operation`` runs on."""
+        return self.pools.for_operation(self.endpoint, operation)
 
     def render(self, request):
         if request.method == b"POST":
@@ -166,9 +167,10 @@ class AsmxResource(Resource):
 
     def _render_post(self, request):
         environ = wsgi_environ(request)
+        operation = environ[NAMED_OPERATION] = requested_operation(request)
         gone = []
         request.notifyFinish().addErrback(gone.append)  # the client went away
-        answer = deferToThreadPool(self.reactor, self.pool_for(request), run_buffered, self.endpoint, environ)
+        answer = deferToThreadPool(self.reactor, self.pool_for(operation), run_buffered, self.endpoint, environ)
         answer.addCallbacks(_send_response, _send_internal_error, callbackArgs=(request, gone),
                             errbackArgs=(request, gone))
         return server.NOT_DONE_YET

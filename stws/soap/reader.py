@@ -48,6 +48,11 @@ _XML_SPACE = " \t\r\n"
 _INTEGER = re.compile(r"[+-]?[0-9]+\Z")
 
 
+# The WSGI environ key under which the hosting passes the operation the
+# request names in SOAPAction or its SOAP 1.2 action (stws.soap.hosting).
+NAMED_OPERATION = "stws.named_operation"
+
+
 class NotReadable(Exception):
     """A request this module leaves to spyne."""
 
@@ -188,6 +193,7 @@ class DirectCalls:
                 self.operations[tag] = OperationReader(method, namespace)
             except NotReadable:
                 pass
+        self.names = frozenset(tag.partition("}")[2] for tag in self.operations)
         # Parse as spyne would: the same parser options (entities not
         # resolved, no network, comments and PIs dropped, size limits on).
         self._parsers = _ThreadParsers(soap11_wsgi.app.in_protocol.parser_kwargs)
@@ -202,6 +208,9 @@ class DirectCalls:
         """(status, headers, body) of a request answered here, or None with
         ``wsgi.input`` rewound for spyne. ``soap12``: the request came as
         ``application/soap+xml`` (else ``text/xml``)."""
+        named = environ.get(NAMED_OPERATION)
+        if named is not None and named not in self.names:
+            return None  # not ours (a plain spyne @rpc): no parsing it twice
         data = environ["wsgi.input"].read()
         environ["wsgi.input"] = io.BytesIO(data)
         try:
