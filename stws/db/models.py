@@ -364,7 +364,6 @@ class Ticket(SoftDeleteMixin, Base):
     is_indexed: Mapped[bool] = mapped_column(default=False)
 
     __table_args__ = (
-        Index("ix_tickets_customer_email_status", "customer_email", "status_id"),
         Index("ix_tickets_group_status", "group_id", "status_id"),
         Index("ix_tickets_agent_status", "agent_id", "status_id"),
         Index("ix_tickets_department_status", "department_id", "status_id"),

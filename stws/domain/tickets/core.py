@@ -266,13 +266,12 @@ def set_status(call, ticket: Ticket, status: TicketStatus, reason: str = "") -> 
 # --------------------------------------------------------------- numbers
 
 
-def ticket_number(department_id: int, opened: dt.datetime, ticket_id: int) -> str:
-    """``DDD-SSSSSSSS-NNNN``: department, hex seconds since 2000, hex of the id.
-
-    Made once the row has its id; unique because the id is.
-    """
+def ticket_number_prefix(department_id: int, opened: dt.datetime) -> str:
+    """What a ticket number ``DDD-SSSSSSSS-NNNN`` (department, hex seconds
+    since 2000, hex of the id) has before the id's part. The whole number
+    is made once the row has its id; unique because the id is."""
     seconds = int((opened - _EPOCH).total_seconds())
-    return "%03d-%08X-%04X" % (department_id % 1000, max(seconds, 0) & 0xFFFFFFFF, ticket_id & 0xFFFF)
+    return "%03d-%08X-" % (department_id % 1000, max(seconds, 0) & 0xFFFFFFFF)
 
 
 # --------------------------------------------------------------- assignment
@@ -532,9 +531,13 @@ def create_ticket(call, *, department_id: int, group_id: int | None, agent_id: i
     customer_id = customer_id or find_customer_id(connection, address)
     opened = opened or now
     first_message = first_message or opened
+    number_prefix = ticket_number_prefix(department.id, opened)
     ticket_id = _INSERT_TICKET.insert(connection, dict(
-        # Unique until replaced, once the id is known (urandom: a uuid4 cost ~15 us).
-        ticket_number="pending-" + os.urandom(10).hex(),
+        # Unique until replaced, once the id is known (urandom: a uuid4 cost
+        # ~15 us). It sorts right after the numbers it will be one of, so
+        # that it and the final number share a page of the unique index: a
+        # random placeholder wrote one more (cold) index page per ticket.
+        ticket_number=number_prefix + "~" + os.urandom(8).hex(),  # 30 of the column's 32 characters
         brand_id=department.brand_id, department_id=department.id, group_id=group.id,
         agent_id=assignee[0] if assignee else None, customer_id=customer_id,
         customer_email=address, subject=subject, status_id=status_id, priority_id=NORMAL_PRIORITY,
@@ -543,7 +546,7 @@ def create_ticket(call, *, department_id: int, group_id: int | None, agent_id: i
         reply_count_in=1 if direction == INCOMING else 0, reply_count_out=1 if direction == OUTGOING else 0,
         hold_start_assigned_utc=now if picked else None,
     ))
-    number = ticket_number(department.id, opened, ticket_id)
+    number = "%s%04X" % (number_prefix, ticket_id & 0xFFFF)
     _SET_NUMBER.execute(connection, {"ticket": ticket_id, "number": number})
     text, markup = message_bodies(body, is_html)
     message_id = insert_message(
