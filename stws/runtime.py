@@ -55,7 +55,7 @@ def start_runtime(config: Config) -> Runtime:
     data.create()
     log_files = LogFiles(data.logs)
     # Enough connections that no SOAP thread waits for one: the general
-    # pool's, the two quick-read and two quick-write threads on SQLite
+    # pool's, the two quick-read threads and the group-commit thread on SQLite
     # (stws.server), and two spare; the overflow (as many again) covers the
     # background threads and attachment downloads.
     db = Database(config.database_url, pool_size=config.threads + 6)

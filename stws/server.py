@@ -11,16 +11,17 @@ from twisted.web.server import Site
 
 from stws.services import SERVICES
 from stws.soap.endpoint import AsmxEndpoint
+from stws.soap.group_commit import GroupCommitPool
 from stws.soap.hosting import CaseInsensitiveDirectory, SoapPools, build_services_directory, make_bounded_request
 from stws.web.attachments import AttachmentsResource
 
 system_log = logging.getLogger("stws.system")
 
 
-# Threads of the read and write pools on SQLite (SoapPools): two each, so
-# one runs Python while the other waits on SQLite.
+# Threads of the quick-read pool on SQLite (SoapPools): two, so one runs
+# Python while the other waits on SQLite. Quick writes run on one thread
+# that commits them in groups (stws.soap.group_commit).
 SQLITE_READ_THREADS = 2
-SQLITE_WRITE_THREADS = 2
 
 
 class StwsSite(Site):
@@ -67,9 +68,9 @@ class WebService(service.Service):
         # On SQLite, quick reads and quick writes get small pools of their own
         # (see SoapPools).
         reads = writes = None
-        if runtime.db.is_sqlite and threads > max(SQLITE_READ_THREADS, SQLITE_WRITE_THREADS):
+        if runtime.db.is_sqlite and threads > SQLITE_READ_THREADS:
             reads = ThreadPool(minthreads=1, maxthreads=SQLITE_READ_THREADS, name="soap-reads")
-            writes = ThreadPool(minthreads=1, maxthreads=SQLITE_WRITE_THREADS, name="soap-writes")
+            writes = GroupCommitPool(runtime.db)
         self.pools = SoapPools(general, reads, writes)
         self.port = None
 

@@ -16,6 +16,7 @@ transactions of one process also queue on a lock of their own first (see
 from __future__ import annotations
 
 import contextlib
+import logging
 import threading
 from typing import Iterator
 
@@ -24,6 +25,7 @@ from sqlalchemy.engine import Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+error_log = logging.getLogger("stws.error")
 _WRITE_OPTION = "stws_writes"
 
 
@@ -107,6 +109,8 @@ class Database:
         # p99 4.1-5.3 s -> 0.73-1.0 s. Other processes on the same file
         # still meet the busy timeout.
         self._sqlite_writer = threading.RLock() if self.is_sqlite else None
+        # The CommitGroup this thread is running, if any (``group_commit``).
+        self._local = threading.local()
 
     @property
     def is_sqlite(self) -> bool:
@@ -129,6 +133,11 @@ class Database:
     @contextlib.contextmanager
     def transaction(self, writes: bool = True) -> Iterator[Session]:
         """One unit of work: commit on success, roll back on any exception."""
+        group = self._group() if writes else None
+        if group is not None:
+            with group.member() as unit:
+                yield unit.session
+            return
         with self._writers_turn(writes):
             session = self._sessions()
             try:
@@ -156,7 +165,15 @@ class Database:
         for them. Once SQLAlchemy is used it joins the transaction (the
         SQLite begin hook sees the driver already in one; psycopg begins
         implicitly) and ends it.
+
+        On a thread running a ``group_commit``, a writing unit is a member of
+        that group (a savepoint in its transaction) instead.
         """
+        group = self._group() if writes else None
+        if group is not None:
+            with group.member() as unit:
+                yield unit
+            return
         with self._writers_turn(writes):
             connection = self.engine.connect()
             driver = connection.connection.dbapi_connection
@@ -174,8 +191,109 @@ class Database:
             finally:
                 unit.close()
 
+    @contextlib.contextmanager
+    def group_commit(self) -> Iterator["CommitGroup"]:
+        """One SQLite transaction, committed once, for the writing units of
+        work this thread runs inside the block (each a savepoint, so one
+        that fails is undone alone). Whoever runs work in a group must not
+        tell anyone it is done before the block has ended without an
+        exception: until then nothing of it is committed.
+
+        Why: a commit writes every page its transaction changed to the WAL
+        and fsyncs it. A new ticket changes about 27 pages (the ticket, its
+        indexes, message, history, the agent's assignment), and most are the
+        same pages for the next ticket. In-process, 100,000-ticket database:
+        0.67 ms of CPU per ticket committed alone, 0.42 in groups of 4 and
+        0.28 in groups of 8 (stws.soap.group_commit uses this for quick SOAP
+        writes).
+        """
+        if not self.is_sqlite:
+            raise ValueError("group commit is for SQLite; PostgreSQL commits concurrent transactions itself")
+        if self._group() is not None:
+            raise RuntimeError("this thread already runs a commit group")
+        with self._writers_turn(True):
+            connection = self.engine.connect()
+            driver = connection.connection.dbapi_connection
+            group = CommitGroup(self, connection, driver)
+            try:
+                driver.execute(_sqlite_begin(True))
+                self._local.group = group
+                yield group
+                group.check()
+                group.end(commit=True)
+            except BaseException:
+                if driver.in_transaction:
+                    group.end(commit=False)
+                raise
+            finally:
+                self._local.group = None
+                connection.close()
+        for action in group.after_commit:
+            try:
+                action()
+            except Exception:  # the group is committed: its members succeeded
+                error_log.exception("an action after a group commit failed")
+
+    def after_commit(self, action) -> None:
+        """Run ``action()`` once the work done so far on this thread is
+        committed: now, or when this thread's commit group has ended."""
+        group = self._group()
+        if group is None:
+            action()
+        else:
+            group.after_commit.append(action)
+
+    def _group(self) -> "CommitGroup | None":
+        return getattr(self._local, "group", None)
+
     def dispose(self) -> None:
         self.engine.dispose()
+
+
+class CommitGroup:
+    """The transaction of ``Database.group_commit``: one connection, one
+    BEGIN IMMEDIATE, a savepoint per member."""
+
+    def __init__(self, database: Database, connection, driver):
+        self.connection = connection
+        self.driver = driver
+        self._database = database
+        self._savepoints = 0
+        self.members = 0
+        # Run once the group has committed (Database.after_commit).
+        self.after_commit: list = []
+
+    @contextlib.contextmanager
+    def member(self) -> Iterator["UnitOfWork"]:
+        self.check()
+        self._savepoints += 1
+        unit = UnitOfWork(self._database, self.connection, self.driver, savepoint="stws_%d" % self._savepoints)
+        self.driver.execute("SAVEPOINT " + unit.savepoint)
+        try:
+            yield unit
+            self.check()
+            unit.commit()
+        except BaseException:
+            if self.driver.in_transaction:
+                unit.rollback()
+            raise
+        finally:
+            unit.close()
+        self.members += 1
+
+    def check(self) -> None:
+        """SQLite rolls the whole transaction back on some errors (I/O,
+        disk full): then nothing of the group is left to commit."""
+        if not self.driver.in_transaction:
+            raise GroupRolledBack("the database rolled the commit group back")
+
+    def end(self, commit: bool) -> None:
+        owner = self.connection if self.connection.in_transaction() else self.driver
+        owner.commit() if commit else owner.rollback()
+
+
+class GroupRolledBack(Exception):
+    """A commit group's transaction ended before its commit."""
 
 
 class UnitOfWork:
@@ -185,27 +303,50 @@ class UnitOfWork:
     hot statements run on it directly (stws.db.prepared).
     """
 
-    __slots__ = ("connection", "driver", "_database", "_session")
+    __slots__ = ("connection", "driver", "savepoint", "_database", "_session")
 
-    def __init__(self, database: Database, connection, driver):
+    def __init__(self, database: Database, connection, driver, savepoint: str | None = None):
         self.connection = connection
         self.driver = driver
+        # A member of a commit group is this savepoint of the group's
+        # transaction, and ends only it.
+        self.savepoint = savepoint
         self._database = database
         self._session = None
 
     @property
     def session(self) -> Session:
         """An ORM session in this unit's transaction, made on first use; it
-        commits and rolls back the transaction itself from then on."""
+        commits and rolls back the transaction itself from then on (in a
+        commit group, a savepoint of its own inside the unit's)."""
         if self._session is None:
-            self._session = self._database._sessions(bind=self.connection, join_transaction_mode="control_fully")
+            mode = "control_fully"
+            if self.savepoint is not None:
+                mode = "create_savepoint"
+                if not self.connection.in_transaction():
+                    # So that the session sees the group's transaction (else
+                    # it would begin, and commit, one of its own): SQLAlchemy
+                    # joins it, the begin hook issuing nothing.
+                    self.connection.begin()
+            self._session = self._database._sessions(bind=self.connection, join_transaction_mode=mode)
         return self._session
 
     def commit(self) -> None:
-        self._transaction_owner().commit()
+        if self.savepoint is None:
+            self._transaction_owner().commit()
+            return
+        if self._session is not None:
+            self._session.commit()
+        self.driver.execute("RELEASE " + self.savepoint)
 
     def rollback(self) -> None:
-        self._transaction_owner().rollback()
+        if self.savepoint is None:
+            self._transaction_owner().rollback()
+            return
+        if self._session is not None:
+            self._session.rollback()
+        self.driver.execute("ROLLBACK TO " + self.savepoint)
+        self.driver.execute("RELEASE " + self.savepoint)
 
     def _transaction_owner(self):
         """Whoever ends the transaction: the session once there is one, else
@@ -220,4 +361,5 @@ class UnitOfWork:
         if self._session is not None:
             self._session.close()
             self._session.info.pop("stws_loaded", None)
-        self.connection.close()
+        if self.savepoint is None:
+            self.connection.close()  # a group's connection is the group's to close

@@ -103,7 +103,9 @@ class SoapPools:
     (bench/soap_throughput.py, GetAllAgents: 2.7 ms of CPU per call with 8
     threads, 2.0 with 2), while slow calls (password hashing, transfers to
     another instance and self-diagnostics, which wait on other servers)
-    keep the larger pool and hold up neither reads nor writes.
+    keep the larger pool and hold up neither reads nor writes. The writes
+    "pool" on SQLite is one thread committing the calls in groups
+    (stws.soap.group_commit).
     """
 
     def __init__(self, general, reads=None, writes=None):

@@ -150,7 +150,7 @@ def _invoke(spec: OperationSpec, runtime, user, password, args):
                 raise prepare_failure
             outcome = spec.body(call, *args)
         for action in call.after_commit:
-            action()
+            runtime.db.after_commit(action)
     except AuthenticationFailed as failure:
         if failure.user_id is not None:
             with runtime.db.transaction() as session:
