@@ -16,11 +16,14 @@ the group grows with the queue. Plays Twisted's ThreadPool for
 """
 from __future__ import annotations
 
+import logging
 import queue
 import threading
 import time
 
 from twisted.python.failure import Failure
+
+system_log = logging.getLogger("stws.system")
 
 MAX_CALLS = 64
 MAX_SECONDS = 0.05
@@ -51,6 +54,9 @@ class GroupCommitPool:
             self._queue.put(_STOP)
             self._thread.join()
             self._thread = None
+            if self.groups:
+                system_log.info("quick writes: %d calls in %d commit groups (%.1f per group)",
+                                self.calls, self.groups, self.calls / self.groups)
 
     def callInThreadWithCallback(self, on_result, function, *args, **kwargs) -> None:
         """Run ``function(*args, **kwargs)`` in a group; ``on_result(success,
