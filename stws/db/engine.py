@@ -214,20 +214,22 @@ class Database:
         with self._writers_turn(True):
             connection = self.engine.connect()
             driver = connection.connection.dbapi_connection
+            # The group's transaction as a whole, ended as a unit of work's is.
+            whole = UnitOfWork(self, connection, driver)
             group = CommitGroup(self, connection, driver)
             try:
                 driver.execute(_sqlite_begin(True))
                 self._local.group = group
                 yield group
                 group.check()
-                group.end(commit=True)
+                whole.commit()
             except BaseException:
                 if driver.in_transaction:
-                    group.end(commit=False)
+                    whole.rollback()
                 raise
             finally:
                 self._local.group = None
-                connection.close()
+                whole.close()
         for action in group.after_commit:
             try:
                 action()
@@ -286,10 +288,6 @@ class CommitGroup:
         disk full): then nothing of the group is left to commit."""
         if not self.driver.in_transaction:
             raise GroupRolledBack("the database rolled the commit group back")
-
-    def end(self, commit: bool) -> None:
-        owner = self.connection if self.connection.in_transaction() else self.driver
-        owner.commit() if commit else owner.rollback()
 
 
 class GroupRolledBack(Exception):

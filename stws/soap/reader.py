@@ -197,12 +197,7 @@ class DirectCalls:
         # Parse as spyne would: the same parser options (entities not
         # resolved, no network, comments and PIs dropped, size limits on).
         self._parsers = _ThreadParsers(soap11_wsgi.app.in_protocol.parser_kwargs)
-        self._protocols = {
-            SOAP11_ENVELOPE: (soap11_wsgi, [("Content-Type", soap11_wsgi.app.out_protocol.mime_type)],
-                              soap11_wsgi.app.out_protocol),
-            SOAP12_ENVELOPE: (soap12_wsgi, [("Content-Type", soap12_wsgi.app.out_protocol.mime_type)],
-                              soap12_wsgi.app.out_protocol),
-        }
+        self._wsgi = {SOAP11_ENVELOPE: soap11_wsgi, SOAP12_ENVELOPE: soap12_wsgi}
 
     def answer(self, environ, soap12: bool):
         """(status, headers, body) of a request answered here, or None with
@@ -217,7 +212,7 @@ class DirectCalls:
             operation, arguments = self.read(environ, data, soap12)
         except NotReadable:
             return None
-        wsgi, headers, protocol = self._protocols[SOAP12_ENVELOPE if soap12 else SOAP11_ENVELOPE]
+        wsgi = self._wsgi[SOAP12_ENVELOPE if soap12 else SOAP11_ENVELOPE]
         try:
             result = invoke(operation.spec, self.runtime, arguments[0], arguments[1], arguments[2:])
             body = operation.writer.body((result,))
@@ -229,8 +224,9 @@ class DirectCalls:
         except Exception:
             return _fault_answer(wsgi, environ, Fault("Server", log_internal_error(
                 "operation %s failed" % operation.spec.name)))
+        protocol = wsgi.app.out_protocol
         data = protocol.envelope(body)
-        return "200 OK", headers + [("Content-Length", str(len(data)))], data
+        return "200 OK", [("Content-Type", protocol.mime_type), ("Content-Length", str(len(data)))], data
 
     def read(self, environ, data: bytes, soap12: bool):
         """The operation a request calls and its arguments, or NotReadable."""

@@ -268,10 +268,14 @@ def set_status(call, ticket: Ticket, status: TicketStatus, reason: str = "") -> 
 
 def ticket_number_prefix(department_id: int, opened: dt.datetime) -> str:
     """What a ticket number ``DDD-SSSSSSSS-NNNN`` (department, hex seconds
-    since 2000, hex of the id) has before the id's part. The whole number
-    is made once the row has its id; unique because the id is."""
+    since 2000, hex of the id) has before the id's part."""
     seconds = int((opened - _EPOCH).total_seconds())
     return "%03d-%08X-" % (department_id % 1000, max(seconds, 0) & 0xFFFFFFFF)
+
+
+def ticket_number(prefix: str, ticket_id: int) -> str:
+    """The whole number, made once the row has its id; unique because the id is."""
+    return "%s%04X" % (prefix, ticket_id & 0xFFFF)
 
 
 # --------------------------------------------------------------- assignment
@@ -546,7 +550,7 @@ def create_ticket(call, *, department_id: int, group_id: int | None, agent_id: i
         reply_count_in=1 if direction == INCOMING else 0, reply_count_out=1 if direction == OUTGOING else 0,
         hold_start_assigned_utc=now if picked else None,
     ))
-    number = "%s%04X" % (number_prefix, ticket_id & 0xFFFF)
+    number = ticket_number(number_prefix, ticket_id)
     _SET_NUMBER.execute(connection, {"ticket": ticket_id, "number": number})
     text, markup = message_bodies(body, is_html)
     message_id = insert_message(
