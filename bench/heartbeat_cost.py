@@ -3,7 +3,7 @@
     .venv/bin/python bench/heartbeat_cost.py [--calls 20000] [--rounds 5]
 
 In one process, on a temporary SQLite database: an active agent calls a
-trivial read-only operation through ``stws.soap.operation`` (credential
+trivial read-only operation through ``stws.operations.runner`` (credential
 cache hit, one read transaction, authentication's user query) in
 alternating rounds with the heartbeat check on and off (``heartbeat.due``
 replaced by ``lambda *a: False``), and prints the median time per call of
@@ -29,8 +29,7 @@ from stws.runtime import start_runtime  # noqa: E402
 from stws.security import heartbeat, roles  # noqa: E402
 from stws.security.auth import new_security_stamp, username_key  # noqa: E402
 from stws.security.passwords import hash_password  # noqa: E402
-from stws.soap import operation as op  # noqa: E402
-from stws.soap.types import String  # noqa: E402
+from stws.operations import runner  # noqa: E402
 
 PASSWORD = "bench-Passw0rd!"
 
@@ -52,13 +51,13 @@ def main() -> None:
             session.add(agent)
             session.flush()
             agent_id = agent.id
-        spec = op.OperationSpec("Noop", lambda call: {"Message": "ok"}, None, roles.AGENT, False)
-        op.succeeded_result = lambda returns, outcome: outcome  # no result object: the call itself only
+        spec = runner.OperationSpec("Noop", lambda context: {"Message": "ok"}, roles.AGENT, False)
+        credentials = runner.PasswordCredentials("agent", PASSWORD)
 
         def calls(n):
             started = time.perf_counter()
             for _ in range(n):
-                op._invoke(spec, runtime, "agent", PASSWORD, ())
+                runner.call(runtime, spec, credentials)  # the call itself only, no SOAP result
             return (time.perf_counter() - started) / n * 1e6
 
         real_due = heartbeat.due

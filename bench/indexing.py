@@ -53,8 +53,8 @@ from stws.db.engine import Database  # noqa: E402
 from stws.db.models import GroupAgent, Ticket, TicketComment, TicketMessage  # noqa: E402
 from stws.domain.tickets import fulltext, search  # noqa: E402
 from stws.security import roles  # noqa: E402
-from stws.security.auth import Principal  # noqa: E402
-from stws.soap.operation import Call  # noqa: E402
+from stws.security.principals import Principal  # noqa: E402
+from stws.domain.context import Context  # noqa: E402
 
 SEED = Path(__file__).resolve().with_name("seed_tickets.py")
 # (label, criteria): a customer's address word in one body, a subject word of
@@ -87,7 +87,7 @@ def search_timings(db: Database, principals) -> dict:
             for _ in range(ARGS.repeat):
                 with db.transaction(writes=False) as session:
                     started = time.perf_counter()
-                    page = search.find_tickets(Call(session, principal, None), criteria)
+                    page = search.find_tickets(Context.in_session(session, principal, None), criteria)
                     timings.append(time.perf_counter() - started)
             results[(label, role)] = (statistics.median(timings) * 1000, len(page.tickets))
     return results

@@ -37,8 +37,8 @@ from stws.db.models import GroupAgent, Ticket, TicketComment, TicketEvent, User 
 from stws.domain.tickets import counts, lifecycle  # noqa: E402
 from stws.runtime import start_runtime  # noqa: E402
 from stws.security import roles  # noqa: E402
-from stws.security.auth import Principal  # noqa: E402
-from stws.soap.operation import Call  # noqa: E402
+from stws.security.principals import Principal  # noqa: E402
+from stws.domain.context import Context  # noqa: E402
 from stws.workers.framework import JobContext  # noqa: E402
 from stws.workers.jobs import auto_purge  # noqa: E402
 from stws.workers.registry import definitions  # noqa: E402
@@ -106,7 +106,7 @@ def bench_counts(runtime) -> None:
         for name, live, table in (("Global", lifecycle.global_counts, counts.global_counts),
                                   ("Agent", lifecycle.agent_counts, counts.agent_counts)):
             with runtime.db.transaction(writes=False) as session:
-                call = Call(session, Principal(user_id, who, frozenset(kinds)), runtime)
+                call = Context.in_session(session, Principal(user_id, who, frozenset(kinds)), runtime)
                 live_s, live_rows = timed(lambda: live(call))
                 table_s, table_rows = timed(lambda: table(call))
             assert live_rows == table_rows, (who, name)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import threading
+import uuid
 from pathlib import Path
 
 LOG_KINDS = ("system", "error", "smtp", "pop", "query", "lock", "cache", "threads")
@@ -81,3 +82,12 @@ class LogFiles:
             logger.removeHandler(handler)
             handler.close()
         self._attached.clear()
+
+
+def log_internal_error(what: str, exc_info=True) -> str:
+    """Write the exception being handled (or ``exc_info``) to the error log
+    under a new reference, and return what the client is told: the
+    reference only, never the details."""
+    reference = uuid.uuid4().hex[:12]
+    logging.getLogger("stws.error").error("%s (reference %s)", what, reference, exc_info=exc_info)
+    return "Internal error (reference %s); the server's error log has the details." % reference

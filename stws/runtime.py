@@ -34,6 +34,10 @@ class Runtime:
     base_url: str = ""
     tracing: Tracing = field(default_factory=Tracing)
     options: OptionsCache | None = None
+    # On SQLite, the thread that commits quick writes in groups
+    # (stws.db.group_commit), once the server has started it; None runs
+    # every transaction on its caller's thread.
+    write_groups: object = None
     # The WorkerService of this process, when it runs one (thread status).
     workers: object = None
     # Errors written to the error log, held for the error emails that the

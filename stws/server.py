@@ -11,7 +11,7 @@ from twisted.web.server import Site
 
 from stws.services import SERVICES
 from stws.soap.endpoint import AsmxEndpoint
-from stws.soap.group_commit import GroupCommitPool
+from stws.db.group_commit import GroupCommitPool
 from stws.soap.hosting import CaseInsensitiveDirectory, SoapPools, build_services_directory, make_bounded_request
 from stws.web.attachments import AttachmentsResource
 
@@ -20,7 +20,7 @@ system_log = logging.getLogger("stws.system")
 
 # Threads of the quick-read pool on SQLite (SoapPools): two, so one runs
 # Python while the other waits on SQLite. Quick writes run on one thread
-# that commits them in groups (stws.soap.group_commit).
+# that commits them in groups (stws.db.group_commit).
 SQLITE_READ_THREADS = 2
 
 
@@ -65,13 +65,15 @@ class WebService(service.Service):
         self.site = StwsSite(runtime)
         threads = runtime.config.threads
         general = ThreadPool(minthreads=1, maxthreads=threads, name="soap")
-        # On SQLite, quick reads and quick writes get small pools of their own
-        # (see SoapPools).
-        reads = writes = None
+        # On SQLite, quick reads get a small pool of their own (see
+        # SoapPools), and the transactions of quick writes, from any front
+        # door, run on one thread that commits them in groups.
+        reads = None
+        self.write_groups = None
         if runtime.db.is_sqlite and threads > SQLITE_READ_THREADS:
             reads = ThreadPool(minthreads=1, maxthreads=SQLITE_READ_THREADS, name="soap-reads")
-            writes = GroupCommitPool(runtime.db)
-        self.pools = SoapPools(general, reads, writes)
+            self.write_groups = GroupCommitPool(runtime.db)
+        self.pools = SoapPools(general, reads)
         self.port = None
 
     @defer.inlineCallbacks
@@ -79,6 +81,9 @@ class WebService(service.Service):
         super().startService()
         for pool in self.pools.all():
             pool.start()
+        if self.write_groups is not None:
+            self.write_groups.start()
+            self.runtime.write_groups = self.write_groups
         endpoint = endpoints.serverFromString(self.reactor, self.runtime.config.listen)
         try:
             self.port = yield endpoint.listen(self.site)
@@ -102,6 +107,10 @@ class WebService(service.Service):
         def stop_all():
             for pool in self.pools.all():
                 pool.stop()
+            # Last: the calls in the pools may be waiting for their group.
+            if self.write_groups is not None:
+                self.runtime.write_groups = None
+                self.write_groups.stop()
         return threads.deferToThread(stop_all)
 
     @property

@@ -1,5 +1,5 @@
 """Group commit on SQLite: Database.group_commit and the pool that runs
-quick SOAP writes in commit groups (stws.soap.group_commit).
+quick SOAP writes in commit groups (stws.db.group_commit).
 
 A group is one transaction; each member a savepoint, undone alone when it
 fails; nothing of it is visible, nor any call answered, before the group
@@ -15,7 +15,7 @@ from sqlalchemy import text
 
 from stws.db import schema
 from stws.db.engine import Database, GroupRolledBack
-from stws.soap.group_commit import GroupCommitPool
+from stws.db.group_commit import GroupCommitPool
 
 
 class Boom(Exception):

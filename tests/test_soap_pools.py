@@ -44,7 +44,7 @@ def tickets_resource(server):
     return server.web.site.root.getChild(b"services2", None).getChild(b"svctickets.asmx", None)
 
 
-async def test_quick_reads_and_quick_writes_run_on_their_own_pools_on_sqlite(server):
+async def test_quick_reads_run_on_their_own_pool_and_quick_writes_commit_in_groups_on_sqlite(server):
     pools = server.web.pools
     resource = tickets_resource(server)
     read = resource.pool_for("GetTicketInfo")
@@ -52,31 +52,29 @@ async def test_quick_reads_and_quick_writes_run_on_their_own_pools_on_sqlite(ser
     unnamed = resource.pool_for(None)
     transfer = resource.pool_for("TransferTicketToInstance")
     if not server.runtime.db.is_sqlite:
-        assert pools.reads is pools.general and pools.writes is pools.general
+        assert pools.reads is pools.general and server.runtime.write_groups is None
         assert read is write is unnamed is transfer
         return
-    assert len({id(pools.reads), id(pools.writes), id(pools.general)}) == 3
-    assert pools.reads.max < pools.general.max and pools.writes.max < pools.general.max
-    assert read is pools.reads and write is pools.writes
-    assert unnamed is pools.general
+    assert pools.reads is not pools.general and pools.reads.max < pools.general.max
+    assert read is pools.reads and write is unnamed is pools.general
+    # The quick writes' transactions go on to the commit-group thread.
+    assert server.runtime.write_groups is server.web.write_groups is not None
     assert {"GetTicketInfo", "GetTicketsBySearch", "GetTicketCounts_Global"} <= resource.endpoint.read_only_operations
-    assert {"CloseTicket", "CreateTicketFromCustomer"} <= resource.endpoint.quick_write_operations
+    assert not {"CloseTicket", "CreateTicketFromCustomer"} & resource.endpoint.read_only_operations
     # Calls that wait on another server stay on the general pool.
-    assert "TransferTicketToInstance" not in resource.endpoint.read_only_operations | \
-        resource.endpoint.quick_write_operations
+    assert "TransferTicketToInstance" not in resource.endpoint.read_only_operations
     assert transfer is pools.general
 
 
 async def test_password_hashing_runs_on_the_general_pool(server):
-    """CreateUser hashes the new password first (tens of ms of CPU): not on
-    the small write pool, where it would hold up every quick write."""
+    """CreateUser hashes the new password first (tens of ms of CPU): on the
+    general pool, before its transaction, never on the read pool."""
     organization = server.web.site.root.getChild(b"services2", None).getChild(b"svcorganization.asmx", None)
     assert organization.pool_for("CreateUser") is server.web.pools.general
-    assert organization.pool_for("SetUsersProperties") is server.web.pools.writes
 
 
 async def test_every_pool_serves_calls(server):
-    """A read (read pool), a quick write (write pool) and CreateUser
+    """A read (read pool), a quick write (commit group) and CreateUser
     (general pool) all answer."""
     org = await server.client("svcOrganization")
     agents = await org.GetAllAgents(*server.admin)
@@ -99,7 +97,6 @@ class _FakeEndpoint:
     """A WSGI application standing in for an AsmxEndpoint."""
 
     read_only_operations = frozenset()
-    quick_write_operations = frozenset()
 
     def __init__(self, answer=None, release=None):
         self.answer = answer

@@ -204,7 +204,7 @@ class Database:
         indexes, message, history, the agent's assignment), and most are the
         same pages for the next ticket. In-process, 100,000-ticket database:
         0.67 ms of CPU per ticket committed alone, 0.42 in groups of 4 and
-        0.28 in groups of 8 (stws.soap.group_commit uses this for quick SOAP
+        0.28 in groups of 8 (stws.db.group_commit uses this for quick SOAP
         writes).
         """
         if not self.is_sqlite:

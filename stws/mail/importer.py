@@ -38,7 +38,7 @@ What a message becomes
 
 Who acts
     Domain functions take a ``call`` (session, principal, runtime). The
-    import acts through ``SystemCall``: the principal is the primary
+    import acts through a ``Context`` whose principal is the primary
     administrator's account (``users.is_primary_admin``; the lowest id of an
     administrator when none is flagged) with the name ``Email Import``,
     which is what the ticket history shows; attachments are attributed to
@@ -60,17 +60,18 @@ import logging
 import os
 import re
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, select, update
 
 from stws.db.models import (AutoResponse, Department, IncomingMessage, OutgoingMessage, PopAccount, Setting,
                             Ticket, TicketMessage, User, utcnow)
 from stws.domain import organization
+from stws.domain.context import Context
 from stws.domain.errors import InvalidArgument, OperationError
-from stws.security import roles
 from stws.security.auth import username_key
+from stws.security.principals import system_principal
 
 pop_log = logging.getLogger("stws.pop")
 error_log = logging.getLogger("stws.error")
@@ -93,42 +94,6 @@ class Unreadable(ImportFailure):
 
 
 # ---------------------------------------------------------------- the system caller
-
-
-@dataclass(frozen=True)
-class SystemPrincipal:
-    user_id: int | None
-    username: str = SYSTEM_NAME
-    roles: frozenset = frozenset({roles.ADMINISTRATOR, roles.MANAGER, roles.AGENT})
-
-    def has_role(self, role: str) -> bool:
-        return True
-
-
-@dataclass
-class SystemCall:
-    session: object
-    principal: SystemPrincipal
-    runtime: object
-    after_commit: list = field(default_factory=list)
-
-    def require(self, role: str) -> None:
-        return None
-
-    @property
-    def connection(self):
-        """The transaction as a Core connection; the session's changes are
-        flushed first, so what is read through it sees them."""
-        self.session.flush()
-        return self.session.connection()
-
-
-def system_call(session, runtime) -> SystemCall:
-    admin_id = session.scalar(select(User.id).where(User.is_primary_admin.is_(True), User.is_deleted.is_(False))
-                              .order_by(User.id).limit(1))
-    if admin_id is None:
-        admin_id = session.scalar(select(User.id).where(User.is_deleted.is_(False)).order_by(User.id).limit(1))
-    return SystemCall(session, SystemPrincipal(admin_id), runtime)
 
 
 # ---------------------------------------------------------------- reading a message
@@ -376,7 +341,7 @@ def import_row(runtime, row_id: int, now: dt.datetime | None = None) -> str:
             if claimed.rowcount != 1:
                 return ""
             row = session.get(IncomingMessage, row_id)
-            call = system_call(session, runtime)
+            call = Context.in_session(session, system_principal(session, SYSTEM_NAME), runtime)
             ticket = ticket_replied_to(session, parsed)
             if ticket is not None and core.status_of(session, ticket).is_locked:
                 ticket = None  # closed and locked: a new ticket instead

@@ -22,7 +22,6 @@ import hmac
 import os
 import time
 import uuid
-from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
@@ -33,6 +32,7 @@ from stws.db.prepared import PreparedQuery
 from stws.diagnostics.tracing import Tracing
 from stws.domain.errors import AccountLocked, AuthenticationFailed
 from stws.security import roles as role_rules
+from stws.security.principals import Principal
 from stws.security.passwords import burn_equal_time, verify_password
 
 MAX_FAILURES = 10
@@ -46,21 +46,6 @@ def username_key(username: str) -> str:
 
 def new_security_stamp() -> str:
     return uuid.uuid4().hex
-
-
-@dataclass(frozen=True)
-class Principal:
-    """The authenticated caller of one operation."""
-
-    user_id: int
-    username: str
-    roles: frozenset  # effective roles, implied ones included
-    # As read at authentication, for the heartbeat check (stws.security.heartbeat).
-    is_active_agent: bool = False
-    last_heartbeat_utc: dt.datetime | None = None
-
-    def has_role(self, role: str) -> bool:
-        return role in self.roles
 
 
 class CredentialCache:

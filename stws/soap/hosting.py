@@ -21,7 +21,7 @@ from twisted.web import http, server
 from twisted.web.pages import notFound
 from twisted.web.resource import Resource
 
-from stws.soap.operation import log_internal_error
+from stws.logs import log_internal_error
 from stws.soap.reader import NAMED_OPERATION
 from stws.web import render_page
 
@@ -91,10 +91,10 @@ class ServicesIndex(Resource):
 
 
 class SoapPools:
-    """The thread pools SOAP calls run on: ``reads`` for operations declared
-    read-only, ``writes`` for the other quick ones, ``general`` for the rest
-    (slow calls, and requests that do not name their operation in
-    SOAPAction or the SOAP 1.2 action). They may all be one pool.
+    """The thread pools SOAP calls run on: ``reads`` for the quick
+    operations declared read-only, ``general`` for the rest (writes, slow
+    calls, and requests that do not name their operation in SOAPAction or
+    the SOAP 1.2 action). They may be one pool.
 
     Why separate small pools on SQLite: every SQLite call releases the GIL,
     and getting it back costs more the more threads run Python meanwhile;
@@ -103,28 +103,21 @@ class SoapPools:
     (bench/soap_throughput.py, GetAllAgents: 2.7 ms of CPU per call with 8
     threads, 2.0 with 2), while slow calls (password hashing, transfers to
     another instance and self-diagnostics, which wait on other servers)
-    keep the larger pool and hold up neither reads nor writes. The writes
-    "pool" on SQLite is one thread committing the calls in groups
-    (stws.soap.group_commit).
+    keep the larger pool and hold up no reads. On SQLite the transactions
+    of quick writes go on from there to one thread that commits them in
+    groups (stws.db.group_commit, stws.operations.runner).
     """
 
-    def __init__(self, general, reads=None, writes=None):
+    def __init__(self, general, reads=None):
         self.general = general
         self.reads = reads or general
-        self.writes = writes or general
 
     def all(self) -> list:
-        unique = []
-        for pool in (self.general, self.reads, self.writes):
-            if all(pool is not seen for seen in unique):
-                unique.append(pool)
-        return unique
+        return [self.general] if self.reads is self.general else [self.general, self.reads]
 
     def for_operation(self, endpoint, operation: str | None):
         if operation in endpoint.read_only_operations:
             return self.reads
-        if operation in endpoint.quick_write_operations:
-            return self.writes
         return self.general
 
 

@@ -1,168 +1,125 @@
-"""The ``operation`` decorator: one SOAP operation = auth + role + one transaction.
+"""SOAP bindings of operations: the SOAP front door of ``stws.operations``.
 
-A service method is written as::
+A binding turns SOAP arguments into a run of an operation and its outcome
+into the contract's result type::
 
-    @operation(("groupId", Int), returns=T.AgentInfoArrayResult, role=roles.AGENT, writes=False)
-    def GetAgentsForGroup(call, groupId):
-        return {"Agents": organization.agents_of_group(call, groupId)}
+    @binds(diagnostics.start_thread, ("threadName", String), returns=T.GenericResult)
+    def StartThread(message):
+        return {"Message": message}
 
-The decorator prepends ``authUserName``/``authPassword`` (or the spelling the
-contract uses), authenticates the caller, checks the role, runs the body in
-one database transaction and turns the outcome into the result type:
-a returned dict becomes the payload of a ``Result=true`` result; an
-``OperationError`` rolls the transaction back and becomes ``Result=false``
-with its ``ResultCode`` and ``Message``. Anything else is a bug: it is
-written to the error log with a reference, and the client gets a SOAP
-Server fault carrying only that reference.
+The decorated function is named as the SOAP operation and maps what the
+operation returned to the result's payload (wire names). ``binds`` prepends
+``authUserName``/``authPassword`` (or the spelling the contract uses),
+authenticates the caller with them (stws.operations.runner), runs the
+operation and builds the result: the payload in a ``Result=true`` result; an
+``OperationError`` becomes ``Result=false`` with its ``ResultCode`` and
+``Message``. Anything else is a bug: it is written to the error log with a
+reference, and the client gets a SOAP Server fault carrying only that
+reference.
+
+``operation(...)`` declares an operation and binds it in one step, with a
+body that returns the payload itself: for services whose bodies have not
+moved below them yet.
 """
 from __future__ import annotations
 
 import datetime
 import functools
-import logging
-import uuid
 from dataclasses import dataclass
 
 from spyne import Boolean, DateTime, Decimal, Fault, rpc
 
-from stws.domain.errors import AuthenticationFailed, OperationError, PermissionDenied, ResultCode
-from stws.security import heartbeat
+from stws.domain.errors import OperationError, ResultCode
+from stws.logs import log_internal_error
+from stws.operations import runner
+from stws.operations.runner import OperationSpec, PasswordCredentials
 from stws.soap.types import String
 
-error_log = logging.getLogger("stws.error")
-
-
-class Call:
-    """What an operation body gets: the transaction, the caller and the runtime.
-
-    ``session`` is the ORM session of the call's transaction; ``connection``
-    the same transaction as a Core connection, for hot read paths that need
-    no ORM objects (under ``Database.unit_of_work`` the session is only
-    made when a body asks for it).
-    """
-
-    def __init__(self, session, principal, runtime, unit=None):
-        self._session = session
-        self._unit = unit
-        self.principal = principal
-        self.runtime = runtime
-        # Work to run after the transaction committed (e.g. cache invalidation).
-        self.after_commit: list = []
-
-    @property
-    def session(self):
-        if self._session is None:
-            self._session = self._unit.session
-        return self._session
-
-    @property
-    def connection(self):
-        if self._unit is not None:
-            return self._unit.connection
-        return self._session.connection()
-
-    def require(self, role: str) -> None:
-        if not self.principal.has_role(role):
-            raise PermissionDenied(
-                "The account %s needs the %s role for this operation." % (self.principal.username, role)
-            )
+__all__ = ["binds", "operation", "invoke", "log_internal_error", "SoapBinding", "assemble_service"]
 
 
 @dataclass(frozen=True)
-class OperationSpec:
-    name: str
-    body: object
+class SoapBinding:
+    name: str  # the SOAP operation's name
+    operation: OperationSpec
     returns: type
-    role: str
-    writes: bool
+    to_payload: object  # what the operation returned -> payload dict (or a result instance)
     on_failure: object = None
-    prepare: object = None
-    slow: bool = False
+
+    # What the hosting and the reader need to know of the operation.
+    @property
+    def writes(self) -> bool:
+        return self.operation.writes
+
+    @property
+    def slow(self) -> bool:
+        return self.operation.slow
+
+    @property
+    def prepare(self):
+        return self.operation.prepare
 
 
-def operation(*params, returns, role, writes=True, auth_user_param="authUserName", on_failure=None,
-              prepare=None, slow=False):
-    """Declare a SOAP operation; see the module docstring.
+def binds(spec: OperationSpec, *params, returns, auth_user_param="authUserName", on_failure=None):
+    """Bind ``spec`` as the SOAP operation the decorated function names; see
+    the module docstring.
 
     ``on_failure(error)`` builds the result of a failed call for result types
     without the Result/ResultCode/Message trio (IsAvailableResult).
-    ``prepare(args) -> args`` runs before the transaction opens, for slow
-    work that needs no database (hashing a new password), so the database
-    write lock is not held during it. It may raise an OperationError.
     """
 
-    def decorate(body):
+    def decorate(to_payload):
         names = [auth_user_param, "authPassword"] + [name for name, _ in params]
         types = [String, String] + [kind for _, kind in params]
-        spec = OperationSpec(body.__name__, body, returns, role, writes, on_failure, prepare, slow)
+        binding = SoapBinding(to_payload.__name__, spec, returns, to_payload, on_failure)
 
         def soap_entry(ctx, user, password, *args):
-            return invoke(spec, ctx.app.stws_runtime, user, password, args)
+            return invoke(binding, ctx.app.stws_runtime, user, password, args)
 
-        soap_entry.__name__ = body.__name__
-        soap_entry.__doc__ = body.__doc__
-        soap_entry.stws_spec = spec
+        soap_entry.__name__ = to_payload.__name__
+        soap_entry.__doc__ = to_payload.__doc__ or spec.body.__doc__
+        soap_entry.stws_spec = binding
         # The <OpResult> element as ASMX declares it: minOccurs=0, not
         # nillable (spyne's default nillable=true makes wsdl.exe proxies carry
         # [return: XmlElement(IsNullable=true)] and svcutil a different DataMember).
         result = returns.customize(min_occurs=0, nillable=False)
         explained = rpc(*types, _args=names, _returns=result)(soap_entry)
-        explained.stws_spec = spec
+        explained.stws_spec = binding
         return explained
 
     return decorate
 
 
-def invoke(spec: OperationSpec, runtime, user: str, password: str, args):
+def operation(*params, returns, role, writes=True, auth_user_param="authUserName", on_failure=None,
+              prepare=None, slow=False):
+    """Declare an operation whose body returns the payload, and bind it."""
+
+    def decorate(body):
+        spec = runner.operation(role=role, writes=writes, prepare=prepare, slow=slow)(body)
+
+        def to_payload(outcome):  # the body returned the payload itself
+            return outcome
+
+        to_payload.__name__, to_payload.__doc__ = body.__name__, body.__doc__
+        return binds(spec, *params, returns=returns, auth_user_param=auth_user_param,
+                     on_failure=on_failure)(to_payload)
+
+    return decorate
+
+
+def invoke(binding: SoapBinding, runtime, user: str, password: str, args):
+    """Run the bound operation for the caller whose credentials came with
+    the request; its result type."""
     try:
-        return _invoke(spec, runtime, user, password, args)
-    except (Fault, OperationError):
+        outcome = runner.call(runtime, binding.operation, PasswordCredentials(user, password), args)
+        payload = binding.to_payload(outcome)
+    except OperationError as failure:
+        return failed_result(binding, failure)
+    except Fault:
         raise
     except Exception:
-        raise Fault("Server", log_internal_error("operation %s failed" % spec.name))
-
-
-def log_internal_error(what: str, exc_info=True) -> str:
-    """Write the exception being handled (or ``exc_info``) to the error log
-    under a new reference, and return what the client is told: the
-    reference only, never the details."""
-    reference = uuid.uuid4().hex[:12]
-    error_log.error("%s (reference %s)", what, reference, exc_info=exc_info)
-    return "Internal error (reference %s); the server's error log has the details." % reference
-
-
-def _invoke(spec: OperationSpec, runtime, user, password, args):
-    beat = None  # the agent whose heartbeat this call refreshes (stws.security.heartbeat)
-    try:
-        prepare_failure = None
-        if spec.prepare is not None:
-            try:
-                args = spec.prepare(args)
-            except OperationError as failure:
-                prepare_failure = failure  # reported after the credentials are checked
-        with runtime.db.unit_of_work(writes=spec.writes) as unit:
-            principal = runtime.authenticator.authenticate(unit.connection, user, password)
-            if heartbeat.due(principal, runtime):
-                beat = principal.user_id
-            call = Call(None, principal, runtime, unit)
-            call.require(spec.role)
-            if prepare_failure is not None:
-                raise prepare_failure
-            outcome = spec.body(call, *args)
-        for action in call.after_commit:
-            runtime.db.after_commit(action)
-    except AuthenticationFailed as failure:
-        if failure.user_id is not None:
-            with runtime.db.transaction() as session:
-                runtime.authenticator.record_failure(session, failure.user_id)
-        return failed_result(spec, failure)
-    except OperationError as failure:
-        if beat is not None:
-            heartbeat.record(runtime, beat)
-        return failed_result(spec, failure)
-    if beat is not None:
-        heartbeat.record(runtime, beat)
-    return succeeded_result(spec.returns, outcome)
+        raise Fault("Server", log_internal_error("operation %s failed" % binding.name))
+    return succeeded_result(binding.returns, payload)
 
 
 def succeeded_result(returns: type, outcome):
@@ -174,11 +131,11 @@ def succeeded_result(returns: type, outcome):
     return returns(Result=True, ResultCode=int(ResultCode.OK), **payload)
 
 
-def failed_result(spec: OperationSpec, failure: OperationError):
-    if spec.on_failure is not None:
-        return spec.on_failure(failure)
-    return spec.returns(Result=False, ResultCode=int(failure.code), Message=failure.message,
-                        **value_type_defaults(spec.returns))
+def failed_result(binding: SoapBinding, failure: OperationError):
+    if binding.on_failure is not None:
+        return binding.on_failure(failure)
+    return binding.returns(Result=False, ResultCode=int(failure.code), Message=failure.message,
+                           **value_type_defaults(binding.returns))
 
 
 @functools.lru_cache(maxsize=None)
@@ -219,7 +176,7 @@ def assemble_service(name: str, modules, order=None):
         for attribute, value in vars(module).items():
             # isinstance, not hasattr: some imported objects (sqlalchemy.func)
             # answer to any attribute name.
-            if isinstance(getattr(value, "stws_spec", None), OperationSpec):
+            if isinstance(getattr(value, "stws_spec", None), SoapBinding):
                 if attribute in found:
                     raise RuntimeError("operation %s is defined twice" % attribute)
                 found[attribute] = value

@@ -16,8 +16,8 @@ from conftest import failed, strings
 from stws.db.models import TicketAttachment
 from stws.domain.errors import ResultCode
 from stws.domain.tickets import attachments as domain
-from stws.security.auth import Principal
-from stws.soap.operation import Call
+from stws.security.principals import Principal
+from stws.domain.context import Context
 
 NOW = dt.datetime(2026, 1, 5, 8, 0, tzinfo=dt.timezone.utc)
 
@@ -252,7 +252,7 @@ async def test_a_missing_file_is_not_served_as_empty(desk):
 
 
 def _call(session, runtime, user_id, username):
-    return Call(session, Principal(user_id, username, frozenset({"Everyone", "Agent", "Manager", "Administrator"})),
+    return Context.in_session(session, Principal(user_id, username, frozenset({"Everyone", "Agent", "Manager", "Administrator"})),
                 runtime)
 
 

@@ -298,7 +298,7 @@ def test_open_tickets_of_an_address_among_100000_tickets_are_fast(database_url):
     from stws.db.engine import Database
     from stws.domain.tickets import search
     from stws.security import roles
-    from stws.security.auth import Principal
+    from stws.security.principals import Principal
 
     db = Database(database_url, pool_size=2)
     try:

@@ -16,8 +16,8 @@ from stws.db.models import Brand, OutgoingMessage, Setting, Ticket, TicketCount,
 from stws.diagnostics import errormail
 from stws.domain.tickets import counts, lifecycle
 from stws.security import roles as role_rules
-from stws.security.auth import Principal
-from stws.soap.operation import Call
+from stws.security.principals import Principal
+from stws.domain.context import Context
 from stws.workers.framework import MAINTENANCE_SETTING, RunOutcome, ThreadDefinition
 from stws.workers.jobs import event_processing
 from workers import rows
@@ -66,7 +66,7 @@ def desk(runtime):
 
 
 def call_as(session, runtime, user_id, roles):
-    return Call(session, Principal(user_id, "u%d" % user_id, roles), runtime)
+    return Context.in_session(session, Principal(user_id, "u%d" % user_id, roles), runtime)
 
 
 def refresh(runtime, now=None):

@@ -17,8 +17,8 @@ from conftest import strings
 from stws.db.models import CommentType, FulltextRemoval, Ticket, TicketComment, TicketMessage, ThreadState
 from stws.domain.tickets import conversation, core, fulltext, search
 from stws.security import roles
-from stws.security.auth import Principal
-from stws.soap.operation import Call
+from stws.security.principals import Principal
+from stws.domain.context import Context
 from stws.workers.framework import JobContext
 from stws.workers.jobs import indexing
 from stws.workers.registry import definitions
@@ -90,7 +90,7 @@ def new_ticket(runtime, subject, body="", *, group_id=1, customer=None, draft_bo
 def as_caller(runtime, principal, work, writes=True):
     """``work(call)`` in one transaction as ``principal`` (the domain functions' own code paths)."""
     with runtime.db.transaction(writes=writes) as session:
-        return work(Call(session, principal, runtime))
+        return work(Context.in_session(session, principal, runtime))
 
 
 def found(runtime, principal, *criteria) -> set[int]:

@@ -41,7 +41,6 @@ from __future__ import annotations
 import datetime as dt
 import threading
 import time
-import types
 import urllib.parse
 from dataclasses import dataclass, field
 
@@ -54,6 +53,7 @@ from stws.db.models import (
 )
 from stws.domain import organization as org
 from stws.domain import validation
+from stws.domain.context import Context
 from stws.domain.errors import (
     AlreadyExists, InvalidArgument, InvalidState, NotFound, OperationError, ResultCode,
 )
@@ -72,11 +72,6 @@ FOLLOW_UP_BATCH = 500
 
 class RemoteFailure(OperationError):
     code = ResultCode.REMOTE_FAILURE
-
-
-def system_call(session, principal=None):
-    """What core's helpers need of a call (session, principal) outside an operation."""
-    return types.SimpleNamespace(session=session, principal=principal)
 
 
 def add_comment(call, ticket: Ticket, type_id: int, text: str) -> TicketComment:
@@ -512,7 +507,7 @@ def transfer_to_instance(call, ticket_number: str, server_id: int, target: Remot
 def _record_failed_transfer(call, ticket_id: int, server: TransferServer, reason: str) -> None:
     with call.runtime.db.transaction() as session:
         ticket = session.get(Ticket, ticket_id)
-        core.record_event(system_call(session, call.principal), ticket, "TransferToInstanceFailed",
+        core.record_event(Context.in_session(session, call.principal, call.runtime), ticket, "TransferToInstanceFailed",
                           "Transfer to %s failed" % server.name, reason)
 
 
@@ -520,7 +515,7 @@ def _record_transfer(call, ticket_id: int, server: TransferServer, number: str, 
                      comment: str) -> str:
     summary = "Transferred to %s as %s" % (server.name, number)
     with call.runtime.db.transaction() as session:
-        inner = system_call(session, call.principal)
+        inner = Context.in_session(session, call.principal, call.runtime)
         ticket = session.get(Ticket, ticket_id)
         add_comment(inner, ticket, TRANSFER_COMMENT, summary + ("\n\n" + comment if comment else ""))
         core.record_event(inner, ticket, "TransferredToInstance", "%s (%s)" % (summary, server.base_url), comment)
@@ -703,7 +698,7 @@ def apply_due_follow_ups(session, now: dt.datetime, limit: int = FOLLOW_UP_BATCH
             Ticket.id.in_(apply_ids), Ticket.status_id.in_(open_ids),
             or_(Ticket.agent_id.is_(None), ~member(Ticket.agent_id)),
         ).order_by(Ticket.date_follow_up_utc, Ticket.id).execution_options(populate_existing=True)).all()
-        context = system_call(session)
+        context = Context.in_session(session, None)
         for ticket in to_distribute:
             core.distribute(context, ticket)
 

@@ -64,6 +64,30 @@ class GroupCommitPool:
         has committed (or failed)."""
         self._queue.put((on_result, function, args, kwargs))
 
+    def run(self, function, *args):
+        """Run ``function(*args)`` in a group and return its result once the
+        group has committed (or raise what it raised, or why the group
+        failed). For the threads that hand their transactions to this one
+        (stws.operations.runner)."""
+        done = threading.Event()
+        outcome = []
+
+        def on_result(success, result):
+            outcome.append((success, result))
+            done.set()
+
+        if self._thread is None:
+            raise RuntimeError("the commit-group thread is not running")
+        self.callInThreadWithCallback(on_result, function, *args)
+        done.wait()
+        success, result = outcome[0]
+        if not success:
+            result.raiseException()
+        return result
+
+    def on_its_thread(self) -> bool:
+        return threading.current_thread() is self._thread
+
     def _run(self) -> None:
         while True:
             item = self._queue.get()

@@ -1,0 +1,130 @@
+"""Declaring and running operations, for every front door alike.
+
+An operation is a function of a ``Context`` and its arguments, declared once
+with the role it needs and whether it writes::
+
+    @operation(role=roles.ADMINISTRATOR, writes=False)
+    def thread_statuses(context): ...
+
+A front door runs it in two steps:
+
+1. ``authenticate(runtime, credentials)`` turns what the caller presented
+   (a user name and password over SOAP, a signed-in session in the browser,
+   the system itself for background work) into a principal. This happens
+   before any transaction of the operation opens: a slow password check,
+   or an external login provider, never holds SQLite's write lock or a
+   commit group. A wrong password is counted towards the lockout here.
+2. ``run(runtime, spec, principal, args)`` checks the role, runs ``prepare``
+   (slow work that needs no database: hashing a new password), then the
+   body in one transaction: committed when it returns, rolled back when it
+   raises. On SQLite, a quick write runs on the commit-group thread
+   (``runtime.write_groups``, stws.db.group_commit) and returns only once
+   its group is committed.
+
+Business failures are ``OperationError``s, raised to the front door, which
+words them for its client (SOAP: Result=false; a page: the Message).
+Anything else is a bug, for the front door to log under a reference.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from stws.domain.errors import AuthenticationFailed, PermissionDenied
+from stws.domain.context import Context
+from stws.security import heartbeat
+
+
+@dataclass(frozen=True)
+class OperationSpec:
+    name: str
+    body: Callable
+    role: str
+    writes: bool
+    # ``prepare(args) -> args``: slow work before the transaction; may raise OperationError.
+    prepare: Callable | None = None
+    # Waits on other servers or burns CPU (transfers, self-diagnostic): kept
+    # off the pools and the commit group that quick calls share.
+    slow: bool = False
+
+    def __call__(self, context: Context, *args):
+        """The body, in a transaction someone else opened (an operation
+        composed of others, a test)."""
+        context.require(self.role)
+        return self.body(context, *args)
+
+
+def operation(*, role: str, writes: bool = True, prepare=None, slow: bool = False, name: str | None = None):
+    """Declare an operation (see the module docstring)."""
+
+    def declare(body) -> OperationSpec:
+        return OperationSpec(name or body.__name__, body, role, writes, prepare, slow)
+
+    return declare
+
+
+# ---------------------------------------------------------------- credentials
+
+
+@dataclass(frozen=True)
+class PasswordCredentials:
+    """A user name and password, as every SOAP call carries them."""
+
+    username: str | None
+    password: str | None
+
+    def principal(self, runtime):
+        with runtime.db.unit_of_work(writes=False) as unit:
+            return runtime.authenticator.authenticate(unit.connection, self.username, self.password)
+
+
+def authenticate(runtime, credentials):
+    """The principal ``credentials`` stand for, or AuthenticationFailed /
+    AccountLocked; a failure that names an account counts towards its
+    lockout (in a transaction of its own)."""
+    try:
+        return credentials.principal(runtime)
+    except AuthenticationFailed as failure:
+        if failure.user_id is not None:
+            with runtime.db.transaction() as session:
+                runtime.authenticator.record_failure(session, failure.user_id)
+        raise
+
+
+# ---------------------------------------------------------------- running
+
+
+def run(runtime, spec: OperationSpec, principal, args=()):
+    """Run ``spec`` for ``principal`` in one transaction; its result, or the
+    OperationError it raised."""
+    beat = principal.user_id if heartbeat.due(principal, runtime) else None
+    try:
+        if not principal.has_role(spec.role):
+            raise PermissionDenied(
+                "The account %s needs the %s role for this operation." % (principal.username, spec.role)
+            )
+        if spec.prepare is not None:
+            args = spec.prepare(tuple(args))
+        groups = runtime.write_groups
+        if spec.writes and not spec.slow and groups is not None and not groups.on_its_thread():
+            return groups.run(_transaction, runtime, spec, principal, args)
+        return _transaction(runtime, spec, principal, args)
+    finally:
+        if beat is not None:
+            heartbeat.record(runtime, beat)
+
+
+def call(runtime, spec: OperationSpec, credentials, args=()):
+    """``authenticate`` then ``run``: one call of a front door that gets
+    credentials with every request (SOAP)."""
+    return run(runtime, spec, authenticate(runtime, credentials), args)
+
+
+def _transaction(runtime, spec: OperationSpec, principal, args):
+    database = runtime.db
+    with database.unit_of_work(writes=spec.writes) as unit:
+        context = Context(principal, runtime, unit)
+        result = spec.body(context, *args)
+    for action in context.after_commit:
+        database.after_commit(action)
+    return result
