@@ -74,7 +74,7 @@ async def test_query_logging_switches_on_at_once(server, diag):
     await diag.GetThreadStatuses(*server.admin)
     full = log_text(server, "query")[len(short):]
     assert "thread_states" in full and " ms | " in full and "params=" in full
-    assert "caller=services/diagnostics.py" in full
+    assert "caller=operations/diagnostics.py" in full
     assert (await diag.SetDiagnosticOptions(*server.admin, strings("EnableFullQueryLogging=false"))).Result
     size = len(log_text(server, "query"))
     await diag.GetThreadStatuses(*server.admin)

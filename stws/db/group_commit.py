@@ -34,7 +34,7 @@ _STOP = object()
 class GroupCommitPool:
     max = 1  # threads, as ThreadPool.max says
 
-    def __init__(self, database, name: str = "soap-writes"):
+    def __init__(self, database, name: str = "commit-groups"):
         self.database = database
         self.name = name
         self._queue: queue.SimpleQueue = queue.SimpleQueue()

@@ -89,9 +89,17 @@ def _modelled(name, type_, parent_names) -> bool:
     """Whether the drift check compares this object: not the full-text index,
     which differs per backend and is made by migration 0005 alone (an FTS5
     table and its shadow tables on SQLite, a tsvector table on PostgreSQL)."""
-    from stws.domain.tickets.fulltext import is_index_table
-
     return not (type_ == "table" and is_index_table(name))
+
+
+# The full-text index's tables (stws.domain.tickets.fulltext), made by
+# migration 0005 alone (FTS5 adds shadow tables ticket_fts_data, _idx,
+# _content, _docsize, _config).
+INDEX_TABLES = ("ticket_fts", "ticket_search")
+
+
+def is_index_table(name: str) -> bool:
+    return name in INDEX_TABLES or name.startswith("ticket_fts_")
 
 
 def pending_model_changes(engine: Engine) -> list:

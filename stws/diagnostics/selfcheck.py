@@ -18,6 +18,7 @@ from sqlalchemy import select, text
 
 from stws.db import schema
 from stws.db.models import ThreadState, utcnow
+from stws.diagnostics import threads
 
 PASS, WARNING, FAILURE = "pass", "warning", "failure"
 LOW_DISK_WARNING = 1024 ** 3  # 1 GiB
@@ -88,20 +89,18 @@ def check_connectivity(runtime) -> list[Check]:
 
 
 def check_threads(runtime, now: dt.datetime | None = None) -> list[Check]:
-    from stws.workers import registry
-
     now = now or utcnow()
-    definitions = {d.name: d for d in registry.definitions(runtime.config.thread_intervals)}
     with runtime.db.transaction(writes=False) as session:
         states = {s.name: s for s in session.scalars(select(ThreadState))}
     stalled = []
-    for name, definition in definitions.items():
+    for thread in threads.THREADS:
+        name = thread.name
         state = states.get(name)
-        if state is None or not state.enabled or not definition.available:
+        if state is None or not state.enabled or not thread.available:
             continue
         # A running thread ends a run every interval; three missed intervals is a stall.
         last = state.last_end_utc or state.last_start_utc
-        allowed = dt.timedelta(seconds=3 * definition.interval + 60)
+        allowed = dt.timedelta(seconds=3 * threads.interval_of(name, runtime.config.thread_intervals) + 60)
         if last is not None and now - last > allowed:
             stalled.append("%s (last run %s)" % (name, last.strftime("%Y-%m-%d %H:%M:%SZ")))
         elif state.last_start_utc and (not state.last_end_utc or state.last_end_utc < state.last_start_utc) \

@@ -16,6 +16,15 @@ from typing import Any, Callable
 from stws.domain.errors import InvalidArgument
 
 
+class InvalidProperties(InvalidArgument):
+    """Items of a set that were refused; ``by_key`` holds the reason for each
+    property whose value did not parse (a form shows it beside the field)."""
+
+    def __init__(self, message: str, by_key: dict[str, str]):
+        super().__init__(message)
+        self.by_key = by_key
+
+
 @dataclass(frozen=True)
 class Property:
     key: str
@@ -48,6 +57,7 @@ class PropertyBag:
         """Parse every ``Key=Value`` item, then apply them; returns the keys set."""
         parsed = []
         problems = []
+        by_key = {}
         for item in assignments or []:
             if item is None or not item.strip():
                 continue
@@ -64,9 +74,10 @@ class PropertyBag:
                 try:
                     parsed.append((prop, prop.parse(text)))
                 except (ValueError, InvalidArgument) as error:
-                    problems.append("%s: %s" % (prop.key, getattr(error, "message", error)))
+                    by_key[prop.key] = str(getattr(error, "message", error))
+                    problems.append("%s: %s" % (prop.key, by_key[prop.key]))
         if problems:
-            raise InvalidArgument("Nothing was changed. " + "; ".join(problems) + ".")
+            raise InvalidProperties("Nothing was changed. " + "; ".join(problems) + ".", by_key)
         if not parsed:
             raise InvalidArgument("No Key=Value items were given; nothing was changed.")
         for prop, value in parsed:

@@ -24,6 +24,7 @@ import datetime as dt
 from sqlalchemy import delete, func, insert, or_, select
 
 from stws.db.models import GroupAgent, Setting, Ticket, TicketCount, utcnow
+from stws.diagnostics import threads
 from stws.domain.tickets import core, lifecycle
 from stws.security import roles
 
@@ -106,11 +107,8 @@ def current_counts(session, max_age: dt.timedelta, where=None, now: dt.datetime 
 def fresh_for(runtime) -> dt.timedelta:
     """How old the table may be and still be used: two intervals of the
     Event Processing thread as this node configures it."""
-    from stws.workers import registry
-
     config = getattr(runtime, "config", None)
-    intervals = getattr(config, "thread_intervals", None) or {}
-    interval = next(d.interval for d in registry.definitions(intervals) if d.name == THREAD)
+    interval = threads.interval_of(THREAD, getattr(config, "thread_intervals", None))
     return dt.timedelta(seconds=INTERVALS_FRESH * interval)
 
 

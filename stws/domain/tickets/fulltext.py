@@ -122,13 +122,7 @@ search_table = Table(
     Column("id", BigInteger, primary_key=True), Column("ticket_id", Integer), Column("kind", SmallInteger),
     Column("item_id", BigInteger), Column("document", postgresql.TSVECTOR),
 )
-# The names migration 0005 creates and the drift check leaves alone (FTS5 adds shadow tables
-# ticket_fts_data, _idx, _content, _docsize, _config).
-INDEX_TABLES = ("ticket_fts", "ticket_search")
 
-
-def is_index_table(name: str) -> bool:
-    return name in INDEX_TABLES or name.startswith("ticket_fts_")
 
 
 def doc_id(kind: int, item_id: int) -> int:
@@ -460,6 +454,6 @@ def text_condition(session, text: str, include_notes: bool):
 
 __all__ = [
     "BATCH", "KIND_MESSAGE", "KIND_NOTE", "KIND_TICKET", "MAX_DOCUMENTS_PER_RUN", "Progress", "doc_id",
-    "fold", "fts5_query", "index_pending", "is_index_table", "matching_ticket_ids", "pending_count", "terms",
+    "fold", "fts5_query", "index_pending", "matching_ticket_ids", "pending_count", "terms",
     "text_condition", "tsquery", "words",
 ]
