@@ -13,6 +13,8 @@ from stws.services import SERVICES
 from stws.soap.endpoint import AsmxEndpoint
 from stws.db.group_commit import GroupCommitPool
 from stws.soap.hosting import CaseInsensitiveDirectory, SoapPools, build_services_directory, make_bounded_request
+from stws.web import pages  # noqa: F401 - registers the management interface's pages
+from stws.web.admin import AdminResource
 from stws.web.attachments import AttachmentsResource
 
 system_log = logging.getLogger("stws.system")
@@ -22,6 +24,8 @@ system_log = logging.getLogger("stws.system")
 # Python while the other waits on SQLite. Quick writes run on one thread
 # that commits them in groups (stws.db.group_commit).
 SQLITE_READ_THREADS = 2
+# Threads answering the management interface's pages.
+WEB_THREADS = 4
 
 
 class StwsSite(Site):
@@ -52,10 +56,13 @@ class StwsSite(Site):
         self.root.add("Services2", build_services_directory(self.endpoints, reactor, pools))
         # Ticket attachment downloads (the downloadUrl of svcTickets' TicketAttachmentInfo).
         self.root.add("Attachments", AttachmentsResource(self.runtime, reactor))
+        # The management interface (stws.web.admin).
+        self.root.add("admin", AdminResource(self.runtime, reactor, pools.web, base_url.startswith("https:")))
 
 
 class WebService(service.Service):
-    """Listens on ``config.listen`` and runs SOAP calls on their own thread pool."""
+    """Listens on ``config.listen``; runs SOAP calls and the management
+    interface's pages on thread pools of their own."""
 
     name = "web"
 
@@ -73,7 +80,7 @@ class WebService(service.Service):
         if runtime.db.is_sqlite and threads > SQLITE_READ_THREADS:
             reads = ThreadPool(minthreads=1, maxthreads=SQLITE_READ_THREADS, name="soap-reads")
             self.write_groups = GroupCommitPool(runtime.db)
-        self.pools = SoapPools(general, reads)
+        self.pools = SoapPools(general, reads, ThreadPool(minthreads=1, maxthreads=WEB_THREADS, name="web"))
         self.port = None
 
     @defer.inlineCallbacks

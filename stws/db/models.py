@@ -634,6 +634,28 @@ class TransferServer(Base):
     is_enabled: Mapped[bool] = mapped_column(default=True)
 
 
+class WebSession(Base):
+    """A signed-in browser session of the management interface, shared by
+    every node. The browser holds the token; only its SHA-256 is stored, so
+    a copy of the database signs nobody in."""
+
+    __tablename__ = "web_sessions"
+    token_hash: Mapped[str] = mapped_column(String(64), primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"), index=True)
+    # The user's security stamp at sign-in: a password change, lock, role
+    # change or deletion rotates it and so ends the session.
+    security_stamp: Mapped[str] = mapped_column(String(32))
+    csrf_token: Mapped[str] = mapped_column(String(64))
+    date_created_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    last_seen_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
+    # Absolute expiry; idle expiry is last_seen_utc + the idle limit.
+    expires_utc: Mapped[dt.datetime] = mapped_column(index=True)
+    # A one-time notice for the next page (the outcome of the last action).
+    flash: Mapped[str] = mapped_column(Text, default="")
+    flash_is_error: Mapped[bool] = mapped_column(default=False)
+    client_address: Mapped[str] = mapped_column(String(64), default="")
+
+
 class Setting(Base):
     """A global setting (diagnostics options, mail settings, ...), as text."""
 

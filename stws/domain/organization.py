@@ -621,3 +621,15 @@ def delete_rebalance_rule(call, rule_id: int) -> None:
         raise NotFound("There is no rebalance rule with id %s." % rule_id)
     call.session.execute(delete(RebalanceRuleAgent).where(RebalanceRuleAgent.rule_id == rule.id))
     call.session.delete(rule)
+
+
+def set_own_password(call, password: PasswordHash) -> str:
+    """Give the caller's account a new password (hashed before the
+    transaction); returns the account's new security stamp."""
+    user = get_user(call, call.principal.user_id)
+    user.password_hash = password
+    user.force_password_change = False
+    user.failed_login_count = 0
+    user.lockout_until_utc = None
+    _credentials_changed(call, user)
+    return user.security_stamp

@@ -108,12 +108,18 @@ class SoapPools:
     groups (stws.db.group_commit, stws.operations.runner).
     """
 
-    def __init__(self, general, reads=None):
+    def __init__(self, general, reads=None, web=None):
         self.general = general
         self.reads = reads or general
+        # The management interface's pages (stws.web.admin).
+        self.web = web or general
 
     def all(self) -> list:
-        return [self.general] if self.reads is self.general else [self.general, self.reads]
+        unique = []
+        for pool in (self.general, self.reads, self.web):
+            if all(pool is not seen for seen in unique):
+                unique.append(pool)
+        return unique
 
     def for_operation(self, endpoint, operation: str | None):
         if operation in endpoint.read_only_operations:

@@ -1,14 +1,12 @@
-"""HTML rendering: one autoescaping Jinja2 environment over ``web/templates``."""
+"""HTML rendering: one autoescaping Jinja2 environment over the templates
+that ship inside the package (``stws/web/templates``), so an installed wheel
+renders every page."""
 from __future__ import annotations
 
-from pathlib import Path
-
-from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
-
-WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+from jinja2 import Environment, PackageLoader, StrictUndefined, select_autoescape
 
 _environment = Environment(
-    loader=FileSystemLoader(str(WEB_DIR / "templates")),
+    loader=PackageLoader("stws.web", "templates"),
     autoescape=select_autoescape(default=True, default_for_string=True),
     undefined=StrictUndefined,
 )
@@ -16,3 +14,7 @@ _environment = Environment(
 
 def render_page(template: str, **context) -> bytes:
     return _environment.get_template(template).render(**context).encode("utf-8")
+
+
+def environment() -> Environment:
+    return _environment
