@@ -117,9 +117,9 @@ class IncomingSummary:
 
 
 def _page(session, model, sorts: dict, sort, descending, offset, count, statement) -> tuple[int, object]:
-    """(rows of ``model``, ``statement`` sorted by ``sorts[sort]`` then id and
-    cut to the page). ``sort`` empty = id; ``offset`` >= 0; ``count``
-    1..MAX_PAGE, 0 or None = DEFAULT_PAGE."""
+    """(how many rows ``model`` has, ``statement`` sorted by ``sorts[sort]``
+    then id and cut to the page). ``sort`` empty = id; ``offset`` >= 0;
+    ``count`` 1..MAX_PAGE, 0 or None = DEFAULT_PAGE."""
     key = (sort or "id").strip().lower()
     if key not in sorts:
         raise InvalidArgument("Sort by one of %s, not %r." % (", ".join(sorts), sort))
