@@ -2,11 +2,10 @@
 
 A brand or department may name one; a message goes out through its own
 account if it has one, else its ticket's department's, else that
-department's brand's, else the default account (``resolve_account``).
+department's brand's, else the default account (``resolve_account_ids``).
 Passwords are kept in clear (needed to log in) and never read back: reads
-say ``HasPassword`` instead.
-
-POP account operations join this module later; keep SMTP ones grouped.
+say ``HasPassword`` instead. POP accounts: ``stws.mail.pop_accounts``; what
+both share: ``stws.mail.account_settings``.
 """
 from __future__ import annotations
 

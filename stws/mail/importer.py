@@ -28,13 +28,13 @@ What a message becomes
       name is in ``ticket_messages.raw_content_path`` (relative to that
       folder), and the Message-ID in
       ``message_id_header``, so agent replies thread to it (In-Reply-To).
-    * The department's **auto-responder** (``send_auto_responder`` of the
-      ticket service) for a new ticket, except to automated mail (see
-      ``automated_reason``: Auto-Submitted other than "no", Precedence
-      bulk/junk/list, List-Id, mailer-daemon/postmaster/noreply senders, an
-      empty Return-Path, our own messages: an X-Stws-Ticket header or one of
-      our Message-IDs) and at most ``mail.auto_response_cap`` (default 5)
-      per sender per hour (table ``auto_responses``).
+    * The department's **auto-responder** (``stws.domain.tickets.auto_responder``)
+      for a new ticket, except to automated mail (see ``automated_reason``:
+      Auto-Submitted other than "no", Precedence bulk/junk/list, List-Id,
+      mailer-daemon/postmaster/noreply senders, an empty Return-Path, our
+      own messages: an X-Stws-Ticket header or one of our Message-IDs) and
+      at most ``mail.auto_response_cap`` (default 5) per sender per hour
+      (table ``auto_responses``).
 
 Who acts
     Domain functions take a ``call`` (session, principal, runtime). The
@@ -47,8 +47,9 @@ Who acts
 Unimportable files
     A file that cannot be read or parsed, or has no sender address, is moved
     to the Failed Emails folder (``runtime.data.failed_emails``), its row
-    marked ``failed`` with the reason, and the error logged. RetryIncomingMessages
-    (svcSpool) moves it back and makes it pending again. Nothing is lost.
+    marked ``failed`` with the reason, and the error logged. Retrying it
+    (``stws.mail.spool``, RetryIncomingMessages of svcSpool) moves it back
+    and makes it pending again. Nothing is lost.
 """
 from __future__ import annotations
 
@@ -70,6 +71,7 @@ from stws.db.models import (AutoResponse, Department, IncomingMessage, OutgoingM
 from stws.domain import organization
 from stws.domain.context import Context
 from stws.domain.errors import InvalidArgument, OperationError
+from stws.domain.tickets.auto_responder import send_auto_responder
 from stws.security.auth import username_key
 from stws.security.principals import system_principal
 
@@ -413,8 +415,6 @@ def _keep_raw(runtime, path: Path) -> None:
 
 
 def _auto_respond(call, ticket, parsed: Parsed, now) -> str:
-    from stws.services.tickets.creation import send_auto_responder
-
     session = call.session
     department = session.get(Department, ticket.department_id)
     if not department.auto_responder_enabled:

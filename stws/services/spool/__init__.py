@@ -1,6 +1,8 @@
 """svcSpool.asmx: the mail spool (outgoing and incoming) and the SMTP and POP
 accounts, for administrators. Not a SmarterTrack service; same conventions.
-Operations live in modules by area."""
+
+The operations are stws.operations.spool; the modules here bind them, by
+area, and map their results to the contract's types."""
 from __future__ import annotations
 
 from stws.services.spool import accounts, incoming, outgoing

@@ -3,7 +3,8 @@ from __future__ import annotations
 
 from stws.domain import organization as org
 from stws.domain.tickets import core
-from stws.mail.outgoing import insert_spool_row, queue_ticket_email, spool_row
+from stws.domain.tickets.auto_responder import send_auto_responder
+from stws.mail.outgoing import queue_ticket_email
 from stws.security import roles
 from stws.services.tickets import types as T
 from stws.services.tickets.convert import ticket_info
@@ -44,30 +45,6 @@ def _customer_ticket(call, departmentId, groupId, userId, fromAddress, subject, 
     if sendAutoResponder and created.department.auto_responder_enabled:
         send_auto_responder(call, created, created.department)
     return {"RequestResult": created.ticket_number}
-
-
-def send_auto_responder(call, ticket, department) -> None:
-    """The department's automatic acknowledgement of a new customer ticket.
-
-    ``ticket``: a Ticket or the ``core.NewTicket`` just made; ``department``:
-    a Department or the row of ``core.department_and_group``. The message,
-    its spool row and the history event are written on the call's Core
-    connection, the message with its Message-ID already set (no UPDATE).
-    """
-    subject = department.auto_responder_subject or "We received your request"
-    body = (department.auto_responder_body or
-            "Thank you for contacting %s. Your ticket number is %s; we will reply as soon as we can."
-            % (department.name, ticket.ticket_number))
-    body = body.replace("%TICKETNUMBER%", ticket.ticket_number).replace("%SUBJECT%", ticket.subject)
-    connection = call.connection
-    row = spool_row(connection, ticket, subject, body, "", [ticket.customer_email])
-    row["ticket_message_id"] = core.insert_message(
-        connection, ticket_id=ticket.id, direction=core.OUTGOING, subject=subject, body_text=body,
-        to_address=ticket.customer_email, from_address=department.email_address,
-        message_id_header=row["message_id_header"])
-    insert_spool_row(connection, row)
-    core.insert_events(connection, [core.event_row(call, ticket.id, "AutoResponderSent",
-                                                   "Auto-responder sent to %s" % ticket.customer_email)])
 
 
 @operation(*AGENT_TICKET, returns=T.StringRequestResult, role=roles.AGENT)
