@@ -56,9 +56,12 @@
       .catch(function () { body.textContent = "The page could not be loaded."; });
   }
 
+  // a[data-popup] opens in a pop-up; a[data-in-popup] (paging inside a
+  // pop-up's page) stays in the pop-up when it is in one, else navigates.
   document.addEventListener("click", function (event) {
-    var link = event.target.closest("a[data-popup]");
-    if (link && !event.ctrlKey && !event.metaKey && !event.shiftKey) {
+    var link = event.target.closest("a[data-popup], a[data-in-popup]");
+    if (!link || event.ctrlKey || event.metaKey || event.shiftKey) return;
+    if (link.hasAttribute("data-popup") || link.closest("dialog.popup")) {
       event.preventDefault();
       popup(link.href);
     }
