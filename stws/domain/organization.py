@@ -345,22 +345,26 @@ def all_agents(call) -> list[AgentEntry]:
 MAX_PAGE_SIZE = 500
 
 
-def _like_pattern(text: str) -> str:
-    """A LIKE pattern matching ``text`` anywhere, its own % and _ taken literally."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return "%" + escaped + "%"
+def _contains(column, text: str, sqlite: bool):
+    """``column`` contains ``text``, in any case; its % and _ match literally."""
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    # SQLite's LIKE ignores the case of ASCII letters (as far as its lower()
+    # would) and costs no function call per row; PostgreSQL's ILIKE ignores
+    # case in all of Unicode.
+    return column.like(pattern, escape="\\") if sqlite else column.ilike(pattern, escape="\\")
 
 
 def list_users(call, search_text: str | None, role: str | None, offset: int, count: int) -> UserPage:
     """Users sorted by user name: ``count`` of them from ``offset``, whose
     user name, email or display name contains ``search_text`` (any case;
     empty = all) and who were given ``role`` (empty = any role; roles as
-    assigned, not the ones they imply).
+    assigned, not the ones they imply), and how many match in all.
 
-    Fast with many users: the page walks the user name index and stops
-    after ``offset + count`` matches; the role test is a primary key probe
-    of user_roles per user (EXISTS), not a scan of every user's roles.
-    Only the total reads every match.
+    Fast with many users: without a filter, the page walks the user name
+    index and the total is a count of the soft-delete index. A substring
+    match has to read every user, so a filtered list reads them once, the
+    page's ids and the total together (a window count); the role test is
+    a primary key probe of user_roles per user (EXISTS).
     """
     if offset is None or offset < 0:
         raise InvalidArgument("offset must be zero or more.")
@@ -369,21 +373,31 @@ def list_users(call, search_text: str | None, role: str | None, offset: int, cou
     conditions = [User.is_deleted.is_(False)]
     text = (search_text or "").strip()
     if text:
-        pattern = _like_pattern(text.lower())
+        sqlite = call.connection.dialect.name == "sqlite"
         conditions.append(or_(
             # username_key is the user name casefolded (its unique index).
-            User.username_key.like(_like_pattern(username_key(text)), escape="\\"),
-            func.lower(User.email).like(pattern, escape="\\"),
-            func.lower(User.display_name).like(pattern, escape="\\"),
+            _contains(User.username_key, username_key(text), sqlite),
+            _contains(User.email, text, sqlite),
+            _contains(User.display_name, text, sqlite),
         ))
     if (role or "").strip():
         role_id = role_by_name(call, role).id
         conditions.append(exists().where(UserRole.user_id == User.id, UserRole.role_id == role_id))
-    total = call.session.scalar(select(func.count()).select_from(User).where(*conditions))
-    users = list(call.session.scalars(
-        select(User).where(*conditions).order_by(User.username_key).offset(offset).limit(count)
-    ))
-    return UserPage(users, total)
+    page = select(User.id).where(*conditions).order_by(User.username_key).offset(offset).limit(count)
+    total = None
+    if len(conditions) == 1:
+        ids = list(call.connection.scalars(page))
+    else:
+        rows = call.connection.execute(page.add_columns(func.count().over())).all()
+        ids = [user_id for user_id, _ in rows]
+        if rows:
+            total = rows[0][1]
+        elif offset == 0:
+            total = 0
+    if total is None:  # unfiltered, or a page past the last match
+        total = call.connection.scalar(select(func.count()).select_from(User).where(*conditions))
+    users = {user.id: user for user in call.session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
+    return UserPage([users[user_id] for user_id in ids], total)
 
 
 # --------------------------------------------------------------------------
