@@ -1,9 +1,10 @@
 """Users, roles, brands, departments, groups and agent membership.
 
 Every function takes the ``Context`` of the operation (its session and
-caller) and raises an ``OperationError`` for any failure a client can cause. Role
-checks that depend on the data (a user editing their own profile) are made
-here; the operation's declared role is checked before the body runs.
+caller) and raises an ``OperationError`` for any failure a client can
+cause. Role checks that depend on the data (a user editing their own
+profile) are made here; the operation's declared role is checked before
+the body runs (stws.operations.organization).
 """
 from __future__ import annotations
 
