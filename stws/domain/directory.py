@@ -28,6 +28,29 @@ from stws.diagnostics.tracing import Tracing
 _VERSION = PreparedQuery(select(DirectoryVersion.version).where(DirectoryVersion.id == 1))
 
 
+class Listing(tuple):
+    """A cached listing's items (immutable values), shared by every call
+    until the directory changes.
+
+    ``derived(make)`` is ``make(listing)``, made once per listing: what a
+    front door turns the items into (SOAP: result objects whose XML is
+    written once, stws.soap.writer.RenderedOnce) is shared as long as the
+    listing is, so a cache hit costs no conversion either.
+    """
+
+    def __new__(cls, items=()):
+        value = super().__new__(cls, items)
+        value._derived = {}
+        return value
+
+    def derived(self, make):
+        try:
+            return self._derived[make]
+        except KeyError:
+            # Two threads may race here: both make equal values, one is kept.
+            return self._derived.setdefault(make, make(self))
+
+
 class DirectoryCache:
     """key -> (version, value), least recently used first, at most
     ``max_entries`` keys. Values are shared between calls and threads:

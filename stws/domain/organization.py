@@ -1,16 +1,19 @@
 """Users, roles, brands, departments, groups and agent membership.
 
-Every function takes the ``Call`` of the operation (its session and caller)
-and raises an ``OperationError`` for any failure a client can cause. Role
-checks that depend on the data (a user editing their own profile) are made
-here; the operation's declared role is checked before the body runs.
+Every function takes the ``Context`` of the operation (its session and
+caller) and raises an ``OperationError`` for any failure a client can
+cause. Role checks that depend on the data (a user editing their own
+profile) are made here; the operation's declared role is checked before
+the body runs (stws.operations.organization).
 """
 from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
+from typing import NamedTuple
 
-from sqlalchemy import delete, func, select, update
+from sqlalchemy import bindparam, delete, exists, func, or_, select, update
 
 from stws.db.models import (
     Brand, Department, Group, GroupAgent, RebalanceRule, RebalanceRuleAgent, Role, Ticket, TicketStatus, User, UserRole,
@@ -28,6 +31,61 @@ DISTRIBUTION_MODES = {
     "primary": "primary", "roundrobinprimary": "primary", "round robin primary": "primary",
     "secondary": "secondary", "roundrobinsecondary": "secondary", "round robin secondary": "secondary",
 }
+
+
+# What the directory listings hold: plain immutable values, because a
+# listing is cached and shared by every call and thread of the node
+# (stws.domain.directory), where ORM rows would outlive their session.
+
+
+@dataclass(frozen=True)
+class AgentEntry:
+    """An agent; in a group's listing, with their membership of it."""
+
+    id: int
+    username: str
+    display_name: str
+    email: str
+    is_active_agent: bool
+    distribution_mode: str = ""
+    is_receiving: bool = False
+    max_tickets_enabled: bool = False
+    max_tickets: int = 0
+
+
+@dataclass(frozen=True)
+class DepartmentEntry:
+    id: int
+    name: str
+    brand_id: int
+    email_address: str
+    front_line_group_id: int | None
+    is_internal: bool
+
+
+@dataclass(frozen=True)
+class GroupEntry:
+    id: int
+    department_id: int
+    name: str
+    description: str
+    is_front_line: bool
+
+
+class PropertyValues(NamedTuple):
+    """``Key=Value`` items read from a property bag, and the requested keys
+    that do not exist."""
+
+    items: list[str]
+    unknown: list[str]
+
+
+@dataclass(frozen=True)
+class UserPage:
+    """One page of users, and how many users match in all."""
+
+    users: list[User]
+    total: int
 
 
 # --------------------------------------------------------------------------
@@ -162,7 +220,8 @@ def _set_roles(call, user, names):
     _credentials_changed(call, user)
 
 
-def _set_locked(call, user, value):
+def set_locked_out(call, user: User, value: bool) -> None:
+    """Lock or unlock an account (an unlock also ends a lockout after failed logins)."""
     if value and user.id == call.principal.user_id:
         raise InvalidState("You cannot lock the account you are calling with.")
     user.is_locked_out = value
@@ -214,7 +273,7 @@ USER_PROPERTIES = PropertyBag("User", [
     Property("Roles", lambda call, user: ",".join(sorted(r.name for r in user.roles)), _parse_roles, _set_roles),
     Property("TimeZone", _read("time_zone"), validation.time_zone, _setter("time_zone")),
     Property("ForcePasswordChange", _read("force_password_change"), parse_bool, _setter("force_password_change")),
-    Property("IsLockedOut", _read("is_locked_out"), parse_bool, _set_locked),
+    Property("IsLockedOut", _read("is_locked_out"), parse_bool, set_locked_out),
     Property("AuthenticationMethod", _read("auth_method"), _parse_auth_method, _set_auth_method),
     Property("AuthenticationDomain", _read("auth_domain"),
              lambda text: validation.name(text, "authentication domain", required=False), _setter("auth_domain")),
@@ -229,11 +288,11 @@ USER_PROPERTIES = PropertyBag("User", [
 SELF_SERVICE_KEYS = {"email", "emailaddress", "displayname", "password", "timezone", "signature"}
 
 
-def get_user_properties(call, user_id: int, requested) -> tuple[list[str], list[str]]:
+def get_user_properties(call, user_id: int, requested) -> PropertyValues:
     user = get_user(call, user_id)
     if user.id != call.principal.user_id:
         call.require(role_rules.AGENT)
-    return USER_PROPERTIES.get(call, user, requested)
+    return PropertyValues(*USER_PROPERTIES.get(call, user, requested))
 
 
 def set_user_properties(call, user_id: int, assignments) -> list[str]:
@@ -251,23 +310,95 @@ def set_user_properties(call, user_id: int, assignments) -> list[str]:
     return USER_PROPERTIES.set(call, user, assignments)
 
 
-# Every agent (a user with any employee role), with what AgentInfo shows of
-# them. Built once: composing it cost more than running it.
+# The listing queries are built once: composing one cost more than running it.
+_AGENT_COLUMNS = (User.id, User.username, User.display_name, User.email, User.is_active_agent)
+
+# Every agent: a user with any employee role.
 _ALL_AGENTS = (
-    select(User.id, User.username, User.display_name, User.email, User.is_active_agent)
+    select(*_AGENT_COLUMNS)
     .where(User.is_deleted.is_(False),
            User.id.in_(select(UserRole.user_id).join(Role).where(Role.name.in_(role_rules.EMPLOYEE_ROLES))))
     .order_by(User.username_key)
 )
 
+_GROUP_AGENTS = (
+    select(*_AGENT_COLUMNS, GroupAgent.distribution_mode, GroupAgent.is_receiving, GroupAgent.max_tickets_enabled,
+           GroupAgent.max_tickets)
+    .join(GroupAgent, GroupAgent.user_id == User.id)
+    .where(GroupAgent.group_id == bindparam("group_id"), User.is_deleted.is_(False))
+    .order_by(User.username_key)
+)
 
-def all_agents(call) -> list:
-    """Every agent by user name, as plain rows (AgentInfo's columns).
 
-    Rows rather than User objects: loading and tracking 50 entities cost
+def all_agents(call) -> list[AgentEntry]:
+    """Every agent by user name.
+
+    Read as rows, not User objects: loading and tracking 50 entities cost
     more than the rest of GetAllAgents (bench/soap_throughput.py c).
     """
-    return list(call.connection.execute(_ALL_AGENTS))
+    return [AgentEntry(*row) for row in call.connection.execute(_ALL_AGENTS)]
+
+
+# --------------------------------------------------------------------------
+# The user list (the management interface's users page)
+# --------------------------------------------------------------------------
+
+MAX_PAGE_SIZE = 500
+
+
+def _contains(column, text: str, sqlite: bool):
+    """``column`` contains ``text``, in any case; its % and _ match literally."""
+    pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    # SQLite's LIKE ignores the case of ASCII letters (as far as its lower()
+    # would) and costs no function call per row; PostgreSQL's ILIKE ignores
+    # case in all of Unicode.
+    return column.like(pattern, escape="\\") if sqlite else column.ilike(pattern, escape="\\")
+
+
+def list_users(call, search_text: str | None, role: str | None, offset: int, count: int) -> UserPage:
+    """Users sorted by user name: ``count`` of them from ``offset``, whose
+    user name, email or display name contains ``search_text`` (any case;
+    empty = all) and who were given ``role`` (empty = any role; roles as
+    assigned, not the ones they imply), and how many match in all.
+
+    Fast with many users: without a filter, the page walks the user name
+    index and the total is a count of the soft-delete index. A substring
+    match has to read every user, so a filtered list reads them once, the
+    page's ids and the total together (a window count); the role test is
+    a primary key probe of user_roles per user (EXISTS).
+    """
+    if offset is None or offset < 0:
+        raise InvalidArgument("offset must be zero or more.")
+    if count is None or not 1 <= count <= MAX_PAGE_SIZE:
+        raise InvalidArgument("count must be between 1 and %d." % MAX_PAGE_SIZE)
+    conditions = [User.is_deleted.is_(False)]
+    text = (search_text or "").strip()
+    if text:
+        sqlite = call.connection.dialect.name == "sqlite"
+        conditions.append(or_(
+            # username_key is the user name casefolded (its unique index).
+            _contains(User.username_key, username_key(text), sqlite),
+            _contains(User.email, text, sqlite),
+            _contains(User.display_name, text, sqlite),
+        ))
+    if (role or "").strip():
+        role_id = role_by_name(call, role).id
+        conditions.append(exists().where(UserRole.user_id == User.id, UserRole.role_id == role_id))
+    page = select(User.id).where(*conditions).order_by(User.username_key).offset(offset).limit(count)
+    total = None
+    if len(conditions) == 1:
+        ids = list(call.connection.scalars(page))
+    else:
+        rows = call.connection.execute(page.add_columns(func.count().over())).all()
+        ids = [user_id for user_id, _ in rows]
+        if rows:
+            total = rows[0][1]
+        elif offset == 0:
+            total = 0
+    if total is None:  # unfiltered, or a page past the last match
+        total = call.connection.scalar(select(func.count()).select_from(User).where(*conditions))
+    users = {user.id: user for user in call.session.scalars(select(User).where(User.id.in_(ids)))} if ids else {}
+    return UserPage([users[user_id] for user_id in ids], total)
 
 
 # --------------------------------------------------------------------------
@@ -315,10 +446,15 @@ def delete_brand(call, brand_id: int) -> None:
     brand.date_deleted_utc = utcnow()
 
 
-def all_departments(call) -> list[Department]:
-    return list(call.session.scalars(
-        select(Department).where(Department.is_deleted.is_(False)).order_by(Department.id)
-    ))
+_ALL_DEPARTMENTS = (
+    select(Department.id, Department.name, Department.brand_id, Department.email_address,
+           Department.front_line_group_id, Department.is_internal)
+    .where(Department.is_deleted.is_(False)).order_by(Department.id)
+)
+
+
+def all_departments(call) -> list[DepartmentEntry]:
+    return [DepartmentEntry(*row) for row in call.connection.execute(_ALL_DEPARTMENTS)]
 
 
 def create_department(call, brand_id: int, name: str, email: str, front_line_group_name: str) -> Department:
@@ -348,11 +484,18 @@ def delete_department(call, department_id: int) -> None:
     department.is_deleted, department.date_deleted_utc = True, now
 
 
-def all_groups(call) -> list[Group]:
-    return list(call.session.scalars(
-        select(Group).join(Department, Group.department_id == Department.id)
-        .where(Group.is_deleted.is_(False), Department.is_deleted.is_(False)).order_by(Group.id)
-    ))
+_ALL_GROUPS = (
+    select(Group.id, Group.department_id, Group.name, Group.description,
+           Department.front_line_group_id == Group.id)
+    .join(Department, Group.department_id == Department.id)
+    .where(Group.is_deleted.is_(False), Department.is_deleted.is_(False)).order_by(Group.id)
+)
+
+
+def all_groups(call) -> list[GroupEntry]:
+    # front_line is NULL for a department without a front line group.
+    return [GroupEntry(id_, department_id, name, description, bool(front_line))
+            for id_, department_id, name, description, front_line in call.connection.execute(_ALL_GROUPS)]
 
 
 def create_group(call, department_id: int, name: str, description: str) -> Group:
@@ -463,8 +606,8 @@ DEPARTMENT_PROPERTIES = PropertyBag("Department", [
 ])
 
 
-def get_department_properties(call, department_id, requested):
-    return DEPARTMENT_PROPERTIES.get(call, get_department(call, department_id), requested)
+def get_department_properties(call, department_id, requested) -> PropertyValues:
+    return PropertyValues(*DEPARTMENT_PROPERTIES.get(call, get_department(call, department_id), requested))
 
 
 def set_department_properties(call, department_id, assignments):
@@ -476,13 +619,13 @@ def set_department_properties(call, department_id, assignments):
 # --------------------------------------------------------------------------
 
 
-def agents_of_group(call, group_id: int) -> list[tuple[User, GroupAgent]]:
+def agents_of_group(call, group_id: int) -> list[AgentEntry]:
+    """The group's agents by user name, with their membership."""
     group = get_group(call, group_id)
-    rows = call.session.execute(
-        select(User, GroupAgent).join(GroupAgent, GroupAgent.user_id == User.id)
-        .where(GroupAgent.group_id == group.id, User.is_deleted.is_(False)).order_by(User.username_key)
-    )
-    return [(user, membership) for user, membership in rows]
+    rows = call.connection.execute(_GROUP_AGENTS, {"group_id": group.id})
+    return [AgentEntry(id_, username, display_name, email, bool(active), mode, bool(receiving), bool(limited),
+                       max_tickets)
+            for id_, username, display_name, email, active, mode, receiving, limited, max_tickets in rows]
 
 
 def add_agent_to_group(call, group_id, user_id, mode, max_tickets_enabled, max_tickets) -> GroupAgent:

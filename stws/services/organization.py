@@ -5,6 +5,10 @@ parameter names; the others with names that its clients' usage shows). The
 rest follow the same conventions for what a hosting company automating its
 help desk needs: user, brand, department and group management and agent
 membership with distribution mode and ticket limits.
+
+Each is a binding of an operation of stws.operations.organization (the
+management interface runs the same ones): the function named as the SOAP
+operation only turns what the operation returned into the result's payload.
 """
 from __future__ import annotations
 
@@ -13,8 +17,8 @@ import datetime
 from spyne import Array, ServiceBase
 
 from stws.domain import organization as org
-from stws.security import roles
-from stws.soap.operation import operation
+from stws.operations import organization as ops
+from stws.soap.operation import binds
 from stws.soap.types import ArrayOfString, Bool, Int, String, TypeFactory, When, service_namespace
 from stws.soap.writer import RenderedOnce
 
@@ -63,7 +67,7 @@ RoleInfoArrayResult = T.result("RoleInfoArrayResult", Roles=T.array_of(RoleInfo)
 RebalanceRuleInfoArrayResult = T.result("RebalanceRuleInfoArrayResult", Rules=T.array_of(RebalanceRuleInfo))
 
 
-def department_info(department):
+def department_info(department: org.DepartmentEntry):
     return DepartmentInfo(
         BrandID=department.brand_id, EmailAddress=department.email_address,
         FrontLineGroupID=department.front_line_group_id or 0, ID=department.id,
@@ -71,30 +75,37 @@ def department_info(department):
     )
 
 
-def group_info(group):
+def group_info(group: org.GroupEntry):
     return GroupInfo(
         DepartmentID=group.department_id, Description=group.description, ID=group.id,
-        IsFrontLine=group.department.front_line_group_id == group.id, Name=group.name,
+        IsFrontLine=group.is_front_line, Name=group.name,
     )
 
 
-def agent_info(user, membership=None):
+def agent_info(agent: org.AgentEntry):
     return AgentInfo(
-        DisplayName=user.display_name, EmailAddress=user.email, ID=user.id, UserName=user.username,
-        IsActive=user.is_active_agent,
-        DistributionMode=membership.distribution_mode if membership else "",
-        IsReceiving=bool(membership and membership.is_receiving),
-        MaxTickets=membership.max_tickets if membership else 0,
-        MaxTicketsEnabled=bool(membership and membership.max_tickets_enabled),
+        DisplayName=agent.display_name, EmailAddress=agent.email, ID=agent.id, UserName=agent.username,
+        IsActive=agent.is_active_agent, DistributionMode=agent.distribution_mode, IsReceiving=agent.is_receiving,
+        MaxTickets=agent.max_tickets, MaxTicketsEnabled=agent.max_tickets_enabled,
     )
 
 
-def listing(call, key, items):
-    """The result objects ``items()`` makes, shared by every call until the
-    directory changes (stws.domain.directory): a hit costs one single-row
-    query, and the XML is written once (RenderedOnce). Failures (an
-    unknown group) are not cached."""
-    return call.runtime.directory.get(call.connection, key, lambda: RenderedOnce(items()))
+def soap_listing(info):
+    """What a cached directory listing (stws.domain.directory.Listing) is
+    over SOAP: its result objects, made once per listing
+    (``Listing.derived``) and written once (RenderedOnce). A cache hit so
+    costs the version query and no conversion; GetAllAgents is the hot
+    path of bench/soap_throughput.py."""
+
+    def render(entries):
+        return RenderedOnce(map(info, entries))
+
+    return render
+
+
+DEPARTMENT_INFOS = soap_listing(department_info)
+GROUP_INFOS = soap_listing(group_info)
+AGENT_INFOS = soap_listing(agent_info)
 
 
 def user_info(user):
@@ -127,10 +138,21 @@ def rebalance_rule_info(rule, agent_ids):
     )
 
 
-def settings_payload(items_and_unknown):
-    items, unknown = items_and_unknown
-    message = "Unknown keys: %s." % ", ".join(unknown) if unknown else ""
-    return {"RequestResults": items, "Message": message}
+def settings_payload(values: org.PropertyValues):
+    message = "Unknown keys: %s." % ", ".join(values.unknown) if values.unknown else ""
+    return {"RequestResults": values.items, "Message": message}
+
+
+def changed_payload(keys):
+    return {"Message": "Changed: %s." % ", ".join(keys)}
+
+
+def id_payload(new_id):
+    return {"RequestResult": new_id}
+
+
+# The adapters of operations that return nothing answer ``{}``: a bare
+# Result=true.
 
 
 class OrganizationService(ServiceBase):
@@ -138,163 +160,142 @@ class OrganizationService(ServiceBase):
 
     # ---- SmarterTrack's operations ------------------------------------
 
-    @operation(("username", String), ("password", String), ("email", String), ("isEmailVerified", Bool),
-               ("displayName", String), returns=T.IntRequestResult, role=roles.ADMINISTRATOR,
-               prepare=lambda args: (args[0], org.prepare_password(args[1])) + tuple(args[2:]))
-    def CreateUser(call, username, password, email, isEmailVerified, displayName):
+    @binds(ops.create_user, ("username", String), ("password", String), ("email", String), ("isEmailVerified", Bool),
+           ("displayName", String), returns=T.IntRequestResult)
+    def CreateUser(user_id):
         """Create a customer account; RequestResult is the new user's id."""
-        user = org.create_user(call, username, password, email, isEmailVerified, displayName)
-        return {"RequestResult": user.id}
+        return id_payload(user_id)
 
-    # The four directory listings answer every caller alike (the role check
-    # is made before the body): served from the node's directory cache.
+    @binds(ops.get_all_departments, returns=DepartmentInfoArrayResult)
+    def GetAllDepartments(departments):
+        return {"Departments": departments.derived(DEPARTMENT_INFOS)}
 
-    @operation(returns=DepartmentInfoArrayResult, role=roles.AGENT, writes=False)
-    def GetAllDepartments(call):
-        return {"Departments": listing(call, "departments", lambda: map(department_info, org.all_departments(call)))}
+    @binds(ops.get_all_groups, returns=GroupInfoArrayResult)
+    def GetAllGroups(groups):
+        return {"Groups": groups.derived(GROUP_INFOS)}
 
-    @operation(returns=GroupInfoArrayResult, role=roles.AGENT, writes=False)
-    def GetAllGroups(call):
-        return {"Groups": listing(call, "groups", lambda: map(group_info, org.all_groups(call)))}
+    @binds(ops.get_agents_for_group, ("groupId", Int), returns=AgentInfoArrayResult)
+    def GetAgentsForGroup(agents):
+        return {"Agents": agents.derived(AGENT_INFOS)}
 
-    @operation(("groupId", Int), returns=AgentInfoArrayResult, role=roles.AGENT, writes=False)
-    def GetAgentsForGroup(call, groupId):
-        return {"Agents": listing(call, ("group-agents", groupId), lambda: (
-            agent_info(user, member) for user, member in org.agents_of_group(call, groupId)))}
+    @binds(ops.get_all_agents, returns=AgentInfoArrayResult)
+    def GetAllAgents(agents):
+        return {"Agents": agents.derived(AGENT_INFOS)}
 
-    @operation(returns=AgentInfoArrayResult, role=roles.AGENT, writes=False)
-    def GetAllAgents(call):
-        return {"Agents": listing(call, "agents", lambda: map(agent_info, org.all_agents(call)))}
-
-    @operation(("userID", Int), ("requestedValues", ArrayOfString), returns=T.SettingsRequestResult,
-               role=roles.EVERYONE, writes=False)
-    def GetUsersProperties(call, userID, requestedValues):
+    @binds(ops.get_user_properties, ("userID", Int), ("requestedValues", ArrayOfString),
+           returns=T.SettingsRequestResult)
+    def GetUsersProperties(values):
         """Key=Value items of a user; an empty list returns every key."""
-        return settings_payload(org.get_user_properties(call, userID, requestedValues))
+        return settings_payload(values)
 
-    @operation(("userID", Int), ("propertyValues", ArrayOfString), returns=T.GenericResult, role=roles.EVERYONE)
-    def SetUsersProperties(call, userID, propertyValues):
+    @binds(ops.set_user_properties, ("userID", Int), ("propertyValues", ArrayOfString), returns=T.GenericResult)
+    def SetUsersProperties(keys):
         """Set Key=Value items; all or nothing. Users may change their own
         Email, DisplayName, Password, TimeZone and Signature."""
-        changed = org.set_user_properties(call, userID, propertyValues)
-        return {"Message": "Changed: %s." % ", ".join(changed)}
+        return changed_payload(keys)
 
     # ---- Users --------------------------------------------------------
 
-    @operation(("userID", Int), returns=UserInfoResult, role=roles.AGENT, writes=False)
-    def GetUser(call, userID):
-        return {"User": user_info(org.get_user(call, userID))}
+    @binds(ops.get_user, ("userID", Int), returns=UserInfoResult)
+    def GetUser(user):
+        return {"User": user_info(user)}
 
-    @operation(("username", String), returns=UserInfoResult, role=roles.AGENT, writes=False)
-    def GetUserByUsername(call, username):
-        return {"User": user_info(org.find_user(call, username))}
+    @binds(ops.get_user_by_username, ("username", String), returns=UserInfoResult)
+    def GetUserByUsername(user):
+        return {"User": user_info(user)}
 
-    @operation(("userID", Int), returns=T.GenericResult, role=roles.ADMINISTRATOR)
-    def DeleteUser(call, userID):
-        org.delete_user(call, userID)
+    @binds(ops.delete_user, ("userID", Int), returns=T.GenericResult)
+    def DeleteUser(_):
         return {}
 
-    @operation(returns=RoleInfoArrayResult, role=roles.AGENT, writes=False)
-    def GetAllRoles(call):
+    @binds(ops.get_all_roles, returns=RoleInfoArrayResult)
+    def GetAllRoles(all_roles):
         return {"Roles": [
             RoleInfo(Category=r.category, Description=r.description, ID=r.id, IsCustom=r.is_custom, Name=r.name)
-            for r in org.all_roles(call)
+            for r in all_roles
         ]}
 
     # ---- Agents in groups ---------------------------------------------
 
-    @operation(("groupId", Int), ("userID", Int), ("distributionMode", String), ("maxTicketsEnabled", Bool),
-               ("maxTickets", Int), returns=T.GenericResult, role=roles.ADMINISTRATOR)
-    def AddAgentToGroup(call, groupId, userID, distributionMode, maxTicketsEnabled, maxTickets):
+    @binds(ops.add_agent_to_group, ("groupId", Int), ("userID", Int), ("distributionMode", String),
+           ("maxTicketsEnabled", Bool), ("maxTickets", Int), returns=T.GenericResult)
+    def AddAgentToGroup(_):
         """Add an agent to a group, or change their membership. distributionMode:
         Queue (pull from queue, the default), Primary or Secondary (round robin)."""
-        org.add_agent_to_group(call, groupId, userID, distributionMode, maxTicketsEnabled, maxTickets)
         return {}
 
-    @operation(("groupId", Int), ("userID", Int), returns=T.GenericResult, role=roles.ADMINISTRATOR)
-    def RemoveAgentFromGroup(call, groupId, userID):
-        org.remove_agent_from_group(call, groupId, userID)
+    @binds(ops.remove_agent_from_group, ("groupId", Int), ("userID", Int), returns=T.GenericResult)
+    def RemoveAgentFromGroup(_):
         return {}
 
     # ---- Brands -------------------------------------------------------
 
-    @operation(returns=BrandInfoArrayResult, role=roles.AGENT, writes=False)
-    def GetAllBrands(call):
+    @binds(ops.get_all_brands, returns=BrandInfoArrayResult)
+    def GetAllBrands(brands):
         return {"Brands": [
-            BrandInfo(HostHeader=b.host_header, ID=b.id, IsDefault=b.is_default, Name=b.name)
-            for b in org.all_brands(call)
+            BrandInfo(HostHeader=b.host_header, ID=b.id, IsDefault=b.is_default, Name=b.name) for b in brands
         ]}
 
-    @operation(("name", String), ("hostHeader", String), returns=T.IntRequestResult, role=roles.ADMINISTRATOR)
-    def CreateBrand(call, name, hostHeader):
-        return {"RequestResult": org.create_brand(call, name, hostHeader).id}
+    @binds(ops.create_brand, ("name", String), ("hostHeader", String), returns=T.IntRequestResult)
+    def CreateBrand(brand_id):
+        return id_payload(brand_id)
 
-    @operation(("brandID", Int), ("name", String), ("hostHeader", String), ("isDefault", Bool),
-               returns=T.GenericResult, role=roles.ADMINISTRATOR)
-    def UpdateBrand(call, brandID, name, hostHeader, isDefault):
-        org.update_brand(call, brandID, name, hostHeader, isDefault)
+    @binds(ops.update_brand, ("brandID", Int), ("name", String), ("hostHeader", String), ("isDefault", Bool),
+           returns=T.GenericResult)
+    def UpdateBrand(_):
         return {}
 
-    @operation(("brandID", Int), returns=T.GenericResult, role=roles.ADMINISTRATOR)
-    def DeleteBrand(call, brandID):
-        org.delete_brand(call, brandID)
+    @binds(ops.delete_brand, ("brandID", Int), returns=T.GenericResult)
+    def DeleteBrand(_):
         return {}
 
     # ---- Departments --------------------------------------------------
 
-    @operation(("brandID", Int), ("name", String), ("emailAddress", String), ("frontLineGroupName", String),
-               returns=T.IntRequestResult, role=roles.ADMINISTRATOR)
-    def CreateDepartment(call, brandID, name, emailAddress, frontLineGroupName):
+    @binds(ops.create_department, ("brandID", Int), ("name", String), ("emailAddress", String),
+           ("frontLineGroupName", String), returns=T.IntRequestResult)
+    def CreateDepartment(department_id):
         """Create a department with its front line group (default name "Level 1")."""
-        return {"RequestResult": org.create_department(call, brandID, name, emailAddress, frontLineGroupName).id}
+        return id_payload(department_id)
 
-    @operation(("departmentID", Int), ("requestedValues", ArrayOfString), returns=T.SettingsRequestResult,
-               role=roles.AGENT, writes=False)
-    def GetDepartmentProperties(call, departmentID, requestedValues):
+    @binds(ops.get_department_properties, ("departmentID", Int), ("requestedValues", ArrayOfString),
+           returns=T.SettingsRequestResult)
+    def GetDepartmentProperties(values):
         """Settings of a department (auto-close, auto-lock, ...); empty list = all."""
-        return settings_payload(org.get_department_properties(call, departmentID, requestedValues))
+        return settings_payload(values)
 
-    @operation(("departmentID", Int), ("propertyValues", ArrayOfString), returns=T.GenericResult,
-               role=roles.ADMINISTRATOR)
-    def SetDepartmentProperties(call, departmentID, propertyValues):
-        changed = org.set_department_properties(call, departmentID, propertyValues)
-        return {"Message": "Changed: %s." % ", ".join(changed)}
+    @binds(ops.set_department_properties, ("departmentID", Int), ("propertyValues", ArrayOfString),
+           returns=T.GenericResult)
+    def SetDepartmentProperties(keys):
+        return changed_payload(keys)
 
-    @operation(("departmentID", Int), returns=T.GenericResult, role=roles.ADMINISTRATOR)
-    def DeleteDepartment(call, departmentID):
-        org.delete_department(call, departmentID)
+    @binds(ops.delete_department, ("departmentID", Int), returns=T.GenericResult)
+    def DeleteDepartment(_):
         return {}
 
     # ---- Groups -------------------------------------------------------
 
-    @operation(("departmentID", Int), ("name", String), ("description", String), returns=T.IntRequestResult,
-               role=roles.ADMINISTRATOR)
-    def CreateGroup(call, departmentID, name, description):
-        return {"RequestResult": org.create_group(call, departmentID, name, description).id}
+    @binds(ops.create_group, ("departmentID", Int), ("name", String), ("description", String),
+           returns=T.IntRequestResult)
+    def CreateGroup(group_id):
+        return id_payload(group_id)
 
-    @operation(("groupId", Int), ("name", String), ("description", String), returns=T.GenericResult,
-               role=roles.ADMINISTRATOR)
-    def UpdateGroup(call, groupId, name, description):
-        org.update_group(call, groupId, name, description)
+    @binds(ops.update_group, ("groupId", Int), ("name", String), ("description", String), returns=T.GenericResult)
+    def UpdateGroup(_):
         return {}
 
-    @operation(("groupId", Int), returns=T.GenericResult, role=roles.ADMINISTRATOR)
-    def DeleteGroup(call, groupId):
-        org.delete_group(call, groupId)
+    @binds(ops.delete_group, ("groupId", Int), returns=T.GenericResult)
+    def DeleteGroup(_):
         return {}
 
     # ---- Rebalance rules (run by the Ticket Watcher) -------------------
 
-    @operation(("name", String), ("departmentID", Int), ("groupID", Int), ("includeAllAgents", Bool),
-               ("agentIDs", ArrayOfInt), ("executeOnIntervalSeconds", Int), ("executeOnAgentActivate", Bool),
-               ("executeOnAgentDeactivate", Bool), ("executeAtTimeUtc1", String), ("executeAtTimeUtc2", String),
-               ("executeAtTimeUtc3", String), ("holdSecondsCompose", Int), ("holdSecondsRead", Int),
-               ("holdSecondsAssigned", Int), ("holdSecondsPinned", Int), returns=T.IntRequestResult,
-               role=roles.ADMINISTRATOR)
-    def CreateRebalanceRule(call, name, departmentID, groupID, includeAllAgents, agentIDs, executeOnIntervalSeconds,
-                            executeOnAgentActivate, executeOnAgentDeactivate, executeAtTimeUtc1, executeAtTimeUtc2,
-                            executeAtTimeUtc3, holdSecondsCompose, holdSecondsRead, holdSecondsAssigned,
-                            holdSecondsPinned):
+    @binds(ops.create_rebalance_rule, ("name", String), ("departmentID", Int), ("groupID", Int),
+           ("includeAllAgents", Bool), ("agentIDs", ArrayOfInt), ("executeOnIntervalSeconds", Int),
+           ("executeOnAgentActivate", Bool), ("executeOnAgentDeactivate", Bool), ("executeAtTimeUtc1", String),
+           ("executeAtTimeUtc2", String), ("executeAtTimeUtc3", String), ("holdSecondsCompose", Int),
+           ("holdSecondsRead", Int), ("holdSecondsAssigned", Int), ("holdSecondsPinned", Int),
+           returns=T.IntRequestResult)
+    def CreateRebalanceRule(rule_id):
         """A rule that spreads a group's active tickets evenly over its
         receiving agents (all of the group's, or agentIDs): every
         executeOnIntervalSeconds (0 = no interval), at up to three times of
@@ -302,18 +303,13 @@ class OrganizationService(ServiceBase):
         receiving. Tickets stay with their agent for the hold seconds after
         being composed on, read, assigned or pinned; pinned tickets never
         move. departmentID 0 = the group's. RequestResult is the rule's id."""
-        rule = org.create_rebalance_rule(
-            call, name, departmentID, groupID, includeAllAgents, agentIDs, executeOnIntervalSeconds,
-            executeOnAgentActivate, executeOnAgentDeactivate, [executeAtTimeUtc1, executeAtTimeUtc2, executeAtTimeUtc3],
-            holdSecondsCompose, holdSecondsRead, holdSecondsAssigned, holdSecondsPinned)
-        return {"RequestResult": rule.id}
+        return id_payload(rule_id)
 
-    @operation(returns=RebalanceRuleInfoArrayResult, role=roles.ADMINISTRATOR, writes=False)
-    def GetRebalanceRules(call):
+    @binds(ops.get_rebalance_rules, returns=RebalanceRuleInfoArrayResult)
+    def GetRebalanceRules(rules):
         """Every rebalance rule; DateLastRunUtc is 0001-01-01 for a rule that never ran."""
-        return {"Rules": [rebalance_rule_info(rule, agent_ids) for rule, agent_ids in org.rebalance_rules(call)]}
+        return {"Rules": [rebalance_rule_info(rule, agent_ids) for rule, agent_ids in rules]}
 
-    @operation(("ruleID", Int), returns=T.GenericResult, role=roles.ADMINISTRATOR)
-    def DeleteRebalanceRule(call, ruleID):
-        org.delete_rebalance_rule(call, ruleID)
+    @binds(ops.delete_rebalance_rule, ("ruleID", Int), returns=T.GenericResult)
+    def DeleteRebalanceRule(_):
         return {}
