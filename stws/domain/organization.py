@@ -199,7 +199,11 @@ def _credentials_changed(call, user: User) -> None:
 
 
 def _set_password(call, user, value):
-    user.password_hash = hash_password(value)
+    _store_password(call, user, PasswordHash(hash_password(value)))
+
+
+def _store_password(call, user, password: PasswordHash) -> None:
+    user.password_hash = password
     user.force_password_change = False
     user.failed_login_count = 0
     user.lockout_until_utc = None
@@ -770,9 +774,5 @@ def set_own_password(call, password: PasswordHash) -> str:
     """Give the caller's account a new password (hashed before the
     transaction); returns the account's new security stamp."""
     user = get_user(call, call.principal.user_id)
-    user.password_hash = password
-    user.force_password_change = False
-    user.failed_login_count = 0
-    user.lockout_until_utc = None
-    _credentials_changed(call, user)
+    _store_password(call, user, password)
     return user.security_stamp
