@@ -10,6 +10,7 @@ from twisted.internet import defer, task
 from stws.config import Config
 from stws.db.models import Setting, ThreadState
 from stws.runtime import start_runtime
+from stws.diagnostics import threads
 from stws.workers import registry
 from stws.workers.framework import (
     MAINTENANCE_SETTING, RunOutcome, ThreadDefinition, ThreadRunner, WorkerService, set_enabled,
@@ -184,6 +185,8 @@ def test_the_fourteen_threads_are_registered_and_honest(runtime):
     assert {d.name for d in definitions if d.waits_for_maintenance} == {"Call Log Watcher", "Event Processing"}
     assert next(d for d in definitions if d.name == "Cleaner").interval == 7
     unavailable = [d for d in definitions if not d.available]
+    # What Diagnostics reports as available is exactly what has a job.
+    assert [d.name for d in unavailable] == [t.name for t in threads.THREADS if not t.available]
     with_rows(runtime, *definitions)
     harness = Harness(runtime, unavailable[0])
     harness.runner.start()
