@@ -15,6 +15,11 @@
   ``stws.soap.hosting.run_buffered``): what our hosting saves, and a
   baseline that does not move when it gets faster.
 
+- ``/admin/bench/layout``: a page of the management interface that renders
+  its layout with nothing in it and runs no operation, through the same
+  dispatch as every page (session check, CSRF rules, headers): the baseline
+  of bench/admin_pages.py.
+
 ``install_start_hook`` also writes the listening port to a file once the
 server listens, which is how ``_server.StwsServer`` learns it.
 """
@@ -32,6 +37,7 @@ from stws.soap.endpoint import AsmxEndpoint
 from stws.soap.hosting import AsmxResource
 from stws.soap.operation import operation
 from stws.soap.types import String, TypeFactory, service_namespace
+from stws.web.admin import route
 
 ECHO_SERVICE = "svcBenchEcho"
 STOCK_ECHO_PATH = "svcBenchEchoStock.asmx"
@@ -58,6 +64,11 @@ class EchoService(ServiceBase):
     @operation(("text", String), returns=T.StringRequestResult, role=roles.EVERYONE, writes=False)
     def AuthEcho(call, text):
         return {"RequestResult": text}
+
+
+@route("GET", "/bench/layout")
+def bare_layout(page):
+    return page.render("admin/layout.html", title="Layout")
 
 
 class BareResource(Resource):
