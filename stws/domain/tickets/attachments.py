@@ -287,6 +287,20 @@ def sender_of(session, attachment: TicketAttachment) -> str:
     return user.email or user.username
 
 
+@dataclass(frozen=True)
+class Listing:
+    """An attachment as its ticket lists it."""
+
+    attachment: TicketAttachment
+    sender: str  # the uploader's email address, else user name; empty when unknown
+    download_url: str  # empty until the upload is complete
+
+
+def listing(call, attachment: TicketAttachment) -> Listing:
+    url = download_url(call.runtime.data.root, attachment.id) if is_complete(attachment) else ""
+    return Listing(attachment, sender_of(call.session, attachment), url)
+
+
 # ---------------------------------------------------------------- download URLs
 
 _secrets: dict[Path, bytes] = {}

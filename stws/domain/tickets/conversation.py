@@ -166,6 +166,19 @@ def get_comment(call, comment_id: int) -> tuple[TicketComment, Ticket]:
     return comment, ticket
 
 
+@dataclass(frozen=True)
+class Note:
+    """A comment as its own entry (GetTicketNote): with its type's name."""
+
+    comment: TicketComment
+    type_name: str  # the English name of its type
+
+
+def get_note(call, comment_id: int) -> Note:
+    comment, _ = get_comment(call, comment_id)
+    return Note(comment, call.session.get(CommentType, comment.comment_type_id).english_name)
+
+
 def is_employee(call) -> bool:
     return call.principal.has_role(roles.AGENT)
 
@@ -373,6 +386,12 @@ class Part:
     sender: str
     recipient: str
     is_draft: bool
+
+
+def message_part(message: TicketMessage) -> Part:
+    """A message as a Part, its addresses as stored (a new message's, say)."""
+    return Part(PART_MESSAGE, message.id, message.date_received_utc, message.subject, message.direction,
+                message.from_address, message.to_address, bool(message.is_draft))
 
 
 def conversation_parts(call, ticket: Ticket) -> list[Part]:

@@ -1,7 +1,9 @@
 """svcTickets.asmx: SmarterTrack's 56 ticket operations.
 
-The operations live in modules by area; they are assembled into one spyne
-service in the order of the reference WSDL (types.OPERATIONS).
+The operations themselves are in stws.operations.tickets; the modules here,
+by the same areas, bind them to SOAP (parameters, result types, wording)
+and are assembled into one spyne service in the order of the reference
+WSDL (types.OPERATIONS).
 """
 from __future__ import annotations
 

@@ -2,90 +2,87 @@
 
 The plain operations act on the calling account, which must be an agent;
 the ...AsAdmin twins act on ``agentUserName`` and need the Manager role
-(Administrators have it). See stws.domain.tickets.agents for the rules.
+(Administrators have it). Bound to stws.operations.tickets.agents.
 """
 from __future__ import annotations
 
-from stws.domain.tickets import agents
-from stws.security import roles
+from stws.operations.tickets import agents as ops
 from stws.services.tickets import types as T
-from stws.soap.operation import operation
+from stws.soap.operation import binds
 from stws.soap.types import Bool, Int, String
 
 AGENT_USER_NAME = ("agentUserName", String)
 STATUSES = ("receivingStatusArr", T.ArrayOfReceivingStatusInfo)
 
 
-def _status_infos(call, agent):
+def _status_infos(statuses):
     return {"ReceivingStatus": [
         T.ReceivingStatusInfo(DepartmentId=row.department_id, DepartmentName=row.department_name,
                               GroupId=row.group_id, GroupName=row.group_name, IsReceiving=row.is_receiving)
-        for row in agents.receiving_status(call, agent)
+        for row in statuses
     ]}
 
 
-def _wanted(receivingStatusArr):
-    return [(item.DepartmentId or 0, item.GroupId or 0, bool(item.IsReceiving))
-            for item in receivingStatusArr or [] if item is not None]
+def _hand_off(hand_off):
+    return {"Message": hand_off.message()}
 
 
-def _hand_off(call, agent):
-    return {"Message": agents.hand_off_active_tickets(call, agent.id).message()}
+def _summary(message):
+    return {"Message": message}
 
 
-@operation(returns=T.GenericResult, role=roles.AGENT)
-def HandOffActiveTickets(call):
+@binds(ops.hand_off_active_tickets, returns=T.GenericResult)
+def HandOffActiveTickets(hand_off):
     """Give the caller's Active tickets (not Waiting, not pinned) to the other
     agents of their groups or to the queue; Message starts with how many."""
-    return _hand_off(call, agents.calling_agent(call))
+    return _hand_off(hand_off)
 
 
-@operation(AGENT_USER_NAME, returns=T.GenericResult, role=roles.MANAGER)
-def HandOffActiveTicketsAsAdmin(call, agentUserName):
+@binds(ops.hand_off_active_tickets_as_admin, AGENT_USER_NAME, returns=T.GenericResult)
+def HandOffActiveTicketsAsAdmin(hand_off):
     """HandOffActiveTickets for the agent ``agentUserName``."""
-    return _hand_off(call, agents.agent_named(call, agentUserName))
+    return _hand_off(hand_off)
 
 
-@operation(STATUSES, returns=T.GenericResult, role=roles.AGENT)
-def SetAgentReceivingStatus(call, receivingStatusArr):
+@binds(ops.set_agent_receiving_status, STATUSES, returns=T.GenericResult)
+def SetAgentReceivingStatus(summary):
     """Set IsReceiving of the caller in each group given (GroupId); groups not given keep theirs."""
-    return {"Message": agents.set_receiving_status(call, agents.calling_agent(call), _wanted(receivingStatusArr))}
+    return _summary(summary)
 
 
-@operation(AGENT_USER_NAME, STATUSES, returns=T.GenericResult, role=roles.MANAGER)
-def SetAgentReceivingStatusAsAdmin(call, agentUserName, receivingStatusArr):
+@binds(ops.set_agent_receiving_status_as_admin, AGENT_USER_NAME, STATUSES, returns=T.GenericResult)
+def SetAgentReceivingStatusAsAdmin(summary):
     """SetAgentReceivingStatus for the agent ``agentUserName``."""
-    agent = agents.agent_named(call, agentUserName)
-    return {"Message": agents.set_receiving_status(call, agent, _wanted(receivingStatusArr))}
+    return _summary(summary)
 
 
-@operation(returns=T.ReceivingStatusInfoArrayResult, role=roles.AGENT, writes=False)
-def GetAgentReceivingStatus(call):
+@binds(ops.agent_receiving_status, returns=T.ReceivingStatusInfoArrayResult)
+def GetAgentReceivingStatus(statuses):
     """One ReceivingStatusInfo per group the caller belongs to."""
-    return _status_infos(call, agents.calling_agent(call))
+    return _status_infos(statuses)
 
 
-@operation(AGENT_USER_NAME, returns=T.ReceivingStatusInfoArrayResult, role=roles.MANAGER, writes=False)
-def GetAgentReceivingStatusAsAdmin(call, agentUserName):
+@binds(ops.agent_receiving_status_as_admin, AGENT_USER_NAME, returns=T.ReceivingStatusInfoArrayResult)
+def GetAgentReceivingStatusAsAdmin(statuses):
     """GetAgentReceivingStatus for the agent ``agentUserName``."""
-    return _status_infos(call, agents.agent_named(call, agentUserName))
+    return _status_infos(statuses)
 
 
-@operation(("receiveTickets", Bool), returns=T.GenericResult, role=roles.AGENT)
-def SetAgentReceivingStatusForAllGroups(call, receiveTickets):
+@binds(ops.set_agent_receiving_for_all_groups, ("receiveTickets", Bool), returns=T.GenericResult)
+def SetAgentReceivingStatusForAllGroups(summary):
     """Start or stop receiving tickets in every group of the caller."""
-    return {"Message": agents.set_receiving_for_all_groups(call, agents.calling_agent(call), receiveTickets)}
+    return _summary(summary)
 
 
-@operation(AGENT_USER_NAME, ("receiveTickets", Bool), returns=T.GenericResult, role=roles.MANAGER)
-def SetAgentReceivingStatusForAllGroupsAsAdmin(call, agentUserName, receiveTickets):
+@binds(ops.set_agent_receiving_for_all_groups_as_admin, AGENT_USER_NAME, ("receiveTickets", Bool),
+       returns=T.GenericResult)
+def SetAgentReceivingStatusForAllGroupsAsAdmin(summary):
     """SetAgentReceivingStatusForAllGroups for the agent ``agentUserName``."""
-    agent = agents.agent_named(call, agentUserName)
-    return {"Message": agents.set_receiving_for_all_groups(call, agent, receiveTickets)}
+    return _summary(summary)
 
 
-@operation(("DepartmentID", Int), ("GroupID", Int), ("plainText", Bool), returns=T.StringRequestResult,
-           role=roles.AGENT, writes=False)
-def GetAgentsSignature(call, DepartmentID, GroupID, plainText):
+@binds(ops.agent_signature, ("DepartmentID", Int), ("GroupID", Int), ("plainText", Bool),
+       returns=T.StringRequestResult)
+def GetAgentsSignature(signature):
     """The caller's signature, as plain text (plainText=true) or HTML; empty when none is set."""
-    return {"RequestResult": agents.signature(call, DepartmentID, GroupID, plainText)}
+    return {"RequestResult": signature}

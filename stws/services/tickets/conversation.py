@@ -1,17 +1,16 @@
 """svcTickets operations: the conversation of a ticket.
 
 Internal notes (comments), messages to and from the customer, the ordered
-list of a ticket's parts, message bodies, and the event history. The rules
-are in stws.domain.tickets.conversation.
+list of a ticket's parts, message bodies, and the event history. Bound to
+stws.operations.tickets.conversation; the rules are in
+stws.domain.tickets.conversation.
 """
 from __future__ import annotations
 
-from stws.db.models import CommentType
 from stws.domain.tickets import conversation as conv
-from stws.domain.tickets import core
-from stws.security import roles
+from stws.operations.tickets import conversation as ops
 from stws.services.tickets import types as T
-from stws.soap.operation import operation
+from stws.soap.operation import binds
 from stws.soap.types import Bool, Int, Long, NullableInt, String, When
 
 NOTE = (("ticketNumber", String), ("messageType", String), ("notetext", String))
@@ -25,140 +24,107 @@ def part_info(part: conv.Part) -> T.TicketPartInfo:
                             Type=part.part_type, IsDraft=part.is_draft)
 
 
-def message_part(message) -> conv.Part:
-    return conv.Part(conv.PART_MESSAGE, message.id, message.date_received_utc, message.subject,
-                     message.direction, message.from_address, message.to_address, bool(message.is_draft))
+def _new_part(part: conv.Part):
+    return {"Part": part_info(part)}
 
 
 # --------------------------------------------------------------- notes
 
 
-@operation(("commentId", Int), returns=T.TicketCommentInfoResult, role=roles.AGENT, writes=False)
-def GetTicketNote(call, commentId):
+@binds(ops.ticket_note, ("commentId", Int), returns=T.TicketCommentInfoResult)
+def GetTicketNote(note: conv.Note):
     """An internal comment of a ticket the caller may see."""
-    comment, ticket = conv.get_comment(call, commentId)
-    kind = call.session.get(CommentType, comment.comment_type_id)
+    comment = note.comment
     return {"Comment": T.TicketCommentInfo(
-        CommentId=comment.id, CommentText=comment.text, CommentType=kind.english_name,
-        DateEnteredUTC=comment.date_entered_utc, TicketId=ticket.id, UserId=comment.user_id or 0,
+        CommentId=comment.id, CommentText=comment.text, CommentType=note.type_name,
+        DateEnteredUTC=comment.date_entered_utc, TicketId=comment.ticket_id, UserId=comment.user_id or 0,
     )}
 
 
-def _add_note(call, ticketNumber, messageType, notetext, is_html, entered=None):
-    ticket = core.get_ticket_by_number(call, ticketNumber)
-    conv.add_comment(call, ticket, messageType, notetext, is_html, entered)
+@binds(ops.add_ticket_note, *NOTE, returns=T.GenericResult)
+def AddTicketNote(comment):
+    """A plain-text internal comment; ``messageType`` is the comment type
+    (General, Resolution, Transfer, Follow-Up or Sticky, any case; empty = General)."""
     return {}
 
 
-@operation(*NOTE, returns=T.GenericResult, role=roles.AGENT)
-def AddTicketNote(call, ticketNumber, messageType, notetext):
-    """A plain-text internal comment; ``messageType`` is the comment type
-    (General, Resolution, Transfer, Follow-Up or Sticky, any case; empty = General)."""
-    return _add_note(call, ticketNumber, messageType, notetext, False)
-
-
-@operation(*NOTE, returns=T.GenericResult, role=roles.AGENT)
-def AddTicketNoteHtml(call, ticketNumber, messageType, notetext):
+@binds(ops.add_ticket_note_html, *NOTE, returns=T.GenericResult)
+def AddTicketNoteHtml(comment):
     """AddTicketNote with an HTML text."""
-    return _add_note(call, ticketNumber, messageType, notetext, True)
+    return {}
 
 
-@operation(*NOTE, ("dateEnteredUTC", When), returns=T.GenericResult, role=roles.AGENT)
-def AddTicketNoteHtmlWithDate(call, ticketNumber, messageType, notetext, dateEnteredUTC):
+@binds(ops.add_ticket_note_html, *NOTE, ("dateEnteredUTC", When), returns=T.GenericResult)
+def AddTicketNoteHtmlWithDate(comment):
     """AddTicketNoteHtml, dated (not in the future, not before the ticket opened)."""
-    return _add_note(call, ticketNumber, messageType, notetext, True, dateEnteredUTC)
+    return {}
 
 
-@operation(("commentId", Int), ("ticketNumber", String), ("messageType", String), ("noteText", String),
-           returns=T.GenericResult, role=roles.AGENT, auth_user_param="authUsername")
-def EditTicketNote(call, commentId, ticketNumber, messageType, noteText):
+@binds(ops.edit_ticket_note, ("commentId", Int), ("ticketNumber", String), ("messageType", String),
+       ("noteText", String), returns=T.GenericResult, auth_user_param="authUsername")
+def EditTicketNote(comment):
     """Change the text (and, unless ``messageType`` is empty, the type) of a
     comment: its author or a manager. The history keeps the previous text."""
-    conv.edit_comment(call, commentId, ticketNumber, messageType, noteText)
     return {}
 
 
 # --------------------------------------------------------------- reading
 
 
-@operation(("ticketId", Int), returns=T.TicketEventInfoArrayResult, role=roles.AGENT, writes=False)
-def GetTicketEventHistory(call, ticketId):
+@binds(ops.ticket_event_history, ("ticketId", Int), returns=T.TicketEventInfoArrayResult)
+def GetTicketEventHistory(events):
     """Everything that happened to the ticket, oldest first."""
-    ticket = core.get_ticket(call, ticketId, include_deleted=core.sees_all_tickets(call))
     return {"Events": [
         T.TicketEventInfo(Description=event.description, Details=event.details, EventDateUtc=event.date_utc,
                           UserTakingAction=event.user_name)
-        for event in conv.event_history(call, ticket)
+        for event in events
     ]}
 
 
-@operation(("ticketMessageId", Long), returns=T.TicketMessageBodyResult, role=roles.EVERYONE, writes=False)
-def GetTicketMessagePlainText(call, ticketMessageId):
+@binds(ops.ticket_message_plain_text, ("ticketMessageId", Long), returns=T.TicketMessageBodyResult)
+def GetTicketMessagePlainText(text):
     """The body of a message as plain text (HTML-only bodies converted)."""
-    message, _ = conv.get_message(call, ticketMessageId)
-    return {"messageBody": conv.message_text(message)}
+    return {"messageBody": text}
 
 
-@operation(("ticketMessageId", Long), returns=T.TicketMessageBodyResult, role=roles.EVERYONE, writes=False)
-def GetTicketMessageHtml(call, ticketMessageId):
+@binds(ops.ticket_message_html, ("ticketMessageId", Long), returns=T.TicketMessageBodyResult)
+def GetTicketMessageHtml(markup):
     """The body of a message as HTML (plain-text bodies escaped and converted)."""
-    message, _ = conv.get_message(call, ticketMessageId)
-    return {"messageBody": conv.message_html(message)}
+    return {"messageBody": markup}
 
 
-@operation(("ticketId", Int), returns=T.TicketPartInfoArrayResult, role=roles.EVERYONE, writes=False)
-def GetTicketConversationPartList(call, ticketId):
+@binds(ops.ticket_conversation_parts, ("ticketId", Int), returns=T.TicketPartInfoArrayResult)
+def GetTicketConversationPartList(parts):
     """Messages (Type 1) and comments (10 general, 11 transfer, 12 resolution)
     of the ticket, oldest first; customers get their messages only."""
-    ticket = core.get_ticket(call, ticketId)
-    return {"Parts": [part_info(part) for part in conv.conversation_parts(call, ticket)]}
+    return {"Parts": [part_info(part) for part in parts]}
 
 
 # --------------------------------------------------------------- messages
 
 
-def _add_message(call, ticketNumber, fromAddress, toAddress, ccAddress, subject, body, isHtml, toCustomer,
-                 sendEmail, received=None, user_id=None):
-    ticket = core.get_ticket_by_number(call, ticketNumber)
-    return conv.add_message(call, ticket, from_address=fromAddress, to_address=toAddress, cc_address=ccAddress,
-                            subject=subject, body=body, is_html=isHtml, to_customer=toCustomer,
-                            send_email=sendEmail, received=received, user_id=user_id)
-
-
-@operation(*MESSAGE, returns=T.GenericResult, role=roles.AGENT)
-def AddMessageToTicket(call, ticketNumber, fromAddress, toAddress, ccAddress, subject, body, isHtml, toCustomer,
-                       sendEmail):
+@binds(ops.add_message_to_ticket, *MESSAGE, returns=T.GenericResult)
+def AddMessageToTicket(part):
     """A reply to the customer (``toCustomer``; emailed if ``sendEmail``) or a
     message from the customer (``sendEmail`` does not apply: nothing is mailed)."""
-    _add_message(call, ticketNumber, fromAddress, toAddress, ccAddress, subject, body, isHtml, toCustomer,
-                 sendEmail)
     return {}
 
 
-@operation(*MESSAGE, ("userID", NullableInt), returns=T.GenericResult, role=roles.AGENT)
-def AddMessageToTicketFromUser(call, ticketNumber, fromAddress, toAddress, ccAddress, subject, body, isHtml,
-                               toCustomer, sendEmail, userID):
+@binds(ops.add_message_to_ticket_from_user, *MESSAGE, ("userID", NullableInt), returns=T.GenericResult)
+def AddMessageToTicketFromUser(part):
     """AddMessageToTicket attributed to ``userID`` (an agent for a reply;
     nil = the caller for a reply, the customer for a customer message)."""
-    _add_message(call, ticketNumber, fromAddress, toAddress, ccAddress, subject, body, isHtml, toCustomer,
-                 sendEmail, user_id=userID)
     return {}
 
 
-@operation(*MESSAGE, ("dateMessageReceived", When), returns=T.TicketPartInfoResult, role=roles.AGENT)
-def AddMessageToTicketWithDate(call, ticketNumber, fromAddress, toAddress, ccAddress, subject, body, isHtml,
-                               toCustomer, sendEmail, dateMessageReceived):
+@binds(ops.add_message_to_ticket, *MESSAGE, ("dateMessageReceived", When), returns=T.TicketPartInfoResult)
+def AddMessageToTicketWithDate(part):
     """AddMessageToTicket dated ``dateMessageReceived``; returns the new part."""
-    message = _add_message(call, ticketNumber, fromAddress, toAddress, ccAddress, subject, body, isHtml,
-                           toCustomer, sendEmail, received=dateMessageReceived)
-    return {"Part": part_info(message_part(message))}
+    return _new_part(part)
 
 
-@operation(*MESSAGE, ("dateMessageReceived", When), ("userID", NullableInt), returns=T.TicketPartInfoResult,
-           role=roles.AGENT)
-def AddMessageToTicketWithDateFromUser(call, ticketNumber, fromAddress, toAddress, ccAddress, subject, body,
-                                       isHtml, toCustomer, sendEmail, dateMessageReceived, userID):
+@binds(ops.add_message_to_ticket, *MESSAGE, ("dateMessageReceived", When), ("userID", NullableInt),
+       returns=T.TicketPartInfoResult)
+def AddMessageToTicketWithDateFromUser(part):
     """AddMessageToTicketWithDate attributed to ``userID``."""
-    message = _add_message(call, ticketNumber, fromAddress, toAddress, ccAddress, subject, body, isHtml,
-                           toCustomer, sendEmail, received=dateMessageReceived, user_id=userID)
-    return {"Part": part_info(message_part(message))}
+    return _new_part(part)

@@ -1,29 +1,28 @@
-"""Custom fields and ticket properties: Key=Value bags of a ticket.
-
-Reading is open to every account that can see the ticket (customers see
-only the custom fields visible to users); setting properties needs an
-employee role, setting custom fields the right to see the ticket (customers:
-their own tickets, user-visible fields only). Unknown keys are reported in
-``Message`` when reading and make a set fail with INVALID_ARGUMENT.
+"""svcTickets operations: custom fields and ticket properties, Key=Value
+bags of a ticket. Bound to stws.operations.tickets.fields (who may read and
+set what is said there). Unknown keys are reported in ``Message`` when
+reading and make a set fail with INVALID_ARGUMENT.
 """
 from __future__ import annotations
 
-from stws.domain.tickets import core
-from stws.domain.tickets import fields
-from stws.security import roles
+from stws.operations.tickets import fields as ops
 from stws.services.tickets import types as T
-from stws.soap.operation import operation
+from stws.soap.operation import binds
 from stws.soap.types import ArrayOfString, Int, String
+
+TICKET_NUMBER = ("ticketNumber", String)
+REQUESTED = ("requestedValues", ArrayOfString)
 
 
 def _settings(items_and_unknown, what: str):
+    """The payload of a read: its items, and the unknown keys named in Message."""
     items, unknown = items_and_unknown
     message = "Unknown %s: %s." % (what, ", ".join(unknown)) if unknown else ""
     return {"RequestResults": items, "Message": message}
 
 
-@operation(("departmentId", Int), returns=T.CustomFieldInfoArrayResult, role=roles.EVERYONE, writes=False)
-def GetCustomFieldControls(call, departmentId):
+@binds(ops.custom_field_controls, ("departmentId", Int), returns=T.CustomFieldInfoArrayResult)
+def GetCustomFieldControls(placed_fields):
     """The custom fields of the department's ticket template, in sort order."""
     return {"CustomFields": [
         T.CustomFieldInfo(
@@ -33,54 +32,42 @@ def GetCustomFieldControls(call, departmentId):
             IsRequiredByUsers=placement.is_required_by_users, IsVisibleToAgents=placement.is_visible_to_agents,
             IsVisibleToUsers=placement.is_visible_to_users, SortOrder=placement.sort_order,
         )
-        for placement, definition in fields.department_fields(call, departmentId)
+        for placement, definition in placed_fields
     ]}
 
 
-@operation(("ticketNumber", String), returns=T.SettingsRequestResult, role=roles.EVERYONE, writes=False)
-def GetTicketCustomFieldsList(call, ticketNumber):
+@binds(ops.ticket_custom_fields, TICKET_NUMBER, returns=T.SettingsRequestResult)
+def GetTicketCustomFieldsList(items_and_unknown):
     """Every custom field of the ticket as DisplayName=value (default value when unset)."""
-    ticket = core.get_ticket_by_number(call, ticketNumber)
-    return _settings(fields.get_ticket_field_values(call, ticket), "custom fields")
+    return _settings(items_and_unknown, "custom fields")
 
 
-@operation(("ticketNumber", String), ("requestedValues", ArrayOfString), returns=T.SettingsRequestResult,
-           role=roles.EVERYONE, writes=False)
-def GetTicketCustomFields(call, ticketNumber, requestedValues):
+@binds(ops.ticket_custom_fields, TICKET_NUMBER, REQUESTED, returns=T.SettingsRequestResult)
+def GetTicketCustomFields(items_and_unknown):
     """The requested custom fields (display names, any case); an empty list returns all."""
-    ticket = core.get_ticket_by_number(call, ticketNumber)
-    return _settings(fields.get_ticket_field_values(call, ticket, requestedValues), "custom fields")
+    return _settings(items_and_unknown, "custom fields")
 
 
-@operation(("ticketNumber", String), ("customFieldValues", ArrayOfString), returns=T.GenericResult,
-           role=roles.EVERYONE)
-def SetTicketCustomFields(call, ticketNumber, customFieldValues):
+@binds(ops.set_ticket_custom_fields, TICKET_NUMBER, ("customFieldValues", ArrayOfString), returns=T.GenericResult)
+def SetTicketCustomFields(changed):
     """Set DisplayName=value items, checked against each field's type; all or nothing."""
-    ticket = core.get_ticket_by_number(call, ticketNumber)
-    changed = fields.set_ticket_field_values(call, ticket, customFieldValues)
     return {"Message": "Changed: %s." % ", ".join(changed) if changed else "No value changed."}
 
 
-@operation(("ticketNumber", String), returns=T.SettingsRequestResult, role=roles.EVERYONE, writes=False)
-def GetTicketPropertiesList(call, ticketNumber):
+@binds(ops.ticket_properties, TICKET_NUMBER, returns=T.SettingsRequestResult)
+def GetTicketPropertiesList(items_and_unknown):
     """Every property of the ticket as Key=Value."""
-    ticket = core.get_ticket_by_number(call, ticketNumber)
-    return _settings(fields.get_ticket_properties(call, ticket), "keys")
+    return _settings(items_and_unknown, "keys")
 
 
-@operation(("ticketNumber", String), ("requestedValues", ArrayOfString), returns=T.SettingsRequestResult,
-           role=roles.EVERYONE, writes=False)
-def GetTicketProperties(call, ticketNumber, requestedValues):
+@binds(ops.ticket_properties, TICKET_NUMBER, REQUESTED, returns=T.SettingsRequestResult)
+def GetTicketProperties(items_and_unknown):
     """The requested properties (keys in any case); an empty list returns all."""
-    ticket = core.get_ticket_by_number(call, ticketNumber)
-    return _settings(fields.get_ticket_properties(call, ticket, requestedValues), "keys")
+    return _settings(items_and_unknown, "keys")
 
 
-@operation(("ticketNumber", String), ("ticketPropertyValues", ArrayOfString), returns=T.GenericResult,
-           role=roles.AGENT)
-def SetTicketProperties(call, ticketNumber, ticketPropertyValues):
+@binds(ops.set_ticket_properties, TICKET_NUMBER, ("ticketPropertyValues", ArrayOfString), returns=T.GenericResult)
+def SetTicketProperties(changed):
     """Set Key=Value items: Subject, TicketStatusID/Status, Priority, DepartmentID, GroupID,
     AgentID (0 = unassign), CustomerEmailAddress, IsSpam, IsPinnedToAgent; all or nothing."""
-    ticket = core.get_ticket_by_number(call, ticketNumber)
-    changed = fields.set_ticket_properties(call, ticket, ticketPropertyValues)
     return {"Message": "Changed: %s." % ", ".join(changed)}

@@ -1,5 +1,5 @@
 """svcTickets operations: finding tickets, counting them, closing, deleting,
-status, URL and related items.
+status, URL and related items. Bound to stws.operations.tickets.lifecycle.
 
 Counting buckets (see stws.domain.tickets.lifecycle): Active = open and
 active status; Waiting = open, not active; FollowUp = a follow-up is
@@ -8,11 +8,11 @@ tickets are never counted.
 """
 from __future__ import annotations
 
-from stws.domain.tickets import counts, lifecycle, search
-from stws.security import roles
+from stws.domain.tickets import lifecycle, search
+from stws.operations.tickets import lifecycle as ops
 from stws.services.tickets import types as T
 from stws.services.tickets.convert import ticket_info
-from stws.soap.operation import operation
+from stws.soap.operation import binds
 from stws.soap.types import ArrayOfString, Int, String
 
 
@@ -24,9 +24,9 @@ def _count_info(counts: lifecycle.Counts) -> T.TicketCountInfo:
     )
 
 
-@operation(("ticketNumber", String), ("relatedItemNumber", String), returns=T.GenericResult, role=roles.AGENT,
-           auth_user_param="authUsername")
-def AddRelatedItem(call, ticketNumber, relatedItemNumber):
+@binds(ops.add_related_item, ("ticketNumber", String), ("relatedItemNumber", String), returns=T.GenericResult,
+       auth_user_param="authUsername")
+def AddRelatedItem(link):
     """Relate a ticket to another ticket (by its ticket number) or to a call log
     (by its call number); a ticket number is tried first. The link is stored
     once, from ``ticketNumber`` to the related item, and recorded in the
@@ -37,12 +37,11 @@ def AddRelatedItem(call, ticketNumber, relatedItemNumber):
     related to itself; ALREADY_EXISTS (6) when the link exists;
     INVALID_STATE (7) when the ticket is closed and locked.
     """
-    lifecycle.add_related_item(call, ticketNumber, relatedItemNumber)
     return {}
 
 
-@operation(("searchCriteria", ArrayOfString), returns=T.TicketInfoArrayResult, role=roles.EVERYONE, writes=False)
-def GetTicketsBySearch(call, searchCriteria):
+@binds(ops.search_tickets, ("searchCriteria", ArrayOfString), returns=T.TicketInfoArrayResult)
+def GetTicketsBySearch(found: search.Found):
     """Tickets matching every ``Key=Value`` item of searchCriteria (AND), among
     the tickets the caller can see; no items = all of them. Keys are
     case-insensitive:
@@ -68,7 +67,6 @@ def GetTicketsBySearch(call, searchCriteria):
     Unknown or repeated keys, empty or malformed values: INVALID_ARGUMENT
     (4), naming every one of them; nothing is ignored.
     """
-    found = search.find_tickets(call, searchCriteria)
     message = ""
     if found.next_offset is not None:
         message = ("More tickets match than were returned; ask again with Offset=%d for the next page."
@@ -76,8 +74,8 @@ def GetTicketsBySearch(call, searchCriteria):
     return {"Tickets": [ticket_info(row) for row in found.tickets], "Message": message}
 
 
-@operation(("ticketId", Int), returns=T.GenericResult, role=roles.MANAGER)
-def DeleteTicket(call, ticketId):
+@binds(ops.delete_ticket, ("ticketId", Int), returns=T.GenericResult)
+def DeleteTicket(ticket):
     """Delete a ticket (Manager or Administrator role; agents cannot).
 
     Deletion is soft: the ticket is flagged deleted and disappears from
@@ -86,54 +84,49 @@ def DeleteTicket(call, ticketId):
     content, deleting is how old tickets leave). The deletion is recorded
     in the ticket's history. A ticket already deleted is NOT_FOUND (5).
     """
-    lifecycle.delete_ticket(call, ticketId)
     return {}
 
 
-@operation(returns=T.TicketCountInfoArrayResult, role=roles.AGENT, writes=False)
-def GetTicketCounts_Agent(call):
+@binds(ops.agent_ticket_counts, returns=T.TicketCountInfoArrayResult)
+def GetTicketCounts_Agent(counted):
     """The calling agent's own tickets (assigned to them), counted per brand,
     department and group: Active, Waiting and FollowUp. Every group the
     agent belongs to has an entry, with zeros if need be; UserId is the
     caller's id."""
-    # From the counts the Event Processing thread keeps while it runs
-    # (stws.domain.tickets.counts), counted live otherwise.
-    return {"TicketCounts": [_count_info(c) for c in counts.agent_counts(call)]}
+    return {"TicketCounts": [_count_info(c) for c in counted]}
 
 
-@operation(returns=T.TicketCountInfoArrayResult, role=roles.AGENT, writes=False)
-def GetTicketCounts_Global(call):
+@binds(ops.global_ticket_counts, returns=T.TicketCountInfoArrayResult)
+def GetTicketCounts_Global(counted):
     """Active, Waiting and FollowUp counts per (brand, department, group,
     agent) over every ticket the caller can see (all tickets for managers
     and administrators, the tickets of their groups for agents). UserId 0
     stands for unassigned tickets. Only combinations with at least one
     counted ticket are listed, sorted by brand, department, group, agent."""
-    # From the counts the Event Processing thread keeps while it runs
-    # (stws.domain.tickets.counts), counted live otherwise.
-    return {"TicketCounts": [_count_info(c) for c in counts.global_counts(call)]}
+    return {"TicketCounts": [_count_info(c) for c in counted]}
 
 
-@operation(returns=T.IntRequestResult, role=roles.EVERYONE, writes=False)
-def GetTicketCount(call):
+@binds(ops.open_ticket_count, returns=T.IntRequestResult)
+def GetTicketCount(count):
     """The number of open (Active or Waiting) tickets the caller can see:
     every open ticket for managers and administrators, those of their
     groups or assigned to them for agents, their own for customers."""
-    return {"RequestResult": lifecycle.open_ticket_count(call)}
+    return {"RequestResult": count}
 
 
-@operation(returns=T.SettingsRequestResult, role=roles.AGENT, writes=False)
-def GetGroupTicketInfo(call):
+@binds(ops.group_ticket_info, returns=T.SettingsRequestResult)
+def GetGroupTicketInfo(items):
     """For each group the caller belongs to (in id order), these items:
     ``Group.<id>.Name=<name>``, ``Group.<id>.DepartmentId=<id>``,
     ``Group.<id>.Active=<n>``, ``Group.<id>.Waiting=<n>``,
     ``Group.<id>.Queued=<n>`` (active, no agent) and
     ``Group.<id>.FollowUp=<n>``, counted over all tickets of the group.
     A caller in no group gets an empty list."""
-    return {"RequestResults": lifecycle.group_ticket_info(call)}
+    return {"RequestResults": items}
 
 
-@operation(("ticketNumber", String), ("closingComment", String), returns=T.GenericResult, role=roles.AGENT)
-def CloseTicket(call, ticketNumber, closingComment):
+@binds(ops.close_ticket, ("ticketNumber", String), ("closingComment", String), returns=T.GenericResult)
+def CloseTicket(ticket):
     """Set the ticket's status to Closed and its closing date; a non-empty
     closingComment is added as a General note (not a Resolution). Both are
     recorded in the ticket's history.
@@ -142,19 +135,18 @@ def CloseTicket(call, ticketNumber, closingComment):
     INVALID_STATE (7) when it is already closed, closed and locked, or has
     empty custom fields its template requires for closing.
     """
-    lifecycle.close_ticket(call, ticketNumber, closingComment)
     return {}
 
 
-@operation(("ticketNumber", String), returns=T.StringRequestResult, role=roles.EVERYONE, writes=False)
-def GetTicketStatus(call, ticketNumber):
+@binds(ops.ticket_status, ("ticketNumber", String), returns=T.StringRequestResult)
+def GetTicketStatus(status_name):
     """RequestResult is the display name of the ticket's status (Active,
     Waiting, Closed, Closed and Locked, or a custom status)."""
-    return {"RequestResult": lifecycle.ticket_status_name(call, ticketNumber)}
+    return {"RequestResult": status_name}
 
 
-@operation(("ticketNumber", String), returns=T.StringRequestResult, role=roles.AGENT, writes=False)
-def GetTicketURL(call, ticketNumber):
+@binds(ops.ticket_url, ("ticketNumber", String), returns=T.StringRequestResult)
+def GetTicketURL(url):
     """RequestResult is the absolute URL of the ticket in the management
     interface: ``<public base URL>/Main/frmTicket.aspx?ticket=<number>``."""
-    return {"RequestResult": lifecycle.ticket_url(call, ticketNumber)}
+    return {"RequestResult": url}

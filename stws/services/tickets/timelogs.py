@@ -1,11 +1,10 @@
-"""Time logs of tickets (employees only: time logs are internal)."""
+"""svcTickets operations: time logs of tickets (employees only). Bound to
+stws.operations.tickets.timelogs."""
 from __future__ import annotations
 
-from stws.domain.tickets import core
-from stws.domain.tickets import timelogs
-from stws.security import roles
+from stws.operations.tickets import timelogs as ops
 from stws.services.tickets import types as T
-from stws.soap.operation import operation
+from stws.soap.operation import binds
 from stws.soap.types import Bool, Int, String, When
 
 
@@ -18,27 +17,21 @@ def time_log_info(log, category_name: str) -> T.TimeLogInfo:
     )
 
 
-@operation(("ticketId", Int), ("subject", String), ("agentID", Int), ("timeLogCategoryID", Int),
-           ("description", String), ("dateStartUTC", When), ("dateEndUTC", When), ("isBillable", Bool),
-           returns=T.GenericResult, role=roles.AGENT)
-def AddTicketTimeLog(call, ticketId, subject, agentID, timeLogCategoryID, description, dateStartUTC, dateEndUTC,
-                     isBillable):
+@binds(ops.add_ticket_time_log, ("ticketId", Int), ("subject", String), ("agentID", Int),
+       ("timeLogCategoryID", Int), ("description", String), ("dateStartUTC", When), ("dateEndUTC", When),
+       ("isBillable", Bool), returns=T.GenericResult)
+def AddTicketTimeLog(log):
     """Log time spent on a ticket. agentID 0 = the caller; timeLogCategoryID 0 = General;
     an empty subject takes the ticket's. Message carries the new time log's id."""
-    ticket = core.get_ticket(call, ticketId)
-    log = timelogs.add_time_log(call, ticket, subject=subject, agent_id=agentID, category_id=timeLogCategoryID,
-                                description=description, start=dateStartUTC, end=dateEndUTC, billable=isBillable)
     return {"Message": "Time log %d added." % log.id}
 
 
-@operation(("ticketId", Int), ("timeLogId", Int), returns=T.TimeLogInfoResult, role=roles.AGENT, writes=False)
-def GetTicketTimeLog(call, ticketId, timeLogId):
-    ticket = core.get_ticket(call, ticketId)
-    return {"TimeLog": time_log_info(*timelogs.time_log(call, ticket, timeLogId))}
+@binds(ops.ticket_time_log, ("ticketId", Int), ("timeLogId", Int), returns=T.TimeLogInfoResult)
+def GetTicketTimeLog(log_and_category):
+    return {"TimeLog": time_log_info(*log_and_category)}
 
 
-@operation(("ticketId", Int), returns=T.TimeLogInfoArrayResult, role=roles.AGENT, writes=False)
-def GetTicketTimeLogs(call, ticketId):
+@binds(ops.ticket_time_logs, ("ticketId", Int), returns=T.TimeLogInfoArrayResult)
+def GetTicketTimeLogs(logs_and_categories):
     """The ticket's time logs, oldest start first."""
-    ticket = core.get_ticket(call, ticketId)
-    return {"TimeLogs": [time_log_info(log, name) for log, name in timelogs.time_logs(call, ticket)]}
+    return {"TimeLogs": [time_log_info(log, name) for log, name in logs_and_categories]}

@@ -7,7 +7,7 @@ alphabetical order except fields added in later versions and appended
 from __future__ import annotations
 
 from stws.soap.types import (
-    ArrayOfString, Bool, Int, Long, String, TypeFactory, When, service_namespace,
+    Bool, Int, Long, String, TypeFactory, When, service_namespace,
 )
 
 SERVICE_NAME = "svcTickets"

@@ -1,0 +1,83 @@
+"""Creating tickets (as an agent, or as if a customer had written in) and
+reading one. Creating a customer's ticket and reading one are hot paths
+(bench/tickets_throughput.py): they stay on stws.domain.tickets.core's
+prebuilt statements and return its rows and numbers as they are."""
+from __future__ import annotations
+
+from stws.domain import organization as org
+from stws.domain.tickets import auto_responder, core
+from stws.mail.outgoing import queue_ticket_email
+from stws.operations.runner import operation
+from stws.security import roles
+
+
+@operation(role=roles.AGENT)
+def create_ticket(context, department_id, group_id, agent_id, to_address, subject, body, is_html, set_waiting,
+                  send_email, opened=None, idle_start=None, first_message=None) -> str:
+    """A ticket started by an agent (``agent_id`` 0: the caller), addressed to
+    ``to_address``, back-dated by the dates if given; its number."""
+    created = core.create_ticket(
+        context, department_id=department_id, group_id=group_id, agent_id=agent_id or context.principal.user_id,
+        customer_address=to_address, subject=subject, body=body, is_html=is_html, direction=core.OUTGOING,
+        status_id=core.WAITING if set_waiting else core.ACTIVE, opened=opened, idle_start=idle_start,
+        first_message=first_message,
+    )
+    if send_email:
+        ticket = created.ticket
+        queue_ticket_email(context.session, ticket, created.message, [ticket.customer_email], reply=False)
+    return created.ticket_number
+
+
+def _customer_ticket(context, department_id, group_id, user_id, from_address, subject, body, is_html,
+                     send_auto_responder, opened=None, idle_start=None, first_message=None) -> str:
+    if user_id:
+        customer = org.get_user(context, user_id)
+        from_address = from_address or customer.email
+    created = core.create_ticket(
+        context, department_id=department_id, group_id=group_id, agent_id=None, customer_address=from_address,
+        subject=subject, body=body, is_html=is_html, direction=core.INCOMING, status_id=core.ACTIVE,
+        opened=opened, idle_start=idle_start, first_message=first_message, customer_id=user_id or None,
+    )
+    if send_auto_responder and created.department.auto_responder_enabled:
+        auto_responder.send_auto_responder(context, created, created.department)
+    return created.ticket_number
+
+
+@operation(role=roles.AGENT)
+def create_ticket_from_customer(context, department_id, from_address, subject, body, is_html,
+                                send_auto_responder) -> str:
+    """A ticket as if the customer at ``from_address`` had written in, in the
+    department's front-line group; its number."""
+    return _customer_ticket(context, department_id, 0, 0, from_address, subject, body, is_html,
+                            send_auto_responder)
+
+
+@operation(role=roles.AGENT)
+def create_ticket_from_customer_with_date(context, department_id, group_id, user_id, from_address, subject, body,
+                                          is_html, send_auto_responder, opened, idle_start, first_message) -> str:
+    """create_ticket_from_customer into a given group (0: the front line) for
+    a given user (0: by the address), back-dated; its number."""
+    return _customer_ticket(context, department_id, group_id, user_id, from_address, subject, body, is_html,
+                            send_auto_responder, opened, idle_start, first_message)
+
+
+# No docstrings on these two: svcTickets' help pages take the operation's
+# when the SOAP binding has none, and the contract documents neither.
+@operation(role=roles.EVERYONE, writes=False)
+def ticket_info(context, ticket_id):
+    # A row of core.INFO_COLUMNS, read by one prebuilt query (no ORM session).
+    return core.ticket_info_row(context, ticket_id)
+
+
+@operation(role=roles.EVERYONE, writes=False)
+def ticket_info_by_number(context, ticket_number):
+    # As ticket_info.
+    return core.ticket_info_row_by_number(context, ticket_number)
+
+
+@operation(role=roles.EVERYONE, writes=False)
+def ping_service(context, username) -> bool:
+    """True: the caller's credentials work, and ``username``, if given, is an account."""
+    if username and username.strip():
+        org.find_user(context, username)
+    return True
