@@ -6,8 +6,8 @@
   real ones (``AsmxEndpoint`` + ``AsmxResource`` on the server's own SOAP
   thread pool, same protocol classes and validator):
   ``Echo(text)`` is a plain spyne ``@rpc`` (no auth, no database), and
-  ``AuthEcho(authUserName, authPassword, text)`` goes through
-  ``stws.soap.operation`` (authentication, role check, one read transaction)
+  ``AuthEcho(authUserName, authPassword, text)`` binds an operation
+  (``stws.soap.operation``: authentication, role check, one read transaction)
   but touches no data of its own.
 - ``/Services2/svcBenchEchoStock.asmx``: the same echo application under
   Twisted's stock ``WSGIResource`` on the general SOAP pool, which is how
@@ -32,10 +32,11 @@ from spyne import ServiceBase, rpc
 from twisted.web.resource import Resource
 from twisted.web.wsgi import WSGIResource
 
+from stws.operations.runner import operation
 from stws.security import roles
 from stws.soap.endpoint import AsmxEndpoint
 from stws.soap.hosting import AsmxResource
-from stws.soap.operation import operation
+from stws.soap.operation import binds
 from stws.soap.types import String, TypeFactory, service_namespace
 from stws.web.admin import route
 
@@ -54,6 +55,11 @@ BARE_BODY = (
 )
 
 
+@operation(role=roles.EVERYONE, writes=False)
+def echo(context, text):
+    return text
+
+
 class EchoService(ServiceBase):
     __service_name__ = ECHO_SERVICE
 
@@ -61,8 +67,8 @@ class EchoService(ServiceBase):
     def Echo(ctx, text):
         return text
 
-    @operation(("text", String), returns=T.StringRequestResult, role=roles.EVERYONE, writes=False)
-    def AuthEcho(call, text):
+    @binds(echo, ("text", String), returns=T.StringRequestResult)
+    def AuthEcho(text):
         return {"RequestResult": text}
 
 

@@ -16,10 +16,6 @@ operation and builds the result: the payload in a ``Result=true`` result; an
 ``Message``. Anything else is a bug: it is written to the error log with a
 reference, and the client gets a SOAP Server fault carrying only that
 reference.
-
-``operation(...)`` declares an operation and binds it in one step, with a
-body that returns the payload itself: for services whose bodies have not
-moved below them yet.
 """
 from __future__ import annotations
 
@@ -35,7 +31,7 @@ from stws.operations import runner
 from stws.operations.runner import OperationSpec, PasswordCredentials
 from stws.soap.types import String
 
-__all__ = ["binds", "operation", "invoke", "log_internal_error", "SoapBinding", "assemble_service"]
+__all__ = ["binds", "invoke", "log_internal_error", "SoapBinding", "assemble_service"]
 
 
 @dataclass(frozen=True)
@@ -86,23 +82,6 @@ def binds(spec: OperationSpec, *params, returns, auth_user_param="authUserName",
         explained = rpc(*types, _args=names, _returns=result)(soap_entry)
         explained.stws_spec = binding
         return explained
-
-    return decorate
-
-
-def operation(*params, returns, role, writes=True, auth_user_param="authUserName", on_failure=None,
-              prepare=None, slow=False):
-    """Declare an operation whose body returns the payload, and bind it."""
-
-    def decorate(body):
-        spec = runner.operation(role=role, writes=writes, prepare=prepare, slow=slow)(body)
-
-        def to_payload(outcome):  # the body returned the payload itself
-            return outcome
-
-        to_payload.__name__, to_payload.__doc__ = body.__name__, body.__doc__
-        return binds(spec, *params, returns=returns, auth_user_param=auth_user_param,
-                     on_failure=on_failure)(to_payload)
 
     return decorate
 
