@@ -19,7 +19,8 @@ OPTION_FIELDS = (
     ("HeartbeatIntervalSeconds", "Heartbeat Interval (seconds)",
      "Time between the browser's refreshes of tree view counts, reminder pop-ups and other automatic functions."),
     ("WhosOnIntervalSeconds", "Who's On Interval (seconds)",
-     "Time between refreshes of the visitor information shown in Who's On."),
+     "Time between refreshes of the visitor information shown in Who's On. Nothing uses it until live chat "
+     "arrives in stws."),
     ("DeleteLogFilesAfterDays", "Delete Log Files After (days)", "Log files older than this are deleted."),
     ("EmailAddressToReceiveErrors", "Email Address to Receive Errors",
      "When set, errors written to the error log are emailed to this address."),
@@ -31,6 +32,8 @@ OPTION_FIELDS = (
      "The address the Self Diagnostic connects to, to check internet connectivity."),
 )
 BOOLEAN_OPTIONS = {f.name for f in fields(DiagnosticOptions) if f.type in (bool, "bool")}
+DEFAULTS = {f.name: ("on" if f.default else "off") if f.name in BOOLEAN_OPTIONS else (f.default or "none")
+            for f in fields(DiagnosticOptions)}
 
 
 def _tab(page: Page, tab: str, status: int = 200, **context):
@@ -42,6 +45,7 @@ def _tab(page: Page, tab: str, status: int = 200, **context):
                               for key, _, _ in OPTION_FIELDS}
     return page.render("admin/diagnostics.html", status=status, title="Diagnostics", tab=tab,
                        statuses=statuses, files=files, option_fields=OPTION_FIELDS, booleans=BOOLEAN_OPTIONS,
+                       defaults=DEFAULTS,
                        problems=context.pop("problems", {}), **context)
 
 
