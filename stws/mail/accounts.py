@@ -117,11 +117,20 @@ def _account_or_none(session, account_id: int) -> int | None:
     return get_smtp_account(session, account_id).id
 
 
-def set_department_smtp_account(session, department_id: int, account_id: int) -> None:
+def _live_department(session, department_id: int) -> Department:
     department = session.get(Department, department_id) if department_id else None
     if department is None or department.is_deleted:
         raise NotFound("There is no department with id %s." % department_id)
-    department.smtp_account_id = _account_or_none(session, account_id)
+    return department
+
+
+def set_department_smtp_account(session, department_id: int, account_id: int) -> None:
+    _live_department(session, department_id).smtp_account_id = _account_or_none(session, account_id)
+
+
+def department_smtp_account(session, department_id: int) -> int:
+    """The id of the account the department names; 0 = none (its brand's or the default)."""
+    return _live_department(session, department_id).smtp_account_id or 0
 
 
 def set_brand_smtp_account(session, brand_id: int, account_id: int) -> None:

@@ -163,6 +163,13 @@ def set_department_smtp_account(context, department_id: int, account_id: int) ->
     smtp.set_department_smtp_account(context.session, department_id, account_id)
 
 
+@operation(role=ADMIN, writes=False)
+def get_department_smtp_account(context, department_id: int) -> int:
+    """The account the department names; 0 = none. (Not in svcSpool: the
+    department page shows it.)"""
+    return smtp.department_smtp_account(context.session, department_id)
+
+
 @operation(role=ADMIN)
 def set_brand_smtp_account(context, brand_id: int, account_id: int) -> None:
     """The account the brand's mail goes out through; 0 = the default account."""

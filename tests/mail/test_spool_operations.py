@@ -47,7 +47,7 @@ def agent():
 
 
 def test_every_operation_is_for_administrators_only(runtime, admin, agent):
-    assert len(EVERY_OPERATION) == 26  # one per svcSpool operation, and three only the pages use
+    assert len(EVERY_OPERATION) == 27  # one per svcSpool operation, and four only the pages use
     ids = queue(runtime, 2)
     for spec in EVERY_OPERATION:
         assert spec.role == roles.ADMINISTRATOR, spec.name
@@ -67,7 +67,7 @@ def test_read_only_operations_say_so():
     assert readers == {
         "list_outgoing_messages", "outgoing_message_raw_content", "spool_counts", "list_incoming_messages",
         "incoming_message_raw_content", "incoming_spool_counts", "list_smtp_accounts", "get_smtp_account",
-        "list_pop_accounts", "get_pop_account"}
+        "list_pop_accounts", "get_pop_account", "get_department_smtp_account"}
 
 
 def test_a_context_over_the_callers_session(runtime, admin, agent):
@@ -197,6 +197,12 @@ def test_smtp_and_pop_accounts(runtime, admin):
     with pytest.raises(InUse, match="brand"):
         run(runtime, ops.delete_smtp_account, admin, (account.id,))
     run(runtime, ops.set_brand_smtp_account, admin, (1, 0))
+    assert run(runtime, ops.get_department_smtp_account, admin, (1,)) == 0
+    run(runtime, ops.set_department_smtp_account, admin, (1, account.id))
+    assert run(runtime, ops.get_department_smtp_account, admin, (1,)) == account.id
+    with pytest.raises(NotFound):
+        run(runtime, ops.get_department_smtp_account, admin, (999,))
+    run(runtime, ops.set_department_smtp_account, admin, (1, 0))
     run(runtime, ops.delete_smtp_account, admin, (account.id,))
     with pytest.raises(NotFound):
         run(runtime, ops.get_smtp_account, admin, (account.id,))
