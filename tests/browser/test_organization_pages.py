@@ -82,6 +82,7 @@ async def test_a_hostile_brand_name_is_shown_as_text(server, browser):
 
     def look():
         page.goto(server.base_url + ORG + "/brands")
+        screenshots(page, "brands")
         cell = page.text_content("main table tbody tr:nth-child(2) td:first-child")
         page.click("main table tbody tr:nth-child(2) td:first-child a")
         return cell, page.text_content("h1"), page.evaluate("window.pwned === undefined"), page.content()
@@ -98,6 +99,7 @@ async def test_a_department_setting_saved_and_a_bad_value_refused_beside_its_fie
 
     def save(hours, responder_subject):
         page.goto(server.base_url + ORG + "/departments")
+        screenshots(page, "departments")
         page.click("main table tbody tr:first-child td:first-child a")
         page.check("#AutoCloseEnabled")
         page.fill("#AutoCloseHours", hours)
@@ -136,6 +138,7 @@ async def test_a_group_created_and_an_agent_added_changed_and_removed(server, br
     def create_and_add():
         accept_confirmations(page)
         page.goto(server.base_url + ORG + "/groups")
+        screenshots(page, "groups")
         page.select_option("#DepartmentID", "1")
         page.fill("#Name", "Escalations")
         page.fill("#Description", "Second level")
@@ -272,3 +275,34 @@ async def test_a_pop_account_password_is_write_only(server, browser):
 
     assert "deleted" in await browser.do(delete)
     assert await account() is None
+
+
+async def test_a_refused_form_keeps_what_was_typed_and_says_why(server, browser):
+    page = await browser.signed_in(server, *server.admin)
+
+    def create_twice():
+        page.goto(server.base_url + ORG + "/brands")
+        page.fill("#Name", "default")  # the seeded brand is "Default": names are unique in any case
+        page.fill("#HostHeader", "typed.example.com")
+        with page.expect_navigation():
+            page.click("text=Create brand")
+        return page.text_content("main .notice.error"), page.input_value("#HostHeader")
+
+    message, kept = await browser.do(create_twice)
+    assert "exists already" in message and kept == "typed.example.com"
+
+
+async def test_an_agent_is_refused_the_organization_pages(server, browser):
+    org = await server.client("svcOrganization")
+    agent_id = (await org.CreateUser(*server.admin, "agnes", "agnes-passw0rd", "agnes@example.com", True,
+                                     "Agnes Agent")).RequestResult
+    assert (await org.SetUsersProperties(*server.admin, agent_id, strings("Roles=Agent"))).Result
+    page = await browser.signed_in(server, "agnes", "agnes-passw0rd")
+
+    def visit(path):
+        response = page.goto(server.base_url + ORG + path)
+        return response.status, page.text_content("main")
+
+    for path in ("/brands", "/departments/edit?id=1", "/groups", "/mail-accounts"):
+        status, text = await browser.do(visit, path)
+        assert status == 403 and "for administrators" in text, path

@@ -321,7 +321,7 @@ def group_page(page: Page, status: int = 200, values=None, form_error: str = "")
         values = {"Name": group.name, "Description": group.description}
     return page.render("admin/group.html", status=status, title="Group %s" % group.name, group=group,
                        department=_department(page, group.department_id), members=members,
-                       candidates=candidates, modes=DISTRIBUTION_MODES, mode_names=dict(DISTRIBUTION_MODES),
+                       candidates=candidates, modes=DISTRIBUTION_MODES,
                        fields=GROUP_FIELDS, values=values, form_error=form_error)
 
 
