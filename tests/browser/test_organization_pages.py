@@ -3,6 +3,8 @@ real browser: what a page changes is what svcOrganization and svcSpool see,
 because both run the same operations."""
 from __future__ import annotations
 
+import os
+
 from browser.conftest import ARTIFACTS, submit
 from conftest import strings
 
@@ -19,12 +21,15 @@ def soap_properties(result) -> dict:
 
 
 def screenshots(page, name: str) -> None:
-    """The page at 1280 px and at phone width, for a person to look at."""
-    ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    page.set_viewport_size({"width": 1280, "height": 900})
-    page.screenshot(path=str(ARTIFACTS / ("org-%s-1280.png" % name)), full_page=True)
-    page.set_viewport_size({"width": 390, "height": 844})
-    page.screenshot(path=str(ARTIFACTS / ("org-%s-phone.png" % name)), full_page=True)
+    """The page fits at 1280 px and at phone width (nothing wider than the
+    screen); with STWS_TEST_SCREENSHOTS=1 it is kept at both widths, in
+    test-artifacts/screenshots, for a person to look at."""
+    for width, height, suffix in ((1280, 900, "1280"), (390, 844, "phone")):
+        page.set_viewport_size({"width": width, "height": height})
+        assert page.evaluate("document.documentElement.scrollWidth") <= width, (name, width)
+        if os.environ.get("STWS_TEST_SCREENSHOTS"):
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS / ("org-%s-%s.png" % (name, suffix))), full_page=True)
     page.set_viewport_size({"width": 1280, "height": 900})
 
 
@@ -207,6 +212,7 @@ async def test_an_smtp_account_password_is_write_only(server, browser):
     assert relay.HasPassword and relay.Port == 587
 
     def edit():
+        screenshots(page, "smtp-account")
         page.fill("#Port", "2525")
         submit(page, "main form[action$='/smtp/update'] button[type=submit]")
         screenshots(page, "mail-accounts")
@@ -245,7 +251,9 @@ async def test_a_pop_account_password_is_write_only(server, browser):
         page.fill("#Password", secret)
         page.fill("#ImportFrequencyMinutes", "often")
         submit(page, "text=Create account")
-        refused = page.text_content("#ImportFrequencyMinutes-problem"), page.content()
+        refused = (page.text_content("#ImportFrequencyMinutes-problem"), page.content(),
+                   page.text_content("#Password-help"))
+        screenshots(page, "pop-account-refused")
         page.fill("#ImportFrequencyMinutes", "10")
         page.fill("#Password", secret)  # never given back: typed again
         submit(page, "text=Create account")
@@ -253,8 +261,8 @@ async def test_a_pop_account_password_is_write_only(server, browser):
         page.click("a[aria-label='Edit POP account support@helpdesk.example']")
         return refused, listing, page.content()
 
-    (problem, refused_html), listing, edit_html = await browser.do(create)
-    assert "whole number" in problem and secret not in refused_html
+    (problem, refused_html, password_help), listing, edit_html = await browser.do(create)
+    assert "whole number" in problem and secret not in refused_html and "again" in password_help
     assert "A password is set" in listing and secret not in listing and secret not in edit_html
     created = await account()
     assert created.HasPassword and created.ImportFrequencyMinutes == 10 and created.DepartmentId == 1

@@ -77,21 +77,29 @@ def accounts_page(page: Page):
 def _account_form(page: Page, kind: str, account, values, problems=None, form_error="", status=200):
     """The page of a new (``account`` None) or existing SMTP or POP account."""
     fields = SMTP_FIELDS if kind == "SMTP" else _pop_fields(page)
-    if account is not None:
-        fields += (CLEAR_PASSWORD,)
     if account is None:
         title = "New %s account" % kind
+        note = "Type the password again: a page never shows it." if values.get("Password") else ""
     else:
         title = "%s account %s" % (kind, account.name if kind == "SMTP" else account.email_address)
+        note = "A password is set; leave this empty to keep it." if account.password else "No password is set."
+        # "Remove the password" right after the password.
+        at = fields.index(PASSWORD) + 1
+        fields = fields[:at] + (CLEAR_PASSWORD,) + fields[at:]
     # The template gets no account row: it could not show a password it never has.
     return page.render("admin/mail_account.html", status=status, title=title, kind=kind,
                        path=BASE + "/" + kind.lower(), account_id=account.id if account else 0,
                        fields=fields, values=values, problems=problems or {}, form_error=form_error,
-                       password_is_set=bool(account is not None and account.password))
+                       password_note=note)
 
 
 def _numbers(kind: str, values: dict, problems: dict) -> dict:
     return {key: whole_number(values, key, problems) for key in NUMBERS[kind]}
+
+
+def _not_created(fields, problems: dict) -> str:
+    return "Nothing was created. " + "; ".join("%s: %s" % (f.label, problems[f.key])
+                                               for f in fields if f.key in problems) + "."
 
 
 def _changes(values: dict) -> list[str]:
@@ -122,7 +130,7 @@ def create_smtp_account(page: Page):
     problems = {}
     numbers = _numbers("SMTP", values, problems)
     if problems:
-        return _account_form(page, "SMTP", None, values, problems, "Nothing was created.", 400)
+        return _account_form(page, "SMTP", None, values, problems, _not_created(SMTP_FIELDS, problems), 400)
     try:
         page.run(spool.create_smtp_account, values["Name"], values["Server"], numbers["Port"], values["Security"],
                  values["UseAuthentication"], values["Username"], values["Password"], values["FromAddress"],
@@ -182,7 +190,7 @@ def create_pop_account(page: Page):
     problems = {}
     numbers = _numbers("POP", values, problems)
     if problems:
-        return _account_form(page, "POP", None, values, problems, "Nothing was created.", 400)
+        return _account_form(page, "POP", None, values, problems, _not_created(POP_FIELDS, problems), 400)
     try:
         page.run(spool.create_pop_account, form_id(page.request, "DepartmentId"), values["EmailAddress"],
                  values["Server"], numbers["Port"], values["Security"], values["Username"], values["Password"],
