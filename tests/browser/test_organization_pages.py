@@ -133,6 +133,32 @@ async def test_a_department_setting_saved_and_a_bad_value_refused_beside_its_fie
     await browser.do(screens)
 
 
+async def test_a_department_sends_through_its_smtp_account_which_is_then_in_use(server, browser):
+    spool = await server.client("svcSpool")
+    created = await spool.CreateSmtpAccount(*server.admin, "Support relay", "smtp.example.com", 25, "none", False,
+                                            "", "", "", "", False)
+    assert created.Result, created.Message
+    page = await browser.signed_in(server, *server.admin)
+
+    def choose():
+        accept_confirmations(page)
+        page.goto(server.base_url + ORG + "/departments/edit?id=1")
+        page.select_option("#SmtpAccountID", str(created.RequestResult))
+        submit(page, "text=Save SMTP account")
+        return page.text_content("main .notice"), page.input_value("#SmtpAccountID")
+
+    notice, chosen = await browser.do(choose)
+    assert "SMTP account is saved" in notice and chosen == str(created.RequestResult)
+
+    def delete_account():
+        page.goto(server.base_url + ORG + "/mail-accounts")
+        submit(page, "button[aria-label='Delete SMTP account Support relay']")
+        return page.text_content("main .notice.error"), page.text_content("main table")
+
+    refusal, table = await browser.do(delete_account)
+    assert "used by department 'Support'" in refusal and "Support relay" in table
+
+
 async def test_a_group_created_and_an_agent_added_changed_and_removed(server, browser):
     org = await server.client("svcOrganization")
     agent_id = (await org.CreateUser(*server.admin, "agnes", "agnes-passw0rd", "agnes@example.com", True,

@@ -54,11 +54,17 @@ DEFAULT_FIELD = Field("IsDefault", "Default brand", "checkbox",
                       help="Used where no brand is named. There is always exactly one.")
 
 
+def _one(items, item_id: int, what: str):
+    """The item of a listing with ``item_id`` (the listings are what the
+    operations offer; NotFound as they would say it)."""
+    for item in items:
+        if item.id == item_id:
+            return item
+    raise NotFound("There is no %s with id %s." % (what, item_id))
+
+
 def _brand(page: Page, brand_id: int):
-    for brand in page.run(org.get_all_brands):
-        if brand.id == brand_id:
-            return brand
-    raise NotFound("There is no brand with id %s." % brand_id)
+    return _one(page.run(org.get_all_brands), brand_id, "brand")
 
 
 @route("GET", BRANDS)
@@ -177,10 +183,7 @@ def _brand_choices(page: Page):
 
 
 def _department(page: Page, department_id: int):
-    for department in page.run(org.get_all_departments):
-        if department.id == department_id:
-            return department
-    raise NotFound("There is no department with id %s." % department_id)
+    return _one(page.run(org.get_all_departments), department_id, "department")
 
 
 @route("GET", DEPARTMENTS)
@@ -277,10 +280,7 @@ DISTRIBUTION_MODES = (
 
 
 def _group(page: Page, group_id: int):
-    for group in page.run(org.get_all_groups):
-        if group.id == group_id:
-            return group
-    raise NotFound("There is no group with id %s." % group_id)
+    return _one(page.run(org.get_all_groups), group_id, "group")
 
 
 @route("GET", GROUPS)
