@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from browser.conftest import ARTIFACTS, STEP_TIMEOUT_MS, submit
+from conftest import strings
 from mail.conftest import queue, rows
 from mail.pop_server import add_pop_account, incoming_rows, make_mail
 from stws.db.models import IncomingMessage, OutgoingMessage
@@ -314,6 +315,21 @@ async def test_an_action_without_a_selection_asks_for_one_and_changes_nothing(se
     assert notices == ["Select messages first.", "Select messages first.", "Select a message first."]
     assert "error" in kind
     assert [r.status for r in rows(server.runtime)] == ["failed", "failed"]
+
+
+async def test_the_spool_is_for_administrators_only(server, browser):
+    org = await server.client("svcOrganization")
+    created = await org.CreateUser(*server.admin, "agent1", "agent-passw0rd", "a@example.com", True, "")
+    assert (await org.SetUsersProperties(*server.admin, created.RequestResult, strings("Roles=Agent"))).Result
+    queue(server.runtime, 1)
+    page = await browser.signed_in(server, "agent1", "agent-passw0rd")
+
+    def visit():
+        response = page.goto(server.base_url + SPOOL)
+        return response.status, page.text_content("main"), page.query_selector("nav.side a[href$='/spool']")
+
+    status, text, link = await browser.do(visit)
+    assert status == 403 and "Message 0" not in text and link is None
 
 
 async def test_empty_spools_say_so(server, browser):
