@@ -103,8 +103,9 @@ def spool_page(page: Page):
         listed = page.run(spool.list, view.sort, view.descending, view.offset, PAGE_SIZE)
     last_offset = max(0, (listed.total - 1) // PAGE_SIZE * PAGE_SIZE)
     return page.render("admin/spool.html", title="Spool", spool=spool, spools=SPOOLS.values(), view=view,
-                       counts=counts, count_messages=_messages, messages=listed.items, total=listed.total, page_size=PAGE_SIZE,
-                       last_offset=last_offset, status_counts=[(s, counts[spool.title + s]) for s in spool.statuses])
+                       counts=counts, status_counts=[(s, counts[spool.title + s]) for s in spool.statuses],
+                       messages=listed.items, total=listed.total, page_size=PAGE_SIZE, last_offset=last_offset,
+                       count_messages=_messages)
 
 
 def _raw_url(page: Page, spool: Spool, message_id, back: str) -> str:
