@@ -263,6 +263,21 @@ def retry_all_failed_outgoing(call) -> int:
     return result.rowcount
 
 
+def retry_all_outgoing(call) -> int:
+    """Every message a retry by ids would take (failed, queued, or sending
+    under a lapsed claim) queued again, due now, attempts reset: "select all,
+    retry" in the management interface. Sent ones and those being sent are
+    left alone. How many."""
+    now = utcnow()
+    lapsed = and_(OutgoingMessage.status == "sending",
+                  or_(OutgoingMessage.claim_until_utc.is_(None), OutgoingMessage.claim_until_utc < now))
+    result = call.session.execute(
+        update(OutgoingMessage).where(or_(OutgoingMessage.status.in_(("queued", "failed")), lapsed))
+        .values(next_attempt_utc=now, **_REQUEUED)
+        .execution_options(synchronize_session=False))
+    return result.rowcount
+
+
 def delete_outgoing(call, ids) -> int:
     """Delete messages (none being sent right now); how many."""
     rows = _idle_outgoing_rows(call.session, ids, utcnow(), "deleted")

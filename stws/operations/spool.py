@@ -9,7 +9,8 @@ whether there is one), counts as ``int`` or ``{name: int}``. Failures are
 
 Operations on chosen messages take their ``ids`` (ints, or their text) and
 change all of them or none; each has an all-messages variant for "select
-all": ``retry_all_failed_*`` and ``delete_all_*``. The rules of the spools
+all": ``retry_all_failed_*`` (``retry_all_outgoing_messages``: failed and
+waiting ones) and ``delete_all_*``. The rules of the spools
 are in stws.mail.spool, those of the accounts in stws.mail.accounts and
 stws.mail.pop_accounts.
 """
@@ -50,6 +51,15 @@ def retry_outgoing_messages(context, ids) -> int:
 def retry_all_failed_outgoing_messages(context) -> int:
     """Every failed message queued again, due now; how many."""
     return spool.retry_all_failed_outgoing(context)
+
+
+@operation(role=ADMIN)
+def retry_all_outgoing_messages(context) -> int:
+    """Every failed or waiting message (queued, or sending under a lapsed
+    claim) queued again, due now, attempts reset; sent ones and those being
+    sent are left alone. How many. (Not in svcSpool: the management
+    interface's "select all, retry".)"""
+    return spool.retry_all_outgoing(context)
 
 
 @operation(role=ADMIN)

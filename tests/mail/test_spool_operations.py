@@ -131,6 +131,26 @@ def test_outgoing_list_retry_delete(runtime, admin):
     assert (counts["OutgoingSending"], counts["OutgoingTotal"], counts["IncomingTotal"]) == (1, 1, 0)
 
 
+def test_retry_all_outgoing_takes_failed_and_waiting_messages_but_not_sent_or_busy(runtime, admin):
+    now = utcnow()
+    later = now + dt.timedelta(hours=1)
+    waiting = queue(runtime, 2, attempts=3, last_error="421 try later", next_attempt_utc=later)
+    failed = queue(runtime, 1, status="failed", attempts=10, last_error="550 no")
+    lapsed = queue(runtime, 1, status="sending", claimed_by="n/1", claim_until_utc=now - dt.timedelta(minutes=1))
+    sent = queue(runtime, 1, status="sent", date_sent_utc=now, attempts=1)
+    busy = queue(runtime, 1, status="sending", claimed_by="n/2", claim_until_utc=now + dt.timedelta(minutes=5))
+
+    assert run(runtime, ops.retry_all_outgoing_messages, admin) == 4
+    by_id = {r.id: r for r in rows(runtime)}
+    for message_id in waiting + failed + lapsed:
+        row = by_id[message_id]
+        assert (row.status, row.attempts, row.last_error, row.claimed_by) == ("queued", 0, "", None)
+        assert row.next_attempt_utc <= utcnow()  # due now, not in an hour
+    assert (by_id[sent[0]].status, by_id[sent[0]].attempts) == ("sent", 1)
+    assert (by_id[busy[0]].status, by_id[busy[0]].claimed_by) == ("sending", "n/2")
+    assert run(runtime, ops.spool_counts, admin)["OutgoingDue"] == 4
+
+
 def _incoming(runtime, account_id, status, subject, message_id=True) -> IncomingMessage:
     """An incoming row of ``status`` with its file where that status keeps it."""
     row_id = pop.store_message(runtime, account_id, make_mail(subject=subject, message_id=message_id))

@@ -13,14 +13,37 @@
     }
   });
 
-  // A header checkbox selects every row checkbox of its table.
+  // A header checkbox selects every row checkbox of its table; unticking
+  // any of them unticks the boxes that stand for "all" (so a form never
+  // sends all=1 for a selection the user has narrowed).
   document.addEventListener("change", function (event) {
     var box = event.target;
-    if (!box.matches("input[data-select-all]")) return;
-    var name = box.getAttribute("data-select-all");
-    document.querySelectorAll('input[type=checkbox][name="' + name + '"]').forEach(function (item) {
-      item.checked = box.checked;
+    if (!box.matches("input[type=checkbox]")) return;
+    var group = box.getAttribute("data-select-all");
+    if (group) {
+      document.querySelectorAll('input[type=checkbox][name="' + group + '"]').forEach(function (item) {
+        item.checked = box.checked;
+      });
+    }
+    if (!box.checked) {
+      document.querySelectorAll('input[data-select-all="' + (group || box.name) + '"]').forEach(function (other) {
+        if (other !== box) other.checked = false;
+      });
+    }
+  });
+
+  // An open menu (details.menu) closes on a click elsewhere, and on Escape.
+  document.addEventListener("click", function (event) {
+    document.querySelectorAll("details.menu[open]").forEach(function (menu) {
+      if (!menu.contains(event.target)) menu.open = false;
     });
+  });
+  document.addEventListener("keydown", function (event) {
+    var menu = event.key === "Escape" && event.target.closest && event.target.closest("details.menu[open]");
+    if (menu) {
+      menu.open = false;
+      menu.querySelector("summary").focus();
+    }
   });
 
   // Pop-ups: a page of the interface shown over the current one.
@@ -64,6 +87,20 @@
     if (link.hasAttribute("data-popup") || link.closest("dialog.popup")) {
       event.preventDefault();
       popup(link.href);
+    }
+  });
+  // button[data-open-selected="name"] opens the row of the first ticked
+  // checkbox of that name in a pop-up; without one (or without JavaScript)
+  // the form posts and the server answers.
+  document.addEventListener("click", function (event) {
+    var button = event.target.closest("button[data-open-selected]");
+    if (!button || !button.form) return;
+    var name = button.getAttribute("data-open-selected");
+    var box = button.form.querySelector('input[type=checkbox][name="' + name + '"]:checked');
+    var row = box && box.closest("tr[data-open]");
+    if (row) {
+      event.preventDefault();
+      popup(row.getAttribute("data-open"));
     }
   });
   // Double-click a row, or press Enter on it, to open it.
