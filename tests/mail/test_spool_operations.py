@@ -47,7 +47,7 @@ def agent():
 
 
 def test_every_operation_is_for_administrators_only(runtime, admin, agent):
-    assert len(EVERY_OPERATION) == 27  # one per svcSpool operation, and four only the pages use
+    assert len(EVERY_OPERATION) == 28  # one per svcSpool operation, and five only the pages use
     ids = queue(runtime, 2)
     for spec in EVERY_OPERATION:
         assert spec.role == roles.ADMINISTRATOR, spec.name
