@@ -1,3 +1,3 @@
 """The pages of the management interface, one module per area; importing
 this package registers their routes (stws.web.admin.route)."""
-from stws.web.pages import diagnostics, home, mail_accounts, organization, providers, signin  # noqa: F401
+from stws.web.pages import diagnostics, home, mail_accounts, organization, providers, signin, users  # noqa: F401
