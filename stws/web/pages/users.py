@@ -10,44 +10,41 @@ from __future__ import annotations
 
 import datetime as dt
 
-from stws.domain.errors import AlreadyExists, NotFound, OperationError, PermissionDenied
+from stws.domain.errors import AlreadyExists, OperationError
 from stws.domain.properties import InvalidProperties
 from stws.operations import organization
 from stws.security import roles
 from stws.web.admin import Page, route
+from stws.web.forms import Field, as_items, entered, form_id, from_items, query_id
+from stws.web.pages.organization import administrators
 
 BASE = "/organization/users"
 PAGE_SIZE = 25
 
-# Edited as text: (key, label, help).
-TEXT_PROPERTIES = (
-    ("Email", "Email address", ""),
-    ("DisplayName", "Display name", "Shown to customers and agents instead of the user name."),
-    ("TimeZone", "Time zone", "An IANA name such as Europe/Berlin, America/New_York or UTC."),
-    ("AuthenticationDomain", "Authentication domain", "The Active Directory domain, when signing in through it."),
+NEW_USER_FIELDS = (
+    Field("UserName", "User name", help="Required. Letters, digits and . _ @ + -, starting with a letter or digit."),
+    Field("Password", "Password", "password", help="Required. At least 8 characters."),
+    Field("Email", "Email address", "email", help="Required."),
+    Field("IsEmailVerified", "Email address verified", "checkbox"),
+    Field("DisplayName", "Display name", help="Shown to customers and agents; the user name when empty."),
 )
-BOOLEAN_PROPERTIES = (
-    ("IsEmailVerified", "Email address verified"),
-    ("ForcePasswordChange", "Must choose a new password at the next sign-in"),
+# What SetUsersProperties sets, but Roles (ticked one by one) and IsLockedOut (Lock / Unlock).
+EDIT_FIELDS = (
+    Field("Email", "Email address", "email"),
+    Field("IsEmailVerified", "Email address verified", "checkbox"),
+    Field("DisplayName", "Display name", help="Shown to customers and agents instead of the user name."),
+    Field("TimeZone", "Time zone", help="An IANA name such as Europe/Berlin, America/New_York or UTC."),
+    Field("Password", "New password", "password"),
+    Field("ForcePasswordChange", "Must choose a new password at the next sign-in", "checkbox"),
+    Field("AuthenticationMethod", "Authentication method", "select",
+          choices=(("password", "Password"), ("active_directory", "Active Directory"),
+                   ("external", "External provider"))),
+    Field("AuthenticationDomain", "Authentication domain",
+          help="The Active Directory domain, when signing in through it."),
+    Field("Signature", "Signature", "textarea", help="Added to the agent's replies."),
 )
-AUTHENTICATION_METHODS = (("password", "Password"), ("active_directory", "Active Directory"),
-                          ("external", "External provider"))
 # Every account has it: shown ticked, never sent from the form.
 ALWAYS = roles.EVERYONE
-
-
-def _administrators_only(page: Page) -> None:
-    page.section = "users"
-    if not page.may(roles.ADMINISTRATOR):
-        raise PermissionDenied("Users are managed by administrators; the account %s needs the %s role."
-                               % (page.principal.username, roles.ADMINISTRATOR))
-
-
-def _user_id(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise NotFound("There is no user with id %r." % text) from None
 
 
 def when(value) -> str:
@@ -73,6 +70,10 @@ def lock_state(user) -> str:
     return ""
 
 
+def _chosen_roles(form) -> set[str]:
+    return {ALWAYS, *form.fields("Roles")}
+
+
 def _render(page: Page, template: str, status: int = 200, **context):
     return page.render(template, status=status, when=when, lock_state=lock_state, always_role=ALWAYS,
                        problems=context.pop("problems", {}), form_error=context.pop("form_error", ""), **context)
@@ -82,8 +83,8 @@ def _render(page: Page, template: str, status: int = 200, **context):
 
 
 @route("GET", BASE)
+@administrators("users")
 def user_list(page: Page):
-    _administrators_only(page)
     search = page.request.arg("q").strip()
     role = page.request.arg("role").strip()
     try:
@@ -108,110 +109,104 @@ def user_list(page: Page):
 
 
 @route("GET", BASE + "/new")
+@administrators("users")
 def new_user_form(page: Page):
-    _administrators_only(page)
-    return _new_user_page(page, {"UserName": "", "Email": "", "DisplayName": "", "IsEmailVerified": "false",
-                                 "Roles": {ALWAYS}})
+    return _new_user_page(page, {"Roles": {ALWAYS}})
 
 
-def _new_user_page(page: Page, entered: dict, status: int = 200, **context):
-    return _render(page, "admin/user_new.html", status=status, title="New user", entered=entered,
-                   all_roles=page.run(organization.get_all_roles), **context)
+def _new_user_page(page: Page, values: dict, status: int = 200, **context):
+    return _render(page, "admin/user_new.html", status=status, title="New user", fields=NEW_USER_FIELDS,
+                   values=values, all_roles=page.run(organization.get_all_roles), **context)
 
 
 @route("POST", BASE + "/new")
+@administrators("users")
 def create_user(page: Page):
-    _administrators_only(page)
-    form = page.request
-    entered = {key: form.field(key).strip() for key in ("UserName", "Email", "DisplayName")}
-    entered["IsEmailVerified"] = "true" if form.field("IsEmailVerified") == "on" else "false"
-    chosen = [name for name in form.fields("Roles") if name != ALWAYS]
-    entered["Roles"] = {ALWAYS, *chosen}
+    values = entered(page.request, NEW_USER_FIELDS)
+    values["Roles"] = _chosen_roles(page.request)
     try:
-        user_id = page.run(organization.create_user_with_roles, entered["UserName"], form.field("Password"),
-                           entered["Email"], entered["IsEmailVerified"] == "true", entered["DisplayName"], chosen)
+        user_id = page.run(organization.create_user_with_roles, values["UserName"], values["Password"],
+                           values["Email"], values["IsEmailVerified"], values["DisplayName"],
+                           sorted(values["Roles"] - {ALWAYS}))
     except InvalidProperties as failure:
-        return _new_user_page(page, entered, 400, problems=failure.by_key, form_error=failure.message)
+        return _new_user_page(page, values, 400, problems=failure.by_key, form_error=failure.message)
     except AlreadyExists as failure:  # the user name is taken
-        return _new_user_page(page, entered, 400, problems={"UserName": failure.message},
+        return _new_user_page(page, values, 400, problems={"UserName": failure.message},
                               form_error=failure.message)
     except OperationError as failure:
-        return _new_user_page(page, entered, 400, form_error=failure.message)
-    return page.done(page.url(BASE + "/edit", id=user_id), "The user %s is created." % entered["UserName"])
+        return _new_user_page(page, values, 400, form_error=failure.message)
+    return page.done(page.url(BASE + "/edit", id=user_id), "The user %s is created." % values["UserName"])
 
 
 # ------------------------------------------------------------------ edit
 
 
 def _saved_values(page: Page, user_id: int) -> dict:
-    """The user's properties as GetUsersProperties reads them, by key
-    (Roles as a set of names)."""
-    items = page.run(organization.get_user_properties, user_id, []).items
-    values = dict(item.partition("=")[::2] for item in items)
+    """The user's properties as GetUsersProperties reads them, as form
+    values (Roles as a set of names)."""
+    values = from_items(page.run(organization.get_user_properties, user_id, []).items, EDIT_FIELDS)
     values["Roles"] = {name for name in values.get("Roles", "").split(",") if name}
     return values
 
 
 def _entered_values(form) -> dict:
     """The edit form's values, in the shape of ``_saved_values``."""
-    entered = {key: form.field(key).strip() for key, _, _ in TEXT_PROPERTIES}
-    for key, _ in BOOLEAN_PROPERTIES:
-        entered[key] = "true" if form.field(key) == "on" else "false"
-    entered["AuthenticationMethod"] = form.field("AuthenticationMethod")
-    # Browsers send a textarea's line breaks as CRLF.
-    entered["Signature"] = form.field("Signature").replace("\r\n", "\n")
-    entered["Roles"] = {ALWAYS, *form.fields("Roles")}
-    return entered
+    values = entered(form, EDIT_FIELDS)
+    values["Signature"] = values["Signature"].replace("\r\n", "\n")  # browsers send CRLF line breaks
+    values["Roles"] = _chosen_roles(form)
+    return values
 
 
-def _changed_items(saved: dict, entered: dict, new_password: str) -> list[str]:
+def _changed_items(saved: dict, values: dict) -> list[str]:
     """``Key=Value`` items of what the form changes. Only those are sent: a
     property set again would still count as a change (sending Roles or
     AuthenticationMethod again would end the user's sessions), and what
-    someone else changed meanwhile in other fields stays."""
-    items = []
-    for key, value in entered.items():
-        if key == "Roles":
-            if value != saved["Roles"]:
-                items.append("Roles=" + ",".join(sorted(value)))
-        elif value != saved.get(key, ""):
-            items.append("%s=%s" % (key, value))
-    if new_password:
-        items.append("Password=" + new_password)
+    someone else changed meanwhile in other fields stays. An empty password
+    leaves it as it is."""
+    changed = {key: value for key, value in values.items()
+               if key not in ("Roles", "Password") and value != saved.get(key, "")}
+    items = as_items(changed)
+    if values["Roles"] != saved["Roles"]:
+        items.append("Roles=" + ",".join(sorted(values["Roles"])))
+    if values["Password"]:
+        items.append("Password=" + values["Password"])
     return items
 
 
-def _edit_page(page: Page, user_id: int, entered: dict | None = None, status: int = 200, **context):
+def _edit_page(page: Page, user_id: int, values: dict | None = None, status: int = 200, **context):
     user = page.run(organization.get_user, user_id)
     saved = _saved_values(page, user_id)
+    is_self = user.id == page.principal.user_id
+    if is_self:
+        password_note = "Empty: unchanged. Set here, your own password ends this session too; Change password keeps it."
+    else:
+        password_note = "Empty: unchanged. When it changes, the user's sessions end."
     return _render(page, "admin/user_edit.html", status=status, title="User %s" % user.username, user=user,
-                   saved=saved, entered=entered or saved, all_roles=page.run(organization.get_all_roles),
-                   text_properties=TEXT_PROPERTIES, boolean_properties=BOOLEAN_PROPERTIES,
-                   authentication_methods=AUTHENTICATION_METHODS,
-                   is_self=user.id == page.principal.user_id, **context)
+                   saved=saved, values=values or saved, fields=EDIT_FIELDS, password_note=password_note,
+                   all_roles=page.run(organization.get_all_roles), is_self=is_self, **context)
 
 
 @route("GET", BASE + "/edit")
+@administrators("users")
 def edit_user_form(page: Page):
-    _administrators_only(page)
-    return _edit_page(page, _user_id(page.request.arg("id")))
+    return _edit_page(page, query_id(page.request))
 
 
 @route("POST", BASE + "/edit")
+@administrators("users")
 def save_user(page: Page):
-    _administrators_only(page)
-    user_id = _user_id(page.request.field("id"))
-    entered = _entered_values(page.request)
-    items = _changed_items(_saved_values(page, user_id), entered, page.request.field("Password"))
+    user_id = form_id(page.request)
+    values = _entered_values(page.request)
+    items = _changed_items(_saved_values(page, user_id), values)
     back = page.url(BASE + "/edit", id=user_id)
     if not items:
         return page.done(back, "Nothing was changed: the form was as saved.")
     try:
         changed = page.run(organization.set_user_properties, user_id, items)
     except InvalidProperties as failure:
-        return _edit_page(page, user_id, entered, 400, problems=failure.by_key, form_error=failure.message)
+        return _edit_page(page, user_id, values, 400, problems=failure.by_key, form_error=failure.message)
     except OperationError as failure:  # e.g. taking the Administrator role from oneself
-        return _edit_page(page, user_id, entered, 400, form_error=failure.message)
+        return _edit_page(page, user_id, values, 400, form_error=failure.message)
     return page.done(back, "Saved: %s." % ", ".join(changed))
 
 
@@ -219,9 +214,9 @@ def save_user(page: Page):
 
 
 @route("POST", BASE + "/lock")
+@administrators("users")
 def lock_user(page: Page):
-    _administrators_only(page)
-    user_id = _user_id(page.request.field("id"))
+    user_id = form_id(page.request)
     lock = page.request.field("action") == "lock"
     back = page.url(BASE + "/edit", id=user_id)
     try:
@@ -235,9 +230,9 @@ def lock_user(page: Page):
 
 
 @route("POST", BASE + "/delete")
+@administrators("users")
 def delete_user(page: Page):
-    _administrators_only(page)
-    user_id = _user_id(page.request.field("id"))
+    user_id = form_id(page.request)
     try:
         username = page.run(organization.get_user, user_id).username
         page.run(organization.delete_user, user_id)
