@@ -12,6 +12,7 @@ from stws.config import Config
 from stws.domain.directory import Listing
 from stws.domain.errors import AccountLocked, InvalidArgument, InvalidState, NotFound, PermissionDenied
 from stws.domain.organization import AgentEntry, UserPage
+from stws.domain.properties import InvalidProperties
 from stws.operations import organization as ops
 from stws.operations.runner import OperationSpec, PasswordCredentials, authenticate, run
 from stws.runtime import start_runtime
@@ -84,6 +85,33 @@ def test_administrator_creates_and_reads_a_user(runtime):
 def test_a_bad_new_password_is_refused_before_the_transaction(runtime):
     with pytest.raises(InvalidArgument, match="at least 8"):
         run(runtime, ops.create_user, admin_of(runtime), ("dave", "short", "d@example.com", False, ""))
+
+
+def test_every_bad_field_of_a_new_user_is_named_by_its_key_and_nothing_is_created(runtime):
+    admin = admin_of(runtime)
+    with pytest.raises(InvalidProperties) as refused:
+        run(runtime, ops.create_user_with_roles, admin, ("has space", "short", "nope", False, "x" * 201, []))
+    assert sorted(refused.value.by_key) == ["DisplayName", "Email", "Password", "UserName"]
+    assert "at least 8" in refused.value.by_key["Password"] and "at least 8" in refused.value.message
+    with pytest.raises(InvalidProperties) as refused:
+        run(runtime, ops.create_user_with_roles, admin, ("rita", "passw0rd-1", "r@example.com", True, "",
+                                                         [roles.AGENT, "Wizard"]))
+    assert "no role named 'Wizard'" in refused.value.by_key["Roles"]
+    # One bad field: its message alone, as SOAP's CreateUser has always said it.
+    with pytest.raises(InvalidArgument) as refused:
+        run(runtime, ops.create_user, admin, ("rita", "passw0rd-1", "not-an-email", False, ""))
+    assert refused.value.message == "'not-an-email' is not a valid email address."
+    assert run(runtime, ops.list_users, admin, ("rita", "", 0, 10)).total == 0
+
+
+def test_a_user_created_with_roles_has_those_and_everyone(runtime):
+    admin = admin_of(runtime)
+    sam = run(runtime, ops.create_user_with_roles, admin,
+              ("sam", "passw0rd-1", "sam@example.com", False, "Sam", [roles.AGENT, roles.EVERYONE]))
+    assert sorted(r.name for r in run(runtime, ops.get_user, admin, (sam,)).roles) == [roles.AGENT, roles.EVERYONE]
+    assert authenticate(runtime, PasswordCredentials("sam", "passw0rd-1")).has_role(roles.AGENT)
+    tia = run(runtime, ops.create_user_with_roles, admin, ("tia", "passw0rd-1", "tia@example.com", True, "", []))
+    assert sorted(r.name for r in run(runtime, ops.get_user, admin, (tia,)).roles) == [roles.EVERYONE, roles.VERIFIED]
 
 
 def test_users_read_their_own_properties_and_change_only_their_profile(runtime):

@@ -21,7 +21,7 @@ from stws.db.models import (
 )
 from stws.domain import validation
 from stws.domain.errors import AlreadyExists, InUse, InvalidArgument, InvalidState, NotFound, PermissionDenied
-from stws.domain.properties import Property, PropertyBag, parse_bool, parse_int
+from stws.domain.properties import InvalidProperties, Property, PropertyBag, parse_bool, parse_int
 from stws.security import roles as role_rules
 from stws.security.auth import new_security_stamp, username_key
 from stws.security.passwords import PasswordHash, hash_password
@@ -149,8 +149,34 @@ def prepare_password(password) -> PasswordHash:
     return PasswordHash(hash_password(validation.password(password)))
 
 
-def create_user(call, username, password, email, is_email_verified, display_name) -> User:
-    """``password`` is a plain new password or one from ``prepare_password``."""
+def check_new_user(username, password, email, display_name) -> tuple:
+    """The fields of a new user checked all at once, before the transaction
+    (no database needed), the password hashed last: the checked
+    ``(username, PasswordHash, email, display_name)``. InvalidProperties
+    names each bad field by its property key, so a form shows every problem
+    beside its field in one go; with one problem its message is that
+    field's alone."""
+    checks = (("UserName", validation.username, username),
+              ("Password", validation.password, password),
+              ("Email", validation.email, email),
+              ("DisplayName", lambda text: validation.name(text, "display name", required=False), display_name))
+    checked, problems = [], {}
+    for key, check, value in checks:
+        try:
+            checked.append(check(value))
+        except InvalidArgument as failure:
+            problems[key] = failure.message
+    if problems:
+        raise InvalidProperties(" ".join(problems.values()), problems)
+    username, password, email, display_name = checked
+    return username, PasswordHash(hash_password(password)), email, display_name
+
+
+def create_user(call, username, password, email, is_email_verified, display_name, role_names=()) -> User:
+    """``password`` is a plain new password or one from ``prepare_password``.
+    The user gets Everyone and Registered Users (with Verified Email when
+    ``is_email_verified``), or, when ``role_names`` are given, Everyone and
+    those."""
     username = validation.username(username)
     if not isinstance(password, PasswordHash):
         password = prepare_password(password)
@@ -168,8 +194,13 @@ def create_user(call, username, password, email, is_email_verified, display_name
         is_email_verified=bool(is_email_verified),
         security_stamp=new_security_stamp(),
     )
-    base_role = role_rules.VERIFIED if is_email_verified else role_rules.REGISTERED
-    user.roles = [role_by_name(call, role_rules.EVERYONE), role_by_name(call, base_role)]
+    if not role_names:
+        role_names = [role_rules.VERIFIED if is_email_verified else role_rules.REGISTERED]
+    try:
+        roles = [role_by_name(call, name) for name in [role_rules.EVERYONE, *role_names]]
+    except InvalidArgument as failure:
+        raise InvalidProperties(failure.message, {"Roles": failure.message}) from None
+    user.roles = list(dict.fromkeys(roles))  # Everyone ticked as well is given once
     session.add(user)
     session.flush()
     return user

@@ -28,17 +28,29 @@ ADMINISTRATOR = roles.ADMINISTRATOR
 # ------------------------------------------------------------------ users
 
 
-def _hash_new_password(args):
-    # scrypt is slow: hashed before the transaction, it holds no write lock.
-    username, password, *rest = args
-    return (username, org.prepare_password(password), *rest)
+def _check_new_user(args):
+    # Every field checked at once and the password hashed (scrypt is slow)
+    # before the transaction: it holds no write lock.
+    username, password, email, is_email_verified, display_name, *rest = args
+    username, password, email, display_name = org.check_new_user(username, password, email, display_name)
+    return (username, password, email, is_email_verified, display_name, *rest)
 
 
-@operation(role=ADMINISTRATOR, prepare=_hash_new_password)
+@operation(role=ADMINISTRATOR, prepare=_check_new_user)
 def create_user(context, username, password, email, is_email_verified, display_name) -> int:
     """Create a customer account (roles Everyone and Registered Users, with
     Verified Email when ``is_email_verified``); the new user's id."""
     return org.create_user(context, username, password, email, is_email_verified, display_name).id
+
+
+@operation(role=ADMINISTRATOR, prepare=_check_new_user)
+def create_user_with_roles(context, username, password, email, is_email_verified, display_name,
+                           role_names) -> int:
+    """create_user giving the new user Everyone and ``role_names`` (the
+    default roles when empty), all or nothing: the management interface's
+    New user form. Bad fields are reported by property key
+    (InvalidProperties.by_key: UserName, Password, Email, DisplayName, Roles)."""
+    return org.create_user(context, username, password, email, is_email_verified, display_name, role_names).id
 
 
 # The user (roles loaded), or NotFound.
