@@ -82,7 +82,7 @@ class Browserless:
 
 def seed_spool(database_url: str, outgoing: int, incoming: int) -> None:
     engine = create_engine(database_url)
-    now = dt.datetime.now(dt.timezone.utc).replace(tzinfo=None)
+    now = dt.datetime.now(dt.timezone.utc)
     body = ("Hello,\r\n\r\n" + "This is a line of a reply to a ticket.\r\n" * 14).encode()
     rows = []
     with engine.begin() as connection:
@@ -169,9 +169,9 @@ def bench(backend: str, database_url: str, args) -> None:
             ("d3", "/admin/settings/diagnostics?tab=logs"),
             ("s1", "/admin/settings/spool?tab=outgoing"),
             ("s2", "/admin/settings/spool?tab=outgoing&offset=%d" % (args.messages // 2)),
-            ("s3", "/admin/settings/spool?tab=outgoing&sort=subject&order=descending"),
+            ("s3", "/admin/settings/spool?tab=outgoing&sort=subject&order=desc"),
             ("s4", "/admin/settings/spool?tab=incoming"),
-            ("s5", "/admin/settings/spool/raw?kind=outgoing&id=%d" % (args.messages // 3)),
+            ("s5", "/admin/settings/spool/raw?tab=outgoing&id=%d" % (args.messages // 3)),
         ]
         results = {}
         print("%-5s %-62s %9s %9s %10s %8s" % ("", "page", "p50 ms", "p95 ms", "CPU ms/r", "p95/base"))

@@ -618,7 +618,15 @@ class OutgoingMessage(Base):
     claimed_by: Mapped[str | None] = mapped_column(String(200))
     claim_until_utc: Mapped[dt.datetime | None]
 
-    __table_args__ = (Index("ix_spool_outgoing_due", "status", "next_attempt_utc"),)
+    __table_args__ = (
+        Index("ix_spool_outgoing_due", "status", "next_attempt_utc"),
+        # The management interface's list is sorted by any of these, then by
+        # id, and paged at any offset: each is read from its index alone
+        # (stws.mail.spool._page). By id too: on SQLite the table itself is
+        # no index to page through (each row holds the whole message).
+        *[Index("ix_spool_outgoing_by_%s" % column, column)
+          for column in ("id", "date_created_utc", "from_address", "recipients", "subject", "status", "attempts")],
+    )
 
 
 class TransferServer(Base):
@@ -836,7 +844,12 @@ class IncomingMessage(Base):
     date_received_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)
     date_imported_utc: Mapped[dt.datetime | None]
 
-    __table_args__ = (Index("ix_spool_incoming_status", "status", "id"),)
+    __table_args__ = (
+        Index("ix_spool_incoming_status", "status", "id"),
+        # The sort orders of the management interface's list (as for the outgoing spool).
+        *[Index("ix_spool_incoming_by_%s" % column, column)
+          for column in ("id", "date_received_utc", "from_address", "subject", "size", "attempts")],
+    )
 
 
 class AutoResponse(Base):
