@@ -82,11 +82,13 @@ class Browser:
         """Run browser steps (a function using Playwright objects) off the reactor."""
         return self.thread.call(function, *args)
 
-    async def new_page(self, width: int = 1280, height: int = 900):
-        """A page in a new context: its own cookies, as another browser would have."""
+    async def new_page(self, width: int = 1280, height: int = 900, javascript: bool = True):
+        """A page in a new context: its own cookies, as another browser would
+        have; ``javascript=False``: a browser that runs no script at all."""
 
         def make():
-            context = self.thread.chromium.new_context(viewport={"width": width, "height": height})
+            context = self.thread.chromium.new_context(viewport={"width": width, "height": height},
+                                                       java_script_enabled=javascript)
             context.set_default_timeout(STEP_TIMEOUT_MS)
             page = context.new_page()
             page.errors = []  # JavaScript errors and CSP refusals seen on the page

@@ -165,3 +165,36 @@ async def test_no_script_errors_on_the_diagnostics_tabs(server, browser):
         return page.errors
 
     assert await browser.do(visit_all) == []
+
+
+async def test_every_diagnostics_action_works_without_javascript(server, browser):
+    write_log_lines(server, ["a line to read"])
+    page = await browser.signed_in(server, *server.admin, page=await browser.new_page(javascript=False))
+    error_log = next(p.name for p in server.runtime.data.logs.iterdir() if p.name.startswith("error-"))
+
+    port = server.web.port.getHost().port
+
+    def without_script():
+        page.goto(server.base_url + DIAGNOSTICS)
+        page.fill("#HeartbeatIntervalSeconds", "7")
+        page.fill("#ConnectivityProbeAddress", "127.0.0.1:%d" % port)  # nothing leaves loopback
+        submit(page)
+        saved = page.text_content("main .notice")
+        page.goto(server.base_url + DIAGNOSTICS + "?tab=threads")
+        submit(page, "button[aria-label='Stop Cleaner']")
+        stopped = page.text_content("main .notice")
+        page.goto(server.base_url + DIAGNOSTICS + "?tab=logs")
+        page.click("text=" + error_log)  # the pop-up's page, as a page of its own
+        page.wait_for_url("**/log?name=*")
+        shown = page.text_content("pre.raw")
+        page.goto(server.base_url + DIAGNOSTICS + "?tab=logs")
+        page.check("input[name=file][value='%s']" % error_log)
+        submit(page, "text=Delete")  # no confirmation without script: the form posts
+        deleted = page.text_content("main .notice")
+        page.goto(server.base_url + DIAGNOSTICS + "/self-diagnostic")
+        return saved, stopped, shown, deleted, page.text_content("h1")
+
+    saved, stopped, shown, deleted, heading = await browser.do(without_script)
+    assert "Saved" in saved and server.runtime.options.get().HeartbeatIntervalSeconds == 7
+    assert stopped == "Cleaner is stopped." and "a line to read" in shown
+    assert deleted == "Deleted 1 log file." and heading == "Self Diagnostic"

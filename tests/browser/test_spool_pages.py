@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from browser.conftest import ARTIFACTS, STEP_TIMEOUT_MS, submit
+from browser.conftest import ARTIFACTS, submit
 from conftest import strings
 from mail.conftest import queue, rows
 from mail.pop_server import add_pop_account, incoming_rows, make_mail
@@ -169,15 +169,7 @@ async def test_raw_content_in_a_pop_up_by_double_click_enter_and_the_toolbar(ser
 async def test_every_action_works_without_javascript(server, browser):
     first, second = queue(server.runtime, 2, status="failed", attempts=10)
 
-    def make():
-        context = browser.thread.chromium.new_context(java_script_enabled=False)
-        context.set_default_timeout(STEP_TIMEOUT_MS)
-        browser.contexts.append(context)
-        page = context.new_page()
-        browser.pages.append(page)
-        return page
-
-    page = await browser.signed_in(server, *server.admin, page=await browser.do(make))
+    page = await browser.signed_in(server, *server.admin, page=await browser.new_page(javascript=False))
 
     def without_script():
         page.goto(server.base_url + SPOOL)

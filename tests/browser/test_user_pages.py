@@ -9,7 +9,7 @@ from urllib.parse import urlencode
 import pytest_twisted
 from twisted.internet import threads
 
-from browser.conftest import ARTIFACTS, STEP_TIMEOUT_MS, submit
+from browser.conftest import ARTIFACTS, submit
 from conftest import strings
 from stws.domain.errors import ResultCode
 from stws.operations import organization as ops
@@ -58,17 +58,7 @@ def answer_confirm(page, accept: bool) -> list:
 async def page_without_javascript(browser, server):
     """A signed-in admin page in a context that runs no script at all."""
 
-    def make():
-        context = browser.thread.chromium.new_context(java_script_enabled=False,
-                                                      viewport={"width": 1280, "height": 900})
-        context.set_default_timeout(STEP_TIMEOUT_MS)
-        browser.contexts.append(context)
-        page = context.new_page()
-        page.errors = []
-        browser.pages.append(page)
-        return page
-
-    return await browser.signed_in(server, *server.admin, page=await browser.do(make))
+    return await browser.signed_in(server, *server.admin, page=await browser.new_page(javascript=False))
 
 
 # ------------------------------------------------------------------ create
