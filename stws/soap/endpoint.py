@@ -272,6 +272,10 @@ def _asmx_wsdl_hook(name: str, namespace: str):
             part.set("name", "parameters")
         port_type = root.find(_W + "portType")
         port_type.set("name", name + "Soap")
+        # spyne names a part that does not exist (the operation); ASP.NET
+        # writes no parameterOrder, and JAX-WS wsimport warns on each one.
+        for operation in port_type.iter(_W + "operation"):
+            operation.attrib.pop("parameterOrder", None)
         binding11 = root.find(_W + "binding")
         binding11.set("name", name + "Soap")
         binding11.set("type", "tns:%sSoap" % name)
