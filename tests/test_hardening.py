@@ -72,6 +72,39 @@ async def test_malformed_xml_over_soap12_is_a_sender_fault(small_server):
     await assert_still_serving(small_server)
 
 
+def error_log_text(server) -> str:
+    return "".join(path.read_text() for path in server.runtime.data.logs.glob("error-*.log"))
+
+
+NOT_SOAP = {
+    "empty": (b"", None),
+    "blank": (b"  \r\n", None),
+    "text": (b"hello", None),
+    "json": (b'{"authUserName": "admin"}', None),
+    "not-utf8": (b"\xff\xfe\x00<a/>", None),
+    "utf16-declared-utf8-sent": (b'<?xml version="1.0" encoding="UTF-16"?><a/>', None),
+    "unknown-charset": (envelope(get_all_groups()), "charset=no-such-charset"),
+    "not-an-envelope": (b"<GetAllGroups/>", None),
+}
+
+
+@pytest.mark.parametrize("soap12", [False, True], ids=["soap11", "soap12"])
+@pytest.mark.parametrize("case", sorted(NOT_SOAP))
+async def test_a_body_that_is_not_soap_is_a_client_fault_not_logged(small_server, soap12, case):
+    """Empty or non-XML bodies are the client's mistake: a Client (1.2:
+    Sender) fault, never a Server error reference or an error-log entry."""
+    body, charset = NOT_SOAP[case]
+    media_type = "application/soap+xml" if soap12 else "text/xml"
+    headers = {"Content-Type": "%s; %s" % (media_type, charset)} if charset else None
+    response = await post(small_server, body, soap12=soap12, headers=headers)
+    assert response.status_code in (400, 500), response.text
+    code, text = fault(response, SOAP12 if soap12 else SOAP11)
+    assert code.startswith("Sender" if soap12 else "Client"), (code, text)
+    assert "reference" not in text
+    assert error_log_text(small_server) == ""
+    await assert_still_serving(small_server)
+
+
 async def test_external_entity_is_refused_and_not_read(small_server):
     prolog = '<?xml version="1.0"?><!DOCTYPE x [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>'
     body = envelope(get_all_groups(user="&xxe;"), prolog=prolog)

@@ -64,6 +64,21 @@ class _PrebuiltEnvelope:
         self.data = data
 
 
+# What spyne's parsing of a request body raises, besides its own faults, on
+# a body that is not a SOAP message (see _AsmxProtocolMixin.create_in_document).
+_UNPARSABLE = (StopIteration, UnicodeError, LookupError, ValueError)
+
+
+def _describe_unparsable(error: Exception) -> str:
+    if isinstance(error, StopIteration):
+        return "it is empty."
+    if isinstance(error, UnicodeError):
+        return "its bytes are not in the charset it states (%s)." % getattr(error, "encoding", "?")
+    if isinstance(error, LookupError):
+        return "unknown charset."
+    return "%s." % (str(error)[:200],)
+
+
 class _AsmxProtocolMixin:
     """UTC datetimes with 'Z' (.NET reads them as DateTimeKind.Utc), no DTDs,
     ``xsi:nil`` on an optional parameter read as "omitted", and responses
@@ -82,7 +97,17 @@ class _AsmxProtocolMixin:
                                '<soap:Envelope xmlns:soap="%s" xmlns:xsi="%s"><soap:Body>' % (self.ns_soap_env, XSI))
 
     def create_in_document(self, ctx, charset=None):
-        super().create_in_document(ctx, charset)
+        try:
+            super().create_in_document(ctx, charset)
+        except Fault:
+            raise
+        except _UNPARSABLE as error:
+            # spyne lets these out of its parsing step, and they became a
+            # Server fault with an error-log entry: an empty body
+            # (StopIteration), bytes that are not in the stated charset, an
+            # unknown charset. They are the client's mistake.
+            raise Fault("Client.XMLSyntaxError", "The request body is not a SOAP message: %s"
+                        % (_describe_unparsable(error),)) from None
         root = ctx.in_document
         if isinstance(root, tuple):
             root = root[0]
