@@ -128,8 +128,9 @@ def GetGroupTicketInfo(items):
 @binds(ops.close_ticket, ("ticketNumber", String), ("closingComment", String), returns=T.GenericResult)
 def CloseTicket(ticket):
     """Set the ticket's status to Closed and its closing date; a non-empty
-    closingComment is added as a General note (not a Resolution). Both are
-    recorded in the ticket's history.
+    closingComment is added as a Resolution note (listed as Type 12 by
+    GetTicketConversationPartList; a deleted ticket with a resolution is
+    never purged). Both are recorded in the ticket's history.
 
     Result codes: NOT_FOUND (5) for an unknown or invisible ticket;
     INVALID_STATE (7) when it is already closed, closed and locked, or has
