@@ -60,9 +60,14 @@ def GetTicketsBySearch(found: search.Found):
     IsDeleted (default false; true needs the Manager role), MaxResults
     (1..10000, default 1000), Offset (default 0).
 
-    Sorted by LastReplyDateUtc, newest first, then by ticket id, newest
-    first. When more tickets match than MaxResults, Message says which
-    Offset returns the next page (and is empty otherwise).
+    Sorting: SortBy (also sent as SortField) is LastReplyDateUtc (the
+    default), DateOpened, ID, TicketNumber, Subject (case-insensitive) or
+    Priority (by rank, Urgent highest); SortOrder is Descending (the
+    default) or Ascending (also Desc, Asc). Values are case-insensitive,
+    e.g. ``sortorder=ascending``. Ties are sorted by ticket id in the same
+    direction; tickets without a reply come last either way. When more
+    tickets match than MaxResults, Message says which Offset returns the
+    next page (and is empty otherwise).
 
     Unknown or repeated keys, empty or malformed values: INVALID_ARGUMENT
     (4), naming every one of them; nothing is ignored.
