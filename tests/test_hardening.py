@@ -79,6 +79,8 @@ def error_log_text(server) -> str:
     return "".join(path.read_text() for path in server.runtime.data.logs.glob("error-*.log"))
 
 
+# Bodies that are no SOAP request; "{ns}" stands for the envelope namespace
+# of the SOAP version the request is sent as.
 NOT_SOAP = {
     "empty": (b"", None),
     "blank": (b"  \r\n", None),
@@ -86,17 +88,29 @@ NOT_SOAP = {
     "json": (b'{"authUserName": "admin"}', None),
     "not-utf8": (b"\xff\xfe\x00<a/>", None),
     "utf16-declared-utf8-sent": (b'<?xml version="1.0" encoding="UTF-16"?><a/>', None),
-    "unknown-charset": (envelope(get_all_groups()), "charset=no-such-charset"),
+    "unknown-charset": (b'<s:Envelope xmlns:s="{ns}"><s:Body>' + get_all_groups().encode()
+                        + b"</s:Body></s:Envelope>", "charset=no-such-charset"),
     "not-an-envelope": (b"<GetAllGroups/>", None),
+    "empty-envelope": (b'<s:Envelope xmlns:s="{ns}"/>', None),
+    "header-only": (b'<s:Envelope xmlns:s="{ns}"><s:Header/></s:Envelope>', None),
+    "empty-body": (b'<s:Envelope xmlns:s="{ns}"><s:Body/></s:Envelope>', None),
+    "text-in-body": (b'<s:Envelope xmlns:s="{ns}"><s:Body>hello</s:Body></s:Envelope>', None),
+    "fault-as-request": (b'<s:Envelope xmlns:s="{ns}"><s:Body><s:Fault/></s:Body></s:Envelope>', None),
+    "unknown-operation": (b'<s:Envelope xmlns:s="{ns}"><s:Body><Nothing xmlns="urn:x"/></s:Body></s:Envelope>',
+                          None),
+    "wrong-type": (b'<s:Envelope xmlns:s="{ns}"><s:Body><GetAgentsForGroup xmlns="' + NS.encode()
+                   + b'"><authUserName>admin</authUserName><authPassword>x</authPassword>'
+                   b"<groupId>one</groupId></GetAgentsForGroup></s:Body></s:Envelope>", None),
 }
 
 
 @pytest.mark.parametrize("soap12", [False, True], ids=["soap11", "soap12"])
 @pytest.mark.parametrize("case", sorted(NOT_SOAP))
 async def test_a_body_that_is_not_soap_is_a_client_fault_not_logged(small_server, soap12, case):
-    """Empty or non-XML bodies are the client's mistake: a Client (1.2:
-    Sender) fault, never a Server error reference or an error-log entry."""
+    """Empty, non-XML or non-SOAP bodies are the client's mistake: a Client
+    (1.2: Sender) fault, never a Server error reference or an error-log entry."""
     body, charset = NOT_SOAP[case]
+    body = body.replace(b"{ns}", (SOAP12 if soap12 else SOAP11).encode())
     media_type = "application/soap+xml" if soap12 else "text/xml"
     headers = {"Content-Type": "%s; %s" % (media_type, charset)} if charset else None
     response = await post(small_server, body, soap12=soap12, headers=headers)

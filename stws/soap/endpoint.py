@@ -138,6 +138,24 @@ class _AsmxProtocolMixin:
         else:
             super().create_out_string(ctx, charset)
 
+    def decompose_incoming_envelope(self, ctx, message=Soap11.REQUEST):
+        if message is self.REQUEST:
+            self._require_one_operation_element(ctx)
+        super().decompose_incoming_envelope(ctx, message)
+
+    def _require_one_operation_element(self, ctx) -> None:
+        """A request's Body holds the operation's element. spyne fails
+        inside (a Server fault) on an envelope without a Body, a Body without
+        an element, or a Fault sent as a request."""
+        envelope = ctx.in_document[0] if isinstance(ctx.in_document, tuple) else ctx.in_document
+        if envelope.tag != "{%s}Envelope" % self.ns_soap_env:
+            return  # spyne's own fault says what is wrong
+        body = envelope.find("{%s}Body" % self.ns_soap_env)
+        if body is None or len(body) == 0:
+            raise Fault("Client.SoapError", "The SOAP Body holds no operation element.")
+        if body[0].tag == "{%s}Fault" % self.ns_soap_env:
+            raise Fault("Client.SoapError", "A request must call an operation, not carry a Fault.")
+
     def validate_body(self, ctx, message):
         if message is self.REQUEST and ctx.in_body_doc is not None:
             _drop_nil_optional_parameters(self.app, ctx.in_body_doc)
@@ -177,7 +195,14 @@ class AsmxSoap11(_AsmxProtocolMixin, Soap11):
 
 
 class AsmxSoap12(_AsmxProtocolMixin, Soap12):
-    pass
+    def schema_validation_error_to_parent(self, ctx, cls, inst, parent, ns, **kwargs):
+        """A request that fails schema validation gets the same Sender fault
+        as any other. spyne's own writer for it fails on the message (ASCII
+        bytes) and would put it in Reason without Text, overwritten by the
+        Code: every invalid SOAP 1.2 request got a Server fault instead."""
+        if isinstance(inst.faultstring, bytes):
+            inst.faultstring = inst.faultstring.decode("ascii", "replace")
+        return self.fault_to_parent(ctx, cls, inst, parent, ns, **kwargs)
 
 
 @dataclass(frozen=True)
