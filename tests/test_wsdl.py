@@ -149,6 +149,17 @@ async def test_operation_page_shows_parameters_and_sample_requests(server):
     assert "&lt;CreateUser xmlns=" in text and "<CreateUser" not in text
 
 
+async def test_operation_page_shows_what_the_operation_does(server):
+    """The operation's description (as in the WSDL's documentation), e.g.
+    GetTicketsBySearch's search and sort keys, as ASMX's ?op= page shows it."""
+    page = await get(server.url("svcTickets") + "?op=GetTicketsBySearch")
+    assert page.status_code == 200
+    for key in ("EmailAddress", "IsOpen", "MaxResults", "SortBy", "SortField", "SortOrder", "Ascending",
+                "Descending", "LastReplyDateUtc", "DateOpened"):
+        assert key in page.text, key
+    assert "``" not in page.text  # reStructuredText quotes are shown as code
+
+
 async def test_unknown_operation_page_is_404_and_escapes_the_name(server):
     page = await get(server.url("svcOrganization") + "?op=%3Cscript%3Ealert(1)%3C/script%3E")
     assert page.status_code == 404

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import inspect
 import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -213,6 +214,13 @@ class OperationInfo:
     soap_action: str
     parameters: tuple  # ((name, xsd type name), ...)
     returns: str
+    description: str = ""  # the binding's docstring, also the WSDL's documentation
+
+    def description_paragraphs(self) -> list:
+        """The description as paragraphs, each a list of (text, is_code)
+        runs: ````Key=Value```` in a docstring is code."""
+        return [[(run, index % 2 == 1) for index, run in enumerate(" ".join(paragraph.split()).split("``"))]
+                for paragraph in self.description.split("\n\n") if paragraph.strip()]
 
     def sample_request(self, endpoint, soap_version: str) -> str:
         """An HTTP request for this operation with type names as placeholders."""
@@ -297,7 +305,8 @@ class AsmxEndpoint:
                 (arg, _xsd_name(kind)) for arg, kind in method.in_message._type_info.items()
             )
             (returns,) = method.out_message._type_info.values()
-            yield OperationInfo(name, "%s/%s" % (self.namespace, name), parameters, _xsd_name(returns))
+            yield OperationInfo(name, "%s/%s" % (self.namespace, name), parameters, _xsd_name(returns),
+                                inspect.cleandoc(method.doc or ""))
 
 
 def _is_quick(spec) -> bool:
