@@ -16,6 +16,7 @@ from stws.soap.hosting import CaseInsensitiveDirectory, SoapPools, build_service
 from stws.web import pages  # noqa: F401 - registers the management interface's pages
 from stws.web.admin import AdminResource
 from stws.web.attachments import AttachmentsResource
+from stws.web.strict_http import LimitedHTTPChannel
 
 system_log = logging.getLogger("stws.system")
 
@@ -31,6 +32,10 @@ WEB_THREADS = 4
 class StwsSite(Site):
     """The site; its services are installed once the listening address (and
     so the public URL that goes into every WSDL) is known."""
+
+    # Twisted's HTTP/1.1 channel, answering 414/431 over its header limits
+    # (stws.web.strict_http).
+    protocol = LimitedHTTPChannel
 
     def __init__(self, runtime, **kwargs):
         self.root = CaseInsensitiveDirectory()

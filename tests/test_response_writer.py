@@ -141,3 +141,40 @@ def test_rendered_once_arrays_are_written_once_and_alike(offline_endpoints):
     (key,) = result.Agents.xml
     result.Agents.xml[key] = "<Agents/>"
     assert b"<Agents/>" in serialize(app, descriptor, [result], through_writer=True)
+
+
+def missing_required(element, kind, path: str) -> list[str]:
+    """The required members of ``kind`` (minOccurs 1) that ``element`` lacks
+    or holds as xsi:nil, recursively; [] when all are there."""
+    missing = []
+    for name, field_kind in kind.get_flat_type_info(kind).items():
+        if field_kind.Attributes.min_occurs < 1:
+            continue
+        child = element.find("{%s}%s" % (element.tag.partition("}")[0][1:], name))
+        if child is None or child.get("{http://www.w3.org/2001/XMLSchema-instance}nil") is not None:
+            missing.append(path + "." + name)
+        elif issubclass(field_kind, ComplexModelBase) and not issubclass(field_kind, Array):
+            missing.extend(missing_required(child, field_kind, path + "." + name))
+    return missing
+
+
+@pytest.mark.parametrize("service_class, operation_name", list(operations()))
+def test_failure_answers_carry_every_required_member(offline_endpoints, service_class, operation_name):
+    """A Result=false answer holds every member its type declares required,
+    nested ones included (TicketInfoResult.Ticket and its value types), so
+    that .NET proxies (XmlSerializer, or WCF DataContract with
+    IsRequired=true members) can read it."""
+    from stws.domain.errors import NotFound
+    from stws.soap.operation import failed_result
+
+    endpoint = offline_endpoints[service_class]
+    method = service_class.public_methods[operation_name]
+    binding = method.function.stws_spec
+    ((_, result_kind),) = method.out_message._type_info.items()
+    result = failed_result(binding, NotFound("No such thing."))
+    for app in (endpoint._soap11, endpoint._soap12):
+        descriptor = app.interface.service_method_map["{%s}%s" % (endpoint.namespace, operation_name)][0]
+        for through_writer in (True, False):
+            document = etree.fromstring(serialize(app, descriptor, [result], through_writer))
+            (answer,) = document.iter("{%s}%sResult" % (endpoint.namespace, operation_name))
+            assert missing_required(answer, result_kind, operation_name + "Result") == []

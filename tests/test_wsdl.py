@@ -53,6 +53,10 @@ async def test_wsdl_has_the_asmx_shape(server, name):
     for prefix in ("soap", "soap12"):
         for op in wsdl.iterfind("wsdl:binding/wsdl:operation/%s:operation" % prefix, NS):
             assert op.get("soapAction") == "%s/%s" % (namespace, op.getparent().get("name"))
+    # No parameterOrder (spyne's names a part that does not exist; JAX-WS
+    # wsimport warns on every operation, and ASP.NET never writes it).
+    operations = wsdl.findall("wsdl:portType/wsdl:operation", NS)
+    assert operations and not [op.get("name") for op in operations if op.get("parameterOrder") is not None]
     # .NET maps xs:integer to string, and optional value types to T? + TSpecified.
     types = wsdl.findall(".//xs:element", NS)
     assert not [e for e in types if e.get("type") == "xs:integer"]
@@ -143,6 +147,17 @@ async def test_operation_page_shows_parameters_and_sample_requests(server):
     assert "application/soap+xml" in text
     # The sample XML is shown as text, not injected as markup.
     assert "&lt;CreateUser xmlns=" in text and "<CreateUser" not in text
+
+
+async def test_operation_page_shows_what_the_operation_does(server):
+    """The operation's description (as in the WSDL's documentation), e.g.
+    GetTicketsBySearch's search and sort keys, as ASMX's ?op= page shows it."""
+    page = await get(server.url("svcTickets") + "?op=GetTicketsBySearch")
+    assert page.status_code == 200
+    for key in ("EmailAddress", "IsOpen", "MaxResults", "SortBy", "SortField", "SortOrder", "Ascending",
+                "Descending", "LastReplyDateUtc", "DateOpened"):
+        assert key in page.text, key
+    assert "``" not in page.text  # reStructuredText quotes are shown as code
 
 
 async def test_unknown_operation_page_is_404_and_escapes_the_name(server):

@@ -61,7 +61,7 @@ RebalanceRuleInfo = T.complex("RebalanceRuleInfo", [
 DepartmentInfoArrayResult = T.result("DepartmentInfoArrayResult", Departments=T.array_of(DepartmentInfo))
 GroupInfoArrayResult = T.result("GroupInfoArrayResult", Groups=T.array_of(GroupInfo))
 AgentInfoArrayResult = T.result("AgentInfoArrayResult", Agents=T.array_of(AgentInfo))
-UserInfoResult = T.result("UserInfoResult", User=T.member(UserInfo))
+UserInfoResult = T.result("UserInfoResult", User=T.payload(UserInfo))
 BrandInfoArrayResult = T.result("BrandInfoArrayResult", Brands=T.array_of(BrandInfo))
 RoleInfoArrayResult = T.result("RoleInfoArrayResult", Roles=T.array_of(RoleInfo))
 RebalanceRuleInfoArrayResult = T.result("RebalanceRuleInfoArrayResult", Rules=T.array_of(RebalanceRuleInfo))

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import copy
 import datetime
+import inspect
 import logging
 from dataclasses import dataclass
 from urllib.parse import urlsplit
@@ -64,6 +65,21 @@ class _PrebuiltEnvelope:
         self.data = data
 
 
+# What spyne's parsing of a request body raises, besides its own faults, on
+# a body that is not a SOAP message (see _AsmxProtocolMixin.create_in_document).
+_UNPARSABLE = (StopIteration, UnicodeError, LookupError, ValueError)
+
+
+def _describe_unparsable(error: Exception) -> str:
+    if isinstance(error, StopIteration):
+        return "it is empty."
+    if isinstance(error, UnicodeError):
+        return "its bytes are not in the charset it states (%s)." % getattr(error, "encoding", "?")
+    if isinstance(error, LookupError):
+        return "unknown charset."
+    return "%s." % (str(error)[:200],)
+
+
 class _AsmxProtocolMixin:
     """UTC datetimes with 'Z' (.NET reads them as DateTimeKind.Utc), no DTDs,
     ``xsi:nil`` on an optional parameter read as "omitted", and responses
@@ -82,7 +98,17 @@ class _AsmxProtocolMixin:
                                '<soap:Envelope xmlns:soap="%s" xmlns:xsi="%s"><soap:Body>' % (self.ns_soap_env, XSI))
 
     def create_in_document(self, ctx, charset=None):
-        super().create_in_document(ctx, charset)
+        try:
+            super().create_in_document(ctx, charset)
+        except Fault:
+            raise
+        except _UNPARSABLE as error:
+            # spyne lets these out of its parsing step, and they became a
+            # Server fault with an error-log entry: an empty body
+            # (StopIteration), bytes that are not in the stated charset, an
+            # unknown charset. They are the client's mistake.
+            raise Fault("Client.XMLSyntaxError", "The request body is not a SOAP message: %s"
+                        % (_describe_unparsable(error),)) from None
         root = ctx.in_document
         if isinstance(root, tuple):
             root = root[0]
@@ -112,6 +138,24 @@ class _AsmxProtocolMixin:
             ctx.out_string = [ctx.out_document.data]
         else:
             super().create_out_string(ctx, charset)
+
+    def decompose_incoming_envelope(self, ctx, message=Soap11.REQUEST):
+        if message is self.REQUEST:
+            self._require_one_operation_element(ctx)
+        super().decompose_incoming_envelope(ctx, message)
+
+    def _require_one_operation_element(self, ctx) -> None:
+        """A request's Body holds the operation's element. spyne fails
+        inside (a Server fault) on an envelope without a Body, a Body without
+        an element, or a Fault sent as a request."""
+        envelope = ctx.in_document[0] if isinstance(ctx.in_document, tuple) else ctx.in_document
+        if envelope.tag != "{%s}Envelope" % self.ns_soap_env:
+            return  # spyne's own fault says what is wrong
+        body = envelope.find("{%s}Body" % self.ns_soap_env)
+        if body is None or len(body) == 0:
+            raise Fault("Client.SoapError", "The SOAP Body holds no operation element.")
+        if body[0].tag == "{%s}Fault" % self.ns_soap_env:
+            raise Fault("Client.SoapError", "A request must call an operation, not carry a Fault.")
 
     def validate_body(self, ctx, message):
         if message is self.REQUEST and ctx.in_body_doc is not None:
@@ -152,7 +196,14 @@ class AsmxSoap11(_AsmxProtocolMixin, Soap11):
 
 
 class AsmxSoap12(_AsmxProtocolMixin, Soap12):
-    pass
+    def schema_validation_error_to_parent(self, ctx, cls, inst, parent, ns, **kwargs):
+        """A request that fails schema validation gets the same Sender fault
+        as any other. spyne's own writer for it fails on the message (ASCII
+        bytes) and would put it in Reason without Text, overwritten by the
+        Code: every invalid SOAP 1.2 request got a Server fault instead."""
+        if isinstance(inst.faultstring, bytes):
+            inst.faultstring = inst.faultstring.decode("ascii", "replace")
+        return self.fault_to_parent(ctx, cls, inst, parent, ns, **kwargs)
 
 
 @dataclass(frozen=True)
@@ -163,6 +214,13 @@ class OperationInfo:
     soap_action: str
     parameters: tuple  # ((name, xsd type name), ...)
     returns: str
+    description: str = ""  # the binding's docstring, also the WSDL's documentation
+
+    def description_paragraphs(self) -> list:
+        """The description as paragraphs, each a list of (text, is_code)
+        runs: ````Key=Value```` in a docstring is code."""
+        return [[(run, index % 2 == 1) for index, run in enumerate(" ".join(paragraph.split()).split("``"))]
+                for paragraph in self.description.split("\n\n") if paragraph.strip()]
 
     def sample_request(self, endpoint, soap_version: str) -> str:
         """An HTTP request for this operation with type names as placeholders."""
@@ -247,7 +305,8 @@ class AsmxEndpoint:
                 (arg, _xsd_name(kind)) for arg, kind in method.in_message._type_info.items()
             )
             (returns,) = method.out_message._type_info.values()
-            yield OperationInfo(name, "%s/%s" % (self.namespace, name), parameters, _xsd_name(returns))
+            yield OperationInfo(name, "%s/%s" % (self.namespace, name), parameters, _xsd_name(returns),
+                                inspect.cleandoc(method.doc or ""))
 
 
 def _is_quick(spec) -> bool:
@@ -272,6 +331,10 @@ def _asmx_wsdl_hook(name: str, namespace: str):
             part.set("name", "parameters")
         port_type = root.find(_W + "portType")
         port_type.set("name", name + "Soap")
+        # spyne names a part that does not exist (the operation); ASP.NET
+        # writes no parameterOrder, and JAX-WS wsimport warns on each one.
+        for operation in port_type.iter(_W + "operation"):
+            operation.attrib.pop("parameterOrder", None)
         binding11 = root.find(_W + "binding")
         binding11.set("name", name + "Soap")
         binding11.set("type", "tns:%sSoap" % name)

@@ -19,11 +19,13 @@ from urllib.parse import unquote
 from twisted.internet.threads import deferToThreadPool
 from twisted.web import http, server
 from twisted.web.pages import notFound
+from twisted.web.util import redirectTo
 from twisted.web.resource import Resource
 
 from stws.logs import log_internal_error
 from stws.soap.reader import NAMED_OPERATION
 from stws.web import render_page
+from stws.web.strict_http import DeclaredMethodsOnly, refuse_method
 
 
 class BoundedRequest(server.Request):
@@ -75,10 +77,21 @@ class CaseInsensitiveDirectory(Resource):
             return self.index_page
         return notFound()
 
+    def render(self, request):
+        """The folder's own URL without its slash (``/Services2``): to the
+        index page, as IIS does."""
+        if self.index_page is None:
+            return notFound().render(request)
+        if request.method not in (b"GET", b"HEAD"):
+            return refuse_method(request, (b"GET", b"HEAD"))
+        body = redirectTo(request.path + b"/", request)
+        request.setResponseCode(http.MOVED_PERMANENTLY)  # redirectTo says 302
+        return body
+
     index_page = None
 
 
-class ServicesIndex(Resource):
+class ServicesIndex(DeclaredMethodsOnly, Resource):
     isLeaf = True
 
     def __init__(self, endpoints):
@@ -162,9 +175,7 @@ class AsmxResource(Resource):
             return self._render_post(request)
         if request.method in (b"GET", b"HEAD"):
             return self._render_get(request)
-        request.setResponseCode(http.NOT_ALLOWED)
-        request.setHeader(b"allow", b"GET, HEAD, POST")
-        return b""
+        return refuse_method(request, (b"GET", b"HEAD", b"POST"))
 
     def _render_post(self, request):
         environ = wsgi_environ(request)

@@ -23,13 +23,16 @@ import datetime
 import functools
 from dataclasses import dataclass
 
-from spyne import Boolean, DateTime, Decimal, Fault, rpc
+from spyne import Array, Boolean, ComplexModelBase, DateTime, Decimal, Fault, rpc
 
 from stws.domain.errors import OperationError, ResultCode
 from stws.logs import log_internal_error
 from stws.operations import runner
 from stws.operations.runner import OperationSpec, PasswordCredentials
 from stws.soap.types import String
+
+# .NET's DateTime.MinValue: what ASMX writes for a DateTime nobody set.
+DOTNET_MIN_DATETIME = datetime.datetime(1, 1, 1, tzinfo=datetime.timezone.utc)
 
 __all__ = ["binds", "invoke", "log_internal_error", "SoapBinding", "assemble_service"]
 
@@ -119,26 +122,43 @@ def failed_result(binding: SoapBinding, failure: OperationError):
 
 @functools.lru_cache(maxsize=None)
 def value_type_defaults(returns: type) -> dict:
-    """The required value-type fields of a result type (e.g. RequestResult
-    of IntRequestResult) with the .NET default values ASMX writes for them:
-    0, false, 0001-01-01T00:00:00.
+    """The required fields of a result type (RequestResult of
+    IntRequestResult, Ticket of TicketInfoResult, ...) with the .NET default
+    values ASMX writes for them: 0, false, 0001-01-01T00:00:00, and for a
+    required complex member an instance with those defaults in its own
+    required members (its strings and arrays stay absent, as null ones are).
 
     spyne writes a missing one as xsi:nil="true" even when the schema says it
     is not nillable; .NET clients then fail on every Result=false answer
     (XmlSerializer: "Input string was not in a correct format"; WCF:
-    "ValueType 'System.Int32' cannot be null").
+    "ValueType 'System.Int32' cannot be null", or a SerializationException
+    for a DataMember(IsRequired=true) payload). The values are shared by
+    every answer, never changed.
     """
     defaults = {}
     for name, kind in returns.get_flat_type_info(returns).items():
-        if name in ("Result", "ResultCode") or kind.Attributes.min_occurs < 1 or kind.Attributes.nillable:
+        if name in ("Result", "ResultCode"):
             continue
-        if issubclass(kind, Boolean):
-            defaults[name] = False
-        elif issubclass(kind, Decimal):
-            defaults[name] = 0
-        elif issubclass(kind, DateTime):
-            defaults[name] = datetime.datetime(1, 1, 1, tzinfo=datetime.timezone.utc)
+        value = _dotnet_default(kind)
+        if value is not None:
+            defaults[name] = value
     return defaults
+
+
+def _dotnet_default(kind):
+    """What .NET has in a required member of ``kind`` it was given no value
+    for; None for optional or nillable members and for strings and arrays."""
+    if kind.Attributes.min_occurs < 1 or kind.Attributes.nillable:
+        return None
+    if issubclass(kind, Boolean):
+        return False
+    if issubclass(kind, Decimal):
+        return 0
+    if issubclass(kind, DateTime):
+        return DOTNET_MIN_DATETIME
+    if issubclass(kind, ComplexModelBase) and not issubclass(kind, Array):
+        return (getattr(kind, "__orig__", None) or kind)(**value_type_defaults(kind))
+    return None
 
 
 def assemble_service(name: str, modules, order=None):

@@ -128,9 +128,13 @@ class TypeFactory:
         self._types[name] = cls
         return cls
 
-    def member(self, cls):
-        """``cls`` used as a field or parameter: optional, omitted when null."""
-        return cls.customize(min_occurs=0, nillable=False)
+    def payload(self, cls):
+        """``cls`` as the single-object payload of a result (TicketInfoResult.Ticket):
+        required (minOccurs=1), as SmarterTrack's WSDL declares its own. A WCF
+        DataContract proxy ([DataMember(IsRequired=true)]) throws on an answer
+        without it, so it is written on failure too, with the .NET default
+        values of its members (stws.soap.operation.value_type_defaults)."""
+        return cls.customize(min_occurs=1, nillable=False)
 
     def array_of(self, cls) -> type:
         name = "ArrayOf" + cls.get_type_name()

@@ -27,9 +27,14 @@ from zope.interface import implementer
 
 from stws.domain.errors import NotFound
 from stws.domain.tickets import attachments
+from stws.web.strict_http import DeclaredMethodsOnly
 
 error_log = logging.getLogger("stws.error")
 CHUNK = 64 * 1024
+# The ids an attachment can have: TicketAttachmentInfo.fileId is an xs:int
+# (and PostgreSQL's column an integer); a larger one would fail in the
+# database, not be "not found".
+MAX_ATTACHMENT_ID = 2 ** 31 - 1
 
 
 def content_disposition(file_name: str) -> bytes:
@@ -39,7 +44,7 @@ def content_disposition(file_name: str) -> bytes:
         "ascii")
 
 
-class AttachmentsResource(Resource):
+class AttachmentsResource(DeclaredMethodsOnly, Resource):
     isLeaf = True
 
     def __init__(self, runtime, reactor):
@@ -57,6 +62,8 @@ class AttachmentsResource(Resource):
         if len(request.postpath) != 1 or not request.postpath[0].isdigit():
             return self._refuse(request, http.NOT_FOUND, b"No such attachment.\n")
         attachment_id = int(request.postpath[0])
+        if attachment_id > MAX_ATTACHMENT_ID:
+            return self._refuse(request, http.NOT_FOUND, b"No such attachment.\n")
         try:
             expires = int(request.args.get(b"expires", [b""])[0])
             token = request.args.get(b"token", [b""])[0].decode("ascii")

@@ -23,7 +23,8 @@ Every scenario is compiled with ``csharp/Scenario.cs`` (``Scenario.Run``,
 key=value ...`` per step, ``DONE`` and exit code 0 at the end, ``FAIL <what>``
 (exit 1) on an unexpected value and ``ERROR <exception>`` (exit 2) on an
 exception; an ASMX scenario also with ``csharp/AsmxProxy.cs``
-(``AsmxProxy.Connect``). A scenario takes ``<service url> <user> <password>
+(``AsmxProxy.Connect``), a WCF one with ``csharp/WcfBinding.cs``
+(``WcfBinding.Make``: SOAP 1.1 or 1.2). A scenario takes ``<service url> <user> <password>
 [extra arguments]``.
 
 The ``assert_*`` functions at the end check the source of a ``wsdl`` proxy
@@ -44,6 +45,7 @@ from twisted.internet.threads import deferToThread
 CSHARP_DIR = Path(__file__).resolve().parent / "csharp"
 SUPPORT_SOURCES = (CSHARP_DIR / "Scenario.cs",)
 ASMX_SUPPORT_SOURCES = SUPPORT_SOURCES + (CSHARP_DIR / "AsmxProxy.cs",)
+WCF_SUPPORT_SOURCES = SUPPORT_SOURCES + (CSHARP_DIR / "WcfBinding.cs",)
 
 # What every interop test needs; WCF tests also need svcutil. All are in
 # Debian's mono-devel, which scripts/setup installs.
@@ -235,7 +237,7 @@ class Builds:
         workdir = self._workdir("wcf", scenario)
         proxy = svcutil_proxy(service_url, workdir / "Wcf.cs")
         exe = compile_exe(workdir / (Path(scenario).stem + ".exe"),
-                          [*SUPPORT_SOURCES, CSHARP_DIR / scenario, workdir / "Wcf.cs"], WCF_REFERENCES)
+                          [*WCF_SUPPORT_SOURCES, CSHARP_DIR / scenario, workdir / "Wcf.cs"], WCF_REFERENCES)
         return Client(exe, proxy)
 
 

@@ -157,5 +157,8 @@ async def test_wcf_scenario(server, builds, binding):
     assert int(ok["CreateUser"]["id"]) >= 2
     assert ok["GetUsersProperties"] == {"UserName": "wcf.user"}
     assert ok["GetUser"] == {"kind": "Utc"}
+    # UserInfoResult.User is required (as SmarterTrack's payloads are): a
+    # failure answer carries it with .NET defaults.
+    assert ok["GetUserUnknown"] == {"code": "5", "id": "0"}
     assert ok["CreateUserDuplicate"] == {"result": "false", "code": "6", "requestResult": "0"}
     assert ok["WrongPassword"] == {"result": "false", "code": "1"}

@@ -258,3 +258,45 @@ async def test_ticket_life_through_the_wsdl_proxy(desk, builds, soap12):
     # And the custom field value reads back through zeep, too.
     values = await desk.tickets.GetTicketCustomFields(*AGENT, number, strings(CUSTOM_FIELD))
     assert values.RequestResults.string == ["%s=GOLD-42" % CUSTOM_FIELD]
+
+
+# ---------------------------------------------------------------- svcutil / WCF
+
+WCF_FAILURES_SCENARIO = "TicketsWcfFailures.cs"
+# The single-object payloads SmarterTrack's WSDL declares required.
+REQUIRED_PAYLOADS = {
+    "TicketInfoResult": ("Ticket", "TicketInfo"), "TicketCommentInfoResult": ("Comment", "TicketCommentInfo"),
+    "TimeLogInfoResult": ("TimeLog", "TimeLogInfo"), "TicketPartInfoResult": ("Part", "TicketPartInfo"),
+    "TicketAttachmentInfoResult": ("File", "TicketAttachmentInfo"),
+}
+
+
+@pytest.fixture(scope="module")
+def wcf_builds(tmp_path_factory):
+    return dotnet.Builds(tmp_path_factory.mktemp("dotnet-tickets-wcf"))
+
+
+@pytest.mark.skipif(bool(dotnet.missing_tools(dotnet.WCF_TOOLS)), reason="svcutil not on PATH")
+async def test_svcutil_proxy_requires_the_payloads_smartertrack_requires(server, wcf_builds):
+    proxy = (await wcf_builds.wcf_client(server.url("svcTickets"), WCF_FAILURES_SCENARIO)).proxy
+    data = r"www\.smartertools\.com\.SmarterTrack\.Services2\.svcTickets\.asmx\."
+    for result, (member, kind) in REQUIRED_PAYLOADS.items():
+        declaration = re.search(r'DataContractAttribute\(Name="%s".*?\n    \}\n' % result, proxy, re.S).group(0)
+        assert re.search(r"DataMemberAttribute\(IsRequired=true[^)]*\)\]\s*public %s%s %s \{" % (data, kind, member),
+                         declaration), (result, declaration)
+
+
+@pytest.mark.skipif(bool(dotnet.missing_tools(dotnet.WCF_TOOLS)), reason="svcutil not on PATH")
+@pytest.mark.parametrize("binding", ["soap11", "soap12"])
+async def test_wcf_client_reads_every_failure_answer(desk, wcf_builds, binding):
+    """Wrong password and unknown tickets: each answer carries its required
+    payload (.NET defaults), which a DataContract client needs to read it."""
+    server = desk.server
+    client = await wcf_builds.wcf_client(server.url("svcTickets"), WCF_FAILURES_SCENARIO)
+    run = await wcf_builds.run(client, server.url("svcTickets"), *AGENT, binding)
+    run.assert_succeeded()
+    assert run.ok == {
+        "GetTicketNote": {"code": "1"}, "GetTicketInfo": {"code": "5"}, "GetTicketInfoByTicketNumber": {"code": "5"},
+        "GetTicketTimeLog": {"code": "5"}, "AddMessageToTicketWithDate": {"code": "5"},
+        "AddMessageToTicketWithDateFromUser": {"code": "1"}, "AddTicketAttachment": {"code": "5"},
+    }, run.describe()

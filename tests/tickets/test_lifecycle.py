@@ -60,9 +60,13 @@ async def test_close_ticket_with_comment(desk):
     assert dt.datetime.now(UTC) - row.date_closed_utc < dt.timedelta(minutes=1)
     with desk.server.runtime.db.transaction(writes=False) as session:
         (comment,) = session.scalars(select(TicketComment).where(TicketComment.ticket_id == row.id))
+        # A Resolution note (comment type 2), as SmarterTrack records what
+        # a ticket's closing says; README, svcTickets.
         assert (comment.comment_type_id, comment.text, comment.user_id) == (
-            1, "Fixed by restarting the router.", desk.agent_id)
+            2, "Fixed by restarting the router.", desk.agent_id)
     assert events(desk, number)[-2:] == [("StatusChanged", "alice"), ("CommentAdded", "alice")]
+    parts = ok(await desk.tickets.GetTicketConversationPartList(*desk.agent, row.id)).Parts.TicketPartInfo
+    assert [part.Type for part in parts if part.PartId == comment.id and part.Type >= 10] == [12]
     info = ok(await desk.tickets.GetTicketInfoByTicketNumber(*desk.agent, number)).Ticket
     assert info.IsOpen is False
 

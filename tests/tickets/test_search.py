@@ -158,6 +158,36 @@ async def test_paging_with_max_results_and_offset(desk):
     assert await found(desk, desk.admin, "MaxResults=10000") == newest_first
 
 
+async def test_sort_order_and_sort_field_as_clients_send_them(desk):
+    """SortOrder (ascending/descending) and SortBy or SortField, keys and
+    values case-insensitive, as SmarterTrack integrations send them with
+    their criteria (e.g. ``sortorder=ascending`` with ``userid=``)."""
+    a = await new_ticket(desk, "banana", address="a@example.com")
+    b = await new_ticket(desk, "apple", address="b@example.com")
+    c = await new_ticket(desk, "cherry", address="c@example.com")
+    never = await new_ticket(desk, "date", address="d@example.com")
+    change(desk, a, last_reply_utc=T0 + dt.timedelta(hours=2), date_opened_utc=T0, priority_id=4)
+    change(desk, b, last_reply_utc=T0, date_opened_utc=T0 + dt.timedelta(hours=1), priority_id=1)
+    change(desk, c, last_reply_utc=T0 + dt.timedelta(hours=1), date_opened_utc=T0 + dt.timedelta(hours=2),
+           priority_id=2)
+    change(desk, never, last_reply_utc=None, date_opened_utc=T0 + dt.timedelta(hours=3), priority_id=2)
+
+    by_reply = [a, c, b, never]  # newest first; no reply last
+    assert await found(desk, desk.admin) == by_reply
+    assert await found(desk, desk.admin, "SortOrder=Descending") == by_reply
+    assert await found(desk, desk.admin, "sortorder=ascending", "userid=0") == [b, c, a, never]
+    assert await found(desk, desk.admin, "SORTORDER=ASC", "SortBy=LastReplyDateUtc") == [b, c, a, never]
+    assert await found(desk, desk.admin, "SortBy=DateOpened") == [never, c, b, a]
+    assert await found(desk, desk.admin, "SortField=dateopenedutc", "SortOrder=asc") == [a, b, c, never]
+    assert await found(desk, desk.admin, "sortby=Subject", "sortorder=Ascending") == [b, a, c, never]
+    assert await found(desk, desk.admin, "SortBy=ticketnumber", "SortOrder=ascending") == [a, b, c, never]
+    assert await found(desk, desk.admin, "SortBy=ID", "SortOrder=descending") == [never, c, b, a]
+    # Priority by its rank (Urgent first when descending), ties newest ticket first.
+    assert await found(desk, desk.admin, "SortBy=Priority") == [a, never, c, b]
+    # Sorting and paging together: pages of the same order.
+    assert await found(desk, desk.admin, "SortBy=Subject", "SortOrder=asc", "MaxResults=2", "Offset=2") == [c, never]
+
+
 async def test_empty_criteria_is_everything_the_caller_sees(desk):
     group2, bob, bob_id = await second_group_with_bob(desk)
     mine = await new_ticket(desk, "alice's", caller=desk.agent)
@@ -243,6 +273,9 @@ async def test_deleted_tickets(desk):
     (["MaxResults=0"], ["MaxResults"]),
     (["Offset=-5"], ["Offset"]),
     (["just words"], ["'just words' is not of the form Key=Value"]),
+    (["SortOrder=sideways"], ["SortOrder", "sideways", "Ascending", "Descending"]),
+    (["SortBy=Colour"], ["SortBy", "Colour", "LastReplyDateUtc", "Subject"]),
+    (["SortBy=Subject", "SortField=ID"], ["SortBy is given twice"]),
 ])
 async def test_bad_criteria_are_reported_by_name(desk, items, mentions):
     await new_ticket(desk)

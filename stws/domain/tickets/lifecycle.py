@@ -28,7 +28,7 @@ from stws.domain import validation
 from stws.domain.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
 from stws.domain.tickets import core, fields
 
-GENERAL_COMMENT = 1  # comment_types: General
+GENERAL_COMMENT, RESOLUTION_COMMENT = 1, 2  # comment_types: General, Resolution
 MAX_COMMENT_LENGTH = 100_000
 TICKET_PAGE = "/Main/frmTicket.aspx"
 
@@ -186,7 +186,13 @@ def add_comment(call, ticket: Ticket, text: str, comment_type_id: int = GENERAL_
 
 
 def close_ticket(call, number: str, comment: str | None) -> Ticket:
-    """Closed status, DateClosed, and the comment (if any) as a General note.
+    """Closed status, DateClosed, and the comment (if any) as a Resolution note.
+
+    A Resolution, not a General note: it is what the ticket's closing says
+    (as TransferTicket's comment is a Transfer note), SmarterTrack lists it
+    as a resolution comment (TicketPartInfo.Type 12), and the Auto-Purge
+    keeps a deleted ticket that has one, as SmarterTrack keeps tickets with
+    resolutions (README, svcTickets).
 
     Agents must first fill in the custom fields the ticket's template
     requires for closing (fields.require_fields_to_close)."""
@@ -198,10 +204,10 @@ def close_ticket(call, number: str, comment: str | None) -> Ticket:
     text = validation.name(comment, "closing comment", MAX_COMMENT_LENGTH, required=False)
     closed = call.session.get(TicketStatus, core.CLOSED)
     fields.require_fields_to_close(call, ticket, closed)
-    core.set_status(call, ticket, closed, "Closed with a comment" if text else "Closed")
+    core.set_status(call, ticket, closed, "Closed with a resolution" if text else "Closed")
     if text:
-        note = add_comment(call, ticket, text)
-        core.record_event(call, ticket, "CommentAdded", "General comment added", "comment %d" % note.id)
+        note = add_comment(call, ticket, text, RESOLUTION_COMMENT)
+        core.record_event(call, ticket, "CommentAdded", "Resolution comment added", "comment %d" % note.id)
     return ticket
 
 

@@ -27,11 +27,17 @@ LastReplyFrom/To   last reply at or after / at or before (ISO 8601)
 IsDeleted          true/false (default false); true needs the Manager role
 MaxResults         1..10000, default 1000
 Offset             rows to skip, default 0 (paging)
+SortBy             what to sort by (``SORT_FIELDS``; also sent as SortField):
+                   LastReplyDateUtc (default), DateOpened, ID, TicketNumber,
+                   Subject (case-insensitive), Priority (by rank)
+SortOrder          Descending (default) or Ascending (also Desc, Asc)
 =================  ===========================================================
 
-Results are sorted by last reply, newest first, then by id (newest first),
-which makes paging with Offset stable. Only tickets the caller can see are
-searched (``core.visibility_filter``).
+Results are sorted by last reply, newest first, unless SortBy/SortOrder say
+otherwise (SmarterTrack integrations send them with their criteria); ties
+are broken by id in the same direction, which makes paging with Offset
+stable. Tickets without a reply come last in either direction. Only
+tickets the caller can see are searched (``core.visibility_filter``).
 
 Design for speed (100,000+ tickets): every condition is a plain comparison
 of a ticket column with literal values, so the planner can use the
@@ -49,6 +55,7 @@ run on the driver (``stws.db.prepared``), without an ORM session.
 from __future__ import annotations
 
 import functools
+import re
 from dataclasses import dataclass, field
 
 from sqlalchemy import Integer, String, and_, bindparam, false, func, select
@@ -67,9 +74,22 @@ MAX_RESULTS_CAP = 10000
 CRITERIA = (
     "EmailAddress", "IsOpen", "IsActive", "Status", "Priority", "UserId", "AgentId", "GroupId",
     "DepartmentId", "BrandId", "TicketNumber", "Subject", "Text", "DateOpenedFrom", "DateOpenedTo",
-    "LastReplyFrom", "LastReplyTo", "IsDeleted", "MaxResults", "Offset",
+    "LastReplyFrom", "LastReplyTo", "IsDeleted", "MaxResults", "Offset", "SortBy", "SortOrder",
 )
 _KEYS = {key.lower(): key for key in CRITERIA}
+_KEYS["sortfield"] = "SortBy"  # what some clients call it
+
+DEFAULT_SORT = "LastReplyDateUtc"
+# SortBy's values, by the names clients use (TicketInfo's field names and
+# the plain ones), compared without case, spaces or punctuation.
+SORT_FIELDS = ("LastReplyDateUtc", "DateOpened", "ID", "TicketNumber", "Subject", "Priority")
+_SORT_NAMES = {
+    "lastreplydateutc": "LastReplyDateUtc", "lastreplydate": "LastReplyDateUtc", "lastreply": "LastReplyDateUtc",
+    "lastreplyutc": "LastReplyDateUtc", "dateopened": "DateOpened", "dateopenedutc": "DateOpened",
+    "opened": "DateOpened", "id": "ID", "ticketid": "ID", "ticketnumber": "TicketNumber",
+    "number": "TicketNumber", "subject": "Subject", "priority": "Priority",
+}
+_SORT_ORDERS = {"descending": True, "desc": True, "ascending": False, "asc": False}
 
 
 @dataclass
@@ -85,6 +105,8 @@ class Search:
     is_deleted: bool = False
     max_results: int = DEFAULT_MAX_RESULTS
     offset: int = 0
+    sort_by: str = DEFAULT_SORT
+    descending: bool = True
 
 
 @dataclass
@@ -222,6 +244,14 @@ def _apply(call, search: Search, key: str, value: str, statuses) -> None:
         if number < 0:
             raise ValueError("%s is negative" % number)
         search.offset = number
+    elif key == "SortBy":
+        search.sort_by = _SORT_NAMES.get(re.sub(r"[^0-9a-z]", "", value.lower()))
+        if search.sort_by is None:
+            raise ValueError("%r is not a sort field; use one of: %s" % (value, ", ".join(SORT_FIELDS)))
+    elif key == "SortOrder":
+        search.descending = _SORT_ORDERS.get(value.lower())
+        if search.descending is None:
+            raise ValueError("%r is not a sort order; use Ascending or Descending" % value)
     else:  # pragma: no cover - CRITERIA and this function must agree
         raise AssertionError(key)
 
@@ -305,7 +335,8 @@ def _prepared_query(call, search: Search) -> tuple[PreparedQuery, dict]:
     if search.status_ids is not None:
         values["StatusIds"] = tuple(sorted(search.status_ids))
     shape = tuple(sorted((key, _form(value)) for key, value in values.items()))
-    query = _prepared_search(call.connection.dialect.name, core.viewer_kind(call), search.is_deleted, shape)
+    query = _prepared_search(call.connection.dialect.name, core.viewer_kind(call), search.is_deleted, shape,
+                             search.sort_by, search.descending)
     params = {"viewer": call.principal.user_id, "limit": search.max_results + 1, "offset": search.offset}
     for key, value in values.items():
         if isinstance(value, tuple):
@@ -325,10 +356,12 @@ def _form(value):
 # Building the statement costs more than SQLite takes to run it (~1 ms):
 # one per criteria shape (few in practice; bounded against odd clients).
 @functools.lru_cache(maxsize=256)
-def _prepared_search(dialect_name: str, viewer_kind: str, is_deleted: bool, shape: tuple) -> PreparedQuery:
+def _prepared_search(dialect_name: str, viewer_kind: str, is_deleted: bool, shape: tuple,
+                     sort_by: str = DEFAULT_SORT, descending: bool = True) -> PreparedQuery:
     """The search for one shape of criteria: ``shape`` is ((key, form), ...)
-    (``_form``). The caller's visibility rule is part of it (the viewer's id
-    is the parameter ``viewer``), and the page is ``limit``/``offset``."""
+    (``_form``), in the order ``sort_by``/``descending`` (``ordering``).
+    The caller's visibility rule is part of it (the viewer's id is the
+    parameter ``viewer``), and the page is ``limit``/``offset``."""
     # "IS NOT true" rather than "= false": SQLite, without statistics, would
     # otherwise take ix_tickets_deleted for a condition nearly every row meets
     # and sort the whole table (300 ms instead of 3 ms for 100,000 tickets).
@@ -342,7 +375,7 @@ def _prepared_search(dialect_name: str, viewer_kind: str, is_deleted: bool, shap
     return PreparedQuery(
         core.info_select()
         .where(and_(*conditions))
-        .order_by(newest_first(dialect_name), Ticket.id.desc())
+        .order_by(*ordering(dialect_name, sort_by, descending))
         .limit(bindparam("limit", type_=Integer))
         .offset(bindparam("offset", type_=Integer))
     )
@@ -356,6 +389,28 @@ def _placeholder(key: str, form):
         return bindparam(key)
     # Typed: a parameter in an IN list does not take the column's type.
     return tuple(bindparam("%s_%d" % (key, i), type_=Integer) for i in range(form))
+
+
+def ordering(dialect_name: str, sort_by: str, descending: bool) -> tuple:
+    """ORDER BY of a search: ``sort_by`` (one of SORT_FIELDS), then the id,
+    both in one direction."""
+    if sort_by == "LastReplyDateUtc":
+        if descending:
+            return newest_first(dialect_name), Ticket.id.desc()
+        # Tickets without a reply last here too (SQLite and PostgreSQL
+        # differ on where NULLs go unless told).
+        return Ticket.last_reply_utc.asc().nulls_last(), Ticket.id.asc()
+    column = {
+        "DateOpened": Ticket.date_opened_utc,
+        "ID": Ticket.id,
+        "TicketNumber": Ticket.ticket_number,
+        "Subject": func.lower(Ticket.subject),
+        # By rank, not by id: the table's sort_order (Low 1 ... Urgent 4).
+        "Priority": select(TicketPriority.sort_order).where(TicketPriority.id == Ticket.priority_id)
+        .scalar_subquery(),
+    }[sort_by]
+    keys = (column,) if sort_by == "ID" else (column, Ticket.id)
+    return tuple(key.desc() if descending else key.asc() for key in keys)
 
 
 def newest_first(dialect_name: str):

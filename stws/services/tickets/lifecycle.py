@@ -60,9 +60,14 @@ def GetTicketsBySearch(found: search.Found):
     IsDeleted (default false; true needs the Manager role), MaxResults
     (1..10000, default 1000), Offset (default 0).
 
-    Sorted by LastReplyDateUtc, newest first, then by ticket id, newest
-    first. When more tickets match than MaxResults, Message says which
-    Offset returns the next page (and is empty otherwise).
+    Sorting: SortBy (also sent as SortField) is LastReplyDateUtc (the
+    default), DateOpened, ID, TicketNumber, Subject (case-insensitive) or
+    Priority (by rank, Urgent highest); SortOrder is Descending (the
+    default) or Ascending (also Desc, Asc). Values are case-insensitive,
+    e.g. ``sortorder=ascending``. Ties are sorted by ticket id in the same
+    direction; tickets without a reply come last either way. When more
+    tickets match than MaxResults, Message says which Offset returns the
+    next page (and is empty otherwise).
 
     Unknown or repeated keys, empty or malformed values: INVALID_ARGUMENT
     (4), naming every one of them; nothing is ignored.
@@ -128,8 +133,9 @@ def GetGroupTicketInfo(items):
 @binds(ops.close_ticket, ("ticketNumber", String), ("closingComment", String), returns=T.GenericResult)
 def CloseTicket(ticket):
     """Set the ticket's status to Closed and its closing date; a non-empty
-    closingComment is added as a General note (not a Resolution). Both are
-    recorded in the ticket's history.
+    closingComment is added as a Resolution note (listed as Type 12 by
+    GetTicketConversationPartList; a deleted ticket with a resolution is
+    never purged). Both are recorded in the ticket's history.
 
     Result codes: NOT_FOUND (5) for an unknown or invisible ticket;
     INVALID_STATE (7) when it is already closed, closed and locked, or has

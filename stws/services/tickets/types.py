@@ -23,7 +23,7 @@ TicketCommentInfo = T.complex("TicketCommentInfo", [
     ("CommentId", Int), ("CommentText", String), ("CommentType", String), ("DateEnteredUTC", When),
     ("TicketId", Int), ("UserId", Int),
 ])
-TicketCommentInfoResult = T.result("TicketCommentInfoResult", Comment=T.member(TicketCommentInfo))
+TicketCommentInfoResult = T.result("TicketCommentInfoResult", Comment=T.payload(TicketCommentInfo))
 
 TicketInfo = T.complex("TicketInfo", [
     ("CustomerEmailAddress", String), ("ID", Int), ("IdAgent", Int), ("IdCustomer", Int), ("IdDepartment", Int),
@@ -33,14 +33,14 @@ TicketInfo = T.complex("TicketInfo", [
     ("TicketNumber", String),
 ])
 TicketInfoArrayResult = T.result("TicketInfoArrayResult", Tickets=T.array_of(TicketInfo))
-TicketInfoResult = T.result("TicketInfoResult", Ticket=T.member(TicketInfo))
+TicketInfoResult = T.result("TicketInfoResult", Ticket=T.payload(TicketInfo))
 
 TimeLogInfo = T.complex("TimeLogInfo", [
     ("AgentID", Int), ("CallLogID", Int), ("CategoryName", String), ("ChatID", Int), ("DateEndUTC", When),
     ("DateStartUTC", When), ("Description", String), ("ID", Int), ("IsBillable", Bool), ("Subject", String),
     ("TicketID", Int), ("TimeLogCategoryID", Int), ("IsDeleted", Bool),
 ])
-TimeLogInfoResult = T.result("TimeLogInfoResult", TimeLog=T.member(TimeLogInfo))
+TimeLogInfoResult = T.result("TimeLogInfoResult", TimeLog=T.payload(TimeLogInfo))
 TimeLogInfoArrayResult = T.result("TimeLogInfoArrayResult", TimeLogs=T.array_of(TimeLogInfo))
 
 TicketEventInfo = T.complex("TicketEventInfo", [
@@ -55,7 +55,7 @@ TicketPartInfo = T.complex("TicketPartInfo", [
     ("Recipient", String), ("Sender", String), ("Type", Int), ("IsDraft", Bool),
 ])
 TicketPartInfoArrayResult = T.result("TicketPartInfoArrayResult", Parts=T.array_of(TicketPartInfo))
-TicketPartInfoResult = T.result("TicketPartInfoResult", Part=T.member(TicketPartInfo))
+TicketPartInfoResult = T.result("TicketPartInfoResult", Part=T.payload(TicketPartInfo))
 
 TicketCountInfo = T.complex("TicketCountInfo", [
     ("ActiveTicketCount", Int), ("BrandId", Int), ("DepartmentId", Int), ("FollowUpTicketCount", Int),
@@ -75,7 +75,7 @@ TicketAttachmentInfo = T.complex("TicketAttachmentInfo", [
     ("fileNameOriginal", String), ("fileSizeInBytes", Long), ("sender", String), ("senderUserId", Int),
     ("ticketMessageId", Long),
 ])
-TicketAttachmentInfoResult = T.result("TicketAttachmentInfoResult", File=T.member(TicketAttachmentInfo))
+TicketAttachmentInfoResult = T.result("TicketAttachmentInfoResult", File=T.payload(TicketAttachmentInfo))
 TicketAttachmentInfoArrayResult = T.result("TicketAttachmentInfoArrayResult", Files=T.array_of(TicketAttachmentInfo))
 
 ReceivingStatusInfo = T.complex("ReceivingStatusInfo", [

@@ -178,8 +178,11 @@ static class TicketsAsmx
 
         // ---- failures are in-band
         TicketInfoResult unknown = svc.GetTicketInfoByTicketNumber(user, password, UnknownTicket);
-        Check(!unknown.Result && unknown.ResultCode == 5 && unknown.Ticket == null,
+        Check(!unknown.Result && unknown.ResultCode == 5,
               "unknown ticket: Result=" + unknown.Result + " ResultCode=" + unknown.ResultCode);
+        // Ticket is required (as in SmarterTrack's WSDL): there, with .NET defaults.
+        Check(unknown.Ticket != null && unknown.Ticket.ID == 0 && unknown.Ticket.TicketNumber == null
+              && unknown.Ticket.LastReplyDateUtc == DateTime.MinValue, "unknown ticket: Ticket");
         Check(!string.IsNullOrEmpty(unknown.Message), "unknown ticket: no Message");
         GenericResult unknownClose = svc.CloseTicket(user, password, UnknownTicket, "");
         Check(!unknownClose.Result && unknownClose.ResultCode == 5,
