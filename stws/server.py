@@ -78,14 +78,17 @@ class WebService(service.Service):
         threads = runtime.config.threads
         general = ThreadPool(minthreads=1, maxthreads=threads, name="soap")
         # On SQLite, quick reads get a small pool of their own (see
-        # SoapPools), and the transactions of quick writes, from any front
-        # door, run on one thread that commits them in groups.
+        # SoapPools), and quick writes one thread that commits them in
+        # groups; the transactions of writes from other threads (the
+        # management interface, SOAP writes whose password had to be
+        # verified) go there too (runtime.write_groups).
         reads = None
         self.write_groups = None
         if runtime.db.is_sqlite and threads > SQLITE_READ_THREADS:
             reads = ThreadPool(minthreads=1, maxthreads=SQLITE_READ_THREADS, name="soap-reads")
             self.write_groups = GroupCommitPool(runtime.db)
-        self.pools = SoapPools(general, reads, ThreadPool(minthreads=1, maxthreads=WEB_THREADS, name="web"))
+        web = ThreadPool(minthreads=1, maxthreads=WEB_THREADS, name="web")
+        self.pools = SoapPools(general, reads, self.write_groups, web)
         self.port = None
 
     @defer.inlineCallbacks
@@ -93,9 +96,7 @@ class WebService(service.Service):
         super().startService()
         for pool in self.pools.all():
             pool.start()
-        if self.write_groups is not None:
-            self.write_groups.start()
-            self.runtime.write_groups = self.write_groups
+        self.runtime.write_groups = self.write_groups
         endpoint = endpoints.serverFromString(self.reactor, self.runtime.config.listen)
         try:
             self.port = yield endpoint.listen(self.site)
@@ -117,12 +118,10 @@ class WebService(service.Service):
         # Join the pools from another thread: joining on the reactor thread
         # would hold it (and every other connection) until calls in flight end.
         def stop_all():
-            for pool in self.pools.all():
+            for pool in self.pools.all():  # the commit-group thread last
+                if pool is self.write_groups:
+                    self.runtime.write_groups = None
                 pool.stop()
-            # Last: the calls in the pools may be waiting for their group.
-            if self.write_groups is not None:
-                self.runtime.write_groups = None
-                self.write_groups.stop()
         return threads.deferToThread(stop_all)
 
     @property

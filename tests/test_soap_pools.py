@@ -16,6 +16,7 @@ from twisted.web import server
 from twisted.web.test.requesthelper import DummyRequest
 
 from conftest import strings
+from stws.security import auth
 from stws.soap.hosting import requested_operation
 from stws.soap.types import service_namespace
 
@@ -44,7 +45,7 @@ def tickets_resource(server):
     return server.web.site.root.getChild(b"services2", None).getChild(b"svctickets.asmx", None)
 
 
-async def test_quick_reads_run_on_their_own_pool_and_quick_writes_commit_in_groups_on_sqlite(server):
+async def test_quick_reads_and_quick_writes_run_on_their_own_pools_on_sqlite(server):
     pools = server.web.pools
     resource = tickets_resource(server)
     read = resource.pool_for("GetTicketInfo")
@@ -52,29 +53,61 @@ async def test_quick_reads_run_on_their_own_pool_and_quick_writes_commit_in_grou
     unnamed = resource.pool_for(None)
     transfer = resource.pool_for("TransferTicketToInstance")
     if not server.runtime.db.is_sqlite:
-        assert pools.reads is pools.general and server.runtime.write_groups is None
+        assert pools.reads is pools.general and pools.writes is pools.general
+        assert server.runtime.write_groups is None
         assert read is write is unnamed is transfer
         return
-    assert pools.reads is not pools.general and pools.reads.max < pools.general.max
-    assert read is pools.reads and write is unnamed is pools.general
-    # The quick writes' transactions go on to the commit-group thread.
-    assert server.runtime.write_groups is server.web.write_groups is not None
+    assert len({id(pools.reads), id(pools.writes), id(pools.general)}) == 3
+    assert pools.reads.max < pools.general.max and pools.writes.max < pools.general.max
+    assert read is pools.reads and write is pools.writes
+    # The commit-group thread takes the transactions of other threads' writes too.
+    assert server.runtime.write_groups is pools.writes
+    assert unnamed is pools.general
     assert {"GetTicketInfo", "GetTicketsBySearch", "GetTicketCounts_Global"} <= resource.endpoint.read_only_operations
-    assert not {"CloseTicket", "CreateTicketFromCustomer"} & resource.endpoint.read_only_operations
+    assert {"CloseTicket", "CreateTicketFromCustomer"} <= resource.endpoint.quick_write_operations
     # Calls that wait on another server stay on the general pool.
-    assert "TransferTicketToInstance" not in resource.endpoint.read_only_operations
+    assert "TransferTicketToInstance" not in resource.endpoint.read_only_operations | \
+        resource.endpoint.quick_write_operations
     assert transfer is pools.general
 
 
+async def test_a_quick_write_whose_password_is_not_cached_is_verified_off_the_commit_group(server):
+    """The first call of an account verifies its password (slow): never on
+    the commit-group thread, which leaves the request to the general pool."""
+    org = await server.client("svcOrganization")
+    created = await org.CreateUser(*server.admin, "fresh", "fresh-Passw0rd!", "fresh@example.com", True, "Fresh")
+    assert created.Result, created.Message
+    verified_on = []
+    real_verify = auth.verify_password
+
+    def watched(password, stored):
+        verified_on.append(threading.current_thread().name)
+        return real_verify(password, stored)
+
+    auth.verify_password = watched
+    try:
+        # A quick write (the commit-group pool on SQLite), the first call of "fresh".
+        changed = await org.SetUsersProperties("fresh", "fresh-Passw0rd!", created.RequestResult,
+                                               strings("DisplayName=Fresh Two"))
+        again = await org.SetUsersProperties("fresh", "fresh-Passw0rd!", created.RequestResult,
+                                             strings("DisplayName=Fresh Three"))
+    finally:
+        auth.verify_password = real_verify
+    assert changed.Result and again.Result, (changed.Message, again.Message)
+    assert len(verified_on) == 1  # the second call found the password in the cache
+    assert verified_on[0] != "commit-groups"
+
+
 async def test_password_hashing_runs_on_the_general_pool(server):
-    """CreateUser hashes the new password first (tens of ms of CPU): on the
-    general pool, before its transaction, never on the read pool."""
+    """CreateUser hashes the new password first (tens of ms of CPU): not on
+    the write pool, where it would hold up every quick write."""
     organization = server.web.site.root.getChild(b"services2", None).getChild(b"svcorganization.asmx", None)
     assert organization.pool_for("CreateUser") is server.web.pools.general
+    assert organization.pool_for("SetUsersProperties") is server.web.pools.writes
 
 
 async def test_every_pool_serves_calls(server):
-    """A read (read pool), a quick write (commit group) and CreateUser
+    """A read (read pool), a quick write (write pool) and CreateUser
     (general pool) all answer."""
     org = await server.client("svcOrganization")
     agents = await org.GetAllAgents(*server.admin)
@@ -97,6 +130,7 @@ class _FakeEndpoint:
     """A WSGI application standing in for an AsmxEndpoint."""
 
     read_only_operations = frozenset()
+    quick_write_operations = frozenset()
 
     def __init__(self, answer=None, release=None):
         self.answer = answer

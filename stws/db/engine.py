@@ -21,7 +21,7 @@ import threading
 from typing import Iterator
 
 from sqlalchemy import create_engine, event
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 30_000
@@ -190,6 +190,17 @@ class Database:
                 raise
             finally:
                 unit.close()
+
+    @contextlib.contextmanager
+    def reading(self) -> Iterator[Connection]:
+        """A pooled connection for a read or two that need no transaction of
+        their own (a credential check): on SQLite each statement reads a
+        snapshot by itself, without a BEGIN and COMMIT around it."""
+        connection = self.engine.connect()
+        try:
+            yield connection
+        finally:
+            connection.close()
 
     @contextlib.contextmanager
     def group_commit(self) -> Iterator["CommitGroup"]:

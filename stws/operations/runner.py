@@ -13,7 +13,10 @@ A front door runs it in two steps:
    the system itself for background work) into a principal. This happens
    before any transaction of the operation opens: a slow password check,
    or an external login provider, never holds SQLite's write lock or a
-   commit group. A wrong password is counted towards the lockout here.
+   commit group. (A SOAP quick write runs whole on the commit-group thread,
+   which batches best; there a password must be in the credential cache,
+   else CredentialCheckIsSlow sends the request to another thread, which
+   verifies it.) A wrong password is counted towards the lockout here.
 2. ``run(runtime, spec, principal, args)`` checks the role, runs ``prepare``
    (slow work that needs no database: hashing a new password), then the
    body in one transaction: committed when it returns, rolled back when it
@@ -73,16 +76,20 @@ class PasswordCredentials:
     username: str | None
     password: str | None
 
-    def principal(self, runtime):
-        with runtime.db.unit_of_work(writes=False) as unit:
-            return runtime.authenticator.authenticate(unit.connection, self.username, self.password)
+    def principal(self, runtime, may_wait: bool = True):
+        with runtime.db.reading() as connection:
+            return runtime.authenticator.authenticate(connection, self.username, self.password, may_wait)
 
 
 def authenticate(runtime, credentials):
     """The principal ``credentials`` stand for, or AuthenticationFailed /
     AccountLocked; a failure that names an account counts towards its
-    lockout (in a transaction of its own)."""
+    lockout (in a transaction of its own). On the commit-group thread only
+    quick checks are made (CredentialCheckIsSlow otherwise)."""
+    groups = runtime.write_groups
     try:
+        if groups is not None and groups.on_its_thread():
+            return credentials.principal(runtime, may_wait=False)
         return credentials.principal(runtime)
     except AuthenticationFailed as failure:
         if failure.user_id is not None:

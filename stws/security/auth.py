@@ -48,6 +48,15 @@ def new_security_stamp() -> str:
     return uuid.uuid4().hex
 
 
+class CredentialCheckIsSlow(BaseException):
+    """The password must be verified (not in the cache), and the caller said
+    it cannot wait for that: it runs on the thread that commits quick writes
+    in groups, which must never wait on a slow check. The SOAP hosting then
+    runs the request again on another thread. A BaseException, so that no
+    ``except Exception`` on its way out (spyne, the request reader) turns it
+    into a fault."""
+
+
 class CredentialCache:
     """Verified credentials: HMAC(user, password) -> (user id, stamp, expiry,
     effective roles)."""
@@ -115,13 +124,14 @@ class Authenticator:
     def __init__(self, cache: CredentialCache):
         self.cache = cache
 
-    def authenticate(self, connection: Connection, username: str | None, password: str | None) -> Principal:
+    def authenticate(self, connection: Connection, username: str | None, password: str | None,
+                     may_verify: bool = True) -> Principal:
         """The caller's principal, or AuthenticationFailed / AccountLocked.
 
-        Runs inside the operation's transaction (``connection``) and writes
-        nothing; a failed attempt is recorded afterwards by ``record_failure``
-        in a transaction of its own, so the failure counts even though the
-        operation rolls back.
+        Reads on ``connection`` before the operation's transaction opens, and
+        writes nothing; a failed attempt is recorded by ``record_failure`` in
+        a transaction of its own. ``may_verify=False``: a password not in the
+        cache raises CredentialCheckIsSlow instead of being verified.
         """
         username = username or ""
         password = password or ""
@@ -150,6 +160,8 @@ class Authenticator:
         key = self.cache.key(username, password)
         roles = self.cache.lookup(key, user.id, user.security_stamp)
         if roles is None:
+            if not may_verify:
+                raise CredentialCheckIsSlow()
             if not verify_password(password, user.password_hash):
                 raise AuthenticationFailed("The user name or password is incorrect.", user_id=user.id)
             roles = role_rules.effective_roles(connection.execute(_ROLE_NAMES, {"id": user.id}).scalars())

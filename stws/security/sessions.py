@@ -133,5 +133,5 @@ class SessionCredentials:
 
     token: str | None
 
-    def principal(self, runtime) -> Principal:
+    def principal(self, runtime, may_wait: bool = True) -> Principal:
         return resolve(runtime, self.token).principal

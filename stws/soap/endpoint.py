@@ -265,12 +265,13 @@ class AsmxEndpoint:
         self.direct_calls: DirectCalls | None = DirectCalls(self.namespace, runtime, self._wsgi11, self._wsgi12)
         self.operations = tuple(self._describe(service_class))
         # Which pool runs each operation (stws.soap.hosting.SoapPools): the
-        # quick ones declared writes=False on the read pool, the rest on the
-        # general pool.
+        # quick ones declared writes=False on the read pool, the other quick
+        # ones on the write pool, the rest on the general pool.
         specs = {name: getattr(method.function, "stws_spec", None)
                  for name, method in service_class.public_methods.items()}
-        self.read_only_operations = frozenset(name for name, spec in specs.items()
-                                              if _is_quick(spec) and not spec.writes)
+        quick = {name: spec for name, spec in specs.items() if _is_quick(spec)}
+        self.read_only_operations = frozenset(name for name, spec in quick.items() if not spec.writes)
+        self.quick_write_operations = frozenset(name for name, spec in quick.items() if spec.writes)
 
     def _application(self, service_class, runtime, protocol):
         application = Application(
