@@ -19,9 +19,10 @@ class _KeepRedirects(urllib.request.HTTPRedirectHandler):
 
 
 class AdminClient:
-    def __init__(self, base_url: str):
+    def __init__(self, base_url: str, cookies: http.cookiejar.CookieJar | None = None):
+        """``cookies``: another client's jar, to be the same browser on another node."""
         self.base_url = base_url
-        self.cookies = http.cookiejar.CookieJar()
+        self.cookies = cookies if cookies is not None else http.cookiejar.CookieJar()
         self._opener = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(self.cookies),
                                                    _KeepRedirects)
 
