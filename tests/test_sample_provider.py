@@ -401,3 +401,80 @@ def test_config_errors_are_reported(tmp_path):
                                capture_output=True, text=True, timeout=60)
     assert completed.returncode == 2
     assert "[user plain] password_hash: not a scrypt" in completed.stderr
+
+
+# ---------------------------------------------------------------- a .NET client (Mono)
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "interop"))
+import dotnet  # noqa: E402  (tests/interop/dotnet.py: wsdl, mcs and mono)
+
+# What a SmarterTrack customer's .NET code does with a Web Reference to the
+# provider: plain wrapped signatures and the connector's class names.
+DOTNET_SCENARIO = r"""
+using System;
+using System.Linq;
+using Stws;
+using static Scenario;
+
+static class ProviderAsmx
+{
+    static int Main(string[] args)
+    {
+        return Run(args, "ProviderAsmx.exe <url> <user> <password> <authPW>", 4, Exercise);
+    }
+
+    static void Exercise(string[] args)
+    {
+        var svc = AsmxProxy.Connect(new ExternalProvider(), args[0]);
+        var login = new ExternalLoginProviderInputs();
+        login.InputVariables = new string[] { "authPW=" + args[3], "loginUsername=" + args[1],
+                                              "loginPassword=" + args[2] };
+        ExternalLoginProviderResult ok = svc.Authenticate(login);
+        Check(ok.Success, "Authenticate: Success=false " + ok.Message);
+        Ok("Authenticate", "authentication", Property(ok.OutputVariables, "Authentication"),
+           "email", Property(ok.OutputVariables, "EmailAddress"));
+
+        login.InputVariables[2] = "loginPassword=wrong";
+        ExternalLoginProviderResult fail = svc.Authenticate(login);
+        Ok("AuthenticateWrongPassword", "success", fail.Success,
+           "authentication", Property(fail.OutputVariables, "Authentication"));
+
+        login.InputVariables[0] = "authPW=wrong";
+        ExternalLoginProviderResult refused = svc.Authenticate(login);
+        Ok("AuthenticateWrongAuthPW", "success", refused.Success, "message", refused.Message.Replace(' ', '_'));
+
+        var form = new ExternalCustomFieldProviderInputs();
+        form.InputVariables = new string[] { "authPW=" + args[3], "loginUsername=" + args[1], "departmentName=Sales" };
+        ExternalCustomFieldProviderResult fields = svc.GetCustomFieldOptions(form);
+        Check(fields.Success, "GetCustomFieldOptions: Success=false " + fields.Message);
+        ExternalCustomFieldData product = fields.CustomFieldDataItems.First(f => f.CustomFieldName == "Product");
+        Ok("GetCustomFieldOptions", "items", fields.CustomFieldDataItems.Length,
+           "changeListOptions", product.ChangeListOptions, "options", string.Join(",", product.ListOptions));
+    }
+}
+"""
+
+
+@pytest.mark.mono
+@dotnet.skip_unless_tools()
+def test_dotnet_proxy_calls_the_provider(provider, tmp_path):
+    proxy = dotnet.wsdl_proxy(provider.url, tmp_path / "Proxy.cs")
+    assert re.search(r'WebServiceBindingAttribute\(Name="ExternalProviderSoap", Namespace="http://tempuri.org/"\)',
+                     proxy)
+    for method, kind in sample.METHODS.items():
+        signature = "public External%sProviderResult %s(External%sProviderInputs inputs) {" % (kind, method, kind)
+        pattern = (r'SoapDocumentMethodAttribute\("http://tempuri\.org/%s", .*'
+                   r'ParameterStyle=System\.Web\.Services\.Protocols\.SoapParameterStyle\.Wrapped\)\]\s*%s'
+                   % (method, re.escape(signature)))
+        assert re.search(pattern, dotnet.flatten_strings(proxy)), signature
+    dotnet.assert_no_nullable_value_types(proxy)  # Success is a plain bool
+    scenario = tmp_path / "ProviderAsmx.cs"
+    scenario.write_text(DOTNET_SCENARIO, encoding="utf-8")
+    exe = dotnet.compile_exe(tmp_path / "ProviderAsmx.exe", [*dotnet.ASMX_SUPPORT_SOURCES, scenario,
+                                                              tmp_path / "Proxy.cs"], dotnet.ASMX_REFERENCES)
+    run = dotnet.run_exe(exe, provider.url, "alice", "alice-pw", AUTH_PW)
+    run.assert_succeeded()
+    assert run.ok["Authenticate"] == {"authentication": "OK", "email": "alice@example.com"}
+    assert run.ok["AuthenticateWrongPassword"] == {"success": "True", "authentication": "FAIL"}
+    assert run.ok["AuthenticateWrongAuthPW"] == {"success": "False", "message": "Permission_Denied"}
+    assert run.ok["GetCustomFieldOptions"] == {"items": "3", "changeListOptions": "True", "options": "Basic,Pro"}
