@@ -72,6 +72,7 @@ def write_config(directory: Path) -> Path:
             Sales | show | Order Number
             Sales | require | Order Number
             Sales | options | Product | Basic, Pro
+            Sales | lookup | Product
             * | require | Customer ID
 
         [chats]
@@ -288,8 +289,8 @@ def test_custom_field_options(client):
     assert (order.ChangeVisible, order.NewVisibleValue, order.ChangeRequired, order.NewRequiredValue,
             order.ChangeListOptions) == (True, True, True, True, False)
     product = items["Product"]
-    assert (product.ChangeVisible, product.ChangeListOptions, product.ListOptions.string) == (False, True,
-                                                                                             ["Basic", "Pro"])
+    assert (product.ChangeVisible, product.ChangeListOptions, product.ListOptions.string,
+            product.DisplayWithInformationLookup) == (False, True, ["Basic", "Pro"], True)
     assert (items["Customer ID"].ChangeRequired, items["Customer ID"].NewRequiredValue) == (True, True)
 
     billing = client.call("GetCustomFieldOptions", "loginUsername=alice", "departmentName=Billing")

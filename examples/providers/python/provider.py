@@ -124,12 +124,15 @@ class User:
     facts: dict  # every other key of the user's section, for GetUserInformation
 
 
+FIELD_ACTIONS = ("show", "hide", "require", "optional", "options", "lookup")
+
+
 @dataclass
 class FieldRule:
     """One line of [custom fields] rules: department | action | field [| options]."""
 
     department: str  # "*" = every department
-    action: str  # show, hide, require, optional, options
+    action: str  # show, hide, require, optional, options, lookup
     field: str
     options: list = field(default_factory=list)
 
@@ -189,8 +192,8 @@ def load_settings(path: Path) -> Settings:
 
     for line in _lines(section("custom fields").get("rules", "")):
         parts = [part.strip() for part in line.split("|")]
-        if len(parts) < 3 or parts[1] not in ("show", "hide", "require", "optional", "options"):
-            raise ConfigError("[custom fields] rule %r: want department | show/hide/require/optional/options "
+        if len(parts) < 3 or parts[1] not in FIELD_ACTIONS:
+            raise ConfigError("[custom fields] rule %r: want department | show/hide/require/optional/options/lookup "
                               "| field [| option, option...]" % line)
         settings.field_rules.append(FieldRule(parts[0], parts[1], parts[2], _list(parts[3]) if len(parts) > 3 else []))
 
@@ -322,8 +325,10 @@ class Provider:
                 item.update(ChangeVisible=True, NewVisibleValue=rule.action == "show")
             elif rule.action in ("require", "optional"):
                 item.update(ChangeRequired=True, NewRequiredValue=rule.action == "require")
-            else:
+            elif rule.action == "options":
                 item.update(ChangeListOptions=True, ListOptions=rule.options)
+            else:  # lookup: the form asks again when this field's value changes
+                item.update(DisplayWithInformationLookup=True)
         blocked = user is not None and _domain(user.email) in self.settings.blocked_domains
         chats_closed = department.lower() in self.settings.chat_closed_departments
         message = self.settings.blocked_message if blocked else (
