@@ -72,7 +72,7 @@ class Inputs:
         self.custom_fields = {key[3:]: value for key, value in self.pairs if key.lower().startswith("cf_")}
 
     def get(self, key: str, default: str = "") -> str:
-        return self._by_key.get(key.lower(), default).strip()
+        return self._by_key.get(key.lower(), default)
 
 
 # ---------------------------------------------------------------- passwords
