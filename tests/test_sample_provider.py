@@ -210,6 +210,11 @@ def test_wsdl_is_asmx_shaped(provider):
     assert types["ArrayOfExternalCustomFieldData"] is not None
 
 
+def test_a_browser_gets_a_page_listing_the_methods(provider):
+    page = urllib.request.urlopen(provider.url, timeout=30).read().decode()
+    assert "?WSDL" in page and all("<li>%s</li>" % method in page for method in METHODS)
+
+
 def test_hand_written_asmx_request(provider):
     """The request a SmarterTrack-style client sends, by hand: the answer is
     the wrapped result with a Success value (never xsi:nil)."""

@@ -498,7 +498,23 @@ def build_wsgi_app(provider: Provider, public_url: str):
     # caller's Host), and after the WsgiApplication exists (else the binding
     # names no HTTP transport).
     wsgi_app.doc.wsdl11.build_interface_document(public_url)
-    return wsgi_app
+    return _with_index_page(wsgi_app, public_url)
+
+
+def _with_index_page(wsgi_app, public_url: str):
+    """A plain GET (an administrator's browser) gets a short page listing the
+    methods, as an .asmx does, instead of spyne's "method not allowed" fault."""
+    page = ("<!DOCTYPE html><title>%s</title><h1>%s</h1><p>SOAP 1.1 service: <a href='%s?WSDL'>WSDL</a>.</p>"
+            "<ul>%s</ul>" % (SERVICE_NAME, SERVICE_NAME, public_url,
+                             "".join("<li>%s</li>" % name for name in METHODS))).encode("utf-8")
+
+    def app(environ, start_response):
+        if environ["REQUEST_METHOD"] in ("GET", "HEAD") and not environ.get("QUERY_STRING"):
+            start_response("200 OK", [("Content-Type", "text/html; charset=utf-8"),
+                                      ("Content-Length", str(len(page)))])
+            return [page]
+        return wsgi_app(environ, start_response)
+    return app
 
 
 def _asmx_wsdl(tns: str):
