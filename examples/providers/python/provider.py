@@ -256,9 +256,13 @@ class Provider:
             if not hmac.compare_digest(inputs.get("authPW").encode("utf-8"),
                                        self.settings.auth_password.encode("utf-8")):
                 raise Refused("Permission Denied")
-            return getattr(self, method)(inputs)
+            reply = getattr(self, method)(inputs)
         except Refused as refusal:
-            return Reply(success=False, message=str(refusal))
+            reply = Reply(success=False, message=str(refusal))
+        # One line per call; outputs only (inputs may hold passwords).
+        LOG.info("%s: Success=%s %s %s", method, reply.success,
+                 " ".join(encode_item(k, v) for k, v in reply.outputs), reply.message)
+        return reply
 
     @staticmethod
     def _require(inputs: Inputs, *keys: str) -> list:
