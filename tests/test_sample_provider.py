@@ -91,9 +91,12 @@ class RunningProvider:
 
     def __init__(self, config: Path):
         self.config = config
-        self.process = subprocess.Popen(
-            [sys.executable, str(PROVIDER_SCRIPT), "--config", str(config), "--listen", "127.0.0.1:0"],
-            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        # Its log (a line per call) to a file: a pipe nobody reads would fill up.
+        self.log = config.parent / "provider.log"
+        with open(self.log, "a") as log:
+            self.process = subprocess.Popen(
+                [sys.executable, str(PROVIDER_SCRIPT), "--config", str(config), "--listen", "127.0.0.1:0"],
+                stdout=subprocess.PIPE, stderr=log, text=True)
         self.url = self._wait_for_url()
 
     def _wait_for_url(self, timeout: float = 30) -> str:
@@ -109,7 +112,7 @@ class RunningProvider:
                 if not line and self.process.poll() is not None:
                     break
         self.stop()
-        raise AssertionError("provider did not start:\n" + "".join(seen))
+        raise AssertionError("provider did not start:\n" + "".join(seen) + self.log.read_text())
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -350,6 +353,12 @@ def test_user_information(client):
 def _events(provider) -> list:
     log = provider.config.parent / "events.log"
     return [json.loads(line) for line in log.read_text(encoding="utf-8").splitlines()] if log.exists() else []
+
+
+def test_calls_are_logged_without_inputs(provider, client):
+    client.call("Authenticate", "loginUsername=alice", "loginPassword=logged-never")
+    log = provider.log.read_text()
+    assert "Authenticate: Success=True Authentication=FAIL" in log and "logged-never" not in log
 
 
 def test_event_written_once(provider, client):
