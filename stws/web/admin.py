@@ -117,6 +117,16 @@ class Page:
     def failed(self, location: str, failure: OperationError) -> Response:
         return self.done(location, failure.message, error=True)
 
+    def act(self, location: str, notice, spec, *args) -> Response:
+        """An action's POST: run ``spec``, then redirect to ``location`` with
+        ``notice`` (text, or a function of what the operation returned), or
+        with the operation's Message if it refused."""
+        try:
+            result = self.run(spec, *args)
+        except OperationError as failure:
+            return self.failed(location, failure)
+        return self.done(location, notice(result) if callable(notice) else notice)
+
     def back(self, default: str) -> str:
         """Where the form came from (its ``back`` field), if it is a page of this interface."""
         return local_path(self.request.field("back"), ROOT, ROOT + default)

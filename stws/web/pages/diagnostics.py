@@ -85,11 +85,7 @@ def self_diagnostic(page: Page):
 def switch_thread(page: Page):
     name = page.request.field("name")
     operation = diagnostics.start_thread if page.request.field("action") == "start" else diagnostics.stop_thread
-    back = page.url(BASE, tab="threads")
-    try:
-        return page.done(back, page.run(operation, name))
-    except OperationError as failure:
-        return page.failed(back, failure)
+    return page.act(page.url(BASE, tab="threads"), lambda message: message, operation, name)
 
 
 @route("GET", BASE + "/log")

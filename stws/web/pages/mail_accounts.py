@@ -167,11 +167,8 @@ def update_smtp_account(page: Page):
 @route("POST", BASE + "/smtp/delete")
 @administrators("mail-accounts")
 def delete_smtp_account(page: Page):
-    try:
-        page.run(spool.delete_smtp_account, form_id(page.request))
-    except OperationError as failure:
-        return page.failed(page.url(BASE), failure)
-    return page.done(page.url(BASE), "The SMTP account is deleted.")
+    return page.act(page.url(BASE), "The SMTP account is deleted.",
+                    spool.delete_smtp_account, form_id(page.request))
 
 
 # ------------------------------------------------------------- POP accounts
@@ -230,8 +227,5 @@ def update_pop_account(page: Page):
 @route("POST", BASE + "/pop/delete")
 @administrators("mail-accounts")
 def delete_pop_account(page: Page):
-    try:
-        page.run(spool.delete_pop_account, form_id(page.request))
-    except OperationError as failure:
-        return page.failed(page.url(BASE), failure)
-    return page.done(page.url(BASE), "The POP account is deleted; the mail it downloaded stays in the spool.")
+    return page.act(page.url(BASE), "The POP account is deleted; the mail it downloaded stays in the spool.",
+                    spool.delete_pop_account, form_id(page.request))

@@ -114,21 +114,14 @@ def update_brand(page: Page):
 def brand_smtp_account(page: Page):
     brand_id = form_id(page.request)
     back = page.url(BRANDS + "/edit", id=brand_id)
-    try:
-        page.run(spool.set_brand_smtp_account, brand_id, _smtp_choice(page))
-    except OperationError as failure:
-        return page.failed(back, failure)
-    return page.done(back, "The brand's SMTP account is saved.")
+    return page.act(back, "The brand's SMTP account is saved.",
+                    spool.set_brand_smtp_account, brand_id, _smtp_choice(page))
 
 
 @route("POST", BRANDS + "/delete")
 @administrators("brands")
 def delete_brand(page: Page):
-    try:
-        page.run(org.delete_brand, form_id(page.request))
-    except OperationError as failure:
-        return page.failed(page.url(BRANDS), failure)
-    return page.done(page.url(BRANDS), "The brand is deleted.")
+    return page.act(page.url(BRANDS), "The brand is deleted.", org.delete_brand, form_id(page.request))
 
 
 # ------------------------------------------------------------- departments
@@ -247,21 +240,15 @@ def update_department(page: Page):
 def department_smtp_account(page: Page):
     department_id = form_id(page.request)
     back = page.url(DEPARTMENTS + "/edit", id=department_id)
-    try:
-        page.run(spool.set_department_smtp_account, department_id, _smtp_choice(page))
-    except OperationError as failure:
-        return page.failed(back, failure)
-    return page.done(back, "The department's SMTP account is saved.")
+    return page.act(back, "The department's SMTP account is saved.",
+                    spool.set_department_smtp_account, department_id, _smtp_choice(page))
 
 
 @route("POST", DEPARTMENTS + "/delete")
 @administrators("departments")
 def delete_department(page: Page):
-    try:
-        page.run(org.delete_department, form_id(page.request))
-    except OperationError as failure:
-        return page.failed(page.url(DEPARTMENTS), failure)
-    return page.done(page.url(DEPARTMENTS), "The department is deleted, with its groups.")
+    return page.act(page.url(DEPARTMENTS), "The department is deleted, with its groups.",
+                    org.delete_department, form_id(page.request))
 
 
 # ------------------------------------------------------------------ groups
@@ -373,8 +360,5 @@ def save_agent_in_group(page: Page):
 def remove_agent_from_group(page: Page):
     group_id = form_id(page.request, "group")
     back = page.url(GROUPS + "/edit", id=group_id)
-    try:
-        page.run(org.remove_agent_from_group, group_id, form_id(page.request, "user"))
-    except OperationError as failure:
-        return page.failed(back, failure)
-    return page.done(back, "The agent is removed from the group; their open tickets in it went back to its queue.")
+    return page.act(back, "The agent is removed from the group; their open tickets in it went back to its queue.",
+                    org.remove_agent_from_group, group_id, form_id(page.request, "user"))
