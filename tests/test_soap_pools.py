@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import io
 import threading
+import urllib.request
 
 import pytest
+from twisted.internet import threads
 from twisted.internet.error import ConnectionDone
 from twisted.python.failure import Failure
 from twisted.web import server
@@ -96,6 +98,32 @@ async def test_a_quick_write_whose_password_is_not_cached_is_verified_off_the_co
     assert changed.Result and again.Result, (changed.Message, again.Message)
     assert len(verified_on) == 1  # the second call found the password in the cache
     assert verified_on[0] != "commit-groups"
+
+
+async def test_a_request_left_to_spyne_leaves_the_commit_group_the_same_way(server):
+    """With a SOAP Header the request is read by spyne, not stws.soap.reader:
+    the request still leaves the commit-group thread for its password check."""
+    org = await server.client("svcOrganization")
+    created = await org.CreateUser(*server.admin, "headed", "headed-Passw0rd!", "headed@example.com", True, "H")
+    namespace = service_namespace("svcOrganization")
+    body = (
+        '<?xml version="1.0" encoding="utf-8"?>'
+        '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Header/><soap:Body>'
+        '<SetUsersProperties xmlns="%s"><authUserName>headed</authUserName><authPassword>headed-Passw0rd!</authPassword>'
+        '<userID>%d</userID><propertyValues><string>DisplayName=Headed</string></propertyValues>'
+        '</SetUsersProperties></soap:Body></soap:Envelope>' % (namespace, created.RequestResult)
+    ).encode()
+
+    def post():
+        request = urllib.request.Request(server.url("svcOrganization"), data=body, headers={
+            "Content-Type": "text/xml; charset=utf-8", "SOAPAction": '"%s/SetUsersProperties"' % namespace})
+        with urllib.request.urlopen(request, timeout=30) as answer:
+            return answer.status, answer.read().decode()
+
+    status, answer = await threads.deferToThread(post)
+    assert status == 200 and "<Result>true</Result>" in answer, answer
+    properties = await org.GetUsersProperties(*server.admin, created.RequestResult, strings("DisplayName"))
+    assert properties.RequestResults.string == ["DisplayName=Headed"]
 
 
 async def test_password_hashing_runs_on_the_general_pool(server):
