@@ -363,6 +363,9 @@ class RemoteDesk:
         except RemoteFailure as failure:
             failure.message += " " + self.discard(number)
             raise
+        except Exception:
+            self.discard(number)  # our own bug: still leave no half copy there
+            raise
         return number
 
     def discard(self, number: str) -> str:
