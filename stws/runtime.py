@@ -78,6 +78,7 @@ def start_runtime(config: Config) -> Runtime:
     system_log.info("database %s at revision %s", db.engine.url.render_as_string(hide_password=True),
                     schema.current_revision(db.engine))
     runtime = Runtime(config, data, db, authenticator, log_files, generated, tracing=tracing)
+    runtime.remote = PeerClient(transaction_open=db.in_transaction)
     runtime.directory = DirectoryCache(tracing=tracing, enabled=config.directory_cache)
     runtime.options = OptionsCache(db)
     runtime.options.listeners.append(tracing.apply)

@@ -433,3 +433,18 @@ async def test_calls_and_failures_are_logged(tmp_path, client, provider):
     errors = (tmp_path / ("error-%s.log" % today)).read_text()
     assert "Remote call Authenticate on Dead provider (%s) failed [unreachable]" % dead in errors
     assert "Acme login" not in errors
+
+
+async def test_call_refuses_a_thread_inside_a_transaction(server, provider):
+    remote = server.runtime.remote
+
+    def inside():
+        with server.runtime.db.transaction(writes=False):
+            remote.call(provider.url, "Authenticate", inputs=inputs())
+    with pytest.raises(RuntimeError, match="inside a database transaction"):
+        await threads.deferToThread(inside)
+    assert provider.calls == 0 and provider.wsdl_requests == 0
+    # Outside one it goes ahead.
+    result = await threads.deferToThread(remote.call, provider.url, "Authenticate",
+                                         inputs=inputs(authPW="provider-secret", loginPassword="right"))
+    assert result.Success is True

@@ -28,6 +28,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Callable
 
 import requests
 import zeep
@@ -55,7 +56,12 @@ ZEEP_SETTINGS = zeep.Settings(strict=True, forbid_dtd=True, forbid_entities=True
 
 class PeerClient:
     def __init__(self, max_threads: int = POOL_THREADS, breakers: CircuitBreakers | None = None,
-                 max_answer_bytes: int = MAX_ANSWER_BYTES, reactor=None):
+                 max_answer_bytes: int = MAX_ANSWER_BYTES, reactor=None,
+                 transaction_open: Callable[[], bool] | None = None):
+        """``transaction_open()`` says whether the calling thread is inside a
+        database transaction (the runtime passes Database.in_transaction):
+        then ``call`` refuses, as on the reactor thread."""
+        self._transaction_open = transaction_open
         self.breakers = breakers or CircuitBreakers()
         self.max_answer_bytes = max_answer_bytes
         self.pool = ThreadPool(minthreads=0, maxthreads=max_threads, name="remote-soap")
@@ -114,6 +120,8 @@ class PeerClient:
         names the peer in messages and logs (default: the URL)."""
         if threadable.isInIOThread():
             raise RuntimeError("PeerClient.call blocks; on the reactor thread use call_deferred")
+        if self._transaction_open is not None and self._transaction_open():
+            raise RuntimeError("PeerClient.call inside a database transaction; end the unit of work first")
         peer = peer or url
         started = time.monotonic()
         try:

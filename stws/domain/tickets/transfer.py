@@ -399,9 +399,39 @@ def transfer_to_instance(call, ticket_number: str, server_id: int, target: Remot
                          comment: str | None, status_name: str | None) -> str:
     """Send the ticket to a transfer server; returns the success message.
 
-    ``call.session`` is only read (the operation is declared read-only);
-    the outcome, success or failure, is written in a transaction of its own.
+    ``call`` has no transaction (the operation is declared without one):
+    what is sent is read in a read-only transaction that ends before the
+    first remote call, and the outcome, success or failure, is written in a
+    transaction of its own afterwards.
     """
+    with call.runtime.db.transaction(writes=False) as session:
+        reader = Context.in_session(session, call.principal, call.runtime)
+        server, copy, status, comment, note = _prepare_transfer(reader, ticket_number, server_id, target, comment,
+                                                                status_name)
+    key = (call.runtime.db.url, copy.ticket_id)
+    with _in_flight_lock:
+        if key in _in_flight:
+            raise InvalidState("Ticket %s is being transferred already." % copy.number)
+        _in_flight.add(key)
+    try:
+        desk = RemoteDesk(call.runtime.remote, server, REQUEST_TIMEOUT_SECONDS, TOTAL_TIMEOUT_SECONDS)
+        try:
+            number = desk.send(copy, target, note)
+        except OperationError as failure:
+            _record_failed_transfer(call, copy.ticket_id, server, failure.message)
+            raise
+        except Exception as error:
+            _record_failed_transfer(call, copy.ticket_id, server, "internal error: %s" % type(error).__name__)
+            raise
+        return _record_transfer(call, copy.ticket_id, server, number, status.id, comment)
+    finally:
+        with _in_flight_lock:
+            _in_flight.discard(key)
+
+
+def _prepare_transfer(call, ticket_number: str, server_id: int, target: RemoteTarget, comment: str | None,
+                      status_name: str | None):
+    """Check the request and read what is sent (in ``call``'s transaction)."""
     session = call.session
     ticket = core.get_ticket_by_number(call, ticket_number)
     core.require_changeable(call, ticket)
@@ -421,26 +451,7 @@ def transfer_to_instance(call, ticket_number: str, server_id: int, target: Remot
     note = "Transferred from ticket %s by %s." % (copy.number, call.principal.username)
     if comment:
         note += "\n\n" + comment
-
-    key = (call.runtime.db.url, ticket.id)
-    with _in_flight_lock:
-        if key in _in_flight:
-            raise InvalidState("Ticket %s is being transferred already." % ticket.ticket_number)
-        _in_flight.add(key)
-    try:
-        desk = RemoteDesk(call.runtime.remote, server, REQUEST_TIMEOUT_SECONDS, TOTAL_TIMEOUT_SECONDS)
-        try:
-            number = desk.send(copy, target, note)
-        except OperationError as failure:
-            _record_failed_transfer(call, copy.ticket_id, server, failure.message)
-            raise
-        except Exception as error:
-            _record_failed_transfer(call, copy.ticket_id, server, "internal error: %s" % type(error).__name__)
-            raise
-        return _record_transfer(call, copy.ticket_id, server, number, status.id, comment)
-    finally:
-        with _in_flight_lock:
-            _in_flight.discard(key)
+    return server, copy, status, comment, note
 
 
 def _record_failed_transfer(call, ticket_id: int, server: TransferServer, reason: str) -> None:
