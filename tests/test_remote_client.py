@@ -14,7 +14,7 @@ import pytest
 from spyne import Application, Array, Boolean, ComplexModel, ServiceBase, Unicode, rpc
 from spyne.protocol.soap import Soap11
 from spyne.server.wsgi import WsgiApplication
-from twisted.internet import defer, reactor, threads
+from twisted.internet import defer, reactor, task, threads
 from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET, Site
 from twisted.web.wsgi import WSGIResource
@@ -124,6 +124,17 @@ class ScriptedPeer(Resource):
         if mode == "oversized":
             request.setHeader(b"content-type", b"text/xml; charset=utf-8")
             return b"<a>" + b"x" * (2 * 1024 * 1024) + b"</a>"
+        if mode.startswith("trickle"):
+            # Headers at once, then a byte every 0.1 s: no single read waits long.
+            request.setHeader(b"content-type", b"text/xml; charset=utf-8")
+            if mode == "trickle-sized":  # else chunked
+                request.setHeader(b"content-length", b"100000")
+            request.write(b"<")
+            drip = task.LoopingCall(lambda: request.write(b" "))
+            drip.start(0.1, now=False)
+            request.notifyFinish().addBoth(lambda _: drip.stop() if drip.running else None)
+            reactor.callLater(5, lambda: None if request.finished or request._disconnected else request.finish())
+            return NOT_DONE_YET
         if mode == "slow":
             call = reactor.callLater(5, lambda: request.finish())
             request.notifyFinish().addErrback(lambda _: call.cancel() if call.active() else None)
@@ -330,6 +341,15 @@ async def test_slow_answer_past_the_timeout(client, provider, peers):
     assert failure.message == "Acme login (%s) did not answer Authenticate within 0.5 seconds." % url
 
 
+@pytest.mark.parametrize("mode", ["trickle", "trickle-sized"])
+async def test_answer_trickling_in_past_the_timeout(client, provider, peers, mode):
+    _, url = await scripted(peers, provider, mode)
+    started = reactor.seconds()
+    failure = await failure_of(authenticate(client, url, timeout=0.8))
+    assert failure.kind == FailureKind.TIMEOUT and "within 0.8 seconds" in failure.message
+    assert reactor.seconds() - started < 3
+
+
 async def test_time_budget_of_a_sequence(client, provider, peers):
     _, slow = await scripted(peers, provider, "slow")
     budget = TimeBudget(0.6, "The sign-in took longer than 0.6 seconds and was abandoned.")
@@ -448,3 +468,13 @@ async def test_call_refuses_a_thread_inside_a_transaction(server, provider):
     result = await threads.deferToThread(remote.call, provider.url, "Authenticate",
                                          inputs=inputs(authPW="provider-secret", loginPassword="right"))
     assert result.Success is True
+
+
+async def test_providers_log_is_listed_in_diagnostics(server, provider):
+    await threads.deferToThread(server.runtime.remote.call, provider.url, "Authenticate", peer="Acme login",
+                                inputs=inputs(authPW="provider-secret"))
+    diag = await server.client("svcDiagnostics")
+    files = (await diag.GetLogFiles(*server.admin)).Files.LogFileInfo
+    today = dt.datetime.now(dt.timezone.utc).date().isoformat()
+    (listed,) = [f for f in files if f.FileName == "providers-%s.log" % today]
+    assert listed.Kind == "providers" and listed.SizeInBytes > 0

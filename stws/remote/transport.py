@@ -85,7 +85,9 @@ class BoundedTransport(Transport):
             if declared.isdigit() and int(declared) > self.max_answer_bytes:
                 raise PeerAnswerError("too-large", response.status_code, declared)
             body = bytearray()
-            for chunk in response.iter_content(_CHUNK):
+            # read1, not iter_content: that waits for a whole chunk, and a
+            # peer dripping a byte at a time would never reach a socket timeout.
+            while chunk := response.raw.read1(_CHUNK, decode_content=True):
                 body += chunk
                 if len(body) > self.max_answer_bytes:
                     raise PeerAnswerError("too-large", response.status_code)
