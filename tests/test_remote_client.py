@@ -77,7 +77,7 @@ class Counting(Resource):
         self.wsdl_requests = self.calls = 0
 
     def render(self, request):
-        if request.method == b"GET" and b"wsdl" in (request.uri.split(b"?", 1) + [b""])[1].lower():
+        if request.method == b"GET" and b"wsdl" in request.uri.partition(b"?")[2].lower():
             self.wsdl_requests += 1
         elif request.method == b"POST":
             self.calls += 1
@@ -385,7 +385,7 @@ async def test_our_programming_errors_are_not_remote_failures(client, provider):
     with pytest.raises(TypeError):
         await threads.deferToThread(client.call, provider.url, "Authenticate", inputs(), inputs())
     # Neither counts against the peer.
-    assert client.breakers._circuits == {}
+    assert client.breakers.consecutive_failures(provider.url) == 0
     assert (await authenticate(client, provider.url)).Success
 
 
@@ -419,7 +419,7 @@ async def test_circuit_breaker_opens_fails_fast_and_closes_after_a_good_trial(pr
     peer.render_POST = lambda request: provider.inner.render(request)
     assert (await authenticate(client, url)).Success
     assert (await authenticate(client, url)).Success
-    assert peer.calls == 4 and client.breakers._circuits == {}
+    assert peer.calls == 4 and client.breakers.consecutive_failures(url) == 0
 
 
 async def test_one_peer_open_does_not_stop_another(provider):
@@ -478,3 +478,19 @@ async def test_providers_log_is_listed_in_diagnostics(server, provider):
     today = dt.datetime.now(dt.timezone.utc).date().isoformat()
     (listed,) = [f for f in files if f.FileName == "providers-%s.log" % today]
     assert listed.Kind == "providers" and listed.SizeInBytes > 0
+
+
+def test_breaker_lets_one_trial_through_and_our_bug_frees_it():
+    now = [0.0]
+    breakers = CircuitBreakers(threshold=1, cool_down=10, clock=lambda: now[0])
+    assert breakers.failed("http://peer/x.asmx") is True
+    with pytest.raises(RemoteFailure, match="failed 1 times in a row"):
+        breakers.before_call("http://peer/x.asmx", "Peer")
+    now[0] = 11
+    breakers.before_call("http://peer/x.asmx", "Peer")  # the trial
+    with pytest.raises(RemoteFailure):  # one at a time
+        breakers.before_call("http://peer/x.asmx", "Peer")
+    breakers.released("http://peer/x.asmx")  # the trial hit a bug of ours: no verdict
+    breakers.before_call("http://peer/x.asmx", "Peer")
+    breakers.succeeded("http://peer/x.asmx")
+    assert breakers.consecutive_failures("http://peer/x.asmx") == 0

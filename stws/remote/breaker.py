@@ -48,6 +48,11 @@ class CircuitBreakers:
             raise RemoteFailure("%s failed %d times in a row; not called again before %s UTC." % (
                 peer, circuit.failures, circuit.open_until_utc.strftime("%H:%M:%S")), FailureKind.CIRCUIT_OPEN)
 
+    def consecutive_failures(self, url: str) -> int:
+        with self._lock:
+            circuit = self._circuits.get(url)
+            return circuit.failures if circuit else 0
+
     def succeeded(self, url: str) -> None:
         with self._lock:
             self._circuits.pop(url, None)

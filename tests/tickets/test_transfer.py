@@ -620,4 +620,5 @@ async def test_transfer_to_instance_own_bug_is_not_a_remote_failure(desk, remote
     assert "Partner" in event.description
     assert remote_tickets(remote) == []
     # The peer is not blamed: no failure counted against it.
-    assert desk.server.runtime.remote.breakers._circuits == {}
+    breakers = desk.server.runtime.remote.breakers
+    assert breakers.consecutive_failures("%s/Services2/svcOrganization.asmx" % remote.base_url) == 0

@@ -19,12 +19,15 @@ Transfer to another instance (``transfer_to_instance``)
     Transfer comment "Transferred to <server> as <remote number>", status
     Closed (or the status asked for) and an event.
 
-    The remote calls are blocking (zeep, in the SOAP worker thread) and
-    can take a while, so they run outside any write transaction: holding
-    SQLite's write lock for them would stall every other writer (and
-    deadlock a server transferring to itself). The operation therefore
-    reads in its own (read-only) transaction and writes its outcome in a
-    transaction of its own afterwards; a failure is recorded in the
+    The remote calls are blocking (stws.remote's PeerClient, in the SOAP
+    worker thread) and can take a while, so they run outside any
+    transaction: holding SQLite's write lock for them would stall every
+    other writer (and deadlock a server transferring to itself), and even
+    a read transaction would pin a connection and a snapshot meanwhile.
+    The operation (declared without a transaction) therefore reads what it
+    sends in a read-only transaction that ends before the first call, and
+    writes its outcome in a transaction of its own afterwards; a failure
+    is recorded in the
     history the same way, so the failed attempt stays on record while the
     operation reports Result=false. If the remote server fails half way,
     the partial copy there is deleted (best effort) and the message says
