@@ -27,11 +27,10 @@ Transfer to another instance (``transfer_to_instance``)
     The operation (declared without a transaction) therefore reads what it
     sends in a read-only transaction that ends before the first call, and
     writes its outcome in a transaction of its own afterwards; a failure
-    is recorded in the
-    history the same way, so the failed attempt stays on record while the
-    operation reports Result=false. If the remote server fails half way,
-    the partial copy there is deleted (best effort) and the message says
-    what became of it.
+    is recorded in the history the same way, so the failed attempt stays
+    on record while the operation reports Result=false. If the remote
+    server fails half way, the partial copy there is deleted (best effort)
+    and the message says what became of it.
 
 Follow-ups (``set_follow_up`` / ``remove_follow_up`` / ``apply_due_follow_ups``)
     A follow-up stores when the ticket comes back and to which group,
