@@ -8,6 +8,7 @@ through ``threads.deferToThread`` (or the client's own ``call_deferred``).
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import socket
 
 import pytest
@@ -494,3 +495,21 @@ def test_breaker_lets_one_trial_through_and_our_bug_frees_it():
     breakers.before_call("http://peer/x.asmx", "Peer")
     breakers.succeeded("http://peer/x.asmx")
     assert breakers.consecutive_failures("http://peer/x.asmx") == 0
+
+
+async def test_error_email_gets_one_entry_per_peer_and_kind(client):
+    from stws.diagnostics.errormail import ErrorCollector
+    collector = ErrorCollector()
+    logging.getLogger("stws.error").addHandler(collector)
+    try:
+        first = "http://127.0.0.1:%d/a.asmx" % closed_port()
+        second = "http://127.0.0.1:%d/b%%20c.asmx" % closed_port()
+        for _ in range(2):
+            await failure_of(authenticate(client, first, peer="First 100%"))
+        await failure_of(authenticate(client, second, peer="Second"))
+    finally:
+        logging.getLogger("stws.error").removeHandler(collector)
+    due = collector.take_due(dt.datetime.now(dt.timezone.utc)).due
+    assert sorted((entry.summary.split("]: ")[0] + "]", entry.count) for entry in due) == [
+        ("Remote call Authenticate on First 100%% (%s) failed [unreachable]" % first, 2),
+        ("Remote call Authenticate on Second (%s) failed [unreachable]" % second, 1)]

@@ -202,8 +202,11 @@ class PeerClient:
         else:
             providers_log.warning("%s on %s (%s): failed in %.3f s [%s]: %s", operation, peer, url, seconds,
                                   failure.kind.value, failure.message)
-            error_log.error("Remote call %s on %s (%s) failed [%s]: %s", operation, peer, url, failure.kind.value,
-                            failure.message)
+            # The error email groups records by their template: peer,
+            # operation and kind go into it, so each is one entry there with
+            # a count, and two peers' outages are never merged into one.
+            where = "Remote call %s on %s (%s) failed [%s]" % (operation, peer, url, failure.kind.value)
+            error_log.error(where.replace("%", "%%") + ": %s", failure.message)
 
 
 class _Wording:
