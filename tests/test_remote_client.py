@@ -278,6 +278,11 @@ async def test_call_deferred_runs_on_the_clients_pool(client, provider):
     assert result.Success is True
 
 
+def test_call_deferred_needs_a_started_pool(provider):
+    with pytest.raises(RuntimeError, match="before start"):
+        PeerClient().call_deferred(provider.url, "Authenticate", inputs=inputs())
+
+
 def test_call_refuses_the_reactor_thread(client, provider):
     with pytest.raises(RuntimeError, match="call_deferred"):
         client.call(provider.url, "Authenticate", inputs=inputs())

@@ -84,6 +84,8 @@ class PeerClient:
 
     def call_deferred(self, url: str, operation: str, *args, **kwargs):
         """``call`` on this client's pool; a Deferred of its result (for the reactor thread)."""
+        if not self.pool.started:  # else the call would wait, unnoticed, for a start that never comes
+            raise RuntimeError("PeerClient.call_deferred before start(): the server starts the pool")
         if self._reactor is None:
             from twisted.internet import reactor
             self._reactor = reactor
