@@ -518,3 +518,15 @@ async def test_error_email_gets_one_entry_per_peer_and_kind(client):
     assert sorted((entry.summary.split("]: ")[0] + "]", entry.count) for entry in due) == [
         ("Remote call Authenticate on First 100%% (%s) failed [unreachable]" % first, 2),
         ("Remote call Authenticate on Second (%s) failed [unreachable]" % second, 1)]
+
+
+async def test_a_wsdl_cannot_make_us_read_local_files(client, provider, peers):
+    peer, url = await scripted(peers, provider, "fault")
+    schema_start = peer.wsdl.index(b">", peer.wsdl.index(b":schema ")) + 1
+    peer.wsdl = (peer.wsdl[:schema_start] + b'<xs:import xmlns:xs="http://www.w3.org/2001/XMLSchema" '
+                 b'namespace="urn:secrets" schemaLocation="file:///etc/hostname"/>' + peer.wsdl[schema_start:])
+    failure = await failure_of(authenticate(client, url))
+    assert failure.kind == FailureKind.BAD_WSDL
+    assert failure.message == ("The WSDL of Acme login (%s?WSDL) cannot be used: it refers to file:///etc/hostname, "
+                               "which is not an http(s) address" % url)
+    assert peer.calls == 0

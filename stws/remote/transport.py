@@ -51,7 +51,8 @@ def _page_title(content: bytes) -> str:
 class BoundedTransport(Transport):
     def __init__(self, session: requests.Session, deadline: float, max_answer_bytes: int = MAX_ANSWER_BYTES):
         # Not Transport.__init__: it mounts a file:// adapter on the session
-        # (a peer's WSDL must not make us read local files).
+        # (a peer's WSDL must not make us read local files). Its timeouts
+        # are unused: every request here gets what is left of ``deadline``.
         self.session = session
         self.cache = None
         self._close_session = False
@@ -61,14 +62,6 @@ class BoundedTransport(Transport):
         # arguments given to zeep (ours), errors after it from the answer.
         self.request_sent = False
         self.status = 0
-
-    @property
-    def load_timeout(self) -> float:
-        return self._seconds_left()
-
-    @property
-    def operation_timeout(self) -> float:
-        return self._seconds_left()
 
     def _seconds_left(self) -> float:
         left = self.deadline - time.monotonic()
