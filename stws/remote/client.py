@@ -17,8 +17,9 @@ name) and calls ``operation`` with zeep. It blocks, so:
 Each call has a timeout; ``budget`` (a TimeBudget) bounds a sequence of
 calls. A peer URL that failed FAILURE_THRESHOLD times in a row is not called
 for a cool-down (CircuitBreakers). Every call goes to the providers log
-(``stws.providers``: peer, operation, duration, outcome), every failure also
-to the error log (and so the error email). Failures of the peer are
+(``stws.providers``: peer, operation, duration, outcome), every failure of
+the peer also to the error log (and so the error email; calls skipped while
+its circuit is open or the budget is spent are not news there). Failures are
 RemoteFailure (result code 9, a Message a person can act on, a ``kind``);
 errors of our own code (TypeError, AttributeError, zeep refusing the
 arguments we give it, ...) propagate unchanged: they are bugs, not outages.
