@@ -2,8 +2,9 @@
 
 A file is named ``<kind>-YYYY-MM-DD.log`` (UTC date), so listing, reading
 and deleting them by date is a matter of file names. Python loggers feed
-them: ``stws.error`` -> error, ``stws.smtp`` -> smtp, and so on; everything
-at INFO and above under ``stws`` also goes to the system log.
+them: ``stws.error`` -> error, ``stws.smtp`` -> smtp, ``stws.providers`` ->
+providers (outbound SOAP calls, stws.remote), and so on; everything at INFO
+and above under ``stws`` also goes to the system log.
 """
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ import threading
 import uuid
 from pathlib import Path
 
-LOG_KINDS = ("system", "error", "smtp", "pop", "query", "lock", "cache", "threads")
+LOG_KINDS = ("system", "error", "smtp", "pop", "query", "lock", "cache", "threads", "providers")
 _FORMAT = "%(asctime)s.%(msecs)03dZ [%(threadName)s] %(levelname)s %(name)s: %(message)s"
 
 

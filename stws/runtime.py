@@ -15,6 +15,7 @@ from stws.db.engine import Database
 from stws.db.seed import seed_administrator, seed_default_organisation, seed_reference_data
 from stws.domain.directory import DirectoryCache
 from stws.logs import LogFiles
+from stws.remote import PeerClient
 from stws.security.auth import Authenticator, CredentialCache
 
 system_log = logging.getLogger("stws.system")
@@ -45,6 +46,9 @@ class Runtime:
     error_mail: ErrorCollector | None = None
     # The agent, department and group listings (stws.domain.directory).
     directory: DirectoryCache = field(default_factory=DirectoryCache)
+    # Outbound SOAP (providers, transfer servers): its WSDL cache, circuit
+    # breakers and thread pool (started and stopped by the WebService).
+    remote: PeerClient = field(default_factory=PeerClient)
 
     def close(self) -> None:
         if self.error_mail is not None:
@@ -74,6 +78,7 @@ def start_runtime(config: Config) -> Runtime:
     system_log.info("database %s at revision %s", db.engine.url.render_as_string(hide_password=True),
                     schema.current_revision(db.engine))
     runtime = Runtime(config, data, db, authenticator, log_files, generated, tracing=tracing)
+    runtime.remote = PeerClient(transaction_open=db.in_transaction)
     runtime.directory = DirectoryCache(tracing=tracing, enabled=config.directory_cache)
     runtime.options = OptionsCache(db)
     runtime.options.listeners.append(tracing.apply)

@@ -96,6 +96,7 @@ class WebService(service.Service):
         super().startService()
         for pool in self.pools.all():
             pool.start()
+        self.runtime.remote.start()
         self.runtime.write_groups = self.write_groups
         endpoint = endpoints.serverFromString(self.reactor, self.runtime.config.listen)
         try:
@@ -118,6 +119,7 @@ class WebService(service.Service):
         # Join the pools from another thread: joining on the reactor thread
         # would hold it (and every other connection) until calls in flight end.
         def stop_all():
+            self.runtime.remote.stop()
             for pool in self.pools.all():  # the commit-group thread last
                 if pool is self.write_groups:
                     self.runtime.write_groups = None

@@ -109,7 +109,8 @@ class Database:
         # p99 4.1-5.3 s -> 0.73-1.0 s. Other processes on the same file
         # still meet the busy timeout.
         self._sqlite_writer = threading.RLock() if self.is_sqlite else None
-        # The CommitGroup this thread is running, if any (``group_commit``).
+        # The CommitGroup this thread is running, if any (``group_commit``),
+        # and how many transactions it has open (``depth``).
         self._local = threading.local()
 
     @property
@@ -140,6 +141,7 @@ class Database:
             return
         with self._writers_turn(writes):
             session = self._sessions()
+            self._local.depth = getattr(self._local, "depth", 0) + 1
             try:
                 session.connection(execution_options={_WRITE_OPTION: writes})
                 yield session
@@ -148,6 +150,7 @@ class Database:
                 session.rollback()
                 raise
             finally:
+                self._local.depth -= 1
                 session.close()
                 session.info.pop("stws_loaded", None)
 
@@ -178,6 +181,7 @@ class Database:
             connection = self.engine.connect()
             driver = connection.connection.dbapi_connection
             unit = UnitOfWork(self, connection, driver)
+            self._local.depth = getattr(self._local, "depth", 0) + 1
             try:
                 # No stws_writes option needed: the begin hook sees the
                 # driver in this transaction and leaves it alone.
@@ -189,6 +193,7 @@ class Database:
                 unit.rollback()
                 raise
             finally:
+                self._local.depth -= 1
                 unit.close()
 
     @contextlib.contextmanager
@@ -255,6 +260,12 @@ class Database:
             action()
         else:
             group.after_commit.append(action)
+
+    def in_transaction(self) -> bool:
+        """Whether this thread is inside a transaction of this database (a
+        unit of work, ``transaction`` or a commit group). Calls to other
+        servers refuse to run there (stws.remote)."""
+        return getattr(self._local, "depth", 0) > 0 or self._group() is not None
 
     def _group(self) -> "CommitGroup | None":
         return getattr(self._local, "group", None)

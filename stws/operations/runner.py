@@ -49,6 +49,9 @@ class OperationSpec:
     # Waits on other servers or burns CPU (transfers, self-diagnostic): kept
     # off the pools and the commit group that quick calls share.
     slow: bool = False
+    # False: the body opens its own transactions (it calls another server
+    # between them, which must never happen inside one); its context has none.
+    transaction: bool = True
 
     def __call__(self, context: Context, *args):
         """The body, in a transaction someone else opened (an operation
@@ -57,11 +60,12 @@ class OperationSpec:
         return self.body(context, *args)
 
 
-def operation(*, role: str, writes: bool = True, prepare=None, slow: bool = False, name: str | None = None):
+def operation(*, role: str, writes: bool = True, prepare=None, slow: bool = False, name: str | None = None,
+              transaction: bool = True):
     """Declare an operation (see the module docstring)."""
 
     def declare(body) -> OperationSpec:
-        return OperationSpec(name or body.__name__, body, role, writes, prepare, slow)
+        return OperationSpec(name or body.__name__, body, role, writes, prepare, slow, transaction)
 
     return declare
 
@@ -128,6 +132,8 @@ def call(runtime, spec: OperationSpec, credentials, args=()):
 
 
 def _transaction(runtime, spec: OperationSpec, principal, args):
+    if not spec.transaction:
+        return spec.body(Context(principal, runtime), *args)
     database = runtime.db
     with database.unit_of_work(writes=spec.writes) as unit:
         context = Context(principal, runtime, unit)

@@ -8,6 +8,7 @@ import socket
 
 import pytest
 import pytest_twisted
+import zeep.exceptions
 from sqlalchemy import select
 
 from conftest import ADMIN_PASSWORD, failed, ok
@@ -565,3 +566,59 @@ async def test_transfer_to_instance_refusals(desk):
     # None of these got as far as the remote server, so none is in the history.
     ticket = load(desk, number)
     assert ticket.status_id == 1 and events(desk, ticket.id, "TransferToInstanceFailed") == []
+
+
+# --------------------------------------------------------------------------
+# The outbound client's plumbing (stws.remote) in transfers
+# --------------------------------------------------------------------------
+
+
+def record_requests(second) -> list[tuple[bytes, bytes]]:
+    """(method, uri) of every request the second server answers from now on."""
+    seen = []
+    site = second.web.site
+    original = site.log
+
+    def log(request):
+        seen.append((request.method, request.uri))
+        original(request)
+    site.log = log
+    return seen
+
+
+async def test_transfer_to_instance_reads_each_wsdl_once(desk, remote):
+    seen = record_requests(remote)
+    server_id = add_transfer_server(desk, "Partner desk", remote.base_url)
+    for subject in ("First", "Second", "Third"):
+        number = await new_ticket(desk, subject)
+        ok(await desk.tickets.TransferTicketToInstance(*desk.agent, number, server_id, 0, "escalations", 0,
+                                                       "TIER 4", 0, "", "", ""))
+    assert len(remote_tickets(remote)) == 3
+    assert sorted(uri for method, uri in seen if method == b"GET") == [
+        b"/Services2/svcOrganization.asmx?WSDL", b"/Services2/svcTickets.asmx?WSDL"]
+    # GetAllDepartments, GetAllGroups, CreateTicketFromCustomerWithDate, AddTicketNote each time.
+    assert len([uri for method, uri in seen if method == b"POST"]) == 3 * 4
+
+    today = dt.datetime.now(UTC).date().isoformat()
+    log = (desk.server.runtime.data.logs / ("providers-%s.log" % today)).read_text()
+    assert log.count("CreateTicketFromCustomerWithDate on Partner desk (%s/Services2/svcTickets.asmx): ok in "
+                     % remote.base_url) == 3
+
+
+async def test_transfer_to_instance_own_bug_is_not_a_remote_failure(desk, remote, monkeypatch):
+    # A bug of ours (an argument too many): an internal error, not result code 9.
+    def buggy_resolve(self, target):
+        self.call("svcOrganization", "GetAllDepartments", "an argument too many")
+    monkeypatch.setattr(transfer.RemoteDesk, "resolve", buggy_resolve)
+    server_id = add_transfer_server(desk, "Partner", remote.base_url)
+    number = await new_ticket(desk)
+    with pytest.raises(zeep.exceptions.Fault) as fault:
+        await desk.tickets.TransferTicketToInstance(*desk.agent, number, server_id, 0, "escalations", 0, "", 0,
+                                                    "", "", "")
+    assert "Internal error (reference" in fault.value.message
+    event = assert_unchanged_but_recorded(desk, number, "internal error: TypeError")
+    assert "Partner" in event.description
+    assert remote_tickets(remote) == []
+    # The peer is not blamed: no failure counted against it.
+    breakers = desk.server.runtime.remote.breakers
+    assert breakers.consecutive_failures("%s/Services2/svcOrganization.asmx" % remote.base_url) == 0

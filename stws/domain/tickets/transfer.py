@@ -19,16 +19,18 @@ Transfer to another instance (``transfer_to_instance``)
     Transfer comment "Transferred to <server> as <remote number>", status
     Closed (or the status asked for) and an event.
 
-    The remote calls are blocking (zeep, in the SOAP worker thread) and
-    can take a while, so they run outside any write transaction: holding
-    SQLite's write lock for them would stall every other writer (and
-    deadlock a server transferring to itself). The operation therefore
-    reads in its own (read-only) transaction and writes its outcome in a
-    transaction of its own afterwards; a failure is recorded in the
-    history the same way, so the failed attempt stays on record while the
-    operation reports Result=false. If the remote server fails half way,
-    the partial copy there is deleted (best effort) and the message says
-    what became of it.
+    The remote calls are blocking (stws.remote's PeerClient, in the SOAP
+    worker thread) and can take a while, so they run outside any
+    transaction: holding SQLite's write lock for them would stall every
+    other writer (and deadlock a server transferring to itself), and even
+    a read transaction would pin a connection and a snapshot meanwhile.
+    The operation (declared without a transaction) therefore reads what it
+    sends in a read-only transaction that ends before the first call, and
+    writes its outcome in a transaction of its own afterwards; a failure
+    is recorded in the history the same way, so the failed attempt stays
+    on record while the operation reports Result=false. If the remote
+    server fails half way, the partial copy there is deleted (best effort)
+    and the message says what became of it.
 
 Follow-ups (``set_follow_up`` / ``remove_follow_up`` / ``apply_due_follow_ups``)
     A follow-up stores when the ticket comes back and to which group,
@@ -40,7 +42,6 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-import time
 import urllib.parse
 from dataclasses import dataclass, field
 
@@ -54,10 +55,9 @@ from stws.db.models import (
 from stws.domain import organization as org
 from stws.domain import validation
 from stws.domain.context import Context
-from stws.domain.errors import (
-    AlreadyExists, InvalidArgument, InvalidState, NotFound, OperationError, ResultCode,
-)
+from stws.domain.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound, OperationError
 from stws.domain.tickets import core
+from stws.remote import PeerClient, RemoteFailure, TimeBudget
 
 GENERAL_COMMENT, TRANSFER_COMMENT, FOLLOW_UP_COMMENT = 1, 3, 4
 
@@ -68,10 +68,6 @@ TOTAL_TIMEOUT_SECONDS = 120.0
 # A follow-up date this far in the past is still accepted (clock skew).
 PAST_TOLERANCE = dt.timedelta(minutes=1)
 FOLLOW_UP_BATCH = 500
-
-
-class RemoteFailure(OperationError):
-    code = ResultCode.REMOTE_FAILURE
 
 
 def add_comment(call, ticket: Ticket, type_id: int, text: str) -> TicketComment:
@@ -273,77 +269,29 @@ def _copy(session, ticket: Ticket) -> TicketCopy:
 
 
 class RemoteDesk:
-    """svcTickets/svcOrganization of a transfer server, through zeep.
+    """svcTickets/svcOrganization of a transfer server, through the runtime's
+    PeerClient (stws.remote: cached WSDL, timeouts, circuit breaker, failures
+    as RemoteFailure, the providers log).
 
-    Every request has REQUEST_TIMEOUT_SECONDS, and all of them together
-    ``total_seconds``; transport errors, SOAP faults and Result=false all
-    become RemoteFailure with the remote server's message.
+    Every request has ``request_seconds``, and all of them together
+    ``total_seconds``; besides what the client reports, Result=false is a
+    RemoteFailure with the remote server's message. Runs on a worker thread,
+    outside any write transaction (see the module docstring).
     """
 
-    def __init__(self, server: TransferServer, request_seconds: float, total_seconds: float):
+    def __init__(self, client: PeerClient, server: TransferServer, request_seconds: float, total_seconds: float):
+        self.client = client
         self.name = server.name
         self.base_url = server.base_url
         self.credentials = (server.username, server.password)
         self.request_seconds = request_seconds
-        self.deadline = time.monotonic() + total_seconds
-        self._services = {}
-        self._sessions = []
-
-    def close(self) -> None:
-        for session in self._sessions:
-            session.close()
-
-    def _timeout(self) -> float:
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            raise RemoteFailure("The transfer to %s took longer than %g seconds and was abandoned."
-                                % (self.name, TOTAL_TIMEOUT_SECONDS))
-        return max(0.5, min(self.request_seconds, remaining))
-
-    def _service(self, name: str):
-        import requests
-        import zeep
-        from zeep.transports import Transport
-
-        if name not in self._services:
-            url = "%s/Services2/%s.asmx" % (self.base_url, name)
-            session = requests.Session()
-            self._sessions.append(session)
-            transport = Transport(session=session, timeout=self._timeout(), operation_timeout=self._timeout())
-            client = zeep.Client(url + "?WSDL", transport=transport)
-            namespace = "http://www.smartertools.com/SmarterTrack/Services2/%s.asmx" % name
-            # The configured base URL is authoritative, not the address in the WSDL.
-            service = client.create_service("{%s}%sSoap" % (namespace, name), url)
-            self._services[name] = (transport, service)
-        return self._services[name]
+        self.budget = TimeBudget(total_seconds, "The transfer to %s took longer than %g seconds and was abandoned."
+                                 % (server.name, total_seconds))
 
     def call(self, service_name: str, operation: str, *args, check: bool = True):
-        import requests
-        import zeep.exceptions
-        from lxml import etree
-
-        try:
-            transport, service = self._service(service_name)
-            transport.operation_timeout = transport.load_timeout = self._timeout()
-            result = getattr(service, operation)(*self.credentials, *args)
-        except RemoteFailure:
-            raise
-        except requests.Timeout:
-            raise RemoteFailure("%s (%s) did not answer %s within %g seconds."
-                                % (self.name, self.base_url, operation, self.request_seconds)) from None
-        except requests.ConnectionError as error:
-            raise RemoteFailure("Cannot connect to %s (%s): %s" % (self.name, self.base_url, _reason(error))) from None
-        except zeep.exceptions.Fault as fault:
-            raise RemoteFailure("%s answered %s with a SOAP fault: %s" % (self.name, operation, fault.message)) from None
-        except zeep.exceptions.TransportError as error:
-            raise RemoteFailure("%s answered %s with HTTP status %s." % (self.name, operation, error.status_code)) \
-                from None
-        except (requests.RequestException, zeep.exceptions.Error, etree.LxmlError, AttributeError, LookupError,
-                TypeError, ValueError) as error:
-            # Not a svcTickets we can talk to (no such binding or operation,
-            # other parameters, a web page instead of a WSDL, ...).
-            raise RemoteFailure("%s: %s failed: %s" % (self.name, operation, error or type(error).__name__)) \
-                from None
+        url = "%s/Services2/%s.asmx" % (self.base_url, service_name)
+        result = self.client.call(url, operation, *self.credentials, *args, peer=self.name,
+                                  timeout=self.request_seconds, budget=self.budget)
         if check and not getattr(result, "Result", False):
             raise RemoteFailure("%s refused %s: %s (result code %s)" % (
                 self.name, operation, getattr(result, "Message", None) or "no reason given",
@@ -417,6 +365,9 @@ class RemoteDesk:
         except RemoteFailure as failure:
             failure.message += " " + self.discard(number)
             raise
+        except Exception:
+            self.discard(number)  # our own bug: still leave no half copy there
+            raise
         return number
 
     def discard(self, number: str) -> str:
@@ -428,14 +379,6 @@ class RemoteDesk:
             return "The partial copy %s on %s could not be deleted (%s); delete it there." % (
                 number, self.name, failure.message)
         return "The partial copy %s on %s was deleted." % (number, self.name)
-
-
-def _reason(error) -> str:
-    text = str(error)
-    for marker in ("Connection refused", "Name or service not known", "No route to host", "timed out"):
-        if marker in text:
-            return marker
-    return text[:300]
 
 
 def _find_by_name(items, name: str, missing: str, attribute: str = "Name") -> int:
@@ -458,9 +401,39 @@ def transfer_to_instance(call, ticket_number: str, server_id: int, target: Remot
                          comment: str | None, status_name: str | None) -> str:
     """Send the ticket to a transfer server; returns the success message.
 
-    ``call.session`` is only read (the operation is declared read-only);
-    the outcome, success or failure, is written in a transaction of its own.
+    ``call`` has no transaction (the operation is declared without one):
+    what is sent is read in a read-only transaction that ends before the
+    first remote call, and the outcome, success or failure, is written in a
+    transaction of its own afterwards.
     """
+    with call.runtime.db.transaction(writes=False) as session:
+        reader = Context.in_session(session, call.principal, call.runtime)
+        server, copy, status, comment, note = _prepare_transfer(reader, ticket_number, server_id, target, comment,
+                                                                status_name)
+    key = (call.runtime.db.url, copy.ticket_id)
+    with _in_flight_lock:
+        if key in _in_flight:
+            raise InvalidState("Ticket %s is being transferred already." % copy.number)
+        _in_flight.add(key)
+    try:
+        desk = RemoteDesk(call.runtime.remote, server, REQUEST_TIMEOUT_SECONDS, TOTAL_TIMEOUT_SECONDS)
+        try:
+            number = desk.send(copy, target, note)
+        except OperationError as failure:
+            _record_failed_transfer(call, copy.ticket_id, server, failure.message)
+            raise
+        except Exception as error:
+            _record_failed_transfer(call, copy.ticket_id, server, "internal error: %s" % type(error).__name__)
+            raise
+        return _record_transfer(call, copy.ticket_id, server, number, status.id, comment)
+    finally:
+        with _in_flight_lock:
+            _in_flight.discard(key)
+
+
+def _prepare_transfer(call, ticket_number: str, server_id: int, target: RemoteTarget, comment: str | None,
+                      status_name: str | None):
+    """Check the request and read what is sent (in ``call``'s transaction)."""
     session = call.session
     ticket = core.get_ticket_by_number(call, ticket_number)
     core.require_changeable(call, ticket)
@@ -480,28 +453,7 @@ def transfer_to_instance(call, ticket_number: str, server_id: int, target: Remot
     note = "Transferred from ticket %s by %s." % (copy.number, call.principal.username)
     if comment:
         note += "\n\n" + comment
-
-    key = (call.runtime.db.url, ticket.id)
-    with _in_flight_lock:
-        if key in _in_flight:
-            raise InvalidState("Ticket %s is being transferred already." % ticket.ticket_number)
-        _in_flight.add(key)
-    try:
-        desk = RemoteDesk(server, REQUEST_TIMEOUT_SECONDS, TOTAL_TIMEOUT_SECONDS)
-        try:
-            number = desk.send(copy, target, note)
-        except OperationError as failure:
-            _record_failed_transfer(call, copy.ticket_id, server, failure.message)
-            raise
-        except Exception as error:
-            _record_failed_transfer(call, copy.ticket_id, server, "internal error: %s" % type(error).__name__)
-            raise
-        finally:
-            desk.close()
-        return _record_transfer(call, copy.ticket_id, server, number, status.id, comment)
-    finally:
-        with _in_flight_lock:
-            _in_flight.discard(key)
+    return server, copy, status, comment, note
 
 
 def _record_failed_transfer(call, ticket_id: int, server: TransferServer, reason: str) -> None:

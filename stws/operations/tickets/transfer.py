@@ -29,9 +29,10 @@ def transfer_ticket(context, ticket_number, target_group_id, target_agent_id, co
     return transfer.transfer_ticket(context, ticket_number, target_group_id, target_agent_id, comment, status)
 
 
-# Read-only transaction: the remote calls must not hold the write lock; the
-# outcome is written in a transaction of its own (see the domain module).
-@operation(role=roles.AGENT, writes=False, slow=True)
+# No transaction around it: the remote calls must happen outside any (a
+# stws.remote rule); the domain function reads in a read-only transaction,
+# then calls, then writes the outcome in a transaction of its own.
+@operation(role=roles.AGENT, writes=False, slow=True, transaction=False)
 def transfer_ticket_to_instance(context, ticket_number, server_id, department_id, department_name, group_id,
                                 group_name, agent_id, user_name, comment, status) -> str:
     """Recreate the ticket on a transfer server and close it here (or set
