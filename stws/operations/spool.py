@@ -120,7 +120,7 @@ def delete_incoming_messages(context, ids) -> int:
 @operation(role=ADMIN)
 def delete_all_incoming_messages(context, status="") -> int:
     """Delete every message of ``status`` (pending, imported, duplicate, failed;
-    empty: all), and the files of those not imported; how many. (Not in svcSpool.)"""
+    empty: all), and the files of those not imported; how many."""
     return spool.delete_all_incoming(context, status)
 
 

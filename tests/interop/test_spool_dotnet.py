@@ -58,6 +58,7 @@ SIGNATURES = [
     "GenericResult RetryIncomingMessages(%s, string[] messageIds)",
     "GenericResult RetryAllFailedIncomingMessages(%s)",
     "GenericResult DeleteIncomingMessages(%s, string[] messageIds)",
+    "GenericResult DeleteAllIncomingMessages(%s, string status)",
     "SettingsRequestResult GetIncomingSpoolCounts(%s)",
 ]
 SIGNATURES = [s % AUTH for s in SIGNATURES]
@@ -143,6 +144,7 @@ async def test_every_operation_through_the_wsdl_proxy(server, builds, soap12):
     assert ok["GetIncomingMessages"] == {"total": "3", "pendingSubject": "Printer_on_fire"}
     assert ok["GetIncomingMessageRawContent"]["id"] == str(spooled["broken"][0])
     assert ok["DeleteIncomingMessages"] == {"id": str(spooled["pending"]), "total": "2"}
+    assert ok["DeleteAllIncomingMessages"] == {"total": "2"}
 
     # Server side.
     def state():

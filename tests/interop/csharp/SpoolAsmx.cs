@@ -190,5 +190,10 @@ static class SpoolAsmx
         Check(Property(incomingCounts.RequestResults, "IncomingPending") == "2"
               && Property(incomingCounts.RequestResults, "IncomingTotal") == "2", "after DeleteIncomingMessages");
         Ok("DeleteIncomingMessages", "id", pending.ID, "total", Property(incomingCounts.RequestResults, "IncomingTotal"));
+
+        // Nothing failed is left (both were retried): the pending ones stay.
+        GenericResult deletedAllIn = svc.DeleteAllIncomingMessages(user, password, "failed");
+        Succeeded("DeleteAllIncomingMessages", deletedAllIn.Result, deletedAllIn.ResultCode, deletedAllIn.Message);
+        Ok("DeleteAllIncomingMessages", "total", svc.GetIncomingMessages(user, password, "", false, 0, 0).TotalCount);
     }
 }
