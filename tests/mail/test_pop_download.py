@@ -8,21 +8,8 @@ import datetime as dt
 
 import pytest
 
-from mail.conftest import stopped_at_teardown
-from mail.pop_server import PopTestServer, add_pop_account, download, incoming_rows, make_mail, pop_log
+from mail.pop_server import add_pop_account, download, incoming_rows, make_mail, pop_log
 from stws.db.models import PopAccount, PopAccountUid, utcnow
-
-
-@pytest.fixture
-def pop_server():
-    """pop_server(**options) -> a listening PopTestServer with mailbox support/pw; all stopped at teardown."""
-    def start(**options) -> PopTestServer:
-        server = PopTestServer(**options)
-        server.add_mailbox("support", "pw")
-        server.listen()
-        return server
-
-    yield from stopped_at_teardown(start)
 
 
 def account_row(runtime, account_id) -> PopAccount:
