@@ -39,7 +39,7 @@ import traceback
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
-from stws.db.models import Department, OutgoingMessage, utcnow
+from stws.db.models import OutgoingMessage, utcnow
 from stws.mail import outgoing
 
 MIN_GAP = dt.timedelta(minutes=1)
@@ -179,12 +179,12 @@ def _full_text(message: str, record: logging.LogRecord) -> str:
 
 def compose(session, to: str, error: DueError, node: str, dropped: int = 0) -> OutgoingMessage:
     """The spool row of one error email (added to ``session``)."""
-    # The server's default sender, as a ticket of a department without its own address would use.
-    sender = outgoing.sender_address(session, Department(email_address=""))
+    # It goes out through the default SMTP account: from an address that account may send as.
+    sender_name, sender = outgoing.default_sender(session)
     # Lines up to RFC 5322's 998 characters: the default 78 makes the email
     # package fold a long subject before its first word.
     mail = EmailMessage(policy=_POLICY)
-    mail["From"] = sender
+    mail["From"] = email.utils.formataddr((sender_name, sender))
     mail["To"] = to
     kind = "error" if error.level >= logging.ERROR else "warning"
     repeats = " (%d times)" % error.count if error.count > 1 else ""

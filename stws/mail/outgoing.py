@@ -23,7 +23,7 @@ import uuid
 
 from sqlalchemy import bindparam, select
 
-from stws.db.models import Brand, Department, OutgoingMessage, Setting, TicketMessage, utcnow
+from stws.db.models import Brand, Department, OutgoingMessage, Setting, SmtpAccount, TicketMessage, utcnow
 from stws.db.prepared import PreparedInsert, PreparedQuery, connection_of
 from stws.domain.errors import InvalidArgument
 
@@ -51,6 +51,24 @@ def sender_address(session, department: Department) -> str:
         return department.email_address
     configured = session.get(Setting, "mail.default_from")
     return configured.value if configured and configured.value else DEFAULT_FROM
+
+
+def default_sender(session) -> tuple[str, str]:
+    """(display name, address) of mail that belongs to no ticket, such as the
+    error emails: it goes out through the default SMTP account, whose relay
+    may refuse any other sender. That account's From Name and From Address;
+    without an address, its login when that is an address (a relay's usual
+    rule: you send as who you log in as); else the ``mail.default_from``
+    setting; else DEFAULT_FROM, which only a lenient server accepts."""
+    account = session.scalar(select(SmtpAccount).where(SmtpAccount.is_default.is_(True))
+                             .order_by(SmtpAccount.id).limit(1))
+    name = account.from_name if account is not None else ""
+    if account is not None and account.from_address:
+        return name, account.from_address
+    if account is not None and "@" in account.username:
+        return name, account.username
+    configured = session.get(Setting, "mail.default_from")
+    return name, configured.value if configured and configured.value else DEFAULT_FROM
 
 
 def _delay(value: str | None) -> dt.timedelta:

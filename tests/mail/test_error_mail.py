@@ -9,10 +9,12 @@ import logging
 
 from sqlalchemy import select
 
+from mail.conftest import add_account
 from mail.pop_server import add_pop_account, download
 from workers import test_framework
 from stws.db.models import OutgoingMessage, Setting, utcnow
 from stws.diagnostics import errormail
+from stws.mail import outgoing
 
 ADDRESS = "admin@helpdesk.example"
 runtime = test_framework.runtime  # the fixture: a runtime without a server
@@ -66,3 +68,34 @@ def test_warnings_share_the_rate_limit_of_errors(runtime):
     unreadable("d.eml")
     assert flush(runtime) == 0  # within the minute: counted for the next email
     assert runtime.error_mail.pending() == 1
+# ---------------------------------------------------------------- the sender
+
+
+def test_error_mail_comes_from_the_default_smtp_account(runtime):
+    set_error_address(runtime)
+    add_account(runtime, 25, name="other", is_default=False, from_address="other@helpdesk.example")
+    add_account(runtime, 25, name="relay", from_address="desk@helpdesk.example", from_name="Help Desk")
+    logging.getLogger("stws.error").error("disk on fire")
+    assert flush(runtime) == 1
+    ((row, mail),) = spooled(runtime)
+    assert row.from_address == "desk@helpdesk.example"
+    assert mail["From"].addresses[0].addr_spec == "desk@helpdesk.example"
+    assert mail["From"].addresses[0].display_name == "Help Desk"
+    assert mail["Message-ID"].endswith("@helpdesk.example>")
+
+
+def test_error_mail_sender_falls_back_to_the_login_then_the_setting(runtime):
+    set_error_address(runtime)
+    log = logging.getLogger("stws.error")
+    with runtime.db.transaction() as session:
+        assert outgoing.default_sender(session) == ("", outgoing.DEFAULT_FROM)  # nothing configured at all
+        session.merge(Setting(name="mail.default_from", value="noreply@helpdesk.example"))
+    with runtime.db.transaction() as session:
+        assert outgoing.default_sender(session) == ("", "noreply@helpdesk.example")
+    # The default account without a From Address: its login, when that is an address.
+    add_account(runtime, 25, name="relay", use_authentication=True, username="mailer@helpdesk.example")
+    log.error("disk on fire")
+    assert flush(runtime) == 1
+    ((row, mail),) = spooled(runtime)
+    assert row.from_address == "mailer@helpdesk.example"
+    assert mail["From"].addresses[0].addr_spec == "mailer@helpdesk.example"
