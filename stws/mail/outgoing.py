@@ -21,6 +21,7 @@ import quopri
 import re
 import uuid
 
+import sqlalchemy.orm
 from sqlalchemy import bindparam, select
 
 from stws.db.models import Brand, Department, OutgoingMessage, Setting, SmtpAccount, TicketMessage, utcnow
@@ -165,16 +166,26 @@ def _setting(name: str):
     return select(Setting.value).where(Setting.name == name).scalar_subquery()
 
 
+_DEFAULT_ACCOUNT_ID = (select(SmtpAccount.id).where(SmtpAccount.is_default.is_(True))
+                       .order_by(SmtpAccount.id).limit(1).scalar_subquery())
+# The account a ticket's mail goes out through, as the SMTP Delivery thread
+# picks it (stws.mail.accounts.resolve_account_ids, for a row without its own).
+_SENDING_ACCOUNT = sqlalchemy.orm.aliased(SmtpAccount)
+
 # What a ticket's mail needs of the database besides its thread, in one
-# query: the department's address, its brand's name, the default sender and
-# the delivery delay (settings rows that may not exist). These statements
-# run on the driver (stws.db.prepared): an auto-responder goes with every
-# new ticket of a department that has one.
+# query: the department's address, the display name (the sending account's
+# From Name, else the brand's name), the default sender and the delivery
+# delay (settings rows that may not exist). These statements run on the
+# driver (stws.db.prepared): an auto-responder goes with every new ticket
+# of a department that has one.
 _MAIL_CONTEXT = PreparedQuery(
     select(Department.email_address, Brand.name.label("brand_name"),
+           _SENDING_ACCOUNT.from_name.label("account_from_name"),
            _setting("mail.default_from").label("default_from"),
            _setting("mail.delivery_delay_seconds").label("delay"))
     .select_from(Department).outerjoin(Brand, Brand.id == Department.brand_id)
+    .outerjoin(_SENDING_ACCOUNT, _SENDING_ACCOUNT.id == sqlalchemy.func.coalesce(
+        Department.smtp_account_id, Brand.smtp_account_id, _DEFAULT_ACCOUNT_ID))
     .where(Department.id == bindparam("department_id"))
 )
 # The Message-IDs of a ticket's messages, oldest first, but one.
@@ -204,7 +215,8 @@ def spool_row(db, ticket, subject: str, body_text: str, body_html: str, to: list
     sent_at = utcnow()
     header_id = new_message_id(sender)
     headers = [
-        ("From", email.utils.formataddr((context.brand_name or "", sender)) if "@" in sender else sender),
+        ("From", email.utils.formataddr((context.account_from_name or context.brand_name or "", sender))
+         if "@" in sender else sender),
         ("To", ", ".join(to)),
     ]
     if cc:
