@@ -139,6 +139,7 @@ async def test_every_operation_through_the_wsdl_proxy(server, builds, soap12):
     assert ok["GetIncomingSpoolCounts"] == {"IncomingPending": "1", "IncomingFailed": "2", "IncomingTotal": "3"}
     assert ok["GetOutgoingMessages"] == {"total": "3", "failedAttempts": "10"}
     assert ok["GetOutgoingMessageRawContent"]["id"] == str(spooled["outgoing"][0])
+    assert ok["RetryAllFailedOutgoingMessages"] == {"queued": "3", "maxAttempts": "10"}
     assert ok["DeleteOutgoingMessages"] == {"total": "2"}
     assert ok["DeleteAllOutgoingMessages"] == {"total": "0"}
     assert ok["GetIncomingMessages"] == {"total": "3", "pendingSubject": "Printer_on_fire"}

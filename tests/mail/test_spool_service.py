@@ -6,7 +6,7 @@ import datetime as dt
 from sqlalchemy import select
 
 from conftest import failed, strings
-from mail.conftest import add_account, deliver, queue, rows
+from mail.conftest import add_account, deliver, queue, rows, smtp_log
 from stws.db.models import Brand, Department, OutgoingMessage, SmtpAccount, utcnow
 from stws.domain.errors import ResultCode
 
@@ -166,11 +166,15 @@ async def test_retry_and_delete(server, spool, smtp_servers):
 
     assert (await spool.RetryOutgoingMessages(*server.admin, strings(str(queued[0]), str(failed_ids[0])))).Result
     for row in rows(runtime, [queued[0], failed_ids[0]]):
-        assert row.status == "queued" and row.attempts == 0 and row.last_error == ""
+        assert row.status == "queued" and row.last_error == ""
         assert row.next_attempt_utc <= utcnow()
+    # Attempts are history: kept, and the manual retry is in the SMTP log.
+    assert [r.attempts for r in rows(runtime, [queued[0], failed_ids[0]])] == [2, 10]
+    assert "message %d %s retried by admin" % (queued[0], rows(runtime, queued)[0].message_id_header) \
+        in smtp_log(runtime)
     result = await spool.RetryAllFailedOutgoingMessages(*server.admin)
     assert result.Result and "1 failed" in result.Message
-    assert rows(runtime, failed_ids)[1].status == "queued"
+    assert [(r.status, r.attempts) for r in rows(runtime, failed_ids)][1] == ("queued", 10)
 
     failed(await spool.DeleteOutgoingMessages(*server.admin, strings(str(busy[0]), str(sent[0]))),
            ResultCode.INVALID_STATE)
@@ -188,7 +192,7 @@ async def test_retry_and_delete(server, spool, smtp_servers):
     again = queue(runtime, 1, status="failed", attempts=10)
     assert (await spool.RetryOutgoingMessages(*server.admin, strings(str(again[0])))).Result
     await deliver(runtime)
-    assert rows(runtime, again)[0].status == "sent" and len(sink.messages) == 1
+    assert [(r.status, r.attempts) for r in rows(runtime, again)] == [("sent", 11)] and len(sink.messages) == 1
     assert counts(await spool.GetSpoolCounts(*server.admin))["OutgoingSent"] == "1"
 
 
