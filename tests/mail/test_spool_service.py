@@ -250,3 +250,33 @@ async def test_self_diagnostic_checks_every_smtp_account(server, spool, smtp_ser
     checks = {c.Name: c for c in (await diag.RunSelfDiagnostic(*server.admin)).Checks.SelfDiagnosticCheck}
     assert checks["SMTP account Up"].Status == "pass" and "220" in checks["SMTP account Up"].Message
     assert checks["SMTP account Down"].Status == "failure"
+
+
+async def test_self_diagnostic_logs_in_to_each_smtp_account_without_sending(server, spool, smtp_servers):
+    """EHLO, STARTTLS or SSL as configured, AUTH when configured, QUIT: a
+    refused password is a failure with the server's reply."""
+    from mail.smtp_server import make_certificate
+    from stws.mail import delivery
+
+    certificate, trust = make_certificate()
+    delivery.TLS_TRUST_ROOT = trust
+    sink = smtp_servers(credentials=("mailer", "s3cret"), tls=certificate, mode="starttls")
+    ssl_sink = smtp_servers(credentials=("mailer", "s3cret"), tls=certificate, mode="ssl")
+    for name, port, security, password in (("Good", sink.port, "starttls", "s3cret"),
+                                           ("Wrong", sink.port, "starttls", "nope"),
+                                           ("Wrapped", ssl_sink.port, "ssl", "s3cret")):
+        created = await spool.CreateSmtpAccount(*server.admin, name, "127.0.0.1", port, security, True, "mailer",
+                                                password, "", "", name == "Good")
+        assert created.Result, created.Message
+    diag = await server.client("svcDiagnostics")
+    checks = {c.Name: c for c in (await diag.RunSelfDiagnostic(*server.admin)).Checks.SelfDiagnosticCheck}
+
+    good = checks["SMTP account Good"]
+    assert good.Status == "pass" and "STARTTLS" in good.Message and "logged in as mailer" in good.Message, \
+        good.Message
+    wrong = checks["SMTP account Wrong"]
+    assert wrong.Status == "failure" and "login as mailer refused" in wrong.Message and "535" in wrong.Message, \
+        wrong.Message
+    wrapped = checks["SMTP account Wrapped"]
+    assert wrapped.Status == "pass" and "logged in as mailer" in wrapped.Message, wrapped.Message
+    assert sink.messages == [] and ssl_sink.messages == []
