@@ -39,7 +39,7 @@ import os
 import random
 import socket
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import and_, or_, select, update
 from twisted.internet import defer, protocol

@@ -5,7 +5,6 @@ TLS, the account chosen per message, and claims."""
 from __future__ import annotations
 
 import datetime as dt
-import socket
 import time
 
 from twisted.internet import protocol, reactor
