@@ -141,8 +141,8 @@ class ErrorCollector(logging.Handler):
             self._dropped = 0
             for entry in self._records.values():
                 if entry.pending and (entry.last_sent is None or now - entry.last_sent >= MIN_GAP):
-                    result.due.append(DueError(entry.key, entry.level, entry.summary, entry.first_text, entry.first_seen, entry.last_seen,
-                                               entry.last_message, entry.pending))
+                    result.due.append(DueError(entry.key, entry.level, entry.summary, entry.first_text,
+                                               entry.first_seen, entry.last_seen, entry.last_message, entry.pending))
                     entry.pending = 0
                     entry.last_sent = now
             self._forget_quiet(now)

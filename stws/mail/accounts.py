@@ -141,12 +141,16 @@ def set_brand_smtp_account(session, brand_id: int, account_id: int) -> None:
     brand.smtp_account_id = _account_or_none(session, account_id)
 
 
+# The default account's id (NULL when there is none), for use inside a query.
+DEFAULT_ACCOUNT_ID = (select(SmtpAccount.id).where(SmtpAccount.is_default.is_(True))
+                      .order_by(SmtpAccount.id).limit(1).scalar_subquery())
+
+
 def resolve_account_ids(session, message_ids) -> dict[int, int | None]:
     """{spool row id: the SMTP account id it goes out through, or None}:
     the row's own, else its ticket's department's, else that brand's, else
     the default account."""
-    default_id = session.scalar(select(SmtpAccount.id).where(SmtpAccount.is_default.is_(True))
-                                .order_by(SmtpAccount.id).limit(1))
+    default_id = session.scalar(select(DEFAULT_ACCOUNT_ID))
     rows = session.execute(
         select(OutgoingMessage.id, OutgoingMessage.smtp_account_id, Department.smtp_account_id,
                Brand.smtp_account_id)
@@ -182,6 +186,7 @@ def smtp_login(account) -> list[str]:
         if code != 220:
             raise LoginProbeFailed("greets with %s" % said[-1])
         code, answer = client.ehlo()
+        # Without TLS or AUTH delivery falls back to HELO; with them EHLO is needed.
         if code != 250 and not (account.security == "none" and not account.use_authentication):
             raise LoginProbeFailed("EHLO refused: %d %s" % (code, reply_text(answer)))
         if account.security == "starttls":

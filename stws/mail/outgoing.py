@@ -27,6 +27,7 @@ from sqlalchemy import bindparam, select
 from stws.db.models import Brand, Department, OutgoingMessage, Setting, SmtpAccount, TicketMessage, utcnow
 from stws.db.prepared import PreparedInsert, PreparedQuery, connection_of
 from stws.domain.errors import InvalidArgument
+from stws.mail.accounts import DEFAULT_ACCOUNT_ID
 
 DEFAULT_DELIVERY_DELAY_SECONDS = 10
 DEFAULT_FROM = "helpdesk@localhost"
@@ -61,8 +62,7 @@ def default_sender(session) -> tuple[str, str]:
     without an address, its login when that is an address (a relay's usual
     rule: you send as who you log in as); else the ``mail.default_from``
     setting; else DEFAULT_FROM, which only a lenient server accepts."""
-    account = session.scalar(select(SmtpAccount).where(SmtpAccount.is_default.is_(True))
-                             .order_by(SmtpAccount.id).limit(1))
+    account = session.scalar(select(SmtpAccount).where(SmtpAccount.id == DEFAULT_ACCOUNT_ID))
     name = account.from_name if account is not None else ""
     if account is not None and account.from_address:
         return name, account.from_address
@@ -166,8 +166,6 @@ def _setting(name: str):
     return select(Setting.value).where(Setting.name == name).scalar_subquery()
 
 
-_DEFAULT_ACCOUNT_ID = (select(SmtpAccount.id).where(SmtpAccount.is_default.is_(True))
-                       .order_by(SmtpAccount.id).limit(1).scalar_subquery())
 # The account a ticket's mail goes out through, as the SMTP Delivery thread
 # picks it (stws.mail.accounts.resolve_account_ids, for a row without its own).
 _SENDING_ACCOUNT = sqlalchemy.orm.aliased(SmtpAccount)
@@ -185,7 +183,7 @@ _MAIL_CONTEXT = PreparedQuery(
            _setting("mail.delivery_delay_seconds").label("delay"))
     .select_from(Department).outerjoin(Brand, Brand.id == Department.brand_id)
     .outerjoin(_SENDING_ACCOUNT, _SENDING_ACCOUNT.id == sqlalchemy.func.coalesce(
-        Department.smtp_account_id, Brand.smtp_account_id, _DEFAULT_ACCOUNT_ID))
+        Department.smtp_account_id, Brand.smtp_account_id, DEFAULT_ACCOUNT_ID))
     .where(Department.id == bindparam("department_id"))
 )
 # The Message-IDs of a ticket's messages, oldest first, but one.
