@@ -1,5 +1,10 @@
 """Emailing errors to the Diagnostics option "EmailAddressToReceiveErrors".
 
+The spec mails "each time an error is written to the Error log": every
+entry of that log is mailed, the warnings written there too (a POP account
+that cannot log in, a refused incoming mail, an unreadable file), each
+marked as an error or a warning.
+
 Two halves, so that no database work ever happens inside a logging call:
 
 * ``ErrorCollector`` is a ``logging.Handler`` on the ``stws.error`` logger
@@ -34,7 +39,7 @@ import traceback
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
-from stws.db.models import Department, OutgoingMessage, utcnow
+from stws.db.models import OutgoingMessage, utcnow
 from stws.mail import outgoing
 
 MIN_GAP = dt.timedelta(minutes=1)
@@ -48,6 +53,7 @@ _POLICY = email.policy.SMTP.clone(max_line_length=998)
 @dataclass
 class ErrorRecord:
     key: tuple
+    level: int  # logging level of the first occurrence since the last email
     summary: str  # the first line of the first occurrence's message
     first_text: str  # message and traceback of the first occurrence since the last email
     first_seen: dt.datetime
@@ -60,6 +66,7 @@ class ErrorRecord:
 @dataclass
 class DueError:
     key: tuple
+    level: int
     summary: str
     text: str
     first_seen: dt.datetime
@@ -89,7 +96,8 @@ def error_key(record: logging.LogRecord) -> tuple:
 class ErrorCollector(logging.Handler):
     """Records errors in memory for ``flush``; thread-safe and bounded."""
 
-    def __init__(self, level=logging.ERROR, clock=utcnow):
+    # NOTSET: whatever the error log gets is mailed, warnings included.
+    def __init__(self, level=logging.NOTSET, clock=utcnow):
         super().__init__(level)
         self.clock = clock
         self._records: dict[tuple, ErrorRecord] = {}
@@ -109,8 +117,9 @@ class ErrorCollector(logging.Handler):
                     if len(self._records) >= MAX_DISTINCT:
                         self._dropped += 1
                         return
-                    entry = self._records[key] = ErrorRecord(key, "", "", now, now)
+                    entry = self._records[key] = ErrorRecord(key, record.levelno, "", "", now, now)
                 if entry.pending == 0:  # the first occurrence since the last email
+                    entry.level = record.levelno
                     entry.summary = (message.splitlines() or [""])[0][:200]
                     entry.first_text = _full_text(message, record)
                     entry.first_seen = now
@@ -132,8 +141,8 @@ class ErrorCollector(logging.Handler):
             self._dropped = 0
             for entry in self._records.values():
                 if entry.pending and (entry.last_sent is None or now - entry.last_sent >= MIN_GAP):
-                    result.due.append(DueError(entry.key, entry.summary, entry.first_text, entry.first_seen, entry.last_seen,
-                                               entry.last_message, entry.pending))
+                    result.due.append(DueError(entry.key, entry.level, entry.summary, entry.first_text,
+                                               entry.first_seen, entry.last_seen, entry.last_message, entry.pending))
                     entry.pending = 0
                     entry.last_sent = now
             self._forget_quiet(now)
@@ -170,20 +179,21 @@ def _full_text(message: str, record: logging.LogRecord) -> str:
 
 def compose(session, to: str, error: DueError, node: str, dropped: int = 0) -> OutgoingMessage:
     """The spool row of one error email (added to ``session``)."""
-    # The server's default sender, as a ticket of a department without its own address would use.
-    sender = outgoing.sender_address(session, Department(email_address=""))
+    # It goes out through the default SMTP account: from an address that account may send as.
+    sender_name, sender = outgoing.default_sender(session)
     # Lines up to RFC 5322's 998 characters: the default 78 makes the email
     # package fold a long subject before its first word.
     mail = EmailMessage(policy=_POLICY)
-    mail["From"] = sender
+    mail["From"] = email.utils.formataddr((sender_name, sender))
     mail["To"] = to
+    kind = "error" if error.level >= logging.ERROR else "warning"
     repeats = " (%d times)" % error.count if error.count > 1 else ""
-    mail["Subject"] = ("stws error%s: %s" % (repeats, error.summary))[:250]
+    mail["Subject"] = ("stws %s%s: %s" % (kind, repeats, error.summary))[:250]
     mail["Date"] = email.utils.format_datetime(utcnow())
     message_id = outgoing.new_message_id(sender)
     mail["Message-ID"] = message_id
     mail["Auto-Submitted"] = "auto-generated"
-    lines = ["An error was written to the error log of %s." % node, ""]
+    lines = ["%s was written to the error log of %s." % ("An error" if kind == "error" else "A warning", node), ""]
     if error.count > 1:
         lines += ["It occurred %d times between %s and %s (UTC); the first occurrence:"
                   % (error.count, _when(error.first_seen), _when(error.last_seen)), ""]

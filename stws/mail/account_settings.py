@@ -1,15 +1,13 @@
 """What SMTP accounts (``stws.mail.accounts``) and POP accounts
 (``stws.mail.pop_accounts``) share: the checks of the server they connect to
 (host, port, security mode), of the credentials and addresses they hold, and
-the self-diagnostic probe that the server answers.
+what their self-diagnostic login checks share.
 
 The ``checked_*`` functions return the cleaned value or raise
 ``InvalidArgument`` (``checked_password`` raises ``ValueError``, as a
 ``PropertyBag`` parser does).
 """
 from __future__ import annotations
-
-import socket
 
 from stws.domain.errors import InvalidArgument, NotFound
 from stws.domain.properties import Property, parse_int
@@ -92,43 +90,55 @@ CREDENTIAL_PROPERTIES = [
 
 
 # ---------------------------------------------------------------- self-diagnostic
+#
+# Each account is checked by logging in as the threads that use it do
+# (stws.mail.accounts: SMTP, stws.mail.pop_accounts: POP), without sending,
+# reading or deleting anything: a greeting alone passed an account whose
+# password the server refuses.
+
+LOGIN_TIMEOUT_SECONDS = 15  # each reply; a refused login may be answered slowly on purpose
 
 
-def probe_greeting(server: str, port: int, security: str, expected: str, timeout: float = 5.0) -> str:
-    """Connect and read the greeting, which must start with ``expected``
-    ("220" for SMTP, "+OK" for POP); returns it, raises OSError/ValueError."""
+class LoginProbeFailed(Exception):
+    """What went wrong at which step, with the server's reply."""
+
+
+def reply_text(reply) -> str:
+    """A server's reply (bytes or text) as one line."""
+    if isinstance(reply, bytes):
+        reply = reply.decode("utf-8", "replace")
+    return " ".join(str(reply).split())[:300]
+
+
+def tls_context():
+    """The certificate checks of delivery and download: the platform's trust
+    store, or the trust root the tests set (``stws.mail.delivery.TLS_TRUST_ROOT``)."""
     import ssl
 
-    with socket.create_connection((server, port), timeout=timeout) as raw:
-        raw.settimeout(timeout)
-        if security == "ssl":
-            context = ssl.create_default_context()
-            context.check_hostname = False
-            context.verify_mode = ssl.CERT_NONE  # only whether it answers; delivery and download verify
-            with context.wrap_socket(raw, server_hostname=server) as wrapped:
-                greeting = wrapped.recv(512)
-        else:
-            greeting = raw.recv(512)
-    text = greeting.decode("latin-1").strip()
-    if not text.startswith(expected):
-        raise ValueError("unexpected greeting %r" % text[:200])
-    return text
+    from stws.mail import delivery
+
+    if delivery.TLS_TRUST_ROOT is not None:
+        return ssl.create_default_context(cadata=delivery.TLS_TRUST_ROOT.dumpPEM().decode("ascii"))
+    return ssl.create_default_context()
 
 
-def probe_checks(kind: str, accounts, expected: str) -> list:
-    """One self-diagnostic Check per ``(name, server, port, security)`` in
-    ``accounts``: whether the server greets with ``expected``."""
+def login_checks(kind: str, accounts, log_in) -> list:
+    """One self-diagnostic Check per ``(label, account spec)`` in ``accounts``:
+    ``log_in(spec)`` returns what the server said on the way (pass), or
+    raises LoginProbeFailed or OSError (failure)."""
     from stws.diagnostics.selfcheck import FAILURE, PASS, Check
 
     results = []
-    for name, server, port, security in accounts:
-        label = "%s account %s" % (kind, name)
+    for label, spec in accounts:
+        name, where = "%s account %s" % (kind, label), "%s:%d" % (spec.server, spec.port)
         try:
-            greeting = probe_greeting(server, port, security, expected)
-        except (OSError, ValueError) as error:
-            results.append(Check(label, FAILURE, "%s:%d does not answer: %s" % (server, port, error)))
+            said = log_in(spec)
+        except LoginProbeFailed as failure:
+            results.append(Check(name, FAILURE, "%s: %s" % (where, failure)))
+        except OSError as error:  # refused, timed out, a certificate not trusted, ...
+            results.append(Check(name, FAILURE, "%s does not answer: %s" % (where, error or type(error).__name__)))
         else:
-            results.append(Check(label, PASS, "%s:%d answers: %s" % (server, port, greeting[:120])))
+            results.append(Check(name, PASS, "%s: %s" % (where, "; ".join(said))))
     return results
 
 

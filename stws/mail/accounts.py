@@ -15,8 +15,9 @@ from stws.db.models import Brand, Department, OutgoingMessage, SmtpAccount, Tick
 from stws.domain.errors import AlreadyExists, InUse, InvalidArgument, NotFound
 from stws.domain.properties import Property, PropertyBag, parse_bool
 from stws.mail.account_settings import (CREDENTIAL_PROPERTIES, MAX_PASSWORD, SERVER_PROPERTIES,
-                                        check_server_settings, checked_address, checked_text, get_account,
-                                        probe_checks, register_self_check, setter)
+                                        LOGIN_TIMEOUT_SECONDS, LoginProbeFailed, check_server_settings,
+                                        checked_address, checked_text, get_account, login_checks, register_self_check,
+                                        reply_text, setter, tls_context)
 
 # ---------------------------------------------------------------- SMTP accounts
 
@@ -140,12 +141,16 @@ def set_brand_smtp_account(session, brand_id: int, account_id: int) -> None:
     brand.smtp_account_id = _account_or_none(session, account_id)
 
 
+# The default account's id (NULL when there is none), for use inside a query.
+DEFAULT_ACCOUNT_ID = (select(SmtpAccount.id).where(SmtpAccount.is_default.is_(True))
+                      .order_by(SmtpAccount.id).limit(1).scalar_subquery())
+
+
 def resolve_account_ids(session, message_ids) -> dict[int, int | None]:
     """{spool row id: the SMTP account id it goes out through, or None}:
     the row's own, else its ticket's department's, else that brand's, else
     the default account."""
-    default_id = session.scalar(select(SmtpAccount.id).where(SmtpAccount.is_default.is_(True))
-                                .order_by(SmtpAccount.id).limit(1))
+    default_id = session.scalar(select(DEFAULT_ACCOUNT_ID))
     rows = session.execute(
         select(OutgoingMessage.id, OutgoingMessage.smtp_account_id, Department.smtp_account_id,
                Brand.smtp_account_id)
@@ -161,10 +166,57 @@ def resolve_account_ids(session, message_ids) -> dict[int, int | None]:
 # ---------------------------------------------------------------- self-diagnostic
 
 
+def smtp_login(account) -> list[str]:
+    """Log in as delivery does (EHLO, STARTTLS or SSL as configured, AUTH
+    when configured), then QUIT without sending; what the server said.
+    ``account``: a stws.mail.delivery.AccountSpec."""
+    import smtplib
+
+    said = []
+    if account.security == "ssl":
+        client = smtplib.SMTP_SSL(timeout=LOGIN_TIMEOUT_SECONDS, context=tls_context())
+    else:
+        client = smtplib.SMTP(timeout=LOGIN_TIMEOUT_SECONDS)
+    # The name SSL and STARTTLS check the certificate against; only a
+    # constructor that connects at once sets it, and it hides the greeting.
+    client._host = account.server
+    try:
+        code, greeting = client.connect(account.server, account.port)
+        said.append("%d %s" % (code, reply_text(greeting)))
+        if code != 220:
+            raise LoginProbeFailed("greets with %s" % said[-1])
+        code, answer = client.ehlo()
+        # Without TLS or AUTH delivery falls back to HELO; with them EHLO is needed.
+        if code != 250 and not (account.security == "none" and not account.use_authentication):
+            raise LoginProbeFailed("EHLO refused: %d %s" % (code, reply_text(answer)))
+        if account.security == "starttls":
+            client.starttls(context=tls_context())
+            client.ehlo()
+            said.append("STARTTLS")
+        if account.use_authentication:
+            try:
+                code, answer = client.login(account.username, account.password)
+            except smtplib.SMTPAuthenticationError as refused:
+                raise LoginProbeFailed("login as %s refused: %d %s" % (
+                    account.username, refused.smtp_code, reply_text(refused.smtp_error))) from None
+            said.append("logged in as %s: %d %s" % (account.username, code, reply_text(answer)))
+        client.quit()
+    except smtplib.SMTPResponseException as error:
+        raise LoginProbeFailed("%s: %d %s" % (", ".join(said) or "connecting", error.smtp_code,
+                                              reply_text(error.smtp_error))) from None
+    except smtplib.SMTPException as error:  # STARTTLS or AUTH not offered, connection dropped
+        raise LoginProbeFailed(str(error)) from None
+    finally:
+        client.close()
+    return said
+
+
 def check_smtp_accounts(runtime):
+    from stws.mail.delivery import AccountSpec
+
     with runtime.db.transaction(writes=False) as session:
-        accounts = [(a.name, a.server, a.port, a.security) for a in smtp_accounts(session)]
-    return probe_checks("SMTP", accounts, expected="220")
+        accounts = [(a.name, AccountSpec.of(a)) for a in smtp_accounts(session)]
+    return login_checks("SMTP", accounts, smtp_login)
 
 
 register_self_check(check_smtp_accounts)

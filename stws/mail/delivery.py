@@ -39,7 +39,7 @@ import os
 import random
 import socket
 import uuid
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from sqlalchemy import and_, or_, select, update
 from twisted.internet import defer, protocol
@@ -147,8 +147,22 @@ RELEASED = "released"
 @dataclass(frozen=True)
 class Outcome:
     kind: str  # SENT, RETRY, FAILED or RELEASED
-    code: int
+    code: int  # the server's reply code; NO_REPLY when it never answered
     text: str
+
+    @property
+    def reply(self) -> str:
+        """The server's reply ("451 try later"), or what happened instead
+        ("cannot connect to ...") when there was no reply to quote."""
+        return ("%d %s" % (self.code, self.text)).strip() if self.code > 0 else self.text
+
+    def __str__(self) -> str:
+        return "%s %s" % (self.kind, self.reply) if self.code > 0 else "%s: %s" % (self.kind, self.reply)
+
+
+# The code of an outcome the server never replied to (refused or lost
+# connection, deadline, shutdown): never written out, the text says what happened.
+NO_REPLY = -1
 
 
 def _decode(value) -> str:
@@ -212,21 +226,21 @@ class _Session:
 
     def record(self, message: Outbound, outcome: Outcome) -> None:
         self.outcomes[message.id] = outcome
-        smtp_log.info("outcome: message %d %s via %r: %s %d %s", message.id, message.message_id,
-                      self.account.name, outcome.kind, outcome.code, outcome.text.replace("\n", " ")[:500])
+        smtp_log.info("outcome: message %d %s via %r: %s", message.id, message.message_id,
+                      self.account.name, str(outcome).replace("\n", " ")[:500])
 
     def finish(self, reason: str = "") -> None:
         if self.done.called:
             return
         reason = self.error or reason or "connection closed"
         if self.in_flight is not None and self.in_flight.id not in self.outcomes:
-            self.record(self.in_flight, Outcome(RELEASED if self.released else RETRY, -1, reason))
+            self.record(self.in_flight, Outcome(RELEASED if self.released else RETRY, NO_REPLY, reason))
         # Messages never started on a connection that was delivering when the
         # deadline cut it short go back without an attempt counted.
         untried = RELEASED if self.released or (self.cut_short and self.outcomes) else RETRY
         for message in self.pending:
             if message.id not in self.outcomes:
-                self.record(message, Outcome(untried, -1, reason))
+                self.record(message, Outcome(untried, NO_REPLY, reason))
         self.pending.clear()
         self.done.callback(self.outcomes)
 
@@ -297,7 +311,7 @@ class BatchSender(smtp.ESMTPClient):
         return smtp.ESMTPClient.smtpState_msgSent(self, code, resp)
 
     def sendError(self, exc):
-        code = getattr(exc, "code", -1)
+        code = getattr(exc, "code", NO_REPLY)
         text = _decode(getattr(exc, "resp", b"")) or str(exc)
         self.session.error = ("%d %s" % (code, text.strip())) if code and code > 0 else text.strip()
         # A session-level failure (EHLO, TLS, AUTH refused) is retried like a
@@ -471,7 +485,7 @@ def record_outcomes(db, token: str, messages, outcomes: dict, settings: Delivery
             )
             counts["sent"] += result.rowcount
         for message in messages:
-            outcome = outcomes.get(message.id) or Outcome(RETRY, -1, "no outcome")
+            outcome = outcomes.get(message.id) or Outcome(RETRY, NO_REPLY, "no outcome was recorded")
             if outcome.kind == SENT:
                 continue
             if outcome.kind == RELEASED:
@@ -484,7 +498,7 @@ def record_outcomes(db, token: str, messages, outcomes: dict, settings: Delivery
                 continue
             attempts = message.attempts + 1
             values = dict(attempts=attempts, last_attempt_utc=now, claimed_by=None, claim_until_utc=None)
-            reply = ("%d %s" % (outcome.code, outcome.text)).strip() if outcome.code > 0 else outcome.text
+            reply = outcome.reply
             if outcome.kind == FAILED:
                 values.update(status="failed", last_error=reply)
             elif attempts >= settings.max_attempts:

@@ -21,11 +21,13 @@ import quopri
 import re
 import uuid
 
+import sqlalchemy.orm
 from sqlalchemy import bindparam, select
 
-from stws.db.models import Brand, Department, OutgoingMessage, Setting, TicketMessage, utcnow
+from stws.db.models import Brand, Department, OutgoingMessage, Setting, SmtpAccount, TicketMessage, utcnow
 from stws.db.prepared import PreparedInsert, PreparedQuery, connection_of
 from stws.domain.errors import InvalidArgument
+from stws.mail.accounts import DEFAULT_ACCOUNT_ID
 
 DEFAULT_DELIVERY_DELAY_SECONDS = 10
 DEFAULT_FROM = "helpdesk@localhost"
@@ -51,6 +53,23 @@ def sender_address(session, department: Department) -> str:
         return department.email_address
     configured = session.get(Setting, "mail.default_from")
     return configured.value if configured and configured.value else DEFAULT_FROM
+
+
+def default_sender(session) -> tuple[str, str]:
+    """(display name, address) of mail that belongs to no ticket, such as the
+    error emails: it goes out through the default SMTP account, whose relay
+    may refuse any other sender. That account's From Name and From Address;
+    without an address, its login when that is an address (a relay's usual
+    rule: you send as who you log in as); else the ``mail.default_from``
+    setting; else DEFAULT_FROM, which only a lenient server accepts."""
+    account = session.scalar(select(SmtpAccount).where(SmtpAccount.id == DEFAULT_ACCOUNT_ID))
+    name = account.from_name if account is not None else ""
+    if account is not None and account.from_address:
+        return name, account.from_address
+    if account is not None and "@" in account.username:
+        return name, account.username
+    configured = session.get(Setting, "mail.default_from")
+    return name, configured.value if configured and configured.value else DEFAULT_FROM
 
 
 def _delay(value: str | None) -> dt.timedelta:
@@ -147,16 +166,24 @@ def _setting(name: str):
     return select(Setting.value).where(Setting.name == name).scalar_subquery()
 
 
+# The account a ticket's mail goes out through, as the SMTP Delivery thread
+# picks it (stws.mail.accounts.resolve_account_ids, for a row without its own).
+_SENDING_ACCOUNT = sqlalchemy.orm.aliased(SmtpAccount)
+
 # What a ticket's mail needs of the database besides its thread, in one
-# query: the department's address, its brand's name, the default sender and
-# the delivery delay (settings rows that may not exist). These statements
-# run on the driver (stws.db.prepared): an auto-responder goes with every
-# new ticket of a department that has one.
+# query: the department's address, the display name (the sending account's
+# From Name, else the brand's name), the default sender and the delivery
+# delay (settings rows that may not exist). These statements run on the
+# driver (stws.db.prepared): an auto-responder goes with every new ticket
+# of a department that has one.
 _MAIL_CONTEXT = PreparedQuery(
     select(Department.email_address, Brand.name.label("brand_name"),
+           _SENDING_ACCOUNT.from_name.label("account_from_name"),
            _setting("mail.default_from").label("default_from"),
            _setting("mail.delivery_delay_seconds").label("delay"))
     .select_from(Department).outerjoin(Brand, Brand.id == Department.brand_id)
+    .outerjoin(_SENDING_ACCOUNT, _SENDING_ACCOUNT.id == sqlalchemy.func.coalesce(
+        Department.smtp_account_id, Brand.smtp_account_id, DEFAULT_ACCOUNT_ID))
     .where(Department.id == bindparam("department_id"))
 )
 # The Message-IDs of a ticket's messages, oldest first, but one.
@@ -186,7 +213,8 @@ def spool_row(db, ticket, subject: str, body_text: str, body_html: str, to: list
     sent_at = utcnow()
     header_id = new_message_id(sender)
     headers = [
-        ("From", email.utils.formataddr((context.brand_name or "", sender)) if "@" in sender else sender),
+        ("From", email.utils.formataddr((context.account_from_name or context.brand_name or "", sender))
+         if "@" in sender else sender),
         ("To", ", ".join(to)),
     ]
     if cc:

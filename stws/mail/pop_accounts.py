@@ -15,9 +15,10 @@ from sqlalchemy import select, update
 from stws.db.models import Department, IncomingMessage, PopAccount
 from stws.domain.errors import InvalidArgument, NotFound
 from stws.domain.properties import Property, PropertyBag, parse_bool, parse_int
-from stws.mail.account_settings import (CREDENTIAL_PROPERTIES, SERVER_PROPERTIES, check_server_settings,
-                                        checked_address, checked_password, get_account, probe_checks,
-                                        register_self_check, setter)
+from stws.mail.account_settings import (CREDENTIAL_PROPERTIES, LOGIN_TIMEOUT_SECONDS, SERVER_PROPERTIES,
+                                        LoginProbeFailed, check_server_settings, checked_address, checked_password,
+                                        get_account, login_checks, register_self_check, reply_text, setter,
+                                        tls_context)
 
 RESTRICTIONS = ("anyone", "registered", "nobody")
 MAX_FREQUENCY_MINUTES = 7 * 24 * 60
@@ -113,10 +114,47 @@ def delete_pop_account(session, account_id: int) -> None:
 # ---------------------------------------------------------------- self-diagnostic
 
 
+def pop_login(account) -> list[str]:
+    """Log in as the POP Download thread does (TLS as configured, USER/PASS),
+    then QUIT without reading or deleting anything; what the server said.
+    ``account``: a stws.mail.pop.AccountSpec."""
+    import poplib
+
+    try:
+        if account.security == "ssl":
+            client = poplib.POP3_SSL(account.server, account.port, timeout=LOGIN_TIMEOUT_SECONDS,
+                                     context=tls_context())
+        else:
+            client = poplib.POP3(account.server, account.port, timeout=LOGIN_TIMEOUT_SECONDS)
+    except poplib.error_proto as error:  # the greeting was not +OK
+        raise LoginProbeFailed("greets with %s" % reply_text(error.args[0])) from None
+    said = [reply_text(client.getwelcome())]
+    try:
+        if account.security == "starttls":
+            client.stls(context=tls_context())
+            said.append("STARTTLS")
+        try:
+            client.user(account.username)
+            answer = client.pass_(account.password)
+        except poplib.error_proto as refused:
+            raise LoginProbeFailed("login as %s refused: %s" % (account.username, reply_text(refused.args[0])))
+        said.append("logged in as %s: %s" % (account.username, reply_text(answer)))
+        client.quit()  # no DELE was sent: nothing is removed
+    except poplib.error_proto as error:  # STLS refused, QUIT answered -ERR
+        raise LoginProbeFailed("%s: %s" % (", ".join(said), reply_text(error.args[0]))) from None
+    finally:
+        client.close()
+    return said
+
+
 def check_pop_accounts(runtime):
+    from stws.mail.pop import AccountSpec
+
     with runtime.db.transaction(writes=False) as session:
-        accounts = [(a.email_address, a.server, a.port, a.security) for a in pop_accounts(session) if a.is_enabled]
-    return probe_checks("POP", accounts, expected="+OK")
+        accounts = [(a.email_address, AccountSpec(a.id, a.email_address, a.server, a.port, a.security, a.username,
+                                                  a.password, a.leave_on_server))
+                    for a in pop_accounts(session) if a.is_enabled]
+    return login_checks("POP", accounts, pop_login)
 
 
 register_self_check(check_pop_accounts)

@@ -13,8 +13,10 @@ Outgoing
     Rows being sent right now (``sending`` under a live claim) are neither
     retried nor deleted: the SMTP Delivery thread owns them until it records
     their outcome or its claim lapses. Sent rows are not retried (they
-    would go out twice). A retried row is queued again, due now, its
-    attempts reset.
+    would go out twice). A retried row is queued again, due now; its
+    attempts are history and are kept (past ``mail.max_attempts`` each
+    manual retry is one more attempt), and the SMTP log records who retried
+    it after how many attempts.
 
 Incoming
     A row's ``.eml`` file is in the email folder while pending, in raw
@@ -27,6 +29,7 @@ Incoming
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
 from dataclasses import dataclass
 
@@ -36,6 +39,8 @@ from sqlalchemy import and_, delete, or_, select, update
 from stws.db.models import IncomingMessage, OutgoingMessage, utcnow
 from stws.domain.errors import InvalidArgument, InvalidState, NotFound
 from stws.mail.pop import fsync_directory
+
+smtp_log = logging.getLogger("stws.smtp")
 
 OUTGOING_STATUSES = ("queued", "sending", "sent", "failed")
 INCOMING_STATUSES = ("pending", "imported", "duplicate", "failed")
@@ -238,48 +243,64 @@ def _idle_outgoing_rows(session, ids, now, verb: str) -> list:
     return rows
 
 
-# A retried message: queued, due now, as if new.
-_REQUEUED = dict(status="queued", attempts=0, last_error="", claimed_by=None, claim_until_utc=None)
+_RETRY_HISTORY = (OutgoingMessage.id, OutgoingMessage.message_id_header, OutgoingMessage.attempts,
+                  OutgoingMessage.last_error)
+
+
+def _requeue(call, history) -> int:
+    """The messages of ``history`` (rows of _RETRY_HISTORY, locked) queued
+    again, due now, their attempts kept; once committed, each retry is in
+    the SMTP log with who asked for it and what the message had been
+    through. How many."""
+    ids = [message_id for message_id, *_ in history]
+    for start in range(0, len(ids), 500):
+        call.session.execute(
+            update(OutgoingMessage).where(OutgoingMessage.id.in_(ids[start:start + 500]))
+            .values(status="queued", next_attempt_utc=utcnow(), last_error="", claimed_by=None,
+                    claim_until_utc=None)
+            .execution_options(synchronize_session=False))
+    who = "%s (user %s)" % (call.principal.username, call.principal.user_id)
+
+    def log_retries():
+        for message_id, header, attempts, last_error in history:
+            smtp_log.info("message %d %s retried by %s after %d attempts%s; due now", message_id, header, who,
+                          attempts, " (last error: %s)" % last_error.replace("\n", " ")[:500] if last_error else "")
+
+    call.after_commit.append(log_retries)
+    return len(ids)
 
 
 def retry_outgoing(call, ids) -> int:
     """Queued or failed messages are sent at the next delivery run; sent ones
     are refused. How many were retried."""
-    now = utcnow()
-    rows = _idle_outgoing_rows(call.session, ids, now, "retried")
+    rows = _idle_outgoing_rows(call.session, ids, utcnow(), "retried")
     sent = [r.id for r in rows if r.status == "sent"]
     if sent:
         raise InvalidState("Message %s was already sent; nothing was retried. Deselect it and try again."
                            % ", ".join(map(str, sent)))
-    for row in rows:
-        for name, value in _REQUEUED.items():
-            setattr(row, name, value)
-        row.next_attempt_utc = now
-    return len(rows)
+    return _requeue(call, [(r.id, r.message_id_header, r.attempts, r.last_error) for r in rows])
+
+
+def _requeue_where(call, *conditions) -> int:
+    # Only the columns the log needs: a spool of failed messages can be large.
+    return _requeue(call, call.session.execute(select(*_RETRY_HISTORY).where(*conditions)
+                                               .order_by(OutgoingMessage.id).with_for_update()).all())
 
 
 def retry_all_failed_outgoing(call) -> int:
     """Every failed message queued again; how many."""
-    result = call.session.execute(
-        update(OutgoingMessage).where(OutgoingMessage.status == "failed")
-        .values(next_attempt_utc=utcnow(), **_REQUEUED)
-        .execution_options(synchronize_session=False))
-    return result.rowcount
+    return _requeue_where(call, OutgoingMessage.status == "failed")
 
 
 def retry_all_outgoing(call) -> int:
     """Every message a retry by ids would take (failed, queued, or sending
-    under a lapsed claim) queued again, due now, attempts reset: "select all,
-    retry" in the management interface. Sent ones and those being sent are
-    left alone. How many."""
+    under a lapsed claim) queued again, due now: "select all, retry" in the
+    management interface. Sent ones and those being sent are left alone.
+    How many."""
     now = utcnow()
     lapsed = and_(OutgoingMessage.status == "sending",
                   or_(OutgoingMessage.claim_until_utc.is_(None), OutgoingMessage.claim_until_utc < now))
-    result = call.session.execute(
-        update(OutgoingMessage).where(or_(OutgoingMessage.status.in_(("queued", "failed")), lapsed))
-        .values(next_attempt_utc=now, **_REQUEUED)
-        .execution_options(synchronize_session=False))
-    return result.rowcount
+    return _requeue_where(call, or_(OutgoingMessage.status.in_(("queued", "failed")), lapsed))
 
 
 def delete_outgoing(call, ids) -> int:

@@ -42,21 +42,23 @@ def outgoing_message_raw_content(context, message_id: int) -> bytes:
 
 @operation(role=ADMIN)
 def retry_outgoing_messages(context, ids) -> int:
-    """Queued or failed messages go out at the next delivery run, attempts
-    reset; refused for sent ones and those being sent. How many."""
+    """Queued or failed messages go out at the next delivery run, their
+    attempts kept and the retry (who, when) in the SMTP log; refused for
+    sent ones and those being sent. How many."""
     return spool.retry_outgoing(context, ids)
 
 
 @operation(role=ADMIN)
 def retry_all_failed_outgoing_messages(context) -> int:
-    """Every failed message queued again, due now; how many."""
+    """Every failed message queued again, due now, attempts kept, each retry
+    in the SMTP log; how many."""
     return spool.retry_all_failed_outgoing(context)
 
 
 @operation(role=ADMIN)
 def retry_all_outgoing_messages(context) -> int:
     """Every failed or waiting message (queued, or sending under a lapsed
-    claim) queued again, due now, attempts reset; sent ones and those being
+    claim) queued again, due now, attempts kept; sent ones and those being
     sent are left alone. How many. (Not in svcSpool: the management
     interface's "select all, retry".)"""
     return spool.retry_all_outgoing(context)
@@ -120,7 +122,7 @@ def delete_incoming_messages(context, ids) -> int:
 @operation(role=ADMIN)
 def delete_all_incoming_messages(context, status="") -> int:
     """Delete every message of ``status`` (pending, imported, duplicate, failed;
-    empty: all), and the files of those not imported; how many. (Not in svcSpool.)"""
+    empty: all), and the files of those not imported; how many."""
     return spool.delete_all_incoming(context, status)
 
 

@@ -58,6 +58,7 @@ SIGNATURES = [
     "GenericResult RetryIncomingMessages(%s, string[] messageIds)",
     "GenericResult RetryAllFailedIncomingMessages(%s)",
     "GenericResult DeleteIncomingMessages(%s, string[] messageIds)",
+    "GenericResult DeleteAllIncomingMessages(%s, string status)",
     "SettingsRequestResult GetIncomingSpoolCounts(%s)",
 ]
 SIGNATURES = [s % AUTH for s in SIGNATURES]
@@ -138,11 +139,13 @@ async def test_every_operation_through_the_wsdl_proxy(server, builds, soap12):
     assert ok["GetIncomingSpoolCounts"] == {"IncomingPending": "1", "IncomingFailed": "2", "IncomingTotal": "3"}
     assert ok["GetOutgoingMessages"] == {"total": "3", "failedAttempts": "10"}
     assert ok["GetOutgoingMessageRawContent"]["id"] == str(spooled["outgoing"][0])
+    assert ok["RetryAllFailedOutgoingMessages"] == {"queued": "3", "maxAttempts": "10"}
     assert ok["DeleteOutgoingMessages"] == {"total": "2"}
     assert ok["DeleteAllOutgoingMessages"] == {"total": "0"}
     assert ok["GetIncomingMessages"] == {"total": "3", "pendingSubject": "Printer_on_fire"}
     assert ok["GetIncomingMessageRawContent"]["id"] == str(spooled["broken"][0])
     assert ok["DeleteIncomingMessages"] == {"id": str(spooled["pending"]), "total": "2"}
+    assert ok["DeleteAllIncomingMessages"] == {"total": "2"}
 
     # Server side.
     def state():

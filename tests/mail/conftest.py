@@ -15,6 +15,7 @@ from twisted.internet import threads
 
 from stws.db.models import OutgoingMessage, Setting, SmtpAccount
 from stws.mail import delivery
+from mail.pop_server import PopTestServer
 from mail.smtp_server import SmtpTestServer
 
 _numbers = itertools.count(1)
@@ -42,6 +43,18 @@ def smtp_servers():
     def start(port: int = 0, **options) -> SmtpTestServer:
         server = SmtpTestServer(**options)
         server.listen(port)
+        return server
+
+    yield from stopped_at_teardown(start)
+
+
+@pytest.fixture
+def pop_server():
+    """pop_server(**options) -> a listening PopTestServer with mailbox support/pw; all stopped at teardown."""
+    def start(**options) -> PopTestServer:
+        server = PopTestServer(**options)
+        server.add_mailbox("support", "pw")
+        server.listen()
         return server
 
     yield from stopped_at_teardown(start)

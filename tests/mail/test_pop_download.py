@@ -8,21 +8,8 @@ import datetime as dt
 
 import pytest
 
-from mail.conftest import stopped_at_teardown
-from mail.pop_server import PopTestServer, add_pop_account, download, incoming_rows, make_mail, pop_log
+from mail.pop_server import add_pop_account, download, incoming_rows, make_mail, pop_log
 from stws.db.models import PopAccount, PopAccountUid, utcnow
-
-
-@pytest.fixture
-def pop_server():
-    """pop_server(**options) -> a listening PopTestServer with mailbox support/pw; all stopped at teardown."""
-    def start(**options) -> PopTestServer:
-        server = PopTestServer(**options)
-        server.add_mailbox("support", "pw")
-        server.listen()
-        return server
-
-    yield from stopped_at_teardown(start)
 
 
 def account_row(runtime, account_id) -> PopAccount:
@@ -197,6 +184,37 @@ async def test_self_check_probes_each_enabled_account(server, pop_server):
     assert checks["POP account support@helpdesk.example"].status == selfcheck.PASS
     assert "+OK" in checks["POP account support@helpdesk.example"].message
     assert checks["POP account gone@helpdesk.example"].status == selfcheck.FAILURE
+
+
+async def test_self_check_logs_in_and_reports_the_servers_answer(server, pop_server):
+    """A server that greets but refuses the password is a failure with its
+    reply; a good login is USER/PASS then QUIT: nothing is read or deleted."""
+    from twisted.internet import threads
+
+    from mail.smtp_server import make_certificate
+    from stws.diagnostics import selfcheck
+    from stws.mail import delivery, pop_accounts
+
+    pop = pop_server()
+    pop.deliver("support", make_mail())
+    add_pop_account(server.runtime, pop.port)
+    add_pop_account(server.runtime, pop.port, password="wrong", email_address="wrong@helpdesk.example")
+    certificate, trust = make_certificate()
+    secure = pop_server(tls=certificate, mode="starttls")
+    delivery.TLS_TRUST_ROOT = trust
+    add_pop_account(server.runtime, secure.port, security="starttls", email_address="tls@helpdesk.example")
+    checks = {c.name: c for c in await threads.deferToThread(pop_accounts.check_pop_accounts, server.runtime)}
+
+    good = checks["POP account support@helpdesk.example"]
+    assert good.status == selfcheck.PASS and "logged in as support" in good.message, good.message
+    wrong = checks["POP account wrong@helpdesk.example"]
+    assert wrong.status == selfcheck.FAILURE, wrong.message
+    assert "login as support refused" in wrong.message and "-ERR" in wrong.message, wrong.message
+    tls = checks["POP account tls@helpdesk.example"]
+    assert tls.status == selfcheck.PASS and "STARTTLS" in tls.message, tls.message
+    assert len(pop.mailboxes["support"].messages) == 1  # nothing deleted
+    assert pop.logins == 1 and pop.quits >= 1 and secure.logins == 1
+    assert incoming_rows(server.runtime) == []
 
 
 async def test_a_server_that_hangs_times_out(server):

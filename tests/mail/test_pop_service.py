@@ -91,6 +91,7 @@ async def test_pop_operations_need_an_administrator(server, spool):
     failed(await spool.GetPopAccounts(*agent), ResultCode.PERMISSION_DENIED)
     failed(await spool.CreatePopAccount(*agent, *ACCOUNT), ResultCode.PERMISSION_DENIED)
     failed(await spool.GetIncomingMessages(*agent, "", False, 0, 0), ResultCode.PERMISSION_DENIED)
+    failed(await spool.DeleteAllIncomingMessages(*agent, ""), ResultCode.PERMISSION_DENIED)
 
 
 async def test_incoming_spool_list_raw_retry_delete(server, spool):
@@ -151,6 +152,30 @@ async def test_incoming_spool_list_raw_retry_delete(server, spool):
     assert (await spool.DeleteIncomingMessages(*server.admin, strings(str(third)))).Result
     assert not (runtime.data.email / row.file_name).exists()
     assert (await spool.GetIncomingMessages(*server.admin, "", False, 0, 0)).TotalCount == 2
+
+
+async def test_delete_all_incoming_messages_by_status(server, spool):
+    """The incoming spool's "select all, delete", as the outgoing one has it."""
+    runtime = server.runtime
+    account_id = add_pop_account(runtime, 110)
+    imported = pop.store_message(runtime, account_id, make_mail(subject="Good", message_id="<good@example.com>"))
+    broken = pop.store_message(runtime, account_id, b"no headers here\r\n")
+    await import_all(runtime)
+    pending = pop.store_message(runtime, account_id, make_mail(subject="Later", message_id="<later@example.com>"))
+    files = {r.id: r.file_name for r in incoming_rows(runtime)}
+
+    failed(await spool.DeleteAllIncomingMessages(*server.admin, "colour"), ResultCode.INVALID_ARGUMENT)
+    result = await spool.DeleteAllIncomingMessages(*server.admin, "FAILED")
+    assert result.Result and result.Message == "Deleted 1 messages.", result.Message
+    assert sorted(r.id for r in incoming_rows(runtime)) == [imported, pending]
+    assert not (runtime.data.failed_emails / files[broken]).exists()
+
+    result = await spool.DeleteAllIncomingMessages(*server.admin, "")
+    assert result.Result and result.Message == "Deleted 2 messages.", result.Message
+    assert incoming_rows(runtime) == []
+    assert not (runtime.data.email / files[pending]).exists()
+    # An imported message's file belongs to its ticket message (raw content): kept.
+    assert (runtime.data.raw_content / files[imported]).exists()
 
 
 async def test_customer_email_to_ticket_to_agent_reply_end_to_end(server, spool):

@@ -9,7 +9,7 @@ import os
 import pytest
 from sqlalchemy import select
 
-from mail.conftest import queue, rows
+from mail.conftest import queue, rows, smtp_log
 from mail.pop_server import add_pop_account, incoming_rows, make_mail
 from stws.db.models import IncomingMessage, User, utcnow
 from stws.domain.context import Context
@@ -116,7 +116,10 @@ def test_outgoing_list_retry_delete(runtime, admin):
     assert len(rows(runtime)) == 6 and rows(runtime, failed)[0].status == "failed"
 
     assert run(runtime, ops.retry_outgoing_messages, admin, ([failed[0], " %d " % queued[0]],)) == 2
-    assert [(r.status, r.attempts) for r in rows(runtime, [failed[0]])] == [("queued", 0)]
+    # The count is kept; the SMTP log says who retried it, after how many attempts.
+    assert [(r.status, r.attempts) for r in rows(runtime, [failed[0]])] == [("queued", 10)]
+    assert ("message %d %s retried by admin (user %d) after 10 attempts (last error: 550 no such user)"
+            % (failed[0], rows(runtime, [failed[0]])[0].message_id_header, admin.user_id)) in smtp_log(runtime)
     assert run(runtime, ops.retry_all_failed_outgoing_messages, admin) == 1
     assert run(runtime, ops.spool_counts, admin)["OutgoingFailed"] == 0
 
@@ -144,8 +147,13 @@ def test_retry_all_outgoing_takes_failed_and_waiting_messages_but_not_sent_or_bu
     by_id = {r.id: r for r in rows(runtime)}
     for message_id in waiting + failed + lapsed:
         row = by_id[message_id]
-        assert (row.status, row.attempts, row.last_error, row.claimed_by) == ("queued", 0, "", None)
+        assert (row.status, row.last_error, row.claimed_by) == ("queued", "", None)
         assert row.next_attempt_utc <= utcnow()  # due now, not in an hour
+    assert [by_id[i].attempts for i in waiting + failed + lapsed] == [3, 3, 10, 0]
+    log = smtp_log(runtime)
+    for message_id in waiting + failed + lapsed:
+        assert "message %d %s retried by admin" % (message_id, by_id[message_id].message_id_header) in log
+    assert "message %d %s retried" % (sent[0], by_id[sent[0]].message_id_header) not in log
     assert (by_id[sent[0]].status, by_id[sent[0]].attempts) == ("sent", 1)
     assert (by_id[busy[0]].status, by_id[busy[0]].claimed_by) == ("sending", "n/2")
     assert run(runtime, ops.spool_counts, admin)["OutgoingDue"] == 4

@@ -6,7 +6,7 @@ import datetime as dt
 from sqlalchemy import select
 
 from conftest import failed, strings
-from mail.conftest import add_account, deliver, queue, rows
+from mail.conftest import add_account, deliver, queue, rows, smtp_log
 from stws.db.models import Brand, Department, OutgoingMessage, SmtpAccount, utcnow
 from stws.domain.errors import ResultCode
 
@@ -166,11 +166,15 @@ async def test_retry_and_delete(server, spool, smtp_servers):
 
     assert (await spool.RetryOutgoingMessages(*server.admin, strings(str(queued[0]), str(failed_ids[0])))).Result
     for row in rows(runtime, [queued[0], failed_ids[0]]):
-        assert row.status == "queued" and row.attempts == 0 and row.last_error == ""
+        assert row.status == "queued" and row.last_error == ""
         assert row.next_attempt_utc <= utcnow()
+    # Attempts are history: kept, and the manual retry is in the SMTP log.
+    assert [r.attempts for r in rows(runtime, [queued[0], failed_ids[0]])] == [2, 10]
+    assert "message %d %s retried by admin" % (queued[0], rows(runtime, queued)[0].message_id_header) \
+        in smtp_log(runtime)
     result = await spool.RetryAllFailedOutgoingMessages(*server.admin)
     assert result.Result and "1 failed" in result.Message
-    assert rows(runtime, failed_ids)[1].status == "queued"
+    assert [(r.status, r.attempts) for r in rows(runtime, failed_ids)][1] == ("queued", 10)
 
     failed(await spool.DeleteOutgoingMessages(*server.admin, strings(str(busy[0]), str(sent[0]))),
            ResultCode.INVALID_STATE)
@@ -188,7 +192,7 @@ async def test_retry_and_delete(server, spool, smtp_servers):
     again = queue(runtime, 1, status="failed", attempts=10)
     assert (await spool.RetryOutgoingMessages(*server.admin, strings(str(again[0])))).Result
     await deliver(runtime)
-    assert rows(runtime, again)[0].status == "sent" and len(sink.messages) == 1
+    assert [(r.status, r.attempts) for r in rows(runtime, again)] == [("sent", 11)] and len(sink.messages) == 1
     assert counts(await spool.GetSpoolCounts(*server.admin))["OutgoingSent"] == "1"
 
 
@@ -246,3 +250,33 @@ async def test_self_diagnostic_checks_every_smtp_account(server, spool, smtp_ser
     checks = {c.Name: c for c in (await diag.RunSelfDiagnostic(*server.admin)).Checks.SelfDiagnosticCheck}
     assert checks["SMTP account Up"].Status == "pass" and "220" in checks["SMTP account Up"].Message
     assert checks["SMTP account Down"].Status == "failure"
+
+
+async def test_self_diagnostic_logs_in_to_each_smtp_account_without_sending(server, spool, smtp_servers):
+    """EHLO, STARTTLS or SSL as configured, AUTH when configured, QUIT: a
+    refused password is a failure with the server's reply."""
+    from mail.smtp_server import make_certificate
+    from stws.mail import delivery
+
+    certificate, trust = make_certificate()
+    delivery.TLS_TRUST_ROOT = trust
+    sink = smtp_servers(credentials=("mailer", "s3cret"), tls=certificate, mode="starttls")
+    ssl_sink = smtp_servers(credentials=("mailer", "s3cret"), tls=certificate, mode="ssl")
+    for name, port, security, password in (("Good", sink.port, "starttls", "s3cret"),
+                                           ("Wrong", sink.port, "starttls", "nope"),
+                                           ("Wrapped", ssl_sink.port, "ssl", "s3cret")):
+        created = await spool.CreateSmtpAccount(*server.admin, name, "127.0.0.1", port, security, True, "mailer",
+                                                password, "", "", name == "Good")
+        assert created.Result, created.Message
+    diag = await server.client("svcDiagnostics")
+    checks = {c.Name: c for c in (await diag.RunSelfDiagnostic(*server.admin)).Checks.SelfDiagnosticCheck}
+
+    good = checks["SMTP account Good"]
+    assert good.Status == "pass" and "STARTTLS" in good.Message and "logged in as mailer" in good.Message, \
+        good.Message
+    wrong = checks["SMTP account Wrong"]
+    assert wrong.Status == "failure" and "login as mailer refused" in wrong.Message and "535" in wrong.Message, \
+        wrong.Message
+    wrapped = checks["SMTP account Wrapped"]
+    assert wrapped.Status == "pass" and "logged in as mailer" in wrapped.Message, wrapped.Message
+    assert sink.messages == [] and ssl_sink.messages == []

@@ -1,6 +1,7 @@
 """svcSpool operations: the incoming spool, mail downloaded from the POP
 accounts (stws.operations.spool, rules in stws.mail.spool): list (sorted,
-paged, with TotalCount), read a message's raw text, retry, delete, and its
+paged, with TotalCount), read a message's raw text, retry, delete (chosen
+ones or all of a status), and its
 counts alone (GetSpoolCounts includes them too)."""
 from __future__ import annotations
 
@@ -57,6 +58,13 @@ def RetryAllFailedIncomingMessages(retried):
 @binds(spool_ops.delete_incoming_messages, ("messageIds", ArrayOfString), returns=T.GenericResult)
 def DeleteIncomingMessages(deleted):
     """Delete messages (all or nothing) and, for those not imported, their files."""
+    return {"Message": "Deleted %d messages." % deleted}
+
+
+@binds(spool_ops.delete_all_incoming_messages, ("status", String), returns=T.GenericResult)
+def DeleteAllIncomingMessages(deleted):
+    """Delete every message of ``status`` (pending, imported, duplicate, failed),
+    or of every status when empty, and the files of those not imported."""
     return {"Message": "Deleted %d messages." % deleted}
 
 

@@ -45,14 +45,16 @@ def GetOutgoingMessageRawContent(raw):
 
 @binds(spool_ops.retry_outgoing_messages, ("messageIds", ArrayOfString), returns=T.GenericResult)
 def RetryOutgoingMessages(retried):
-    """Queued or failed messages are sent at the next run (attempts start over);
-    sent ones are refused (they would go out twice)."""
+    """Queued or failed messages are sent at the next run; their Attempts are
+    kept (past the maximum, each retry is one more attempt) and the SMTP log
+    records who retried them when. Sent ones are refused (they would go out twice)."""
     return {"Message": "%d messages will be sent at the next run." % retried}
 
 
 @binds(spool_ops.retry_all_failed_outgoing_messages, returns=T.GenericResult)
 def RetryAllFailedOutgoingMessages(retried):
-    """Every failed message back to the queue, due now, attempts reset."""
+    """Every failed message back to the queue, due now, Attempts kept; each
+    retry is in the SMTP log."""
     return {"Message": "%d failed messages will be sent at the next run." % retried}
 
 

