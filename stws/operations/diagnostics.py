@@ -58,7 +58,9 @@ def set_diagnostic_options(context, items) -> list[str]:
     return changed
 
 
-@operation(role=roles.ADMINISTRATOR, writes=False, slow=True)
+# No transaction: checks call other servers (SMTP, POP, external providers)
+# and open short transactions of their own.
+@operation(role=roles.ADMINISTRATOR, writes=False, slow=True, transaction=False)
 def self_diagnostic(context) -> list[Check]:
     """Checks with status pass, warning or failure and a message each."""
     return run_self_diagnostic(context.runtime)

@@ -1,0 +1,38 @@
+"""External providers for administrators: their settings and a test call
+(svcExternalProviders; stws.providers)."""
+from __future__ import annotations
+
+from stws.operations.runner import operation
+from stws.providers import settings as settings_store
+from stws.providers.testing import ProviderTest, probe_configured_provider
+from stws.security import roles
+
+
+@operation(role=roles.ADMINISTRATOR, writes=False)
+def provider_settings(context) -> list[str]:
+    """Every provider's settings as Key=Value; passwords and the single
+    sign-on secret only as Has<Key>=true|false."""
+    items, _ = settings_store.SETTINGS_BAG.get(None, settings_store.load(context.session), [])
+    return items
+
+
+@operation(role=roles.ADMINISTRATOR)
+def set_provider_settings(context, items) -> list[str]:
+    """Set provider settings from Key=Value items, all or nothing; returns the keys set."""
+    changed, before, after = settings_store.change(context.session, items)
+    remote = context.runtime.remote
+    # The provider behind a URL may have changed with its settings: its WSDL
+    # is read again and its failures forgotten, at the old URL and the new.
+    urls = {s.WebServiceUrl for s in (*before.by_name.values(), *after.by_name.values()) if s.WebServiceUrl}
+    for url in urls:
+        context.after_commit.append(lambda url=url: remote.invalidate(url))
+    return changed
+
+
+@operation(role=roles.ADMINISTRATOR, writes=False, slow=True, transaction=False)
+def test_provider(context, provider: str) -> ProviderTest:
+    """Call the provider's method with an input that changes nothing
+    (stws.providers.testing says which, per provider) and report whether it
+    answered, whether it accepted the Web Service Password, and how long it
+    took. Runs outside any transaction: it waits on another server."""
+    return probe_configured_provider(context.runtime, provider)

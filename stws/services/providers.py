@@ -1,0 +1,62 @@
+"""svcExternalProviders.asmx: the external providers' settings and a test
+call, for administrators (stws.operations.providers). Not a SmarterTrack
+service; it follows the same conventions (auth first, Result/ResultCode/
+Message, Key=Value arrays, all or nothing)."""
+from __future__ import annotations
+
+from spyne import ServiceBase
+
+from stws.domain.errors import ResultCode
+from stws.operations import providers
+from stws.soap.operation import binds
+from stws.soap.types import ArrayOfString, Bool, Int, String, TypeFactory, service_namespace
+
+SERVICE_NAME = "svcExternalProviders"
+T = TypeFactory(service_namespace(SERVICE_NAME))
+
+TestProviderResult = T.result("TestProviderResult", Detail=String, ElapsedMs=Int, IsReachable=Bool,
+                              PasswordAccepted=Bool)
+
+
+class ExternalProvidersService(ServiceBase):
+    __service_name__ = SERVICE_NAME
+
+    @binds(providers.provider_settings, returns=T.SettingsRequestResult)
+    def GetProviderSettings(items):
+        """Every provider's settings as Key=Value, keys <Provider>.<Key> for
+        the providers Login, Registration, CustomField, Ticket, LiveChat,
+        UserInformation and Events: Enabled, Mode (BuiltIn or WebService),
+        WebServiceUrl, HasWebServicePassword, TimeoutSeconds; Login also
+        ForgotPasswordUrl, CustomLoginUrl, DefaultRole, MarkEmailVerified,
+        EnableSingleSignOnCookies, HasSingleSignOnSecret. Passwords are never
+        returned."""
+        return {"RequestResults": items}
+
+    @binds(providers.set_provider_settings, ("settingValues", ArrayOfString), returns=T.GenericResult)
+    def SetProviderSettings(changed):
+        """Set settings (Key=Value, all or nothing). Besides the keys
+        GetProviderSettings returns, <Provider>.WebServicePassword and
+        Login.SingleSignOnSecret (write-only; empty clears). URLs must be
+        absolute http:// or https://; TimeoutSeconds 1 to 120 (default 10);
+        DefaultRole Registered Users (default), Registered Users with Verified
+        Email or Everyone (also: registered, anonymous); a provider enabled in
+        WebService mode needs a WebServiceUrl."""
+        return {"Message": "Changed: %s." % ", ".join(changed)}
+
+    @binds(providers.test_provider, ("providerName", String), returns=TestProviderResult)
+    def TestProvider(test):
+        """Call the provider (Login, Registration, CustomField, Ticket,
+        LiveChat, UserInformation or Events) at its Web Service URL with its
+        password and an input that changes nothing: each method is called with
+        authPW only (Authenticate also with an empty loginUsername and
+        loginPassword), so it can check the password but has nothing to act on.
+        Result=true when it answered and accepted the password. Otherwise
+        Result=false, ResultCode 9, and IsReachable says whether anything
+        answered (false: refused connection, timeout), PasswordAccepted whether
+        the password was accepted (false also when it did not answer). ElapsedMs
+        is the call's duration, Detail what was called and answered. A provider
+        without a URL: ResultCode 7; an unknown name: ResultCode 5."""
+        return TestProviderResult(
+            Result=test.passed, ResultCode=int(ResultCode.OK if test.passed else ResultCode.REMOTE_FAILURE),
+            Message=test.message, IsReachable=test.is_reachable, PasswordAccepted=test.password_accepted,
+            ElapsedMs=test.elapsed_ms, Detail=test.detail)
