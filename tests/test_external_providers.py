@@ -190,3 +190,13 @@ async def test_self_diagnostic_checks_each_enabled_external_provider(server, pro
     assert checks["External login provider"].Status == "pass"
     assert checks["External ticket provider"].Status == "failure"
     assert "Cannot connect" in checks["External ticket provider"].Message
+
+
+async def test_changed_urls_are_read_again(server, providers, monkeypatch):
+    await configure(server, providers, "Ticket.WebServiceUrl=http://127.0.0.1:1/old.asmx",
+                    "Events.WebServiceUrl=http://127.0.0.1:1/events.asmx")
+    forgotten = []
+    monkeypatch.setattr(server.runtime.remote, "invalidate", forgotten.append)
+    await configure(server, providers, "Ticket.WebServiceUrl=http://127.0.0.1:1/new.asmx")
+    # Old and new URL of the changed provider; the untouched one keeps its WSDL and breaker.
+    assert sorted(forgotten) == ["http://127.0.0.1:1/new.asmx", "http://127.0.0.1:1/old.asmx"]

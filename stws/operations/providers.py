@@ -22,8 +22,10 @@ def set_provider_settings(context, items) -> list[str]:
     changed, before, after = settings_store.change(context.session, items)
     remote = context.runtime.remote
     # The provider behind a URL may have changed with its settings: its WSDL
-    # is read again and its failures forgotten, at the old URL and the new.
-    urls = {s.WebServiceUrl for s in (*before.by_name.values(), *after.by_name.values()) if s.WebServiceUrl}
+    # is read again and its failures forgotten, at the old URL and the new
+    # (only for the providers changed: the others' circuit breakers stay).
+    touched = {key.partition(".")[0] for key in changed}
+    urls = {settings.by_name[name].WebServiceUrl for name in touched for settings in (before, after)} - {""}
     for url in urls:
         context.after_commit.append(lambda url=url: remote.invalidate(url))
     return changed

@@ -122,10 +122,6 @@ class AllProviderSettings:
     by_name: dict = field(default_factory=lambda: {
         kind.name: (LoginSettings() if kind.name == "Login" else ProviderSettings()) for kind in PROVIDERS})
 
-    def of(self, name: str) -> ProviderSettings:
-        kind = find(name)
-        return self.by_name[kind.name]
-
 
 def find(name: str) -> ProviderKind:
     kind = PROVIDERS_BY_NAME.get((name or "").strip().lower())
