@@ -44,7 +44,10 @@ class Context:
         return self._session.connection()
 
     def require(self, role: str) -> None:
-        if not self.principal.has_role(role):
-            raise PermissionDenied(
-                "The account %s needs the %s role for this operation." % (self.principal.username, role)
-            )
+        require_role(self.principal, role)
+
+
+def require_role(principal, role: str) -> None:
+    """PermissionDenied unless ``principal`` has ``role`` (or one that implies it)."""
+    if not principal.has_role(role):
+        raise PermissionDenied("The account %s needs the %s role for this operation." % (principal.username, role))

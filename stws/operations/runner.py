@@ -33,8 +33,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from stws.domain.errors import AuthenticationFailed, PermissionDenied
-from stws.domain.context import Context
+from stws.domain.errors import AuthenticationFailed
+from stws.domain.context import Context, require_role
 from stws.security import heartbeat
 
 
@@ -110,14 +110,14 @@ def run(runtime, spec: OperationSpec, principal, args=()):
     OperationError it raised."""
     beat = principal.user_id if heartbeat.due(principal, runtime) else None
     try:
-        if not principal.has_role(spec.role):
-            raise PermissionDenied(
-                "The account %s needs the %s role for this operation." % (principal.username, spec.role)
-            )
+        require_role(principal, spec.role)
         if spec.prepare is not None:
             args = spec.prepare(tuple(args))
         groups = runtime.write_groups
-        if spec.writes and not spec.slow and groups is not None and not groups.on_its_thread():
+        # Only quick writes' own transactions join a commit group; a body that
+        # opens its transactions itself calls other servers between them.
+        if (spec.writes and spec.transaction and not spec.slow and groups is not None
+                and not groups.on_its_thread()):
             return groups.run(_transaction, runtime, spec, principal, args)
         return _transaction(runtime, spec, principal, args)
     finally:
