@@ -20,10 +20,11 @@ Every request:
 """
 from __future__ import annotations
 
+import hashlib
 import hmac
 import mimetypes
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from importlib import resources
 from urllib.parse import quote, urlencode, urlsplit
 
@@ -79,7 +80,6 @@ class Page:
     public_url_is_https: bool = False
     # Set by handlers for the layout: which navigation entry is current.
     section: str = ""
-    cookies: list = field(default_factory=list)
 
     @property
     def principal(self):
@@ -110,8 +110,7 @@ class Page:
         """Redirect after an action (POST/redirect/GET), leaving ``notice``
         for the page it leads to."""
         if notice and self.signed_in is not None:
-            runner.run(self.runtime, account.leave_notice, self.principal,
-                       (self.signed_in.token, notice, error))
+            self.run(account.leave_notice, self.signed_in.token, notice, error)
         return redirect(location)
 
     def failed(self, location: str, failure: OperationError) -> Response:
@@ -148,8 +147,6 @@ def _load_static() -> None:
 
 
 def _asset_version() -> str:
-    import hashlib
-
     digest = hashlib.sha256()
     for name in sorted(_STATIC):
         digest.update(name.encode() + _STATIC[name][0])

@@ -153,15 +153,7 @@ def edit_smtp_account(page: Page):
 @route("POST", BASE + "/smtp/update")
 @administrators("mail-accounts")
 def update_smtp_account(page: Page):
-    account_id = form_id(page.request)
-    values = entered(page.request, SMTP_FIELDS + (CLEAR_PASSWORD,))
-    try:
-        page.run(spool.update_smtp_account, account_id, _changes(values))
-    except OperationError as failure:
-        by_key = failure.by_key if isinstance(failure, InvalidProperties) else {}
-        return _account_form(page, "SMTP", page.run(spool.get_smtp_account, account_id), values, by_key,
-                             failure.message, 400)
-    return page.done(page.url(BASE), "SMTP account %s is saved." % values["Name"])
+    return _update_account(page, "SMTP", SMTP_FIELDS, spool.update_smtp_account, spool.get_smtp_account, "Name")
 
 
 @route("POST", BASE + "/smtp/delete")
@@ -169,6 +161,19 @@ def update_smtp_account(page: Page):
 def delete_smtp_account(page: Page):
     return page.act(page.url(BASE), "The SMTP account is deleted.",
                     spool.delete_smtp_account, form_id(page.request))
+
+
+def _update_account(page: Page, kind: str, fields, update, get, name_key: str):
+    """Save an edited SMTP or POP account (``kind``): all its changed keys in
+    one operation, or the form again with the refused values beside their fields."""
+    account_id = form_id(page.request)
+    values = entered(page.request, fields + (CLEAR_PASSWORD,))
+    try:
+        page.run(update, account_id, _changes(values))
+    except OperationError as failure:
+        by_key = failure.by_key if isinstance(failure, InvalidProperties) else {}
+        return _account_form(page, kind, page.run(get, account_id), values, by_key, failure.message, 400)
+    return page.done(page.url(BASE), "%s account %s is saved." % (kind, values[name_key]))
 
 
 # ------------------------------------------------------------- POP accounts
@@ -213,15 +218,8 @@ def edit_pop_account(page: Page):
 @route("POST", BASE + "/pop/update")
 @administrators("mail-accounts")
 def update_pop_account(page: Page):
-    account_id = form_id(page.request)
-    values = entered(page.request, POP_FIELDS + (CLEAR_PASSWORD,))
-    try:
-        page.run(spool.update_pop_account, account_id, _changes(values))
-    except OperationError as failure:
-        by_key = failure.by_key if isinstance(failure, InvalidProperties) else {}
-        return _account_form(page, "POP", page.run(spool.get_pop_account, account_id), values, by_key,
-                             failure.message, 400)
-    return page.done(page.url(BASE), "POP account %s is saved." % values["EmailAddress"])
+    return _update_account(page, "POP", POP_FIELDS, spool.update_pop_account, spool.get_pop_account,
+                           "EmailAddress")
 
 
 @route("POST", BASE + "/pop/delete")
