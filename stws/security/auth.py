@@ -120,6 +120,11 @@ _USER_BY_NAME = PreparedQuery(select(
 _ROLE_NAMES = select(Role.name).join(UserRole, UserRole.role_id == Role.id).where(UserRole.user_id == bindparam("id"))
 
 
+def effective_roles_of(connection: Connection, user_id: int) -> frozenset:
+    """The roles of a user, implied ones included."""
+    return role_rules.effective_roles(connection.execute(_ROLE_NAMES, {"id": user_id}).scalars())
+
+
 class Authenticator:
     def __init__(self, cache: CredentialCache):
         self.cache = cache
@@ -164,7 +169,7 @@ class Authenticator:
                 raise CredentialCheckIsSlow()
             if not verify_password(password, user.password_hash):
                 raise AuthenticationFailed("The user name or password is incorrect.", user_id=user.id)
-            roles = role_rules.effective_roles(connection.execute(_ROLE_NAMES, {"id": user.id}).scalars())
+            roles = effective_roles_of(connection, user.id)
             self.cache.store(key, user.id, user.security_stamp, roles)
         return Principal(
             user_id=user.id, username=user.username, roles=roles,

@@ -24,9 +24,9 @@ from dataclasses import dataclass
 
 from sqlalchemy import delete, select, update
 
-from stws.db.models import Role, User, UserRole, WebSession, utcnow
+from stws.db.models import User, WebSession, utcnow
 from stws.domain.errors import AuthenticationFailed
-from stws.security import roles as role_rules
+from stws.security.auth import effective_roles_of
 from stws.security.principals import Principal
 
 IDLE = dt.timedelta(minutes=30)
@@ -90,7 +90,6 @@ _SESSION = select(
     User.force_password_change, User.is_active_agent, User.last_heartbeat_utc,
 ).join(User, User.id == WebSession.user_id).where(User.is_deleted.is_(False))
 
-_ROLE_NAMES = select(Role.name).join(UserRole, UserRole.role_id == Role.id)
 
 ENDED = "Your session has ended; please sign in again."
 
@@ -112,7 +111,7 @@ def resolve(runtime, token: str | None, now: dt.datetime | None = None) -> Signe
             ended = True
         else:
             ended = False
-            roles = role_rules.effective_roles(session.scalars(_ROLE_NAMES.where(UserRole.user_id == row.id)))
+            roles = effective_roles_of(session.connection(), row.id)
     if ended:
         with runtime.db.transaction() as session:
             session.execute(delete(WebSession).where(WebSession.token_hash == hashed))
