@@ -15,6 +15,7 @@ from stws.db.engine import Database
 from stws.db.seed import seed_administrator, seed_default_organisation, seed_reference_data
 from stws.domain.directory import DirectoryCache
 from stws.logs import LogFiles
+from stws.providers.gateway import ProviderGateway
 from stws.remote import PeerClient
 from stws.security.auth import Authenticator, CredentialCache
 
@@ -49,6 +50,8 @@ class Runtime:
     # Outbound SOAP (providers, transfer servers): its WSDL cache, circuit
     # breakers and thread pool (started and stopped by the WebService).
     remote: PeerClient = field(default_factory=PeerClient)
+    # The external providers where they act (stws.providers.gateway), over ``remote``.
+    providers: ProviderGateway | None = None
 
     def close(self) -> None:
         if self.error_mail is not None:
@@ -79,6 +82,7 @@ def start_runtime(config: Config) -> Runtime:
                     schema.current_revision(db.engine))
     runtime = Runtime(config, data, db, authenticator, log_files, generated, tracing=tracing)
     runtime.remote = PeerClient(transaction_open=db.in_transaction)
+    runtime.providers = ProviderGateway(db, runtime.remote, write_groups=lambda: runtime.write_groups)
     runtime.directory = DirectoryCache(tracing=tracing, enabled=config.directory_cache)
     runtime.options = OptionsCache(db)
     runtime.options.listeners.append(tracing.apply)

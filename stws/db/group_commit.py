@@ -31,6 +31,15 @@ MAX_SECONDS = 0.05
 _STOP = object()
 
 
+class LeavesCommitGroup(BaseException):
+    """Raised on the commit-group thread by work that must wait (a password
+    to verify, an external provider to call): the thread commits every
+    quick write's group and must never wait. The SOAP hosting then runs the
+    request again on a thread that may wait, where only its transaction
+    joins a group. A BaseException, so that no ``except Exception`` on its
+    way out (spyne, the request reader) turns it into a fault."""
+
+
 class GroupCommitPool:
     max = 1  # threads, as ThreadPool.max says
 

@@ -28,6 +28,7 @@ def set_provider_settings(context, items) -> list[str]:
     urls = {settings.by_name[name].WebServiceUrl for name in touched for settings in (before, after)} - {""}
     for url in urls:
         context.after_commit.append(lambda url=url: remote.invalidate(url))
+    context.after_commit.append(context.runtime.providers.forget)
     return changed
 
 

@@ -18,9 +18,10 @@ A front door runs it in two steps:
    else CredentialCheckIsSlow sends the request to another thread, which
    verifies it.) A wrong password is counted towards the lockout here.
 2. ``run(runtime, spec, principal, args)`` checks the role, runs ``prepare``
-   (slow work that needs no database: hashing a new password), then the
-   body in one transaction: committed when it returns, rolled back when it
-   raises. On SQLite, a quick write runs on the commit-group thread
+   (slow work that needs no database: hashing a new password), then
+   ``consult`` (the external providers the operation asks before it acts,
+   stws.providers.gateway), then the body in one transaction: committed
+   when it returns, rolled back when it raises. On SQLite, a quick write runs on the commit-group thread
    (``runtime.write_groups``, stws.db.group_commit) and returns only once
    its group is committed.
 
@@ -46,6 +47,11 @@ class OperationSpec:
     writes: bool
     # ``prepare(args) -> args``: slow work before the transaction; may raise OperationError.
     prepare: Callable | None = None
+    # ``consult(context, args) -> args``: asks the external providers before
+    # the transaction (its context has none); may raise OperationError. Quick
+    # when no provider is enabled, so the operation stays a quick one; on the
+    # commit-group thread a provider call raises LeavesCommitGroup.
+    consult: Callable | None = None
     # Waits on other servers or burns CPU (transfers, self-diagnostic): kept
     # off the pools and the commit group that quick calls share.
     slow: bool = False
@@ -60,12 +66,12 @@ class OperationSpec:
         return self.body(context, *args)
 
 
-def operation(*, role: str, writes: bool = True, prepare=None, slow: bool = False, name: str | None = None,
-              transaction: bool = True):
+def operation(*, role: str, writes: bool = True, prepare=None, consult=None, slow: bool = False,
+              name: str | None = None, transaction: bool = True):
     """Declare an operation (see the module docstring)."""
 
     def declare(body) -> OperationSpec:
-        return OperationSpec(name or body.__name__, body, role, writes, prepare, slow, transaction)
+        return OperationSpec(name or body.__name__, body, role, writes, prepare, consult, slow, transaction)
 
     return declare
 
@@ -113,6 +119,8 @@ def run(runtime, spec: OperationSpec, principal, args=()):
         require_role(principal, spec.role)
         if spec.prepare is not None:
             args = spec.prepare(tuple(args))
+        if spec.consult is not None:
+            args = spec.consult(Context(principal, runtime), tuple(args))
         groups = runtime.write_groups
         # Only quick writes' own transactions join a commit group; a body that
         # opens its transactions itself calls other servers between them.

@@ -27,6 +27,7 @@ from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
+from stws.db.group_commit import LeavesCommitGroup
 from stws.db.models import Role, User, UserRole, utcnow
 from stws.db.prepared import PreparedQuery
 from stws.diagnostics.tracing import Tracing
@@ -48,13 +49,10 @@ def new_security_stamp() -> str:
     return uuid.uuid4().hex
 
 
-class CredentialCheckIsSlow(BaseException):
+class CredentialCheckIsSlow(LeavesCommitGroup):
     """The password must be verified (not in the cache), and the caller said
     it cannot wait for that: it runs on the thread that commits quick writes
-    in groups, which must never wait on a slow check. The SOAP hosting then
-    runs the request again on another thread. A BaseException, so that no
-    ``except Exception`` on its way out (spyne, the request reader) turns it
-    into a fault."""
+    in groups."""
 
 
 class CredentialCache:

@@ -23,7 +23,7 @@ from twisted.web.util import redirectTo
 from twisted.web.resource import Resource
 
 from stws.logs import log_internal_error
-from stws.security.auth import CredentialCheckIsSlow
+from stws.db.group_commit import LeavesCommitGroup
 from stws.soap.reader import NAMED_OPERATION
 from stws.web import render_page
 from stws.web.strict_http import DeclaredMethodsOnly, refuse_method
@@ -125,7 +125,8 @@ class SoapPools:
     only its transaction went there from the general pool). A request
     whose password is not in the credential cache leaves it for the
     general pool (CredentialCheckIsSlow), where the password is verified
-    and only the transaction goes to the group.
+    and only the transaction goes to the group; so does one that must call
+    an external provider first (LeavesCommitGroup).
     """
 
     def __init__(self, general, reads=None, writes=None, web=None):
@@ -194,15 +195,18 @@ class AsmxResource(Resource):
         gone = []
         request.notifyFinish().addErrback(gone.append)  # the client went away
         answer = deferToThreadPool(self.reactor, self.pool_for(operation), run_buffered, self.endpoint, environ)
-        answer.addErrback(self._verify_elsewhere, environ)
+        answer.addErrback(self._run_elsewhere, environ)
         answer.addCallbacks(_send_response, _send_internal_error, callbackArgs=(request, gone),
                             errbackArgs=(request, gone))
         return server.NOT_DONE_YET
 
-    def _verify_elsewhere(self, failure, environ):
+    def _run_elsewhere(self, failure, environ):
         """Run again on the general pool a request that left the commit-group
-        thread because its password must be verified (SoapPools)."""
-        failure.trap(CredentialCheckIsSlow)
+        thread because it must wait: a password to verify, a provider to
+        call (SoapPools)."""
+        # Not failure.trap: Twisted matches BaseException subclasses by exact type only.
+        if not isinstance(failure.value, LeavesCommitGroup):
+            return failure
         environ["wsgi.input"].seek(0)
         return deferToThreadPool(self.reactor, self.pools.general, run_buffered, self.endpoint, environ)
 
