@@ -171,7 +171,6 @@ async def test_self_check_probes_each_enabled_account(server, pop_server):
     from stws.diagnostics import selfcheck
     from stws.mail import pop_accounts
 
-    assert pop_accounts.check_pop_accounts in selfcheck.EXTRA_CHECKS
     pop = pop_server()
     add_pop_account(server.runtime, pop.port)
     stopped = pop_server()
