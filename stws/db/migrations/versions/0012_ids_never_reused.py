@@ -39,21 +39,20 @@ _ID_COLUMN = re.compile(r"\(\s*id INTEGER NOT NULL,")
 
 
 def upgrade() -> None:
-    connection = op.get_bind()
-    if connection.dialect.name != "sqlite":
-        return
-    driver = connection.connection.driver_connection
-    for table in TABLES:
-        _rebuild_with_autoincrement(driver, table, autoincrement=True)
+    _rebuild_every_table(autoincrement=True)
 
 
 def downgrade() -> None:
+    _rebuild_every_table(autoincrement=False)
+
+
+def _rebuild_every_table(autoincrement: bool) -> None:
     connection = op.get_bind()
     if connection.dialect.name != "sqlite":
         return
     driver = connection.connection.driver_connection
     for table in TABLES:
-        _rebuild_with_autoincrement(driver, table, autoincrement=False)
+        _rebuild_with_autoincrement(driver, table, autoincrement)
 
 
 def _rebuild_with_autoincrement(driver, table: str, autoincrement: bool) -> None:
