@@ -99,6 +99,17 @@ async def test_enable_configure_and_test_a_provider(server, browser, sample_prov
     assert settings["UserInformation.HasWebServicePassword"] == "true"
     assert settings["UserInformation.TimeoutSeconds"] == "15"
 
+    def options_say():
+        page.goto(server.base_url + PAGE)
+        said = {key: page.text_content("[id='%s.Enabled-help']" % key) for key in ("UserInformation", "Events")}
+        screenshots(page, "options" if javascript else "options-no-script")
+        page.go_back()
+        return said
+
+    said = await browser.do(options_say)
+    assert said == {"UserInformation": "On: the web service at %s." % sample_provider.url,
+                    "Events": "Off: stws's built-in behaviour."}
+
     def test_it():
         submit(page, "button:text-is('Test')")
         return outcome(page), page.content()
@@ -192,10 +203,10 @@ async def test_the_login_tab_and_its_secret(server, browser):
         return labels, page.text_content("[id='Login.SingleSignOnSecret-help']"), page.content()
 
     labels, secret_note, html = await browser.do(configure_login)
-    assert labels == ["Provider", "Web Service URL", "Web Service Password", "Remove the password",
-                      "Timeout (seconds)", "Forgot Password URL", "Custom Login URL", "Default Role for Users",
+    # No "Remove" box for a secret that is not set.
+    assert labels == ["Provider", "Web Service URL", "Web Service Password", "Timeout (seconds)", "Forgot Password URL", "Custom Login URL", "Default Role for Users",
                       "Mark email addresses as verified", "Enable single sign-on cookies from other sites",
-                      "Single sign-on shared secret", "Remove the secret"]
+                      "Single sign-on shared secret"]
     assert secret_note.startswith("Set; leave this empty to keep it.") and "shared-sso-secret" not in html
     settings = await stored(server)
     assert settings["Login.ForgotPasswordUrl"] == "https://sso.example.com/forgot"

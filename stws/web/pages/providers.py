@@ -13,6 +13,8 @@ whether one is set, an empty field keeps it and "Remove" clears it.
 """
 from __future__ import annotations
 
+from dataclasses import replace
+
 from stws.domain.errors import InvalidArgument, OperationError
 from stws.domain.properties import InvalidProperties
 from stws.operations import providers
@@ -44,9 +46,25 @@ OPTION_FIELDS = tuple(Field("%s.Enabled" % name, label, "checkbox") for name, _,
 SECRETS = {"WebServicePassword": "Remove the password", "SingleSignOnSecret": "Remove the secret"}
 
 
-def _provider_fields(name: str) -> tuple[Field, ...]:
+def _option_fields(stored: dict) -> tuple[Field, ...]:
+    """The Options checkboxes, each saying what its provider does now."""
+    fields = []
+    for f in OPTION_FIELDS:
+        name = f.key.partition(".")[0]
+        if not stored.get(f.key):
+            now = "Off: stws's built-in behaviour."
+        elif stored.get("%s.Mode" % name) == WEB_SERVICE:
+            now = "On: the web service at %s." % (stored.get("%s.WebServiceUrl" % name) or "(no URL)")
+        else:
+            now = "On: built-in (choose a web service on its tab)."
+        fields.append(replace(f, help=now))
+    return tuple(fields)
+
+
+def _provider_fields(name: str, stored: dict | None = None) -> tuple[Field, ...]:
     """The fields of a provider's tab, keyed ``<name>.<Key>`` (a secret's
-    "Remove" checkbox: ``<name>.Clear<Key>``)."""
+    "Remove" checkbox: ``<name>.Clear<Key>``, shown when one is set in
+    ``stored``; every field when ``stored`` is None, to read a post)."""
 
     def field(key, *args, **kwargs):
         return Field("%s.%s" % (name, key), *args, **kwargs)
@@ -56,7 +74,7 @@ def _provider_fields(name: str) -> tuple[Field, ...]:
               help="Built-in: stws decides alone. Web Service: stws asks the web service below."),
         field("WebServiceUrl", "Web Service URL",
               help="The provider's .asmx address (http:// or https://), e.g. https://example.com/provider.asmx."),
-        field("WebServicePassword", "Web Service Password",
+        field("WebServicePassword", "Web Service Password", "password",
               help="Sent to the provider as authPW with every call; the provider refuses any other."),
         field("ClearWebServicePassword", SECRETS["WebServicePassword"], "checkbox"),
         field("TimeoutSeconds", "Timeout (seconds)", "number",
@@ -78,9 +96,14 @@ def _provider_fields(name: str) -> tuple[Field, ...]:
                   help="The secret the other sites sign their cookies with."),
             field("ClearSingleSignOnSecret", SECRETS["SingleSignOnSecret"], "checkbox"),
         ]
-    # Secrets are typed into password fields (never filled in).
-    return tuple(Field(f.key, f.label, "password", f.help) if f.key.partition(".")[2] in SECRETS else f
-                 for f in fields)
+    if stored is not None:
+        fields = [f for f in fields if not _is_unset_secret_remover(f.key, stored)]
+    return tuple(fields)
+
+
+def _is_unset_secret_remover(key: str, stored: dict) -> bool:
+    name, _, setting = key.partition(".")
+    return setting.startswith("Clear") and not stored.get("%s.Has%s" % (name, setting[len("Clear"):]))
 
 
 def _stored(page: Page) -> dict:
@@ -112,7 +135,7 @@ def _render(page: Page, tab: str, status: int = 200, values: dict | None = None,
         tab = "options"
     shown = dict(stored)
     shown.update(values or {})
-    fields = OPTION_FIELDS if tab == "options" else _provider_fields(tab)
+    fields = _option_fields(stored) if tab == "options" else _provider_fields(tab, stored)
     return page.render("admin/providers.html", status=status, title="External Providers", tab=tab,
                        tabs=[(name, TAB_LABELS[name]) for name in enabled], fields=fields, values=shown,
                        problems=problems or {}, form_error=form_error, stored=stored, labels=LABELS,
