@@ -3,6 +3,8 @@
 GetTicketUserInformation and the ticket's Communication tab."""
 from __future__ import annotations
 
+from sqlalchemy import bindparam, select
+
 from stws.db.models import User
 from stws.domain.context import Context
 from stws.domain.tickets import core
@@ -16,10 +18,13 @@ def ticket_customer(call, ticket_number: str) -> tuple[str, str]:
     row = core.ticket_info_row_by_number(call, ticket_number)
     username, email = "", row.customer_email or ""
     if row.customer_id:
-        user = call.session.get(User, row.customer_id)
-        if user is not None and not user.is_deleted:
-            username, email = user.username, email or user.email
+        account = call.connection.execute(_ACCOUNT, {"user_id": row.customer_id}).first()
+        if account is not None:
+            username, email = account.username, email or account.email
     return username, email
+
+
+_ACCOUNT = select(User.username, User.email).where(User.id == bindparam("user_id"), User.is_deleted.is_(False))
 
 
 def ticket_user_information(call, ticket_number: str) -> UserInformation:
@@ -27,6 +32,7 @@ def ticket_user_information(call, ticket_number: str) -> UserInformation:
     has no transaction: the customer is read in a read-only one that ends
     before the provider is called (stws.remote's rule)."""
     runtime = call.runtime
-    with runtime.db.transaction(writes=False) as session:
-        username, email = ticket_customer(Context.in_session(session, call.principal, runtime), ticket_number)
+    # A unit of work, as the runner's: no ORM session unless asked for one.
+    with runtime.db.unit_of_work(writes=False) as unit:
+        username, email = ticket_customer(Context(call.principal, runtime, unit), ticket_number)
     return look_up(runtime.providers, runtime.user_information, username, email)
