@@ -1,7 +1,7 @@
 """A throw-away OpenLDAP server for tests: Debian's slapd with its own
 slapd.conf, an mdb database and a few users, all in a temporary directory,
-listening on a free port of 127.0.0.1 (and, with TLS files, ldaps:// on a
-second one). Loaded offline with slapadd, run in the foreground (``-d 0``)
+listening on a free port of 127.0.0.1 (with ``make_tls_files``, StartTLS
+there and ldaps:// on a second port). Loaded offline with slapadd, run in the foreground (``-d 0``)
 as a child process, stopped with SIGTERM.
 
     directory = Slapd(tmp_path, [LdapUser("alice", "pw", "alice@example.com", "Alice")])
@@ -87,6 +87,42 @@ class TlsFiles:
     key: Path
 
 
+def make_tls_files(directory: Path) -> TlsFiles:
+    """A CA and a server certificate it signed, for 127.0.0.1 and localhost
+    (PEM files in ``directory``), made with cryptography (in stws's venv)."""
+    import datetime
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = datetime.datetime.now(datetime.timezone.utc)
+
+    def certificate(subject, key, issuer, issuer_key, extensions):
+        builder = (x509.CertificateBuilder().subject_name(subject).issuer_name(issuer).public_key(key.public_key())
+                   .serial_number(x509.random_serial_number()).not_valid_before(now - datetime.timedelta(hours=1))
+                   .not_valid_after(now + datetime.timedelta(days=1)))
+        for extension, critical in extensions:
+            builder = builder.add_extension(extension, critical=critical)
+        return builder.sign(issuer_key, hashes.SHA256())
+
+    ca_key, server_key = ec.generate_private_key(ec.SECP256R1()), ec.generate_private_key(ec.SECP256R1())
+    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "stws test CA")])
+    ca = certificate(ca_name, ca_key, ca_name, ca_key, [(x509.BasicConstraints(ca=True, path_length=None), True)])
+    server = certificate(
+        x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "localhost")]), server_key, ca_name, ca_key,
+        [(x509.SubjectAlternativeName([x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]),
+          False), (x509.BasicConstraints(ca=False, path_length=None), True)])
+    files = TlsFiles(directory / "ca.pem", directory / "server.pem", directory / "server-key.pem")
+    files.ca.write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    files.certificate.write_bytes(server.public_bytes(serialization.Encoding.PEM))
+    files.key.write_bytes(server_key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8,
+                                                   serialization.NoEncryption()))
+    return files
+
+
 class Slapd:
     def __init__(self, directory: Path, users: list[LdapUser], tls: TlsFiles | None = None):
         self.directory = directory
@@ -105,7 +141,7 @@ class Slapd:
 
     @property
     def ldaps_url(self) -> str:
-        return "ldaps://localhost:%d" % self.tls_port
+        return "ldaps://127.0.0.1:%d" % self.tls_port
 
     def _write_config(self) -> None:
         (self.directory / "db").mkdir()
@@ -157,16 +193,17 @@ class Slapd:
         subprocess.run([_tool("slapadd"), "-q", "-f", str(self.config), "-l", str(ldif)],
                        check=True, capture_output=True, timeout=60)
 
-    def start(self, timeout: float = 30) -> None:
-        """Start on free ports; returns once slapd accepts connections."""
-        for _attempt in range(5):
+    def start(self, timeout: float = 30, same_port: bool = False) -> None:
+        """Start on free ports (``same_port``: on the ldap:// port of the
+        previous start); returns once slapd accepts connections."""
+        for _attempt in range(1 if same_port else 5):
             # Another process may take a port between probing and slapd's
             # bind: slapd then exits, and we try other ports.
-            self.port = _free_port()
+            self.port = self.port if same_port else _free_port()
             listen = [self.url + "/"]
             if self.tls is not None:
                 self.tls_port = _free_port()
-                listen.append("ldaps://127.0.0.1:%d/" % self.tls_port)
+                listen.append(self.ldaps_url + "/")
             with open(self.log, "a") as log:
                 self.process = subprocess.Popen(
                     [_tool("slapd"), "-d", "0", "-f", str(self.config), "-h", " ".join(listen)],

@@ -17,7 +17,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import threads
 
-from slapd import READER_DN, READER_PASSWORD, PEOPLE, LdapUser, Slapd, skip_unless_slapd
+from slapd import READER_DN, READER_PASSWORD, PEOPLE, LdapUser, Slapd, make_tls_files, skip_unless_slapd
 from stws.domain.errors import ResultCode
 from stws.providers.gateway import ProviderGateway, ProviderRefused, keys
 from stws.providers.settings import WEB_SERVICE, ProviderSettings
@@ -230,10 +230,26 @@ async def test_directory_stopped_is_a_provider_failure(gateway, tmp_path_factory
         assert refused.value.code == ResultCode.REMOTE_FAILURE
         with pytest.raises(ProviderRefused, match="LDAP directory could not be asked"):
             await login(gateway, provider, "GetSignInCookieInfo", ("loginUsername", "alice"))
-        server.start()  # on a new port: the provider still points at the old one
+        server.start(same_port=True)
+        # Back at once: no memory of the outage.
+        answer = await authenticate(gateway, provider, "alice", ALICE.password)
+        assert answer.outputs == signed_in(ALICE)
     finally:
         provider.stop()
         server.stop()
+
+
+@pytest_twisted.ensureDeferred
+async def test_the_next_server_answers_when_the_first_is_down(gateway, tmp_path_factory, directory):
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        down = "ldap://127.0.0.1:%d" % probe.getsockname()[1]
+    provider = start_provider(tmp_path_factory, "%s %s" % (down, directory.url))
+    try:
+        answer = await authenticate(gateway, provider, "alice", ALICE.password)
+        assert answer.outputs == signed_in(ALICE)
+    finally:
+        provider.stop()
 
 
 @pytest_twisted.ensureDeferred
@@ -258,6 +274,46 @@ async def test_service_account_refused_is_a_provider_failure(gateway, tmp_path_f
     provider = start_provider(tmp_path_factory, directory.url, bind_password="not-the-reader-password")
     try:
         with pytest.raises(ProviderRefused, match="refused the service account"):
+            await authenticate(gateway, provider, "alice", ALICE.password)
+    finally:
+        provider.stop()
+
+
+# ---------------------------------------------------------------- TLS
+
+
+@pytest.fixture(scope="module")
+def tls_directory(tmp_path_factory):
+    """A slapd with a certificate from a test CA: StartTLS on its ldap://
+    port, TLS from the start on its ldaps:// port."""
+    home = tmp_path_factory.mktemp("slapd-tls")
+    server = Slapd(home, [ALICE], tls=make_tls_files(home))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.parametrize("how", ["start_tls", "ldaps"])
+@pytest_twisted.ensureDeferred
+async def test_tls_with_the_directorys_ca(gateway, tmp_path_factory, tls_directory, how):
+    url = tls_directory.url if how == "start_tls" else tls_directory.ldaps_url
+    provider = start_provider(tmp_path_factory, url, start_tls="yes" if how == "start_tls" else "no",
+                              ca_file=tls_directory.tls.ca)
+    try:
+        answer = await authenticate(gateway, provider, "alice", ALICE.password)
+        assert answer.outputs == signed_in(ALICE)
+    finally:
+        provider.stop()
+
+
+@pytest.mark.parametrize("how", ["start_tls", "ldaps"])
+@pytest_twisted.ensureDeferred
+async def test_tls_refuses_a_certificate_it_cannot_verify(gateway, tmp_path_factory, tls_directory, how):
+    # No ca_file: the system's CAs did not sign the test CA's certificate.
+    url = tls_directory.url if how == "start_tls" else tls_directory.ldaps_url
+    provider = start_provider(tmp_path_factory, url, start_tls="yes" if how == "start_tls" else "no")
+    try:
+        with pytest.raises(ProviderRefused, match="LDAP directory could not be asked"):
             await authenticate(gateway, provider, "alice", ALICE.password)
     finally:
         provider.stop()

@@ -22,6 +22,7 @@ settings.
 from __future__ import annotations
 
 import argparse
+import ast
 import configparser
 import ipaddress
 import logging
@@ -161,6 +162,27 @@ class Person:
     display_name: str
 
 
+def _reason(error: LDAPException) -> str:
+    """The message of an ldap3 exception, without the tuple reprs it wraps
+    some in ("('socket ssl wrapping error: ...',)")."""
+    text = str(error)
+    while text.startswith(("('", '("')) and text.endswith(",)"):
+        try:
+            text = str(ast.literal_eval(text)[0])
+        except (ValueError, SyntaxError, IndexError, TypeError):
+            break
+    return text
+
+
+def _close(connection: Connection) -> None:
+    """Unbind and close; a connection that already failed may not even
+    manage to send the unbind, which changes nothing."""
+    try:
+        connection.unbind()
+    except LDAPException:
+        pass
+
+
 class Directory:
     """The LDAP side: a new connection per question (simple, thread-safe; a
     help desk signs users in far too rarely to need a pool), every network
@@ -168,9 +190,8 @@ class Directory:
 
     def __init__(self, settings: LdapSettings):
         self.settings = settings
-        tls = Tls(validate=ssl.CERT_REQUIRED if settings.verify_certificates else ssl.CERT_NONE,
-                  ca_certs_file=settings.ca_file)
-        self.servers = [Server(url, tls=tls, connect_timeout=settings.connect_timeout) for url in settings.urls]
+        self.tls = Tls(validate=ssl.CERT_REQUIRED if settings.verify_certificates else ssl.CERT_NONE,
+                       ca_certs_file=settings.ca_file)
         self.attributes = [settings.email_attribute] + settings.display_name_attributes
 
     def encrypted(self) -> bool:
@@ -183,7 +204,11 @@ class Directory:
         server that answers; None when the directory refuses the
         credentials. DirectoryUnavailable when no server can be asked."""
         problems = []
-        for server in self.servers:
+        # New Server objects each time: ldap3's remember an unreachable
+        # address for a while, which would refuse sign-ins for seconds after
+        # the directory is back.
+        for url in self.settings.urls:
+            server = Server(url, tls=self.tls, connect_timeout=self.settings.connect_timeout)
             connection = Connection(server, user=user, password=password, read_only=True, auto_referrals=False,
                                     receive_timeout=self.settings.timeout, raise_exceptions=False)
             try:
@@ -193,16 +218,16 @@ class Directory:
                 if connection.bind():
                     return connection
             except LDAPException as error:
-                connection.unbind()
-                problems.append("%s: %s" % (server.name, error))
+                _close(connection)
+                problems.append("%s: %s" % (url, _reason(error)))
                 continue
             result = connection.result or {}
-            connection.unbind()
+            _close(connection)
             if result.get("result") == INVALID_CREDENTIALS:
                 return None
             # Any other refusal (unwillingToPerform, ...) is no sign-in
             # either, but the server did answer: say why in the log.
-            LOG.warning("bind as %s refused by %s: %s %s", user, server.name, result.get("description"),
+            LOG.warning("bind as %s refused by %s: %s %s", user, url, result.get("description"),
                         result.get("message"))
             return None
         raise DirectoryUnavailable("; ".join(problems))
@@ -237,10 +262,10 @@ class Directory:
             result = connection.result or {}
             entries = [entry for entry in connection.response or () if entry.get("type") == "searchResEntry"]
         except LDAPException as error:
-            raise DirectoryUnavailable("search failed: %s" % error) from None
+            raise DirectoryUnavailable("search failed: %s" % _reason(error)) from None
         finally:
             if own:
-                connection.unbind()
+                _close(connection)
         code = result.get("result")
         if code == SIZE_LIMIT_EXCEEDED or len(entries) > 1:
             LOG.warning("user name %r matches more than one entry: refused (make user_filter unique)", username)
@@ -278,14 +303,14 @@ class Directory:
             try:
                 return self.find(username, connection)
             finally:
-                connection.unbind()
+                _close(connection)
         person = self.find(username)
         if person is None:
             return None
         connection = self._bound(person.dn, password)
         if connection is None:
             return None
-        connection.unbind()
+        _close(connection)
         return person
 
 
