@@ -301,9 +301,13 @@ class Directory:
             if connection is None:
                 return None
             try:
-                return self.find(username, connection)
+                person = self.find(username, connection)
             finally:
                 _close(connection)
+            if person is None:
+                LOG.warning("%s signed in but cannot read their own entry: allow it in the directory's ACL, "
+                            "or set bind_dn", self.dn_of(username))
+            return person
         person = self.find(username)
         if person is None:
             return None
@@ -340,29 +344,30 @@ class LdapLoginProvider(soap.ProviderBase):
     def summary(self) -> str:
         return "users from " + " ".join(self.settings.urls)
 
-    def _ask(self, question, *args) -> soap.Reply:
-        username = args[0]
+    def _answer(self, username: str, look_up) -> soap.Reply:
+        """The reply for ``look_up()`` (a Person or None) about ``username``."""
         if len(username) > MAX_USERNAME:
             return _login_reply(None)
         try:
-            return _login_reply(question(*args))
+            return _login_reply(look_up())
         except DirectoryUnavailable as error:
             LOG.error("LDAP directory unavailable: %s", error)
             raise soap.Refused("The LDAP directory could not be asked: %s" % error) from None
         except Exception:
             # A bug here, or in ldap3: a clear failure for the help desk,
             # the traceback in this provider's log.
-            LOG.exception("%s failed", question.__name__)
+            LOG.exception("looking up %r failed", username)
             raise soap.Refused("The LDAP provider failed; its log says why.") from None
 
     def Authenticate(self, inputs: soap.Inputs) -> soap.Reply:
         (username,) = self._require(inputs, "loginUsername")
         # An empty password is an answer (FAIL), not a missing input.
-        return self._ask(self.directory.authenticate, username, inputs.get("loginPassword"))
+        password = inputs.get("loginPassword")
+        return self._answer(username, lambda: self.directory.authenticate(username, password))
 
     def GetSignInCookieInfo(self, inputs: soap.Inputs) -> soap.Reply:
         (username,) = self._require(inputs, "loginUsername")
-        return self._ask(self.directory.find, username)
+        return self._answer(username, lambda: self.directory.find(username))
 
 
 def _is_loopback(url: str) -> bool:
@@ -377,7 +382,7 @@ def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, required=True, help="the provider's config file "
                                                                     "(see ldap-provider.ini)")
-    soap.add_server_arguments(parser)
+    soap.add_server_arguments(parser, listen="127.0.0.1:8801")  # beside the sample provider's 8800
     args = parser.parse_args(argv)
     soap.start_logging()
     try:

@@ -600,9 +600,9 @@ def serve(provider: ProviderBase, host: str, port: int, public_url: str | None) 
     reactor.run()
 
 
-def add_server_arguments(parser: argparse.ArgumentParser) -> None:
-    """--listen and --public-url, for ``serve_from_arguments``."""
-    parser.add_argument("--listen", default="127.0.0.1:8800", help="host:port (port 0: any free port)")
+def add_server_arguments(parser: argparse.ArgumentParser, listen: str = "127.0.0.1:8800") -> None:
+    """--listen (default ``listen``) and --public-url, for ``serve_from_arguments``."""
+    parser.add_argument("--listen", default=listen, help="host:port (port 0: any free port; default %(default)s)")
     parser.add_argument("--public-url", help="the URL clients use, if not http://<listen>/provider.asmx")
 
 
