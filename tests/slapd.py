@@ -159,6 +159,10 @@ class Slapd:
             modulepath {modules}
             moduleload back_mdb
             pidfile {dir}/slapd.pid
+            # As many directories do: a bind with a DN and an empty password
+            # succeeds, as anonymous (RFC 4513 5.1.2). Clients must not take
+            # it for a sign-in.
+            allow bind_anon_dn
             {tls}
             database mdb
             maxsize 16777216

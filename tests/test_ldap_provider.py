@@ -164,6 +164,8 @@ async def test_fails(gateway, searching, username, password):
 
 @pytest_twisted.ensureDeferred
 async def test_missing_user_name_is_refused(gateway, searching):
+    # What stws's TestProvider sends (no user name): Success=false without
+    # asking the directory, which TestProvider takes as the password accepted.
     with pytest.raises(ProviderRefused, match="Missing input: loginUsername"):
         await login(gateway, searching, "Authenticate", ("loginPassword", "x"))
 
