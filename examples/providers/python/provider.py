@@ -243,7 +243,6 @@ METHODS = {
 }
 
 
-
 @dataclass
 class Reply:
     """What a method answers: Success, Message, OutputVariables (as pairs)
