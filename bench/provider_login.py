@@ -18,7 +18,8 @@ ticketId cycles over 1,000 tickets. A credential the provider vouched for
 is cached for stws.providers.login.EXTERNAL_CREDENTIAL_SECONDS (30 s), so
 ``p`` calls the provider about once per 30 s per connection's credential
 (all connections share one): the number of Authenticate calls the provider
-answered during the run is printed too.
+answered during the run is printed too, and the server's CPU time per call
+of each (steadier than calls/s on a shared machine).
 """
 from __future__ import annotations
 
@@ -201,14 +202,22 @@ def main(argv=None) -> int:
         if provider is not None:
             provider.stop()
         shutil.rmtree(data_dir, ignore_errors=True)
-    ratios = [p.rps / l.rps for l, p in zip(results["l"], results["p"])]
-    ratio = statistics.median(ratios)
     print()
+    ratios = [p.rps / l.rps for l, p in zip(results["l"], results["p"]) if l.rps and p.rps]
+    if not ratios:
+        print("no round measured calls of both scenarios: the machine is too busy; try more --seconds")
+        return 1
+    ratio = statistics.median(ratios)
     print("local account: %.1f calls/s, login provider's user: %.1f calls/s (medians of %d rounds)" % (
         statistics.median(r.rps for r in results["l"]), statistics.median(r.rps for r in results["p"]),
         args.rounds))
     print("p/l = %.3f (target >= %.1f: %s); rounds %s" % (ratio, TARGET, "met" if ratio >= TARGET else "NOT met",
                                                         " ".join("%.3f" % r for r in ratios)))
+    cpu = {key: statistics.median(r.server_cpu_ms_per_request for r in rs if r.server_cpu_ms_per_request)
+           for key, rs in results.items()}
+    # On a shared machine the server's CPU time per call drifts less than calls/s.
+    print("server CPU per call: local %.2f ms, login provider's user %.2f ms (p/l %.3f)" % (
+        cpu["l"], cpu["p"], cpu["p"] / cpu["l"]))
     print("the provider answered %d Authenticate calls in %.0f s of load (%d GetTicketInfo calls as its user)" % (
         provider_calls, elapsed, sum(r.requests for r in results["p"])))
     print("server exit code %s" % code)
