@@ -16,6 +16,7 @@ from stws.db.seed import seed_administrator, seed_default_organisation, seed_ref
 from stws.domain.directory import DirectoryCache
 from stws.logs import LogFiles
 from stws.providers.gateway import ProviderGateway
+from stws.providers.user_information import UserInformationCache
 from stws.remote import PeerClient
 from stws.security.auth import Authenticator, CredentialCache
 
@@ -52,6 +53,8 @@ class Runtime:
     remote: PeerClient = field(default_factory=PeerClient)
     # The external providers where they act (stws.providers.gateway), over ``remote``.
     providers: ProviderGateway | None = None
+    # The user information provider's recent answers, by customer.
+    user_information: UserInformationCache = field(default_factory=UserInformationCache)
 
     def close(self) -> None:
         if self.error_mail is not None:
