@@ -16,9 +16,9 @@ both see every ticket). Then, round after round:
 
 ticketId cycles over 1,000 tickets. A credential the provider vouched for
 is cached for stws.providers.login.EXTERNAL_CREDENTIAL_SECONDS (30 s), so
-``p`` calls the provider about once per 30 s per connection's credential
-(all connections share one): the number of Authenticate calls the provider
-answered during the run is printed too, and the server's CPU time per call
+``p`` calls the provider about once per 30 s (all connections share one
+credential; the calls in flight when it expires each ask once): the number
+of Authenticate calls the provider answered during the run is printed too, and the server's CPU time per call
 of each (steadier than calls/s on a shared machine).
 """
 from __future__ import annotations
