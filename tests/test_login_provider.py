@@ -10,7 +10,8 @@ import time
 
 import pytest
 import pytest_twisted
-from sqlalchemy import select
+from sqlalchemy import func, select
+from twisted.internet import defer
 
 from conftest import failed, ok, strings
 from stws.db.models import User
@@ -92,6 +93,18 @@ async def test_a_provider_user_gets_an_account_and_later_calls_come_from_the_cac
     cache._entries[key] = (user_id, stamp, 0.0, roles)
     failed(await signed_in_call(tickets, ALICE), ResultCode.NOT_FOUND)
     assert provider_calls(sample_provider, "Authenticate") == before + 2
+
+
+async def test_first_calls_of_a_new_user_at_the_same_time_make_one_account(server, providers, tickets,
+                                                                           sample_provider):
+    # Each asks the provider (nothing is cached yet); the second insert of
+    # the same name fails on the unique user name and links to the first.
+    await configure(server, providers, *external("Login", sample_provider.url))
+    results = await defer.gatherResults([tickets.GetTicketInfo(*ALICE, MISSING_TICKET) for _ in range(4)])
+    for result in results:
+        failed(result, ResultCode.NOT_FOUND)
+    with server.runtime.db.transaction(writes=False) as session:
+        assert session.scalar(select(func.count()).select_from(User).where(User.username == "alice")) == 1
 
 
 async def test_default_role_and_verified_email_come_from_the_login_settings(server, providers, tickets,
