@@ -11,9 +11,17 @@ and when the ticket was read: unless the agent asked to see them, their
 with ``images=<message id>``). The page's Content-Security-Policy blocks
 remote images as well (stws.web.http) and is only widened for such a reload.
 Inline ``cid:`` images are dropped: they are listed as attachments.
+
+Agents reload a ticket after each action, and a message's HTML never
+changes: ``clean`` keeps the last few thousand results (of bodies up to
+``CACHED_BODY_CHARS``) keyed by a digest of the markup, so a page of a
+hundred mails does not sanitise them all again each time.
 """
 from __future__ import annotations
 
+import hashlib
+import threading
+from collections import OrderedDict
 from dataclasses import dataclass
 
 import nh3
@@ -45,7 +53,32 @@ def _is_remote(url: str) -> bool:
     return url.startswith(("http:", "https:", "//"))
 
 
+CACHE_ENTRIES = 4096
+CACHED_BODY_CHARS = 64 * 1024
+_cache: OrderedDict = OrderedDict()
+_cache_lock = threading.Lock()
+
+
 def clean(markup: str, show_images: bool = False) -> SafeHtml:
+    """``markup`` made safe to show (see the module docstring)."""
+    markup = markup or ""
+    if len(markup) > CACHED_BODY_CHARS:
+        return _clean(markup, show_images)
+    key = (hashlib.blake2b(markup.encode("utf-8", "surrogatepass"), digest_size=16).digest(), show_images)
+    with _cache_lock:
+        found = _cache.get(key)
+        if found is not None:
+            _cache.move_to_end(key)
+            return found
+    result = _clean(markup, show_images)
+    with _cache_lock:
+        _cache[key] = result
+        if len(_cache) > CACHE_ENTRIES:
+            _cache.popitem(last=False)
+    return result
+
+
+def _clean(markup: str, show_images: bool) -> SafeHtml:
     blocked = 0
 
     def attribute_filter(tag: str, attribute: str, value: str):
@@ -61,6 +94,6 @@ def clean(markup: str, show_images: bool = False) -> SafeHtml:
             return None
         return value
 
-    html = nh3.clean(markup or "", tags=_TAGS, attributes=_ATTRIBUTES, url_schemes=_SCHEMES | {"data"},
+    html = nh3.clean(markup, tags=_TAGS, attributes=_ATTRIBUTES, url_schemes=_SCHEMES | {"data"},
                      link_rel="noopener noreferrer nofollow", strip_comments=True, attribute_filter=attribute_filter)
     return SafeHtml(html, blocked)

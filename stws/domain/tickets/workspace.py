@@ -24,14 +24,17 @@ from dataclasses import dataclass
 from sqlalchemy import func, or_, select
 
 from stws.db.models import (
-    CallLog, CommentType, Department, Group, Ticket, TicketAttachment, TicketComment, TicketEvent, TicketLink,
+    CallLog, CommentType, Department, Group, Ticket, TicketComment, TicketEvent, TicketLink,
     TicketMessage, TicketPriority, TicketStatus, TimeLogCategory, User,
 )
 from stws.domain.errors import InvalidState
 from stws.domain.tickets import attachments, core, fields, timelogs
-from stws.domain.tickets.conversation import event_history
 
 OTHER_TICKETS_SHOWN = 20
+# What a page shows besides the header and the follow-up: the tabs of the
+# ticket's page each read only their own part (a 100-message conversation
+# is most of the cost of reading the ticket).
+CONVERSATION, COMMUNICATION, HISTORY = "conversation", "communication", "history"
 
 
 class ChangedMeanwhile(InvalidState):
@@ -177,7 +180,8 @@ class TicketView:
     ticket_attachments: tuple  # attachments.Listing not on a message
     time_logs: tuple
     custom_fields: tuple
-    events: tuple  # TicketEvent rows (detached, loaded)
+    events: tuple  # rows of date_utc, user_name, event_type, description, details
+    event_count: int
     related: tuple
     other_tickets: tuple
     # Choices of the page's forms.
@@ -203,19 +207,27 @@ def _user_names(session, ids) -> dict:
             for row in session.execute(select(User.id, User.username, User.display_name).where(User.id.in_(ids)))}
 
 
+_MESSAGE_COLUMNS = (TicketMessage.id, TicketMessage.direction, TicketMessage.from_user_id, TicketMessage.from_address,
+                    TicketMessage.to_address, TicketMessage.cc_address, TicketMessage.subject, TicketMessage.body_text,
+                    TicketMessage.body_html, TicketMessage.date_received_utc, TicketMessage.is_draft)
+_COMMENT_COLUMNS = (TicketComment.id, TicketComment.comment_type_id, TicketComment.user_id, TicketComment.text,
+                    TicketComment.is_html, TicketComment.date_entered_utc)
+
+
 def _conversation(call, ticket: Ticket, listings_by_message: dict) -> list[Entry]:
-    session = call.session
-    messages = list(session.scalars(select(TicketMessage).where(TicketMessage.ticket_id == ticket.id)))
-    comments = list(session.scalars(select(TicketComment).where(TicketComment.ticket_id == ticket.id)))
-    names = _user_names(session, [m.from_user_id for m in messages] + [c.user_id for c in comments])
-    types = dict(session.execute(select(CommentType.id, CommentType.display_name)).all())
+    # Plain rows, not entities: a hundred messages loaded as ORM objects
+    # cost more than the rest of the page.
+    connection = call.session.connection()
+    messages = connection.execute(select(*_MESSAGE_COLUMNS).where(TicketMessage.ticket_id == ticket.id)).all()
+    comments = connection.execute(select(*_COMMENT_COLUMNS).where(TicketComment.ticket_id == ticket.id)).all()
+    names = _user_names(call.session, [m.from_user_id for m in messages] + [c.user_id for c in comments])
+    types = dict(connection.execute(select(CommentType.id, CommentType.display_name)).all())
     entries = []
     for m in messages:
         entries.append(Entry(
             "out" if m.direction == core.OUTGOING else "in", m.id, m.date_received_utc,
             names.get(m.from_user_id, "") or m.from_address, m.from_address, m.to_address, m.cc_address, m.subject,
-            m.body_text or ("" if m.body_html else ""), m.body_html or "", "",
-            tuple(listings_by_message.get(m.id, ())), m.is_draft))
+            m.body_text or "", m.body_html or "", "", tuple(listings_by_message.get(m.id, ())), m.is_draft))
     for c in comments:
         entries.append(Entry(
             "note", c.id, c.date_entered_utc, names.get(c.user_id, "") or "system", "", "", "", "",
@@ -223,6 +235,31 @@ def _conversation(call, ticket: Ticket, listings_by_message: dict) -> list[Entry
     # Messages before notes of the same moment, as the SOAP part list orders them.
     entries.sort(key=lambda e: (e.when, e.kind == "note", e.id))
     return entries
+
+
+def _listings(call, ticket: Ticket) -> list:
+    """attachments.listing of each complete attachment, the uploaders read at once."""
+    rows = attachments.ticket_attachments(call, ticket)
+    ids = {row.user_id for row in rows if row.user_id}
+    senders = {}
+    if ids:
+        senders = {user.id: user.email or user.username for user in call.session.connection().execute(
+            select(User.id, User.email, User.username).where(User.id.in_(ids)))}
+    root = call.runtime.data.root
+    return [attachments.Listing(row, senders.get(row.user_id, ""), attachments.download_url(root, row.id))
+            for row in rows]
+
+
+def _events(call, ticket: Ticket) -> list:
+    return call.session.connection().execute(
+        select(TicketEvent.date_utc, TicketEvent.user_name, TicketEvent.event_type, TicketEvent.description,
+               TicketEvent.details)
+        .where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.date_utc, TicketEvent.id)).all()
+
+
+def _event_count(call, ticket: Ticket) -> int:
+    return call.session.connection().execute(
+        select(func.count(TicketEvent.id)).where(TicketEvent.ticket_id == ticket.id)).scalar_one()
 
 
 def _related(call, ticket: Ticket) -> list[Related]:
@@ -278,13 +315,18 @@ def _custom_fields(call, ticket: Ticket) -> list[CustomFieldValue]:
             for placement, definition in placed if placement.is_visible_to_agents]
 
 
-def ticket_view(call, ticket_number: str) -> TicketView:
-    """Everything the ticket's page shows (see the module docstring)."""
+def ticket_view(call, ticket_number: str, part: str = CONVERSATION) -> TicketView:
+    """What the ticket's page shows on the tab ``part`` (see the module
+    docstring): the header and follow-up always; the conversation, time
+    logs, custom fields, attachments, related items and the forms' choices
+    on the conversation tab; the customer's other tickets on the
+    communication tab; the events on the history tab."""
     ticket = core.get_ticket_by_number(call, ticket_number)
     session = call.session
     status = core.status_of(session, ticket)
+    on_conversation = part == CONVERSATION
 
-    listings = [attachments.listing(call, row) for row in attachments.ticket_attachments(call, ticket)]
+    listings = _listings(call, ticket) if on_conversation else []
     by_message: dict[int, list] = {}
     loose = []
     for item in listings:
@@ -312,16 +354,21 @@ def ticket_view(call, ticket_number: str) -> TicketView:
                              users.get(ticket.follow_up_agent_id, ""),
                              status_names.get(ticket.follow_up_status_id, ""), ticket.follow_up_pin)
     logs = []
-    for log, category_name in timelogs.time_logs(call, ticket):
-        logs.append(TimeLogEntry(log.subject, _user_names(session, [log.user_id]).get(log.user_id, ""),
-                                 category_name, log.date_start_utc, log.date_end_utc, log.is_billable,
-                                 log.description))
+    if on_conversation:
+        found = timelogs.time_logs(call, ticket)
+        agents = _user_names(session, [log.user_id for log, _ in found])
+        logs = [TimeLogEntry(log.subject, agents.get(log.user_id, ""), category_name, log.date_start_utc,
+                             log.date_end_utc, log.is_billable, log.description) for log, category_name in found]
+    events = _events(call, ticket) if part == HISTORY else ()
     return TicketView(
         header=header, follow_up=follow_up,
-        conversation=tuple(_conversation(call, ticket, by_message)), ticket_attachments=tuple(loose),
-        time_logs=tuple(logs), custom_fields=tuple(_custom_fields(call, ticket)),
-        events=tuple(event_history(call, ticket)), related=tuple(_related(call, ticket)),
-        other_tickets=tuple(_other_tickets(call, ticket)), statuses=tuple(statuses),
+        conversation=tuple(_conversation(call, ticket, by_message)) if on_conversation else (),
+        ticket_attachments=tuple(loose), time_logs=tuple(logs),
+        custom_fields=tuple(_custom_fields(call, ticket)) if on_conversation else (),
+        events=tuple(events), event_count=len(events) if part == HISTORY else _event_count(call, ticket),
+        related=tuple(_related(call, ticket)) if on_conversation else (),
+        other_tickets=tuple(_other_tickets(call, ticket)) if part == COMMUNICATION else (),
+        statuses=tuple(statuses),
         priorities=tuple(session.execute(select(TicketPriority.id, TicketPriority.name)
                                          .order_by(TicketPriority.sort_order)).all()),
         comment_types=tuple(session.scalars(select(CommentType.display_name).order_by(CommentType.id))),

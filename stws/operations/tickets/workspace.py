@@ -12,10 +12,10 @@ from stws.security import roles
 
 
 @operation(role=roles.AGENT, writes=False)
-def ticket_view(context, ticket_number) -> workspace.TicketView:
-    """Everything a ticket's page shows, read in one transaction; a ticket the
-    caller may not see (GetTicketInfo's rule) is NotFound."""
-    return workspace.ticket_view(context, ticket_number)
+def ticket_view(context, ticket_number, part=workspace.CONVERSATION) -> workspace.TicketView:
+    """What a tab (``part``) of a ticket's page shows, read in one
+    transaction; a ticket the caller may not see (GetTicketInfo's rule) is NotFound."""
+    return workspace.ticket_view(context, ticket_number, part)
 
 
 @functools.cache

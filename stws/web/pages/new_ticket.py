@@ -34,7 +34,7 @@ def custom_field_effects(page: Page, department_id: int, values: dict):
 
 
 def _form(page: Page, status: int = 200, values: dict | None = None, error: str = ""):
-    page.section = "tickets"
+    page.section = "new-ticket"
     departments = [d for d in page.run(org.get_all_departments)]
     names = {d.id: d.name for d in departments}
     groups = [(g.id, "%s / %s" % (names.get(g.department_id, "?"), g.name)) for g in page.run(org.get_all_groups)]

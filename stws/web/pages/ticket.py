@@ -27,6 +27,7 @@ from stws.web import sanitize
 from stws.web.admin import Page, route
 from stws.web.forms import form_id
 from stws.web.http import CONTENT_SECURITY_POLICY, CSP
+from markupsafe import Markup
 
 BASE = "/tickets"
 VIEW = BASE + "/view"
@@ -68,6 +69,15 @@ def _shown(entry, images: str) -> Shown:
     return Shown(entry, "", 0)
 
 
+def when(moment: dt.datetime | None) -> Markup:
+    """A UTC time that breaks between its day and its hour only (a function,
+    not a template macro: the page shows hundreds and macros cost ten times more)."""
+    if moment is None:
+        return Markup("—")
+    return Markup('<span class="nobreak">%s</span> <span class="nobreak">%s</span>'
+                  % (moment.strftime("%Y-%m-%d"), moment.strftime("%H:%M")))
+
+
 def _utc_input(moment: dt.datetime) -> str:
     return moment.astimezone(dt.timezone.utc).strftime(DATE_INPUT)
 
@@ -76,19 +86,22 @@ def show(page: Page, number: str, *, status: int = 200, error: str = "", entered
          action: str = ""):
     """The ticket's page; ``error``, ``entered`` and ``action``: a refused
     action's Message, what its form held, and which form it was."""
-    page.section = "tickets"
-    try:
-        view = page.run(ticket_view, number)
-    except NotFound as failure:
-        return page.render("admin/refused.html", status=404, title="Not found", message=failure.message)
+    page.section = "ticket"
     tab = page.request.arg("tab", "conversation")
     if tab not in dict(TABS):
         tab = "conversation"
+    try:
+        view = page.run(ticket_view, number, tab)
+    except NotFound as failure:
+        return page.render("admin/refused.html", status=404, title="Not found", message=failure.message)
     images = page.request.arg("images")
     shown = [_shown(entry, images) for entry in view.conversation]
-    groups = page.run(org.get_all_groups)
-    departments = {d.id: d.name for d in page.run(org.get_all_departments)}
-    group_agents = page.run(org.get_agents_for_group, view.header.group_id)
+    groups, group_agents = [], []
+    if tab == "conversation":  # the choices of its forms
+        departments = {d.id: d.name for d in page.run(org.get_all_departments)}
+        groups = [(g.id, "%s / %s" % (departments.get(g.department_id, "?"), g.name))
+                  for g in page.run(org.get_all_groups)]
+        group_agents = page.run(org.get_agents_for_group, view.header.group_id)
     now = dt.datetime.now(dt.timezone.utc)
     defaults = {
         "follow_up_when": _utc_input(now + dt.timedelta(days=1)),
@@ -97,9 +110,7 @@ def show(page: Page, number: str, *, status: int = 200, error: str = "", entered
     response = page.render(
         "admin/ticket.html", status=status, title="Ticket %s" % view.header.number, view=view, t=view.header,
         tab=tab, tabs=TABS, shown=shown, images=images, error=error, entered=entered or {}, action=action,
-        defaults=defaults, groups=[(g.id, "%s / %s" % (departments.get(g.department_id, "?"), g.name))
-                                   for g in groups],
-        group_agents=group_agents, me=page.principal.user_id, is_manager=page.may(roles.MANAGER),
+        defaults=defaults, groups=groups, when=when, group_agents=group_agents, me=page.principal.user_id, is_manager=page.may(roles.MANAGER),
         other_tickets=view.other_tickets, provider_pairs=customer_information(page, view) if tab == "communication"
         else None, view_url=lambda tab="", **q: view_url(page, view.header.number, tab, **q))
     if images and any(s.entry.html for s in shown):
