@@ -367,3 +367,95 @@ async def test_new_ticket_on_behalf_of_a_customer(server, browser, desk):
     assert message == "Ticket %s created." % number
     info = await desk.info(number)
     assert info.Subject == "Called about invoices" and info.CustomerEmailAddress == "dave@example.com"
+
+
+def define_fields(runtime) -> None:
+    """Plan (a list) and Notes (required by agents to close) on the Support department's template."""
+    from stws.domain.tickets import fields
+
+    with runtime.db.transaction() as session:
+        template = fields.create_template(session, "Support tickets")
+        plan = fields.create_field(session, "Plan", "list", "Basic", ("Basic", "Pro"))
+        notes = fields.create_field(session, "Notes", "textarea", "")
+        fields.put_field_on_template(session, template.id, plan.id, 1)
+        fields.put_field_on_template(session, template.id, notes.id, 2, required_by_agents_to_close=True)
+        fields.set_department_template(session, 1, template.id)
+
+
+def open_panel(page, title: str) -> None:
+    summary = page.locator("aside summary", has_text=title)
+    if summary.locator("xpath=..").get_attribute("open") is None:
+        summary.click()
+
+
+async def test_every_other_action_goes_through_the_soap_operations(server, browser, desk):
+    from stws.db.models import TicketCustomValue, TimeLog
+
+    define_fields(server.runtime)
+    number = await desk.ticket()
+    earlier = await desk.ticket(subject="Printer smells")
+    ok(await desk.tickets.SetTicketProperties(*server.admin, number, strings("AgentID=0")))
+    page = await browser.signed_in(server, *AGENT)
+
+    def act(panel, fill, button):
+        if panel:
+            open_panel(page, panel)
+        fill()
+        submit(page, button)
+        error = page.query_selector("#action-error")
+        return error.text_content() if error else notice(page)
+
+    def first_steps():
+        page.goto(desk.url(number))
+        seen = {"delete button": page.query_selector("button:text('Delete ticket')") is not None}
+        seen["take"] = act("", lambda: None, "#take-form button")
+        seen["agent"] = page.text_content(".ticket-agent")
+        seen["properties"] = act("Status, priority and agent", lambda: (
+            page.select_option("#status_id", label="Waiting"), page.select_option("#priority_id", label="High")),
+            "#properties-form button")
+        seen["close refused"] = act("Close", lambda: page.fill("#closing-comment", "Done."), "#close-form button")
+        seen["close kept"] = page.input_value("#closing-comment")
+        seen["fields"] = act("Custom fields", lambda: (page.select_option("label:text('Plan') + select", "Pro"),
+                                                       page.fill("label:text('Notes') + textarea", "Replaced fuser.")),
+                             "#custom-fields-form button")
+        seen["follow-up"] = act("Follow-up", lambda: page.fill("#follow-up-comment", "Ask if it works."),
+                                "#follow-up-form button")
+        seen["follow-up shown"] = page.text_content(".ticket-follow-up")
+        seen["time log"] = act("Time logs", lambda: page.check("input[name=billable]"), "#time-log-form button")
+        seen["related"] = act("Related items", lambda: page.fill("#related-number", earlier), "#related-form button")
+        seen["related shown"] = page.text_content("ul.related")
+        page.goto(desk.url(number) + "&tab=communication")
+        seen["others"] = page.inner_text("table.other-tickets")
+        return seen
+
+    seen = await browser.do(first_steps)
+    assert seen["delete button"] is False  # agents do not delete
+    assert seen["take"] == "Ticket assigned." and seen["agent"] == "Alice"
+    assert seen["properties"] == "Status and priority saved."
+    assert "Notes" in seen["close refused"] and seen["close kept"] == "Done."
+    assert seen["fields"] == "Custom fields saved."
+    assert seen["follow-up"].startswith("Follow-up set for ") and seen["follow-up shown"]
+    assert seen["time log"] == "Time log added."
+    assert seen["related"] == "Related item added." and earlier in seen["related shown"]
+    assert earlier in seen["others"] and number not in seen["others"]
+    info = await desk.info(number)
+    assert info.IdAgent == desk.alice_id and info.Priority == 3 and info.IsActive is False
+    assert info.RequiresFollowUp is True and info.IsOpen is True
+    with server.runtime.db.transaction(writes=False) as session:
+        values = {row.field_id: row.value for row in session.scalars(select(TicketCustomValue))}
+        assert sorted(values.values()) == ["Pro", "Replaced fuser."]
+        (log,) = session.scalars(select(TimeLog)).all()
+        assert log.is_billable and log.user_id == desk.alice_id
+        assert (log.date_end_utc - log.date_start_utc).total_seconds() == 15 * 60
+
+    admin = await browser.signed_in(server, *server.admin)
+
+    def delete():
+        admin.goto(desk.url(number))
+        admin.once("dialog", lambda dialog: dialog.accept())
+        submit(admin, "button:text('Delete ticket')")
+        return notice(admin), admin.goto(desk.url(number)).status
+
+    deleted, status_after = await browser.do(delete)
+    assert deleted == "Ticket %s deleted." % number and status_after == 404
+    assert (await desk.tickets.GetTicketInfoByTicketNumber(*server.admin, number)).Result is False
