@@ -222,8 +222,8 @@ async def test_hostile_html_is_inert_and_remote_images_wait_for_consent(server, 
                                          body="plain part", html=HOSTILE % listening.getHost().port))
         assert await download(server.runtime) == 1
         assert await import_all(server.runtime) == 1
-        number = (ok(await desk.tickets.GetTicketsBySearch(*server.admin, strings("EmailAddress=mallory@example.com")))
-                  .Tickets.TicketInfo[0].TicketNumber)
+        found = ok(await desk.tickets.GetTicketsBySearch(*server.admin, strings("EmailAddress=mallory@example.com")))
+        number = found.Tickets.TicketInfo[0].TicketNumber
         page = await browser.signed_in(server, *AGENT)
 
         def look():

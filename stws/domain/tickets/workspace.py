@@ -21,13 +21,17 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from sqlalchemy import func, or_, select
+import functools
+
+from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy.orm import aliased
 
 from stws.db.models import (
-    CallLog, CommentType, Department, Group, Ticket, TicketComment, TicketEvent, TicketLink,
+    CallLog, CommentType, Department, Group, Ticket, TicketComment, TicketCustomValue, TicketEvent, TicketLink,
     TicketMessage, TicketPriority, TicketStatus, TimeLogCategory, User,
 )
-from stws.domain.errors import InvalidState
+from stws.db.prepared import PreparedQuery
+from stws.domain.errors import InvalidArgument, InvalidState, NotFound
 from stws.domain.tickets import attachments, core, fields, timelogs
 
 OTHER_TICKETS_SHOWN = 20
@@ -190,21 +194,18 @@ class TicketView:
     comment_types: tuple  # names
     time_log_categories: tuple  # (id, name)
     max_attachment_size: int
+    # The directory's listings for the transfer and assign forms (the operation adds them).
+    departments: tuple = ()
+    groups: tuple = ()
+    group_agents: tuple = ()
 
 
-def _names(session, model, ids, column) -> dict:
+def _user_names(call, ids) -> dict:
     ids = {i for i in ids if i}
     if not ids:
         return {}
-    return dict(session.execute(select(model.id, column).where(model.id.in_(ids))).all())
-
-
-def _user_names(session, ids) -> dict:
-    ids = {i for i in ids if i}
-    if not ids:
-        return {}
-    return {row.id: row.display_name or row.username
-            for row in session.execute(select(User.id, User.username, User.display_name).where(User.id.in_(ids)))}
+    return {row.id: row.display_name or row.username for row in call.connection.execute(
+        select(User.id, User.username, User.display_name).where(User.id.in_(ids)))}
 
 
 _MESSAGE_COLUMNS = (TicketMessage.id, TicketMessage.direction, TicketMessage.from_user_id, TicketMessage.from_address,
@@ -214,14 +215,13 @@ _COMMENT_COLUMNS = (TicketComment.id, TicketComment.comment_type_id, TicketComme
                     TicketComment.is_html, TicketComment.date_entered_utc)
 
 
-def _conversation(call, ticket: Ticket, listings_by_message: dict) -> list[Entry]:
+def _conversation(call, ticket, listings_by_message: dict, types: dict) -> list[Entry]:
     # Plain rows, not entities: a hundred messages loaded as ORM objects
     # cost more than the rest of the page.
-    connection = call.session.connection()
+    connection = call.connection
     messages = connection.execute(select(*_MESSAGE_COLUMNS).where(TicketMessage.ticket_id == ticket.id)).all()
     comments = connection.execute(select(*_COMMENT_COLUMNS).where(TicketComment.ticket_id == ticket.id)).all()
-    names = _user_names(call.session, [m.from_user_id for m in messages] + [c.user_id for c in comments])
-    types = dict(connection.execute(select(CommentType.id, CommentType.display_name)).all())
+    names = _user_names(call, [m.from_user_id for m in messages] + [c.user_id for c in comments])
     entries = []
     for m in messages:
         entries.append(Entry(
@@ -243,7 +243,7 @@ def _listings(call, ticket: Ticket) -> list:
     ids = {row.user_id for row in rows if row.user_id}
     senders = {}
     if ids:
-        senders = {user.id: user.email or user.username for user in call.session.connection().execute(
+        senders = {user.id: user.email or user.username for user in call.connection.execute(
             select(User.id, User.email, User.username).where(User.id.in_(ids)))}
     root = call.runtime.data.root
     return [attachments.Listing(row, senders.get(row.user_id, ""), attachments.download_url(root, row.id))
@@ -251,14 +251,14 @@ def _listings(call, ticket: Ticket) -> list:
 
 
 def _events(call, ticket: Ticket) -> list:
-    return call.session.connection().execute(
+    return call.connection.execute(
         select(TicketEvent.date_utc, TicketEvent.user_name, TicketEvent.event_type, TicketEvent.description,
                TicketEvent.details)
         .where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.date_utc, TicketEvent.id)).all()
 
 
 def _event_count(call, ticket: Ticket) -> int:
-    return call.session.connection().execute(
+    return call.connection.execute(
         select(func.count(TicketEvent.id)).where(TicketEvent.ticket_id == ticket.id)).scalar_one()
 
 
@@ -301,18 +301,57 @@ def _other_tickets(call, ticket: Ticket) -> list[OtherTicket]:
     return [OtherTicket(*row) for row in call.session.execute(query).all()]
 
 
-def _custom_fields(call, ticket: Ticket) -> list[CustomFieldValue]:
-    session = call.session
-    department = session.get(Department, ticket.department_id)
-    placed = fields.template_fields(call, department.ticket_custom_template_id)
+def _custom_fields(call, ticket) -> list[CustomFieldValue]:
+    """The fields of the department's template agents see, with the ticket's
+    values (a field never set has its default, as GetTicketCustomFieldValues says)."""
+    placed = fields.template_fields(call, ticket.ticket_custom_template_id)
     if not placed:
         return []
-    items, _ = fields.get_ticket_field_values(call, ticket)
-    values = dict(item.split("=", 1) for item in items)
-    return [CustomFieldValue(definition.display_name, definition.data_type, values.get(definition.display_name, ""),
+    stored = dict(call.connection.execute(select(TicketCustomValue.field_id, TicketCustomValue.value)
+                                          .where(TicketCustomValue.ticket_id == ticket.id)).all())
+    return [CustomFieldValue(definition.display_name, definition.data_type,
+                             stored.get(definition.id, definition.default_value),
                              tuple(fields.list_options(definition)), placement.is_required_by_agents,
                              placement.is_required_by_agents_to_close)
             for placement, definition in placed if placement.is_visible_to_agents]
+
+
+@functools.lru_cache(maxsize=None)
+def _ticket_row(kind: str) -> PreparedQuery:
+    """Prebuilt: the ticket numbered ``number`` with the names its header
+    shows, if a viewer of ``kind`` (``viewer``: the id) sees it: the rule of
+    GetTicketInfo (core.visible_to), in one query instead of one per name."""
+    agent, customer, follow_up_agent, follow_up_group = aliased(User), aliased(User), aliased(User), aliased(Group)
+    statement = (
+        select(Ticket.id, Ticket.ticket_number, Ticket.subject, Ticket.status_id,
+               TicketStatus.display_name.label("status"), TicketStatus.is_open, TicketStatus.is_locked,
+               Ticket.priority_id, TicketPriority.name.label("priority"), Ticket.department_id,
+               Department.name.label("department"), Department.ticket_custom_template_id, Ticket.group_id,
+               Group.name.label("group_name"), Ticket.agent_id, agent.username.label("agent_username"),
+               agent.display_name.label("agent_display_name"), Ticket.is_pinned_to_agent, Ticket.customer_id,
+               customer.username.label("customer_username"), customer.display_name.label("customer_display_name"),
+               Ticket.customer_email, Ticket.date_opened_utc, Ticket.last_reply_utc, Ticket.date_closed_utc,
+               Ticket.date_modified_utc, Ticket.reply_count_in, Ticket.reply_count_out, Ticket.is_deleted,
+               Ticket.requires_follow_up, Ticket.date_follow_up_utc, Ticket.follow_up_status_id,
+               Ticket.follow_up_pin, follow_up_group.name.label("follow_up_group"),
+               follow_up_agent.username.label("follow_up_username"),
+               follow_up_agent.display_name.label("follow_up_display_name"))
+        .join(TicketStatus, TicketStatus.id == Ticket.status_id)
+        .join(TicketPriority, TicketPriority.id == Ticket.priority_id)
+        .join(Department, Department.id == Ticket.department_id)
+        .join(Group, Group.id == Ticket.group_id)
+        .outerjoin(agent, agent.id == Ticket.agent_id)
+        .outerjoin(customer, customer.id == Ticket.customer_id)
+        .outerjoin(follow_up_agent, follow_up_agent.id == Ticket.follow_up_agent_id)
+        .outerjoin(follow_up_group, follow_up_group.id == Ticket.follow_up_group_id)
+        .where(Ticket.ticket_number == bindparam("number"), Ticket.is_deleted.is_(False))
+    )
+    visible = core.visible_to(kind, bindparam("viewer"))
+    return PreparedQuery(statement if visible is None else statement.where(visible))
+
+
+def _name(display_name: str | None, username: str | None) -> str:
+    return display_name or username or ""
 
 
 def ticket_view(call, ticket_number: str, part: str = CONVERSATION) -> TicketView:
@@ -320,10 +359,18 @@ def ticket_view(call, ticket_number: str, part: str = CONVERSATION) -> TicketVie
     docstring): the header and follow-up always; the conversation, time
     logs, custom fields, attachments, related items and the forms' choices
     on the conversation tab; the customer's other tickets on the
-    communication tab; the events on the history tab."""
-    ticket = core.get_ticket_by_number(call, ticket_number)
-    session = call.session
-    status = core.status_of(session, ticket)
+    communication tab; the events on the history tab.
+
+    ``ticket`` below is the row of ``_ticket_row``: it has the id,
+    department and customer columns the readers of a Ticket use."""
+    number = (ticket_number or "").strip().lstrip("#").upper()
+    if not number:
+        raise InvalidArgument("No ticket number was given (it looks like 168-24F24A57-000E).")
+    connection = call.connection
+    ticket = _ticket_row(core.viewer_kind(call)).first(connection, {"number": number,
+                                                                      "viewer": call.principal.user_id})
+    if ticket is None:
+        raise NotFound("There is no ticket numbered %s that you can see." % ticket_number)
     on_conversation = part == CONVERSATION
 
     listings = _listings(call, ticket) if on_conversation else []
@@ -335,43 +382,45 @@ def ticket_view(call, ticket_number: str, part: str = CONVERSATION) -> TicketVie
         else:
             loose.append(item)
 
-    users = _user_names(session, [ticket.agent_id, ticket.customer_id, ticket.follow_up_agent_id])
-    groups = _names(session, Group, [ticket.group_id, ticket.follow_up_group_id], Group.name)
-    statuses = [(s.id, s.display_name) for s in session.scalars(select(TicketStatus).order_by(TicketStatus.sort_order))]
-    status_names = dict(statuses)
+    statuses = connection.execute(_STATUSES).all()
     header = Header(
-        ticket.id, ticket.ticket_number, ticket.subject, status.id, status.display_name, status.is_open,
-        status.is_locked, ticket.priority_id, session.get(TicketPriority, ticket.priority_id).name,
-        ticket.department_id, session.get(Department, ticket.department_id).name, ticket.group_id,
-        groups.get(ticket.group_id, ""), ticket.agent_id or 0, users.get(ticket.agent_id, ""),
-        ticket.is_pinned_to_agent, ticket.customer_id or 0, users.get(ticket.customer_id, ""),
-        ticket.customer_email, ticket.date_opened_utc, ticket.last_reply_utc, ticket.date_closed_utc,
-        ticket.date_modified_utc, ticket.reply_count_in, ticket.reply_count_out, ticket.is_deleted,
-        version_of(ticket.date_modified_utc))
+        ticket.id, ticket.ticket_number, ticket.subject, ticket.status_id, ticket.status, ticket.is_open,
+        ticket.is_locked, ticket.priority_id, ticket.priority, ticket.department_id, ticket.department,
+        ticket.group_id, ticket.group_name, ticket.agent_id or 0,
+        _name(ticket.agent_display_name, ticket.agent_username), ticket.is_pinned_to_agent, ticket.customer_id or 0,
+        _name(ticket.customer_display_name, ticket.customer_username), ticket.customer_email,
+        ticket.date_opened_utc, ticket.last_reply_utc, ticket.date_closed_utc, ticket.date_modified_utc,
+        ticket.reply_count_in, ticket.reply_count_out, ticket.is_deleted, version_of(ticket.date_modified_utc))
     follow_up = None
     if ticket.requires_follow_up and ticket.date_follow_up_utc is not None:
-        follow_up = FollowUp(ticket.date_follow_up_utc, groups.get(ticket.follow_up_group_id, ""),
-                             users.get(ticket.follow_up_agent_id, ""),
-                             status_names.get(ticket.follow_up_status_id, ""), ticket.follow_up_pin)
-    logs = []
+        follow_up = FollowUp(ticket.date_follow_up_utc, ticket.follow_up_group or "",
+                             _name(ticket.follow_up_display_name, ticket.follow_up_username),
+                             dict(statuses).get(ticket.follow_up_status_id, ""), ticket.follow_up_pin)
+    logs, comment_types, priorities, categories = [], (), (), ()
     if on_conversation:
         found = timelogs.time_logs(call, ticket)
-        agents = _user_names(session, [log.user_id for log, _ in found])
+        agents = _user_names(call, [log.user_id for log, _ in found])
         logs = [TimeLogEntry(log.subject, agents.get(log.user_id, ""), category_name, log.date_start_utc,
                              log.date_end_utc, log.is_billable, log.description) for log, category_name in found]
+        comment_types = connection.execute(_COMMENT_TYPES).all()
+        priorities = connection.execute(_PRIORITIES).all()
+        categories = connection.execute(_CATEGORIES).all()
     events = _events(call, ticket) if part == HISTORY else ()
     return TicketView(
         header=header, follow_up=follow_up,
-        conversation=tuple(_conversation(call, ticket, by_message)) if on_conversation else (),
+        conversation=tuple(_conversation(call, ticket, by_message, dict(comment_types))) if on_conversation else (),
         ticket_attachments=tuple(loose), time_logs=tuple(logs),
         custom_fields=tuple(_custom_fields(call, ticket)) if on_conversation else (),
         events=tuple(events), event_count=len(events) if part == HISTORY else _event_count(call, ticket),
         related=tuple(_related(call, ticket)) if on_conversation else (),
         other_tickets=tuple(_other_tickets(call, ticket)) if part == COMMUNICATION else (),
-        statuses=tuple(statuses),
-        priorities=tuple(session.execute(select(TicketPriority.id, TicketPriority.name)
-                                         .order_by(TicketPriority.sort_order)).all()),
-        comment_types=tuple(session.scalars(select(CommentType.display_name).order_by(CommentType.id))),
-        time_log_categories=tuple(session.execute(select(TimeLogCategory.id, TimeLogCategory.name)
-                                                  .order_by(TimeLogCategory.name)).all()),
+        statuses=tuple(statuses), priorities=tuple(priorities),
+        comment_types=tuple(name for _, name in comment_types), time_log_categories=tuple(categories),
         max_attachment_size=attachments.max_size(call))
+
+
+# The forms' choices: built once (composing a SELECT costs more than running it).
+_STATUSES = select(TicketStatus.id, TicketStatus.display_name).order_by(TicketStatus.sort_order)
+_PRIORITIES = select(TicketPriority.id, TicketPriority.name).order_by(TicketPriority.sort_order)
+_COMMENT_TYPES = select(CommentType.id, CommentType.display_name).order_by(CommentType.id)
+_CATEGORIES = select(TimeLogCategory.id, TimeLogCategory.name).order_by(TimeLogCategory.name)

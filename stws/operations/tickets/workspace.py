@@ -4,9 +4,11 @@ agent's page showed it (stws.domain.tickets.workspace)."""
 from __future__ import annotations
 
 import functools
+from dataclasses import replace
 
 from stws.domain.tickets import workspace
 from stws.domain.tickets.workspace import ChangedMeanwhile  # noqa: F401 - front doors tell it apart
+from stws.operations import organization as org
 from stws.operations.runner import OperationSpec, operation
 from stws.security import roles
 
@@ -15,7 +17,13 @@ from stws.security import roles
 def ticket_view(context, ticket_number, part=workspace.CONVERSATION) -> workspace.TicketView:
     """What a tab (``part``) of a ticket's page shows, read in one
     transaction; a ticket the caller may not see (GetTicketInfo's rule) is NotFound."""
-    return workspace.ticket_view(context, ticket_number, part)
+    view = workspace.ticket_view(context, ticket_number, part)
+    if part == workspace.CONVERSATION:
+        # The transfer and assign forms' choices: the directory cache's
+        # listings, in this transaction rather than three more.
+        view = replace(view, departments=org.get_all_departments(context), groups=org.get_all_groups(context),
+                       group_agents=org.get_agents_for_group(context, view.header.group_id))
+    return view
 
 
 @functools.cache

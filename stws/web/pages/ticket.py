@@ -19,7 +19,6 @@ import datetime as dt
 from dataclasses import dataclass
 
 from stws.domain.errors import InvalidArgument, NotFound, OperationError
-from stws.operations import organization as org
 from stws.operations.tickets import attachments, conversation, fields, lifecycle, timelogs, transfer
 from stws.operations.tickets.workspace import ChangedMeanwhile, if_unchanged, ticket_view
 from stws.security import roles
@@ -96,12 +95,8 @@ def show(page: Page, number: str, *, status: int = 200, error: str = "", entered
         return page.render("admin/refused.html", status=404, title="Not found", message=failure.message)
     images = page.request.arg("images")
     shown = [_shown(entry, images) for entry in view.conversation]
-    groups, group_agents = [], []
-    if tab == "conversation":  # the choices of its forms
-        departments = {d.id: d.name for d in page.run(org.get_all_departments)}
-        groups = [(g.id, "%s / %s" % (departments.get(g.department_id, "?"), g.name))
-                  for g in page.run(org.get_all_groups)]
-        group_agents = page.run(org.get_agents_for_group, view.header.group_id)
+    departments = {d.id: d.name for d in view.departments}
+    groups = [(g.id, "%s / %s" % (departments.get(g.department_id, "?"), g.name)) for g in view.groups]
     now = dt.datetime.now(dt.timezone.utc)
     defaults = {
         "follow_up_when": _utc_input(now + dt.timedelta(days=1)),
@@ -110,9 +105,12 @@ def show(page: Page, number: str, *, status: int = 200, error: str = "", entered
     response = page.render(
         "admin/ticket.html", status=status, title="Ticket %s" % view.header.number, view=view, t=view.header,
         tab=tab, tabs=TABS, shown=shown, images=images, error=error, entered=entered or {}, action=action,
-        defaults=defaults, groups=groups, when=when, group_agents=group_agents, me=page.principal.user_id, is_manager=page.may(roles.MANAGER),
+        defaults=defaults, groups=groups, when=when, group_agents=view.group_agents, me=page.principal.user_id,
+        is_manager=page.may(roles.MANAGER),
         other_tickets=view.other_tickets, provider_pairs=customer_information(page, view) if tab == "communication"
-        else None, view_url=lambda tab="", **q: view_url(page, view.header.number, tab, **q))
+        else None, view_url=lambda tab="", **q: view_url(page, view.header.number, tab, **q),
+        # + a message's id: built once, not once per message.
+        show_images_url=view_url(page, view.header.number) + "&images=")
     if images and any(s.entry.html for s in shown):
         response.headers.append((CSP, CSP_WITH_REMOTE_IMAGES))
     return response
