@@ -267,24 +267,27 @@ async def test_uploads_keep_to_the_size_limit(make_config, start_server, browser
     page = await browser.signed_in(server, *server.admin)
     bare = await browser.signed_in(server, *server.admin, page=await browser.new_page(javascript=False))
 
-    def upload(target, name, size):
+    # Every byte value, and what delimits a multipart body's parts: the file must come through unchanged.
+    small = (b"\r\n--" + bytes(range(256)) + b"\r\n\r\n") * 5 + b"\r\n"
+
+    def upload(target, name, size, data=None):
         target.goto(server.base_url + VIEW + number)
         if not target.is_visible("#attachment-file"):
             target.click("#attachments summary")
-        target.set_input_files("#attachment-file", files=[{"name": name, "mimeType": "text/plain",
-                                                           "buffer": b"x" * size}])
+        target.set_input_files("#attachment-file", files=[{"name": name, "mimeType": "application/octet-stream",
+                                                           "buffer": data or b"x" * size}])
         return target
 
     def within():
-        upload(page, "small.log", 1500)
+        upload(page, "small.log", 0, small)
         submit(page, "#attachment-form button[type=submit]")
         link = page.query_selector("#attachments ul.files a")
         download = page.request.get(server.base_url + link.get_attribute("href"))
         return notice(page), link.text_content(), download.status, download.body()
 
     done, name, status, data = await browser.do(within)
-    assert done == "small.log uploaded (1,500 bytes)." and name == "small.log"
-    assert status == 200 and data == b"x" * 1500
+    assert done == "small.log uploaded (1,322 bytes)." and name == "small.log"
+    assert status == 200 and data == small
 
     def over_in_browser():
         upload(page, "big.log", 2500)
@@ -459,3 +462,29 @@ async def test_every_other_action_goes_through_the_soap_operations(server, brows
     deleted, status_after = await browser.do(delete)
     assert deleted == "Ticket %s deleted." % number and status_after == 404
     assert (await desk.tickets.GetTicketInfoByTicketNumber(*server.admin, number)).Result is False
+
+
+WIDE = ("<p>" + "unbroken" * 40 + "</p><table><tr>" + "<td>a wide cell of a table</td>" * 12 + "</tr></table>"
+        "<pre>" + "a long preformatted line " * 12 + "</pre>")
+
+
+async def test_the_page_fits_a_phone_and_every_control_is_named(server, browser, desk):
+    number = await desk.ticket(subject="A mail wider than a phone", body=WIDE, is_html=True)
+    page = await browser.signed_in(server, *AGENT, page=await browser.new_page(390, 844))
+
+    def look():
+        findings = {}
+        for tab in ("conversation", "communication", "history"):
+            page.goto(desk.url(number) + "&tab=" + tab)
+            page.evaluate("() => document.querySelectorAll('details').forEach(d => d.open = true)")
+            findings[tab] = page.evaluate(AUDIT)
+        page.goto(desk.url(number))
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS.parent / "ticket-view-phone.png"), full_page=True)
+        return findings, page.errors
+
+    findings, errors = await browser.do(look)
+    for tab, audit in findings.items():
+        assert audit["unnamed"] == [], (tab, audit["unnamed"])
+        assert audit["overflow"] <= 0, (tab, audit["overflow"])
+    assert errors == []
