@@ -427,6 +427,11 @@ async def test_every_other_action_goes_through_the_soap_operations(server, brows
         seen["time log"] = act("Time logs", lambda: page.check("input[name=billable]"), "#time-log-form button")
         seen["related"] = act("Related items", lambda: page.fill("#related-number", earlier), "#related-form button")
         seen["related shown"] = page.text_content("ul.related")
+        # No delete button for agents, and the action itself refuses them.
+        form = {name: page.input_value("#take-form input[name=%s]" % name) for name in ("csrf_token", "number",
+                                                                                     "version", "id")}
+        refused = page.request.post(server.base_url + "/admin/tickets/delete", form=form)
+        seen["delete refused"] = refused.status, refused.text()
         page.goto(desk.url(number) + "&tab=communication")
         seen["others"] = page.inner_text("table.other-tickets")
         return seen
@@ -441,6 +446,7 @@ async def test_every_other_action_goes_through_the_soap_operations(server, brows
     assert seen["time log"] == "Time log added."
     assert seen["related"] == "Related item added." and earlier in seen["related shown"]
     assert earlier in seen["others"] and number not in seen["others"]
+    assert seen["delete refused"][0] == 403 and "Manager" in seen["delete refused"][1]
     info = await desk.info(number)
     assert info.IdAgent == desk.alice_id and info.Priority == 3 and info.IsActive is False
     assert info.RequiresFollowUp is True and info.IsOpen is True

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from stws.domain.errors import InvalidArgument, NotFound, OperationError
+from stws.domain.errors import InvalidArgument, NotFound, OperationError, PermissionDenied
 from stws.operations.tickets import attachments, conversation, fields, lifecycle, timelogs, transfer
 from stws.operations.tickets.workspace import ChangedMeanwhile, if_unchanged, ticket_view
 from stws.security import roles
@@ -134,8 +134,13 @@ def _form(page: Page) -> dict:
     return {name: values[0] for name, values in page.request.form.items() if name != "csrf_token" and values}
 
 
-def _act(page: Page, action: str, spec, args, notice: str, tab: str = "conversation"):
-    """Run ``spec`` with ``args`` if the ticket is still at the form's version."""
+# The HTTP status of a refused action's page (others: 400).
+_STATUS = {ChangedMeanwhile: 409, PermissionDenied: 403}
+
+
+def _act(page: Page, action: str, spec, args, notice: str, tab: str = "conversation", location: str = ""):
+    """Run ``spec`` with ``args`` if the ticket is still at the form's version,
+    then go to ``location`` (default: the ticket's ``tab``)."""
     number = page.request.field("number").strip()
     version = page.request.field("version")
     try:
@@ -143,9 +148,9 @@ def _act(page: Page, action: str, spec, args, notice: str, tab: str = "conversat
     except NotFound as failure:
         return page.render("admin/refused.html", status=404, title="Not found", message=failure.message)
     except OperationError as failure:
-        return show(page, number, status=409 if isinstance(failure, ChangedMeanwhile) else 400,
-                    error=failure.message, entered=_form(page), action=action)
-    return page.done(view_url(page, number, tab), notice)
+        return show(page, number, status=_STATUS.get(type(failure), 400), error=failure.message,
+                    entered=_form(page), action=action)
+    return page.done(location or view_url(page, number, tab), notice)
 
 
 def _refused(page: Page, action: str, message: str):
@@ -211,14 +216,10 @@ def close(page: Page):
 
 @route("POST", BASE + "/delete")
 def delete(page: Page):
+    """Managers only (the operation's role); the ticket's page is gone afterwards."""
     number = page.request.field("number").strip()
-    try:
-        page.run(if_unchanged(lifecycle.delete_ticket), number, page.request.field("version"),
-                 form_id(page.request, "id"))
-    except OperationError as failure:
-        return show(page, number, status=409 if isinstance(failure, ChangedMeanwhile) else 400,
-                    error=failure.message, action="delete")
-    return page.done(page.url("/"), "Ticket %s deleted." % number)
+    return _act(page, "delete", lifecycle.delete_ticket, (form_id(page.request, "id"),),
+                "Ticket %s deleted." % number, location=page.url("/"))
 
 
 @route("POST", BASE + "/follow-up")
