@@ -494,3 +494,36 @@ async def test_the_page_fits_a_phone_and_every_control_is_named(server, browser,
         assert audit["unnamed"] == [], (tab, audit["unnamed"])
         assert audit["overflow"] <= 0, (tab, audit["overflow"])
     assert errors == []
+
+
+async def test_communication_tab_shows_the_user_information_providers_answer(server, browser, desk, tmp_path):
+    from test_external_providers import external
+    from test_sample_provider import RunningProvider, write_config
+
+    provider = RunningProvider(write_config(tmp_path))
+    try:
+        number = await desk.ticket(customer="alice@example.com")  # a customer the sample provider knows
+        plain = await desk.ticket(customer="nobody@example.net")
+        later = await desk.ticket(customer="mallory@spam.example")
+        providers = await server.client("svcExternalProviders")
+        ok(await providers.SetProviderSettings(*server.admin, strings(*external("UserInformation", provider.url))))
+        page = await browser.signed_in(server, *AGENT)
+
+        def communication(ticket):
+            page.goto(desk.url(ticket) + "&tab=communication")
+            table = page.query_selector("table.provider-pairs")
+            return table.inner_text() if table else page.inner_text("main")
+
+        known = await browser.do(lambda: communication(number))
+        unknown = await browser.do(lambda: communication(plain))
+        provider.stop()  # the provider goes away: the tab says so, the page still works
+        gone = await browser.do(lambda: communication(number))
+        failed = await browser.do(lambda: communication(later))
+    finally:
+        provider.stop()
+    assert "Plan" in known and "Gold" in known and "Alice Example" in known
+    assert "knows nothing about this customer" in unknown
+    # Answers are kept a minute per customer: the cached one is still shown;
+    # one not asked before shows why there is nothing, and the page works.
+    assert "Gold" in gone
+    assert "Provider" in failed and "Cannot connect to the user information provider" in failed

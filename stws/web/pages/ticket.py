@@ -19,6 +19,7 @@ import datetime as dt
 from dataclasses import dataclass
 
 from stws.domain.errors import InvalidArgument, NotFound, OperationError, PermissionDenied
+from stws.operations import providers
 from stws.operations.tickets import attachments, conversation, fields, lifecycle, timelogs, transfer
 from stws.operations.tickets.workspace import ChangedMeanwhile, if_unchanged, ticket_view
 from stws.security import roles
@@ -41,15 +42,17 @@ def view_url(page: Page, number: str, tab: str = "", **query) -> str:
     return page.url(VIEW, number=number, tab="" if tab == "conversation" else tab, **query)
 
 
-def customer_information(page: Page, view) -> list[tuple[str, str]] | None:
-    """HOOK for the user information provider (issue 13, Communication tab):
-    the provider's ``Key=Value`` pairs for the ticket's customer
-    (``view.header.customer_email`` / ``customer_id``), or None while no
-    provider is enabled; the tab then shows the customer's other tickets
-    only. The provider's operation is built elsewhere: wire it here with
-    ``page.run(...)``, and return its refusal's Message as a single pair
-    ("Provider", message) rather than failing the page."""
-    return None
+def customer_information(page: Page, number: str) -> list[tuple[str, str]] | None:
+    """The user information provider's ``Key=Value`` pairs about the
+    ticket's customer (the same operation as SOAP's GetTicketUserInformation),
+    or None while no provider is enabled: the tab then shows the customer's
+    other tickets only. A provider that fails shows its Message as one pair
+    instead of failing the page."""
+    try:
+        information = page.run(providers.ticket_user_information, number)
+    except OperationError as failure:
+        return [("Provider", failure.message)]
+    return list(information.pairs) if information.provider_enabled else None
 
 
 @dataclass(frozen=True)
@@ -107,7 +110,7 @@ def show(page: Page, number: str, *, status: int = 200, error: str = "", entered
         tab=tab, tabs=TABS, shown=shown, images=images, error=error, entered=entered or {}, action=action,
         defaults=defaults, groups=groups, when=when, group_agents=view.group_agents, me=page.principal.user_id,
         is_manager=page.may(roles.MANAGER),
-        other_tickets=view.other_tickets, provider_pairs=customer_information(page, view) if tab == "communication"
+        other_tickets=view.other_tickets, provider_pairs=customer_information(page, view.header.number) if tab == "communication"
         else None, view_url=lambda tab="", **q: view_url(page, view.header.number, tab, **q),
         # + a message's id: built once, not once per message.
         show_images_url=view_url(page, view.header.number) + "&images=")
