@@ -564,13 +564,14 @@ def _tell_sender(session, row, parsed: Parsed, text: str, now) -> str:
         return "; the sender was not told (%s)" % reason
     sender = sender_address(session, department)
     subject = parsed.subject if parsed.subject.lower().startswith("re:") else "Re: %s" % parsed.subject
+    message_id = new_message_id(sender)
     headers = [("From", sender), ("To", parsed.sender), ("Subject", subject),
-               ("Date", email.utils.format_datetime(now)), ("Message-ID", new_message_id(sender)),
+               ("Date", email.utils.format_datetime(now)), ("Message-ID", message_id),
                ("Auto-Submitted", "auto-replied")]
     if parsed.message_id:
         headers += [("In-Reply-To", parsed.message_id), ("References", parsed.message_id)]
     session.add(OutgoingMessage(
-        from_address=sender, recipients=parsed.sender, subject=subject, message_id_header=headers[4][1],
+        from_address=sender, recipients=parsed.sender, subject=subject, message_id_header=message_id,
         raw_content=compose(headers, text or "Your message could not be accepted."),
         next_attempt_utc=now + delivery_delay(session)))
     session.add(AutoResponse(recipient=parsed.sender.lower(), date_sent_utc=now))
