@@ -4,6 +4,7 @@ the same creation with the providers off, in the same run.
 
     .venv/bin/python bench/provider_tickets.py [--seconds 8] [--warmup 2] [--rounds 3] [--connections 8]
                                                [--client auto|wrk|python] [--consult-calls 200000]
+                                               [--creations 500]
 
 One server process (``twistd -n`` as in _server.py) on a new SQLite
 database whose Support department has a ticket template with a "Plan"
@@ -28,9 +29,11 @@ asking the providers: on p50 - off p50 - the direct pair's time (2 x
 direct p50: the two calls are made one after the other). The server's CPU
 per creation excludes the provider, which runs in its own process.
 
-Also printed: the in-process cost of the consult step with no provider
-enabled (``ticket_start.consult`` returning None from the settings
-snapshot), which every CreateTicket* call pays.
+First, in process with no provider enabled: what the consult step costs
+(``ticket_start.consult`` returning None from the settings snapshot),
+which every CreateTicket* call pays, and create_ticket_from_customer
+through the operation runner with the step and with it removed, in
+alternating rounds (the providers-off regression check).
 """
 from __future__ import annotations
 
@@ -182,12 +185,22 @@ class Direct:
         return self.provider_url
 
 
-def consult_cost(calls: int) -> float:
-    """Microseconds per ``ticket_start.consult`` with no provider enabled, in process."""
+def consult_cost(calls: int, creations: int, rounds: int = 5) -> tuple[float, float, float]:
+    """With no provider enabled, in process on a temporary SQLite database:
+    microseconds per ``ticket_start.consult`` (it returns None from the
+    settings snapshot), and the median milliseconds per
+    create_ticket_from_customer run through the operation runner with its
+    consult step and with the step removed, in alternating rounds."""
+    import dataclasses
+
     from stws.config import Config
+    from stws.operations import runner
+    from stws.operations.tickets import creation
     from stws.providers import ticket_start
     from stws.runtime import start_runtime
+    from stws.security.principals import system_principal
 
+    os.environ.setdefault("STWS_ADMIN_PASSWORD", ADMIN_PASSWORD)
     with tempfile.TemporaryDirectory() as directory:
         runtime = start_runtime(Config(data_dir=Path(directory) / "data"))
         try:
@@ -200,7 +213,19 @@ def consult_cost(calls: int) -> float:
                     ticket_start.consult(runtime, request)
                 took = (time.perf_counter() - started) / calls * 1e6
                 best = took if best is None else min(best, took)
-            return best
+            with runtime.db.transaction() as session:
+                principal = system_principal(session, "bench")
+            spec = creation.create_ticket_from_customer
+            without = dataclasses.replace(spec, consult=None)
+            args = (1, CUSTOMER, "Bench ticket", "My website is down again.", False, False)
+            times = {True: [], False: []}
+            for _ in range(rounds):
+                for consulting in (True, False):
+                    started = time.perf_counter()
+                    for _ in range(creations):
+                        runner.run(runtime, spec if consulting else without, principal, args)
+                    times[consulting].append((time.perf_counter() - started) / creations * 1e3)
+            return best, statistics.median(times[True]), statistics.median(times[False])
         finally:
             runtime.close()
 
@@ -214,6 +239,8 @@ def main(argv=None) -> int:
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--consult-calls", type=int, default=200_000,
                         help="in-process consult calls timed with no provider (200000)")
+    parser.add_argument("--creations", type=int, default=500,
+                        help="in-process creations per round, with and without the consult step (500)")
     args = parser.parse_args(argv)
     if args.client == "auto":
         args.client = "wrk" if have_wrk() else "python"
@@ -221,8 +248,10 @@ def main(argv=None) -> int:
           "scenario, %d rounds, %d connections, client %s, %d CPUs, load average %.1f" % (
               args.seconds, args.warmup, args.rounds, args.connections, args.client, os.cpu_count() or 0,
               os.getloadavg()[0]), flush=True)
-    print("consult step, no provider enabled: %.2f us per call (in process)" % consult_cost(args.consult_calls),
-          flush=True)
+    consult_us, with_ms, without_ms = consult_cost(args.consult_calls, args.creations)
+    print("no provider enabled, in process: the consult step %.2f us per call; create_ticket_from_customer "
+          "%.3f ms with it, %.3f ms with the step removed (%.3f x)" % (consult_us, with_ms, without_ms,
+                                                                       with_ms / without_ms), flush=True)
     work = Path(tempfile.mkdtemp(prefix="stws-bench-providers-"))
     provider = server = None
     try:

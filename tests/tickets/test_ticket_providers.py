@@ -119,7 +119,10 @@ def provider_calls(provider) -> int:
 # ---------------------------------------------------------------- the sample provider
 
 
-async def test_without_providers_nothing_is_asked(desk, sample_provider):
+async def test_without_providers_nothing_is_asked(desk, sample_provider, providers):
+    # Configured, but disabled: built-in behaviour, no call.
+    await enable(desk.server, providers, sample_provider.url, "CustomField", "Ticket")
+    await configure(desk.server, providers, "CustomField.Enabled=false", "Ticket.Enabled=false")
     before = provider_calls(sample_provider)
     number = ok(await from_customer(desk, "mallory@spam.example")).RequestResult
     assert provider_calls(sample_provider) == before
