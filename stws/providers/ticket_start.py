@@ -170,11 +170,11 @@ def _username(session, request: NewTicketRequest) -> str:
 # ---------------------------------------------------------------- consulting
 
 
-def enabled(runtime) -> tuple[bool, bool]:
-    """(custom field provider, ticket provider) enabled as web services,
-    from the gateway's settings snapshot."""
+def enabled(runtime) -> tuple:
+    """The settings of (the custom field provider, the ticket provider) when
+    enabled as web services, else None each, from the gateway's snapshot."""
     by_name = runtime.providers.settings().by_name
-    return by_name[CUSTOM_FIELD].is_external, by_name[TICKET].is_external
+    return tuple(by_name[name] if by_name[name].is_external else None for name in (CUSTOM_FIELD, TICKET))
 
 
 def consult(runtime, request: NewTicketRequest) -> TicketStart | None:
@@ -184,6 +184,7 @@ def consult(runtime, request: NewTicketRequest) -> TicketStart | None:
     ProviderRefused (code 9) when a provider cannot be asked, and
     LeavesCommitGroup on the commit-group thread. Never inside a
     transaction."""
+    # Called with these settings even if they change meanwhile: one decision per ticket.
     ask_fields, ask_ticket = enabled(runtime)
     if not (ask_fields or ask_ticket):
         return None
@@ -198,7 +199,7 @@ def consult(runtime, request: NewTicketRequest) -> TicketStart | None:
     rules = _Rules(department, request)
     history = []
     if ask_fields:
-        answer = gateway.call(CUSTOM_FIELD, "GetCustomFieldOptions", [
+        answer = gateway.call(CUSTOM_FIELD, "GetCustomFieldOptions", settings=ask_fields, inputs=[
             *([("loginUsername", username)] if username else []), ("departmentName", department.name),
             ("location", "REGULAR"), ("interactiontype", "TICKET"), *rules.current_items()],
             accepts=keys("CanStartTickets", "CanStartChats"))
@@ -211,7 +212,7 @@ def consult(runtime, request: NewTicketRequest) -> TicketStart | None:
     target = department
     provider_values = {}
     if ask_ticket:
-        answer = gateway.call(TICKET, "StartTicket", [
+        answer = gateway.call(TICKET, "StartTicket", settings=ask_ticket, inputs=[
             *([("loginUsername", username)] if username else []), *([("emailFrom", address)] if address else []),
             ("departmentName", department.name), ("subject", request.subject or ""), ("ticketNumber", ""),
             *rules.current_items()], accepts=keys("TicketCreation", "departmentName", "cf_*"))
