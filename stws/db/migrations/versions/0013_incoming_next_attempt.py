@@ -1,8 +1,8 @@
 """spool_incoming.next_attempt_utc: when a message whose import had to wait
 (the ticket provider could not be asked) is tried again
 
-Revision ID: 0012
-Revises: 0011
+Revision ID: 0013
+Revises: 0012
 Create Date: 2026-12-06
 """
 import sqlalchemy as sa
@@ -10,8 +10,8 @@ from alembic import op
 
 import stws.db.models
 
-revision = "0012"
-down_revision = "0011"
+revision = "0013"
+down_revision = "0012"
 branch_labels = None
 depends_on = None
 
