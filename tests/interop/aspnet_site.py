@@ -1,0 +1,77 @@
+"""The ASP.NET sample provider (examples/providers/aspnet) for tests: built
+with its own build script (mcs) and served by its own host
+(bin/AspNetHost.exe: Mono's ASP.NET runtime behind an HttpListener) on a
+free loopback port.
+
+``build_site`` blocks for some seconds (three mcs runs); build once per
+session. ``RunningSite`` starts the host and waits for the line it prints
+when it accepts requests; ``stop`` ends that one process.
+"""
+from __future__ import annotations
+
+import re
+import select
+import subprocess
+import time
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import dotnet
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "providers" / "aspnet"
+BUILD_SCRIPT = EXAMPLE / "build"
+REQUIRED_TOOLS = ("mono", "mcs")
+
+NAMESPACE = "http://providers.example.com/helpdesk/"  # the provider's [WebService(Namespace=...)]
+AUTH_PW = "aspnet=provider pw"  # an '=' in it: authPW's value is taken as is
+
+
+def build_site(out: Path, auth_password: str = AUTH_PW) -> Path:
+    """Build the site into ``out`` and set its Provider.AuthPassword."""
+    subprocess.run(["bash", str(BUILD_SCRIPT), str(out)], check=True, capture_output=True, text=True,
+                   timeout=dotnet.TOOL_TIMEOUT)
+    web_config = out / "Web.config"
+    tree = ElementTree.parse(web_config)
+    setting = tree.find("appSettings/add[@key='Provider.AuthPassword']")
+    setting.set("value", auth_password)
+    tree.write(web_config, encoding="utf-8", xml_declaration=True)
+    return out
+
+
+class RunningSite:
+    """``mono bin/AspNetHost.exe`` serving ``site`` on 127.0.0.1 (a free port)."""
+
+    def __init__(self, site: Path, timeout: float = 60):
+        self.site = site
+        self.log = site / "host.log"
+        with open(self.log, "a") as log:
+            self.process = subprocess.Popen(
+                ["mono", "--debug", str(site / "bin" / "AspNetHost.exe"), "--listen", "127.0.0.1:0"],
+                cwd=site, stdout=subprocess.PIPE, stderr=log, text=True)
+        self.base_url = self._wait_for_url(timeout)
+        self.url = self.base_url + "Provider.asmx"
+
+    def _wait_for_url(self, timeout: float) -> str:
+        deadline, seen = time.monotonic() + timeout, []
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([self.process.stdout], [], [], 0.5)
+            if ready:
+                line = self.process.stdout.readline()
+                seen.append(line)
+                match = re.match(r"Listening on (http://127\.0\.0\.1:\d+/)$", line.strip())
+                if match:
+                    return match.group(1)
+                if not line and self.process.poll() is not None:
+                    break
+        self.stop()
+        raise AssertionError("AspNetHost did not start:\n" + "".join(seen) + self.log.read_text())
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait(timeout=10)
+        self.process.stdout.close()

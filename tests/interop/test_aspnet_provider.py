@@ -1,0 +1,184 @@
+"""A provider written as a real ASP.NET .asmx web service in C#
+(examples/providers/aspnet), run by Mono's ASP.NET runtime behind the
+example's own host: stws calls it unchanged, in its own namespace.
+
+The site is built once per session with its build script and served once
+per module on a free loopback port; stws's outbound gateway
+(ProviderGateway over PeerClient) and svcExternalProviders' TestProvider
+call it as they call any provider.
+"""
+from __future__ import annotations
+
+import urllib.request
+
+import pytest
+import pytest_twisted
+from lxml import etree
+from twisted.internet import threads
+
+import aspnet_site
+import dotnet
+from stws.providers.gateway import ProviderGateway, ProviderRefused, keys
+from stws.providers.settings import WEB_SERVICE, ProviderSettings
+from stws.remote import PeerClient
+from test_external_providers import configure, external, providers  # noqa: F401 (a fixture)
+
+pytestmark = dotnet.requires_mono(aspnet_site.REQUIRED_TOOLS)
+
+NS = aspnet_site.NAMESPACE
+WSDL = "http://schemas.xmlsoap.org/wsdl/"
+TICKET_OUTPUTS = keys("TicketCreation", "departmentName", "cf_*")
+LOGIN_OUTPUTS = keys("Authentication", "EmailAddress", "DisplayName")
+
+
+@pytest.fixture(scope="session")
+def aspnet_build(tmp_path_factory):
+    return aspnet_site.build_site(tmp_path_factory.mktemp("aspnet-provider"))
+
+
+@pytest.fixture(scope="module")
+def aspnet_provider(aspnet_build):
+    running = aspnet_site.RunningSite(aspnet_build)
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def gateway():
+    return ProviderGateway(db=None, remote=PeerClient())
+
+
+def call(gateway, url, name, method, inputs, accepts, password=aspnet_site.AUTH_PW):
+    settings = ProviderSettings(Enabled=True, Mode=WEB_SERVICE, WebServiceUrl=url, WebServicePassword=password)
+    return threads.deferToThread(gateway.call, name, method, inputs, accepts, settings)
+
+
+def fetch(url: str, data: bytes | None = None, headers: dict | None = None):
+    """(status, headers, body) of one request, without any proxy (loopback)."""
+    opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
+    request = urllib.request.Request(url, data=data, headers=headers or {})
+    try:
+        with opener.open(request, timeout=30) as response:
+            return response.status, response.headers, response.read()
+    except urllib.error.HTTPError as error:
+        return error.code, error.headers, error.read()
+
+
+# ---------------------------------------------------------------- the WSDL
+
+
+def test_wsdl_is_aspnets_own_in_the_providers_namespace(aspnet_provider):
+    status, headers, body = fetch(aspnet_provider.url + "?WSDL")
+    assert status == 200 and headers["Content-Type"].startswith("text/xml")
+    assert headers["X-AspNet-Version"]  # written by System.Web, not by the host
+    wsdl = etree.fromstring(body)
+    assert wsdl.get("targetNamespace") == NS
+    # ServiceDescriptionReflector's marks: the text-matching namespace,
+    # both SOAP bindings, and the service's [WebService(Description)].
+    assert wsdl.nsmap["tm"] == "http://microsoft.com/wsdl/mime/textMatching/"
+    bindings = sorted(b.get("name") for b in wsdl.iterfind("{%s}binding" % WSDL))
+    assert bindings == ["ProviderSoap", "ProviderSoap12"]
+    assert wsdl.findtext("{%s}documentation" % WSDL) == "Login and ticket provider for SmarterTrack and stws."
+    operations = sorted(op.get("name") for op in wsdl.iterfind("{%s}portType/{%s}operation" % (WSDL, WSDL)))
+    assert operations == ["Authenticate", "GetSignInCookieInfo", "StartTicket"]
+    schema = {"s": "http://www.w3.org/2001/XMLSchema"}
+    result = wsdl.find(".//s:complexType[@name='ExternalTicketProviderResult']", schema)
+    assert [e.get("name") for e in result.iterfind(".//s:element", schema)] == [
+        "Success", "Message", "OutputVariables"]
+    assert wsdl.find(".//s:complexType[@name='ExternalLoginProviderInputs']", schema) is not None
+    address = wsdl.find(".//{http://schemas.xmlsoap.org/wsdl/soap/}address")
+    assert address.get("location") == aspnet_provider.url
+
+
+def test_host_passes_soap12_content_type_and_body(aspnet_provider):
+    """SOAP 1.2 routes by the action in Content-Type: the host must pass
+    that header and the POST body as they came."""
+    envelope = (
+        '<soap12:Envelope xmlns:soap12="http://www.w3.org/2003/05/soap-envelope"><soap12:Body>'
+        '<StartTicket xmlns="%s"><inputs><InputVariables><string>authPW=wrong</string></InputVariables>'
+        '</inputs></StartTicket></soap12:Body></soap12:Envelope>' % NS).encode()
+    status, headers, body = fetch(aspnet_provider.url, envelope, {
+        "Content-Type": 'application/soap+xml; charset=utf-8; action="%sStartTicket"' % NS})
+    assert status == 200 and headers["Content-Type"].startswith("application/soap+xml")
+    answer = etree.fromstring(body).find(".//{%s}StartTicketResult" % NS)
+    assert answer.findtext("{%s}Success" % NS) == "false"
+    assert answer.findtext("{%s}Message" % NS) == "Permission Denied"
+
+
+# ---------------------------------------------------------------- through stws's gateway
+
+
+@pytest_twisted.ensureDeferred
+async def test_authenticate_ok_with_account_details(gateway, aspnet_provider):
+    answer = await call(gateway, aspnet_provider.url, "Login", "Authenticate",
+                        [("loginUsername", "ALICE"), ("loginPassword", "alice-demo-password")], LOGIN_OUTPUTS)
+    assert answer.outputs == (("Authentication", "OK"), ("EmailAddress", "alice@example.com"),
+                              ("DisplayName", "Alice Example"))
+
+
+@pytest.mark.parametrize("user, password", [("alice", "bob-demo-password"), ("nobody", "alice-demo-password")])
+@pytest_twisted.ensureDeferred
+async def test_authenticate_fail_is_an_answer(gateway, aspnet_provider, user, password):
+    answer = await call(gateway, aspnet_provider.url, "Login", "Authenticate",
+                        [("loginUsername", user), ("loginPassword", password)], LOGIN_OUTPUTS)
+    assert answer.outputs == (("Authentication", "FAIL"),)
+
+
+@pytest_twisted.ensureDeferred
+async def test_start_ticket_blocked_sender(gateway, aspnet_provider):
+    answer = await call(gateway, aspnet_provider.url, "Ticket", "StartTicket",
+                        [("departmentName", "Support"), ("emailFrom", "eve@Blocked.Example"),
+                         ("subject", "hello")], TICKET_OUTPUTS)
+    assert answer.flag("TicketCreation", True) is False
+    assert answer.message == ("We cannot accept tickets from your address; please write from your company "
+                              "account.")
+
+
+@pytest_twisted.ensureDeferred
+async def test_start_ticket_fills_custom_fields_and_reroutes(gateway, aspnet_provider):
+    answer = await call(gateway, aspnet_provider.url, "Ticket", "StartTicket",
+                        [("departmentName", "Support"), ("loginUsername", "alice"), ("subject", "Our site is down"),
+                         ("ticketNumber", "ABC-1"), ("cf_Order=Ref", "x=y")], TICKET_OUTPUTS)
+    assert answer.flag("TicketCreation", False) is True
+    # "Plan=Tier" went over the wire as cf_Plan==Tier=Gold-2 and came back whole.
+    assert answer.prefixed("cf_") == {"Plan": "Gold", "Plan=Tier": "Gold-2"}
+    assert answer.get("departmentName") == "Escalations"
+
+
+@pytest_twisted.ensureDeferred
+async def test_start_ticket_by_email_without_keyword_keeps_department(gateway, aspnet_provider):
+    answer = await call(gateway, aspnet_provider.url, "Ticket", "StartTicket",
+                        [("departmentName", "Sales"), ("emailFrom", "Bob@Example.org"),
+                         ("subject", "A question about invoices")], TICKET_OUTPUTS)
+    assert answer.outputs == (("TicketCreation", "TRUE"), ("cf_Plan", "Basic"))
+
+
+@pytest_twisted.ensureDeferred
+async def test_wrong_auth_password_is_refused(gateway, aspnet_provider):
+    with pytest.raises(ProviderRefused, match="Permission Denied"):
+        await call(gateway, aspnet_provider.url, "Ticket", "StartTicket",
+                   [("departmentName", "Support"), ("emailFrom", "alice@example.com")], TICKET_OUTPUTS,
+                   password="aspnet=provider")
+
+
+@pytest_twisted.ensureDeferred
+async def test_missing_input_is_refused(gateway, aspnet_provider):
+    with pytest.raises(ProviderRefused, match="Missing input: loginUsername or emailFrom"):
+        await call(gateway, aspnet_provider.url, "Ticket", "StartTicket", [("departmentName", "Support")],
+                   TICKET_OUTPUTS)
+
+
+# ---------------------------------------------------------------- svcExternalProviders
+
+
+async def test_test_provider_reaches_it_and_the_password_is_accepted(server, providers, aspnet_provider):
+    for provider in ("Login", "Ticket"):
+        await configure(server, providers, *external(provider, aspnet_provider.url, aspnet_site.AUTH_PW))
+        result = await providers.TestProvider(*server.admin, provider)
+        assert result.Result, result.Message
+        assert result.IsReachable and result.PasswordAccepted
+        assert "accepted the Web Service Password" in result.Message and "Missing input" in result.Detail
+    await configure(server, providers, *external("Login", aspnet_provider.url, "not-the-password"))
+    refused = await providers.TestProvider(*server.admin, "Login")
+    assert refused.IsReachable and not refused.PasswordAccepted
+    assert "Permission Denied" in refused.Message
