@@ -30,12 +30,32 @@ def build_site(out: Path, auth_password: str = AUTH_PW) -> Path:
     """Build the site into ``out`` and set its Provider.AuthPassword."""
     subprocess.run(["bash", str(BUILD_SCRIPT), str(out)], check=True, capture_output=True, text=True,
                    timeout=dotnet.TOOL_TIMEOUT)
-    web_config = out / "Web.config"
-    tree = ElementTree.parse(web_config)
-    setting = tree.find("appSettings/add[@key='Provider.AuthPassword']")
-    setting.set("value", auth_password)
-    tree.write(web_config, encoding="utf-8", xml_declaration=True)
+    set_auth_password(out, auth_password)
     return out
+
+
+def set_auth_password(site: Path, password: str) -> None:
+    """Provider.AuthPassword in the site's Web.config (ASP.NET restarts the
+    application when the file changes)."""
+    web_config = site / "Web.config"
+    tree = ElementTree.parse(web_config)
+    tree.find("appSettings/add[@key='Provider.AuthPassword']").set("value", password)
+    tree.write(web_config, encoding="utf-8", xml_declaration=True)
+
+
+def hash_password(site: Path, password: str) -> str:
+    """A passwordHash made by the site's bin/HashPassword.exe, as an administrator makes one."""
+    completed = subprocess.run(["mono", str(site / "bin" / "HashPassword.exe")], input=password + "\n",
+                               check=True, capture_output=True, text=True, timeout=dotnet.TOOL_TIMEOUT)
+    return re.fullmatch(r'passwordHash="([^"]+)"\n', completed.stdout).group(1)
+
+
+def add_customer(site: Path, name: str, password_hash: str, email: str, display_name: str) -> None:
+    path = site / "App_Data" / "customers.xml"
+    tree = ElementTree.parse(path)
+    ElementTree.SubElement(tree.getroot(), "customer", name=name, email=email, displayName=display_name,
+                           passwordHash=password_hash)
+    tree.write(path, encoding="utf-8", xml_declaration=True)
 
 
 class RunningSite:

@@ -9,6 +9,8 @@ call it as they call any provider.
 """
 from __future__ import annotations
 
+import shutil
+import time
 import urllib.request
 
 import pytest
@@ -166,6 +168,46 @@ async def test_missing_input_is_refused(gateway, aspnet_provider):
     with pytest.raises(ProviderRefused, match="Missing input: loginUsername or emailFrom"):
         await call(gateway, aspnet_provider.url, "Ticket", "StartTicket", [("departmentName", "Support")],
                    TICKET_OUTPUTS)
+
+
+async def authenticate_until(gateway, url, password, user, user_password, wanted, seconds=30):
+    """Authenticate's outputs once they are ``wanted`` (or the last ones
+    after ``seconds``): the application restarts in the background."""
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            answer = (await call(gateway, url, "Login", "Authenticate",
+                                 [("loginUsername", user), ("loginPassword", user_password)], LOGIN_OUTPUTS,
+                                 password=password)).outputs
+        except ProviderRefused as refusal:
+            answer = str(refusal)
+        if answer == wanted or time.monotonic() > deadline:
+            return answer
+        await threads.deferToThread(time.sleep, 0.5)
+
+
+@pytest_twisted.ensureDeferred
+async def test_administrators_edits_apply_after_web_config_changes(gateway, aspnet_build, tmp_path):
+    """As the README says: a customer added with HashPassword.exe's hash and
+    a new AuthPassword in Web.config apply without restarting the host
+    (ASP.NET starts the application again; the host follows)."""
+    site = tmp_path / "site"
+    await threads.deferToThread(shutil.copytree, aspnet_build, site)
+    running = await threads.deferToThread(aspnet_site.RunningSite, site)
+    try:
+        carol = [("Authentication", "OK"), ("EmailAddress", "carol@example.net"), ("DisplayName", "Carol")]
+        assert await authenticate_until(gateway, running.url, aspnet_site.AUTH_PW, "carol", "carol-pw",
+                                        (("Authentication", "FAIL"),), seconds=0) == (("Authentication", "FAIL"),)
+        password_hash = await threads.deferToThread(aspnet_site.hash_password, site, "carol-pw")
+        aspnet_site.add_customer(site, "carol", password_hash, "carol@example.net", "Carol")
+        aspnet_site.set_auth_password(site, "a new provider password")
+        assert await authenticate_until(gateway, running.url, "a new provider password", "carol", "carol-pw",
+                                        tuple(carol)) == tuple(carol)
+        with pytest.raises(ProviderRefused, match="Permission Denied"):
+            await call(gateway, running.url, "Login", "Authenticate",
+                       [("loginUsername", "carol"), ("loginPassword", "carol-pw")], LOGIN_OUTPUTS)
+    finally:
+        await threads.deferToThread(running.stop)
 
 
 # ---------------------------------------------------------------- svcExternalProviders

@@ -149,11 +149,18 @@ namespace Stws.AspNetHost
             try {
                 HttpRequestData request = HttpRequestData.From(context.Request);
                 HttpResponseData response;
+                RequestRunner used = Runner();
                 try {
-                    response = Runner().Process(request);
+                    response = used.Process(request);
                 } catch (AppDomainUnloadedException) {
-                    // ASP.NET recycled its domain (e.g. Web.config changed): start it again.
-                    lock (gate) runner = null;
+                    // ASP.NET recycled its domain (e.g. Web.config changed): start it again,
+                    // once, however many requests found it gone.
+                    lock (gate) {
+                        if (runner == used) {
+                            Console.Error.WriteLine("AspNetHost: the application was unloaded; starting it again");
+                            runner = null;
+                        }
+                    }
                     response = Runner().Process(request);
                 }
                 response.WriteTo(context.Response);
