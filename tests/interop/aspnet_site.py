@@ -37,9 +37,13 @@ def build_site(out: Path, auth_password: str = AUTH_PW) -> Path:
 def set_auth_password(site: Path, password: str) -> None:
     """Provider.AuthPassword in the site's Web.config (ASP.NET restarts the
     application when the file changes)."""
+    set_app_setting(site, "Provider.AuthPassword", password)
+
+
+def set_app_setting(site: Path, key: str, value: str) -> None:
     web_config = site / "Web.config"
     tree = ElementTree.parse(web_config)
-    tree.find("appSettings/add[@key='Provider.AuthPassword']").set("value", password)
+    tree.find("appSettings/add[@key='%s']" % key).set("value", value)
     tree.write(web_config, encoding="utf-8", xml_declaration=True)
 
 

@@ -22,7 +22,7 @@ import aspnet_site
 import dotnet
 from stws.providers.gateway import ProviderGateway, ProviderRefused, keys
 from stws.providers.settings import WEB_SERVICE, ProviderSettings
-from stws.remote import PeerClient
+from stws.remote import FailureKind, PeerClient, RemoteFailure
 from test_external_providers import configure, external, providers  # noqa: F401 (a fixture)
 
 pytestmark = dotnet.requires_mono(aspnet_site.REQUIRED_TOOLS)
@@ -126,6 +126,16 @@ async def test_authenticate_fail_is_an_answer(gateway, aspnet_provider, user, pa
     assert answer.outputs == (("Authentication", "FAIL"),)
 
 
+@pytest.mark.parametrize("user, outputs", [
+    ("Bob", (("Authentication", "OK"), ("EmailAddress", "bob@example.org"), ("DisplayName", "Bob Builder"))),
+    ("nobody", (("Authentication", "FAIL"),))])
+@pytest_twisted.ensureDeferred
+async def test_sign_in_cookie_info(gateway, aspnet_provider, user, outputs):
+    answer = await call(gateway, aspnet_provider.url, "Login", "GetSignInCookieInfo", [("loginUsername", user)],
+                        LOGIN_OUTPUTS)
+    assert answer.outputs == outputs
+
+
 @pytest_twisted.ensureDeferred
 async def test_start_ticket_blocked_sender(gateway, aspnet_provider):
     answer = await call(gateway, aspnet_provider.url, "Ticket", "StartTicket",
@@ -208,6 +218,25 @@ async def test_administrators_edits_apply_after_web_config_changes(gateway, aspn
                        [("loginUsername", "carol"), ("loginPassword", "carol-pw")], LOGIN_OUTPUTS)
     finally:
         await threads.deferToThread(running.stop)
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_configuration_error_is_a_fault_with_its_message_only(gateway, aspnet_build, tmp_path):
+    """Web.config's customErrors: the help desk gets the provider's own
+    message (result code 9 from stws), no stack trace."""
+    site = tmp_path / "site"
+    await threads.deferToThread(shutil.copytree, aspnet_build, site)
+    aspnet_site.set_auth_password(site, "")
+    running = await threads.deferToThread(aspnet_site.RunningSite, site)
+    try:
+        with pytest.raises(RemoteFailure) as failure:
+            await call(gateway, running.url, "Ticket", "StartTicket",
+                       [("departmentName", "Support"), ("emailFrom", "alice@example.com")], TICKET_OUTPUTS)
+    finally:
+        await threads.deferToThread(running.stop)
+    assert failure.value.kind is FailureKind.FAULT
+    assert "set appSettings Provider.AuthPassword (the help desk's Web Services Password)" in failure.value.message
+    assert " at Example." not in failure.value.message and "Lazy" not in failure.value.message
 
 
 # ---------------------------------------------------------------- svcExternalProviders

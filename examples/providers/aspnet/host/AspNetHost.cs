@@ -6,7 +6,11 @@
 // nothing about it is specific to one provider: point it at any ASP.NET
 // application directory with its compiled code in bin/.
 //
-//   mono AspNetHost.exe --listen 127.0.0.1:8801 [--root /path/to/site]
+//   mono AspNetHost.exe --listen 127.0.0.1:8801 [--listen localhost:8801 ...] [--root /path/to/site]
+//
+// HttpListener answers only requests whose Host header names one of the
+// --listen addresses (others get 400): give one --listen per name the
+// help desk uses in the provider's URL.
 //
 // The site's bin/ must hold a copy of AspNetHost.exe: ApplicationHost starts
 // the application in an AppDomain of its own, whose assemblies come from
@@ -15,8 +19,8 @@
 // (HttpRequestData / HttpResponseData), so when ASP.NET recycles its domain
 // (a changed Web.config or bin/) the listener simply makes a new one.
 //
-// Prints "Listening on http://HOST:PORT/" once it accepts requests; runs
-// until SIGINT/SIGTERM.
+// Prints "Listening on http://HOST:PORT/" (one line per --listen) once it
+// accepts requests; runs until SIGINT/SIGTERM.
 using System;
 using System.Collections.Generic;
 using System.IO;
@@ -32,14 +36,14 @@ namespace Stws.AspNetHost
     {
         public static int Main(string[] args)
         {
-            string listen = null;
+            var listen = new List<string>();
             string root = null;
             for (int i = 0; i < args.Length; i++) {
-                if (args[i] == "--listen" && i + 1 < args.Length) listen = args[++i];
+                if (args[i] == "--listen" && i + 1 < args.Length) listen.Add(args[++i]);
                 else if (args[i] == "--root" && i + 1 < args.Length) root = args[++i];
                 else return Usage("unknown argument: " + args[i]);
             }
-            if (listen == null) return Usage("--listen HOST:PORT is required");
+            if (listen.Count == 0) return Usage("--listen HOST:PORT is required");
             if (root == null) {
                 // The default site is the one whose bin/ holds this program.
                 string bin = Path.GetDirectoryName(typeof(Program).Assembly.Location);
@@ -49,16 +53,26 @@ namespace Stws.AspNetHost
             if (!File.Exists(Path.Combine(Path.Combine(root, "bin"), "AspNetHost.exe")))
                 return Usage("no bin/AspNetHost.exe under " + root + " (ASP.NET loads the host from the site's bin/)");
 
-            int colon = listen.LastIndexOf(':');
-            int port;
-            if (colon <= 0 || !int.TryParse(listen.Substring(colon + 1), out port) || port < 0 || port > 65535)
-                return Usage("--listen wants HOST:PORT, e.g. 127.0.0.1:8801");
-            string host = listen.Substring(0, colon);
-            if (port == 0) port = FreePort(host);
+            var prefixes = new List<string>();
+            foreach (string address in listen) {
+                int colon = address.LastIndexOf(':');
+                int port;
+                if (colon <= 0 || !int.TryParse(address.Substring(colon + 1), out port) || port < 0 || port > 65535)
+                    return Usage("--listen wants HOST:PORT, e.g. 127.0.0.1:8801; got " + address);
+                string host = address.Substring(0, colon);
+                if (port == 0) {
+                    IPAddress ip;
+                    if (!IPAddress.TryParse(host, out ip))
+                        return Usage("port 0 (a free port) needs an IP address, not " + host);
+                    port = FreePort(ip);
+                }
+                prefixes.Add(string.Format("http://{0}:{1}/", host, port));
+            }
 
-            var server = new Server(root, host, port);
+            var server = new Server(root, prefixes);
             server.Start();
-            Console.WriteLine("Listening on http://{0}:{1}/", host, port);
+            foreach (string prefix in prefixes)
+                Console.WriteLine("Listening on " + prefix);
             Console.Out.Flush();
             WaitForTermination();
             server.Stop();
@@ -68,14 +82,15 @@ namespace Stws.AspNetHost
         static int Usage(string problem)
         {
             Console.Error.WriteLine("AspNetHost: " + problem);
-            Console.Error.WriteLine("usage: mono AspNetHost.exe --listen HOST:PORT [--root SITE_DIRECTORY]");
+            Console.Error.WriteLine("usage: mono AspNetHost.exe --listen HOST:PORT [--listen HOST:PORT...] "
+                                    + "[--root SITE_DIRECTORY]");
             return 2;
         }
 
         // HttpListener needs a concrete port; ask the system for a free one.
-        static int FreePort(string host)
+        static int FreePort(IPAddress address)
         {
-            var probe = new TcpListener(IPAddress.Parse(host), 0);
+            var probe = new TcpListener(address, 0);
             probe.Start();
             int port = ((IPEndPoint) probe.LocalEndpoint).Port;
             probe.Stop();
@@ -99,10 +114,11 @@ namespace Stws.AspNetHost
         readonly object gate = new object();
         RequestRunner runner;
 
-        public Server(string root, string host, int port)
+        public Server(string root, IEnumerable<string> prefixes)
         {
             this.root = root;
-            listener.Prefixes.Add(string.Format("http://{0}:{1}/", host, port));
+            foreach (string prefix in prefixes)
+                listener.Prefixes.Add(prefix);
             listener.IgnoreWriteExceptions = true;
         }
 

@@ -15,11 +15,10 @@
 // the application (ASP.NET restarts it when Web.config changes).
 using System;
 using System.Collections.Generic;
-using System.IO;
 using System.Linq;
 using System.Text.RegularExpressions;
-using System.Web;
 using System.Web.Configuration;
+using System.Web.Hosting;
 using System.Web.Services;
 
 namespace Example.Providers
@@ -147,11 +146,13 @@ namespace Example.Providers
             if (string.IsNullOrEmpty(password))
                 throw new InvalidOperationException("Web.config: set appSettings Provider.AuthPassword "
                                                     + "(the help desk's Web Services Password).");
+            // "~/..." is in the site; anything else a path of its own.
             string customersFile = settings["Provider.CustomersFile"] ?? "~/App_Data/customers.xml";
+            if (customersFile.StartsWith("~/", StringComparison.Ordinal))
+                customersFile = HostingEnvironment.MapPath(customersFile);
             return new Rules {
                 AuthPassword = password,
-                Customers = Customers.Load(HttpRuntime.AppDomainAppPath == null
-                    ? customersFile : System.Web.Hosting.HostingEnvironment.MapPath(customersFile)),
+                Customers = Customers.Load(customersFile),
                 BlockedDomains = List(settings["Provider.BlockedSenderDomains"]),
                 BlockedMessage = settings["Provider.BlockedMessage"] ?? "We cannot accept requests from your address.",
                 EscalationKeywords = List(settings["Provider.EscalationKeywords"]),
