@@ -9,6 +9,7 @@ when it accepts requests; ``stop`` ends that one process.
 """
 from __future__ import annotations
 
+import os
 import re
 import select
 import subprocess
@@ -68,10 +69,14 @@ class RunningSite:
     def __init__(self, site: Path, timeout: float = 60):
         self.site = site
         self.log = site / "host.log"
+        # ASP.NET shadow-copies bin/ to $TMPDIR/<user>-temp-aspnet-0/<per site>:
+        # keep that with the test's site, which pytest removes.
+        temp = site.parent / (site.name + "-temp")
+        temp.mkdir(exist_ok=True)
         with open(self.log, "a") as log:
             self.process = subprocess.Popen(
                 ["mono", "--debug", str(site / "bin" / "AspNetHost.exe"), "--listen", "127.0.0.1:0"],
-                cwd=site, stdout=subprocess.PIPE, stderr=log, text=True)
+                cwd=site, stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, "TMPDIR": str(temp)})
         self.base_url = self._wait_for_url(timeout)
         self.url = self.base_url + "Provider.asmx"
 
