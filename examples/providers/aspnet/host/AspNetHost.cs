@@ -70,12 +70,19 @@ namespace Stws.AspNetHost
             }
 
             var server = new Server(root, prefixes);
-            server.Start();
+            try {
+                server.Start();
+            } catch (Exception error) when (error is HttpListenerException || error is SocketException) {
+                Console.Error.WriteLine("AspNetHost: cannot listen on {0}: {1}", string.Join(", ", prefixes), error.Message);
+                return 1;
+            }
             foreach (string prefix in prefixes)
                 Console.WriteLine("Listening on " + prefix);
             Console.Out.Flush();
-            WaitForTermination();
-            server.Stop();
+            // Serve until the process is ended: SIGTERM's and Ctrl-C's default
+            // action ends it, which is what a service manager or a test wants
+            // (Mono.Posix's UnixSignal would be one more package for nothing).
+            Thread.Sleep(Timeout.Infinite);
             return 0;
         }
 
@@ -97,13 +104,6 @@ namespace Stws.AspNetHost
             return port;
         }
 
-        static void WaitForTermination()
-        {
-            // Mono.Posix's UnixSignal is not referenced on purpose (one more
-            // package); SIGTERM's default action ends the process, which is
-            // what a service manager or a test wants. Ctrl-C likewise.
-            Thread.Sleep(Timeout.Infinite);
-        }
     }
 
     /// <summary>Accepts requests and hands each to ASP.NET's domain.</summary>
@@ -124,15 +124,10 @@ namespace Stws.AspNetHost
 
         public void Start()
         {
-            Runner();  // start the application now: its first request is quick, and errors show at once
+            Runner();  // make the application's domain now: a site ASP.NET cannot load fails at start
             listener.Start();
             var accepting = new Thread(Accept) { IsBackground = true, Name = "accept" };
             accepting.Start();
-        }
-
-        public void Stop()
-        {
-            listener.Close();
         }
 
         RequestRunner Runner()
