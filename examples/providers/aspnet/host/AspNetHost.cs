@@ -73,7 +73,8 @@ namespace Stws.AspNetHost
             try {
                 server.Start();
             } catch (Exception error) when (error is HttpListenerException || error is SocketException) {
-                Console.Error.WriteLine("AspNetHost: cannot listen on {0}: {1}", string.Join(", ", prefixes), error.Message);
+                Console.Error.WriteLine("AspNetHost: cannot listen on {0}: {1}",
+                                        string.Join(", ", prefixes), error.Message);
                 return 1;
             }
             foreach (string prefix in prefixes)

@@ -63,12 +63,15 @@ namespace Example.Providers
         /// address (both compared without regard to case); null if none.</summary>
         public Customer Find(string name, string email)
         {
-            foreach (var customer in all)
-                if (!string.IsNullOrEmpty(name) && string.Equals(customer.Name, name, StringComparison.OrdinalIgnoreCase))
-                    return customer;
-            foreach (var customer in all)
-                if (!string.IsNullOrEmpty(email) && string.Equals(customer.Email, email, StringComparison.OrdinalIgnoreCase))
-                    return customer;
+            var ignoringCase = StringComparer.OrdinalIgnoreCase;
+            if (!string.IsNullOrEmpty(name))
+                foreach (var customer in all)
+                    if (ignoringCase.Equals(customer.Name, name))
+                        return customer;
+            if (!string.IsNullOrEmpty(email))
+                foreach (var customer in all)
+                    if (ignoringCase.Equals(customer.Email, email))
+                        return customer;
             return null;
         }
     }

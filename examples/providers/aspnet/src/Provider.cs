@@ -94,7 +94,9 @@ namespace Example.Providers
             result.Success = true;
             Rules current = rules.Value;
             var customer = current.Customers.Find(Value(given, "loginUsername"), Value(given, "emailFrom"));
-            string sender = Value(given, "emailFrom") != "" ? given["emailFrom"] : (customer != null ? customer.Email : "");
+            string sender = Value(given, "emailFrom");
+            if (sender == "" && customer != null)
+                sender = customer.Email;
             if (current.IsBlocked(sender)) {
                 result.Message = current.BlockedMessage;
                 result.OutputVariables.Add(KeyValueItems.Encode("TicketCreation", "FALSE"));
@@ -104,8 +106,9 @@ namespace Example.Providers
             if (customer != null)
                 foreach (var field in customer.CustomFields)
                     result.OutputVariables.Add(KeyValueItems.Encode("cf_" + field.Key, field.Value));
-            if (current.Escalates(Value(given, "subject"))
-                && !string.Equals(given["departmentName"], current.EscalationDepartment, StringComparison.OrdinalIgnoreCase))
+            bool inEscalations = string.Equals(given["departmentName"], current.EscalationDepartment,
+                                               StringComparison.OrdinalIgnoreCase);
+            if (current.Escalates(Value(given, "subject")) && !inEscalations)
                 result.OutputVariables.Add(KeyValueItems.Encode("departmentName", current.EscalationDepartment));
             return result;
         }
