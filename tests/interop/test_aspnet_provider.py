@@ -5,7 +5,8 @@ example's own host: stws calls it unchanged, in its own namespace.
 The site is built once per session with its build script and served once
 per module on a free loopback port; stws's outbound gateway
 (ProviderGateway over PeerClient) and svcExternalProviders' TestProvider
-call it as they call any provider.
+call it as they call any provider, and a SOAP call signs in through it as
+the login provider.
 """
 from __future__ import annotations
 
@@ -20,10 +21,13 @@ from twisted.internet import threads
 
 import aspnet_site
 import dotnet
+from conftest import failed
+from stws.domain.errors import ResultCode
 from stws.providers.gateway import ProviderGateway, ProviderRefused, keys
 from stws.providers.settings import WEB_SERVICE, ProviderSettings
 from stws.remote import FailureKind, PeerClient, RemoteFailure
 from test_external_providers import configure, external, providers  # noqa: F401 (a fixture)
+from test_login_provider import account
 
 pytestmark = dotnet.requires_mono(aspnet_site.REQUIRED_TOOLS)
 
@@ -253,3 +257,23 @@ async def test_test_provider_reaches_it_and_the_password_is_accepted(server, pro
     refused = await providers.TestProvider(*server.admin, "Login")
     assert refused.IsReachable and not refused.PasswordAccepted
     assert "Permission Denied" in refused.Message
+
+
+# ---------------------------------------------------------------- where users sign in
+
+
+async def test_soap_sign_in_through_the_aspnet_login_provider(server, providers, aspnet_provider):
+    """A SOAP call as a user only the ASP.NET provider knows: Authenticate
+    says OK, stws creates the account from its EmailAddress and DisplayName;
+    a password it answers FAIL to is an incorrect password, no account."""
+    tickets_service = await server.client("svcTickets")
+    await configure(server, providers, *external("Login", aspnet_provider.url, aspnet_site.AUTH_PW))
+    # GetTicketInfo of a ticket that does not exist: NotFound once signed in.
+    failed(await tickets_service.GetTicketInfo("bob", "bob-demo-password", 999_999), ResultCode.NOT_FOUND)
+    created = await threads.deferToThread(account, server, "bob")
+    assert (created["email"], created["display_name"], created["auth_method"]) == (
+        "bob@example.org", "Bob Builder", "external")
+
+    refused = await tickets_service.GetTicketInfo("alice", "bob-demo-password", 999_999)
+    assert failed(refused, ResultCode.AUTHENTICATION_FAILED) == "The user name or password is incorrect."
+    assert await threads.deferToThread(account, server, "alice") is None
