@@ -5,8 +5,8 @@ example's own host: stws calls it unchanged, in its own namespace.
 The site is built once per session with its build script and served once
 per module on a free loopback port; stws's outbound gateway
 (ProviderGateway over PeerClient) and svcExternalProviders' TestProvider
-call it as they call any provider, and a SOAP call signs in through it as
-the login provider.
+call it as they call any provider; SOAP calls sign in through it as the
+login provider and create tickets asking it as the ticket provider.
 """
 from __future__ import annotations
 
@@ -21,13 +21,14 @@ from twisted.internet import threads
 
 import aspnet_site
 import dotnet
-from conftest import failed
+from conftest import failed, ok
 from stws.domain.errors import ResultCode
 from stws.providers.gateway import ProviderGateway, ProviderRefused, keys
 from stws.providers.settings import WEB_SERVICE, ProviderSettings
 from stws.remote import FailureKind, PeerClient, RemoteFailure
 from test_external_providers import configure, external, providers  # noqa: F401 (a fixture)
 from test_login_provider import account
+from tickets.test_ticket_providers import SUPPORT, department, template, ticket, tickets, values
 
 pytestmark = dotnet.requires_mono(aspnet_site.REQUIRED_TOOLS)
 
@@ -257,6 +258,38 @@ async def test_test_provider_reaches_it_and_the_password_is_accepted(server, pro
     refused = await providers.TestProvider(*server.admin, "Login")
     assert refused.IsReachable and not refused.PasswordAccepted
     assert "Permission Denied" in refused.Message
+
+
+# ---------------------------------------------------------------- where tickets are created
+
+
+async def test_soap_ticket_creation_asks_the_aspnet_provider(server, providers, aspnet_provider):
+    """svcTickets' CreateTicketFromCustomer with the Ticket provider pointed
+    at the ASP.NET provider: a blocked sender is declined with its Message
+    and nothing is created; a known customer's ticket gets the custom field
+    it fills in; an escalation keyword re-routes the ticket."""
+    tickets_service = await server.client("svcTickets")
+    escalations = await threads.deferToThread(department, server, "Escalations")
+    await threads.deferToThread(template, server, SUPPORT, ("Plan", "text", "", (), {}))
+    await configure(server, providers, *external("Ticket", aspnet_provider.url, aspnet_site.AUTH_PW))
+
+    def from_customer(address, subject):
+        return tickets_service.CreateTicketFromCustomer(*server.admin, SUPPORT, address, subject, "Details.", False,
+                                                        False)
+
+    declined = await from_customer("eve@blocked.example", "Hello")
+    assert failed(declined, ResultCode.PERMISSION_DENIED) == (
+        "We cannot accept tickets from your address; please write from your company account.")
+    assert await threads.deferToThread(tickets, server) == []
+
+    kept = await threads.deferToThread(ticket, server, ok(await from_customer("bob@example.org",
+                                                                              "A question")).RequestResult)
+    assert kept.department_id == SUPPORT
+    assert await threads.deferToThread(values, server, kept.id) == {"Plan": "Basic"}
+
+    moved = await threads.deferToThread(ticket, server, ok(await from_customer("alice@example.com",
+                                                                               "Our site is down")).RequestResult)
+    assert moved.department_id == escalations
 
 
 # ---------------------------------------------------------------- where users sign in
