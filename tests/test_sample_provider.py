@@ -89,13 +89,15 @@ def write_config(directory: Path) -> Path:
 class RunningProvider:
     """provider.py in its own process, on a free loopback port."""
 
-    def __init__(self, config: Path):
+    def __init__(self, config: Path, listen: str = "127.0.0.1:0"):
+        """``listen``: host:port (port 0: a free one; a fixed one to come back
+        at the same URL after a stop)."""
         self.config = config
         # Its log (a line per call) to a file: a pipe nobody reads would fill up.
         self.log = config.parent / "provider.log"
         with open(self.log, "a") as log:
             self.process = subprocess.Popen(
-                [sys.executable, str(PROVIDER_SCRIPT), "--config", str(config), "--listen", "127.0.0.1:0"],
+                [sys.executable, str(PROVIDER_SCRIPT), "--config", str(config), "--listen", listen],
                 stdout=subprocess.PIPE, stderr=log, text=True)
         self.url = self._wait_for_url()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from stws.operations.runner import operation
+from stws.providers.event_delivery import OutboxStatus
 from stws.providers import settings as settings_store
 from stws.providers.testing import ProviderTest, probe_configured_provider
 from stws.security import roles
@@ -39,3 +40,11 @@ def test_provider(context, provider: str) -> ProviderTest:
     answered, whether it accepted the Web Service Password, and how long it
     took. Runs outside any transaction: it waits on another server."""
     return probe_configured_provider(context.runtime, provider)
+
+
+@operation(role=roles.ADMINISTRATOR, writes=False)
+def events_outbox_status(context) -> OutboxStatus:
+    """The events provider's outbox: events waiting, failing, the oldest's
+    age, the last error, and how many this node delivered since it started
+    (stws.providers.event_delivery)."""
+    return context.runtime.events.status(context.session)

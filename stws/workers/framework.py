@@ -64,6 +64,9 @@ class ThreadDefinition:
     # job(context) -> items processed; None while the thread's issue is open.
     job: Callable[["JobContext"], int] | None = None
     waits_for_maintenance: bool = False
+    # A woken run as soon as the thread starts, for work a previous process
+    # left (the events outbox), rather than at the first tick an interval later.
+    wake_at_start: bool = False
 
     @property
     def available(self) -> bool:
@@ -144,6 +147,8 @@ class ThreadRunner:
         if self.clock is not None:
             self.loop.clock = self.clock
         self.loop.start(self.definition.interval, now=False)
+        if self.definition.wake_at_start and self.definition.available:
+            self.wake(0.0)
 
     def stop(self) -> None:
         if self.loop is not None and self.loop.running:

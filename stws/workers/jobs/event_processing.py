@@ -37,6 +37,9 @@ import socket
 from stws.diagnostics import errormail
 from stws.domain.tickets import counts
 
+# Events a previous process queued go out when the thread starts, not a minute later.
+WAKE_AT_START = True
+
 
 def run(context) -> int:
     runtime = context.runtime
