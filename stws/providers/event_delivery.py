@@ -19,9 +19,11 @@ Failures, two kinds:
 
 * the provider cannot be reached (refused connection, timeout, an HTML
   page, its circuit open, ...): nothing can be delivered, so delivery stops
-  for everyone and retries after PROVIDER_BACKOFF (1 s, doubling to 30 s);
-  while retrying, one ticket's next event probes the provider before the
-  others follow. This state is in memory: a restarted node tries at once.
+  for everyone and retries after PROVIDER_BACKOFF (1 s, doubling to 30 s,
+  and not before the peer's circuit breaker lets a call through: after an
+  outage of minutes, one probe every 30 s); while retrying, one ticket's
+  next event probes the provider before the others follow. This state is
+  in memory: a restarted node tries at once.
 * the provider refused one event (Success=false, a SOAP fault for it):
   only that ticket waits, EVENT_BACKOFF (5 s doubling to an hour), stored
   in the row (``next_attempt_utc``); other tickets go on. It is retried
@@ -176,7 +178,7 @@ class EventDelivery:
                     chains = chains[:1]  # a probe: is it back?
                 stop = threading.Event()
                 outcomes = list(pool.map(lambda chain: self._send_chain(settings, chain, stop), chains))
-                delivered += self._record(outcomes)
+                delivered += self._record(outcomes, settings.WebServiceUrl)
         with self._db.transaction(writes=False) as session:
             retry = event_outbox.next_retry(session, self._now())
         wait = POLL_SECONDS if retry is None else min(POLL_SECONDS, (retry - self._now()).total_seconds())
@@ -208,7 +210,7 @@ class EventDelivery:
             outcome.delivered.append(event.id)
         return outcome
 
-    def _record(self, outcomes: list[_ChainOutcome]) -> int:
+    def _record(self, outcomes: list[_ChainOutcome], url: str) -> int:
         """Remove the acknowledged events, note the failures; the number delivered."""
         now = self._now()
         delivered = [outbox_id for outcome in outcomes for outbox_id in outcome.delivered]
@@ -225,7 +227,10 @@ class EventDelivery:
             self.delivered += len(delivered)
             if down:
                 self.provider_failures += 1
-                wait = PROVIDER_BACKOFF.after(self.provider_failures)
+                # Not before its circuit breaker lets a call through (a try
+                # before that would fail without asking it, and count).
+                wait = max(PROVIDER_BACKOFF.after(self.provider_failures),
+                           self._providers.remote.breakers.closed_in(url))
                 self.provider_retry_utc = now + dt.timedelta(seconds=wait)
                 providers_log.warning("event provider unreachable (%d in a row), next try in %g s: %s",
                                       self.provider_failures, wait,
