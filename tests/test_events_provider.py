@@ -18,8 +18,9 @@ from twisted.internet import threads
 
 from admin_client import AdminClient
 from conftest import ok
-from stws.db.models import EventOutbox, TicketEvent
+from stws.db.models import EventOutbox, Ticket, TicketEvent
 from stws.domain.tickets import event_outbox
+from stws.providers import event_delivery
 from test_external_providers import configure, external
 from test_sample_provider import RunningProvider, write_config
 from workers.live import eventually, started_workers
@@ -108,8 +109,6 @@ async def act(server, tickets_count=2) -> list[str]:
 def history(runtime) -> dict[str, list[str]]:
     """Each ticket's history event types, in order, as the provider names them."""
     with runtime.db.transaction(writes=False) as session:
-        from stws.db.models import Ticket
-
         rows = session.execute(select(Ticket.ticket_number, TicketEvent.event_type)
                                .join(Ticket, Ticket.id == TicketEvent.ticket_id).order_by(TicketEvent.id)).all()
     by_ticket: dict[str, list[str]] = {}
@@ -135,7 +134,9 @@ async def status(server):
     return ok(await providers.GetEventsOutboxStatus(*server.admin))
 
 
-async def test_actions_reach_the_provider_in_order_per_ticket_each_once(server, provider):
+async def test_actions_reach_the_provider_in_order_per_ticket_each_once(server, provider, monkeypatch):
+    # No poll and no tick within the test: the commits of the actions wake the delivery.
+    monkeypatch.setattr(event_delivery, "POLL_SECONDS", 3600)
     provider.start()
     await enable(server, provider.url)
     workers = await run_workers(server.runtime)
@@ -245,6 +246,30 @@ async def test_an_event_delivered_twice_is_acknowledged_and_recorded_once(server
         await workers.stopService()
     assert [e["eventId"] for e in provider.events()].count(first["eventId"]) == 1
     assert (await status(server)).DeliveredSinceStart == before + 1
+
+
+async def test_an_event_committed_late_with_a_smaller_id_is_delivered(server, provider):
+    """On PostgreSQL a transaction that took an id early can commit after
+    rows with larger ids were delivered: delivery keeps no id cursor."""
+    provider.start()
+    await enable(server, provider.url)
+    workers = await run_workers(server.runtime)
+    try:
+        await act(server, tickets_count=1)
+        await eventually(lambda: outbox_rows(server.runtime) == 0 and provider.events())
+        late = str(uuid.uuid4())
+        with server.runtime.db.transaction() as session:
+            ticket_id, number = session.execute(select(TicketEvent.ticket_id, Ticket.ticket_number).join(
+                Ticket, Ticket.id == TicketEvent.ticket_id).limit(1)).one()
+            session.execute(insert(EventOutbox).values(
+                id=1, event_id=late, ticket_id=ticket_id, ticket_number=number, event_type="CommentAdded",
+                occurred_utc=dt.datetime.now(dt.timezone.utc), user_name="admin", description="late",
+                details="", attempts=0, last_error=""))
+        server.runtime.events.wake()
+        await eventually(lambda: outbox_rows(server.runtime) == 0)
+    finally:
+        await workers.stopService()
+    assert late in [e["eventId"] for e in provider.events()]
 
 
 async def test_a_refused_event_waits_alone(server, provider):
