@@ -17,6 +17,7 @@ from stws.domain.directory import DirectoryCache
 from stws.logs import LogFiles
 from stws.providers.event_delivery import EventDelivery
 from stws.providers.gateway import ProviderGateway
+from stws.providers.user_information import UserInformationCache
 from stws.remote import PeerClient
 from stws.security.auth import Authenticator, CredentialCache
 
@@ -53,6 +54,8 @@ class Runtime:
     remote: PeerClient = field(default_factory=PeerClient)
     # The external providers where they act (stws.providers.gateway), over ``remote``.
     providers: ProviderGateway | None = None
+    # The user information provider's recent answers, by customer.
+    user_information: UserInformationCache = field(default_factory=UserInformationCache)
     # The events provider's outbox delivery (stws.providers.event_delivery).
     events: EventDelivery | None = None
 

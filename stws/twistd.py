@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import sys
 
+from twisted.application.service import ServiceMaker
 from twisted.python import usage
 
 from stws.config import Config, ConfigError
@@ -47,3 +48,8 @@ def makeService(options):
     top = make_application_service(runtime, reactor)
     reactor.addSystemEventTrigger("after", "shutdown", runtime.close)
     return top
+
+
+# ``twistd stws`` (twisted/plugins/stws_plugin.py names it) and ``stws serve``.
+SERVICE_MAKER = ServiceMaker("stws", "stws.twistd", "Help desk server with SmarterTrack-compatible SOAP web services",
+                             "stws")

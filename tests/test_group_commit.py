@@ -108,6 +108,36 @@ def test_a_group_the_database_rolled_back_writes_nothing(db):
     assert written(db) == {"next"}
 
 
+def _member_that_wrote_a_file(db, name: str, undone: list, fail: bool = False) -> None:
+    """A member whose work has a side effect outside the database (as an
+    attachment's file), undone by Database.on_rollback."""
+    with db.unit_of_work() as unit:
+        unit.session.execute(text("INSERT INTO probe (name) VALUES (:name)"), {"name": name})
+        db.on_rollback(unit.session, lambda: undone.append(name))
+        if fail:
+            raise Boom()
+
+
+def test_side_effects_of_members_are_undone_when_their_group_fails_at_the_end(db):
+    undone = []
+    with db.group_commit():
+        _member_that_wrote_a_file(db, "kept", undone)
+        with pytest.raises(Boom):
+            _member_that_wrote_a_file(db, "failed alone", undone, fail=True)
+    assert undone == ["failed alone"] and written(db) == {"kept"}
+    with pytest.raises(GroupRolledBack):
+        with db.group_commit():
+            _member_that_wrote_a_file(db, "released, then lost", undone)
+            with db.unit_of_work() as unit:
+                unit.driver.execute("ROLLBACK")  # as SQLite does on an I/O error at the end
+    assert undone == ["failed alone", "released, then lost"] and written(db) == {"kept"}
+    # Outside a group: undone on rollback only.
+    _member_that_wrote_a_file(db, "alone", undone)
+    with pytest.raises(Boom):
+        _member_that_wrote_a_file(db, "alone, failed", undone, fail=True)
+    assert undone[2:] == ["alone, failed"]
+
+
 def test_the_pool_answers_queued_calls_in_one_group_after_its_commit(db):
     pool = GroupCommitPool(db)
     answers = []

@@ -87,9 +87,10 @@ def write_config(directory: Path) -> Path:
 
 
 class RunningProvider:
-    """provider.py in its own process, on a free loopback port."""
+    """provider.py (or ``script``, another provider made with its pieces) in
+    its own process, on a free loopback port."""
 
-    def __init__(self, config: Path, listen: str = "127.0.0.1:0"):
+    def __init__(self, config: Path, script: Path = PROVIDER_SCRIPT, listen: str = "127.0.0.1:0"):
         """``listen``: host:port (port 0: a free one; a fixed one to come back
         at the same URL after a stop)."""
         self.config = config
@@ -97,7 +98,7 @@ class RunningProvider:
         self.log = config.parent / "provider.log"
         with open(self.log, "a") as log:
             self.process = subprocess.Popen(
-                [sys.executable, str(PROVIDER_SCRIPT), "--config", str(config), "--listen", listen],
+                [sys.executable, str(script), "--config", str(config), "--listen", listen],
                 stdout=subprocess.PIPE, stderr=log, text=True)
         self.url = self._wait_for_url()
 
@@ -394,8 +395,7 @@ def test_events_log_survives_a_restart(tmp_path):
 def test_shipped_sample_config_loads_and_its_users_sign_in():
     settings = sample.load_settings(PROVIDER_DIR / "provider.ini")
     assert settings.namespace == TNS and settings.escalation_department == "Escalations"
-    provider = sample.Provider.__new__(sample.Provider)  # rules only: no events log read
-    provider.settings = settings
+    provider = sample.Provider(settings)
     for name in ("alice", "bob"):
         reply = provider.call("Authenticate", sample.Inputs([
             "authPW=" + settings.auth_password, "loginUsername=" + name, "loginPassword=%s-demo-password" % name]))

@@ -242,6 +242,11 @@ class Database:
             except BaseException:
                 if driver.in_transaction:
                     whole.rollback()
+                for undo in group.undo_on_failure:
+                    try:
+                        undo()
+                    except Exception:  # the rest must still be undone
+                        error_log.exception("undoing a member of a failed commit group failed")
                 raise
             finally:
                 self._local.group = None
@@ -260,6 +265,27 @@ class Database:
             action()
         else:
             group.after_commit.append(action)
+
+    def on_rollback(self, session: Session, undo) -> None:
+        """Run ``undo()`` if what ``session`` did is never committed: its
+        transaction rolls back, or, in a commit group, the group fails after
+        this member's savepoint was released (a file written for a row must
+        not outlive a row that never was)."""
+        group = self._group()
+        state = {"ended": False}
+
+        def committed(_session):
+            state["ended"] = True
+            if group is not None:  # released into the group: the group decides
+                group.undo_on_failure.append(undo)
+
+        def rolled_back(_session):
+            if not state["ended"]:
+                state["ended"] = True
+                undo()
+
+        event.listen(session, "after_commit", committed, once=True)
+        event.listen(session, "after_rollback", rolled_back, once=True)
 
     def in_transaction(self) -> bool:
         """Whether this thread is inside a transaction of this database (a
@@ -286,6 +312,8 @@ class CommitGroup:
         self.members = 0
         # Run once the group has committed (Database.after_commit).
         self.after_commit: list = []
+        # Run if it does not commit, for members that had succeeded (Database.on_rollback).
+        self.undo_on_failure: list = []
 
     @contextlib.contextmanager
     def member(self) -> Iterator["UnitOfWork"]:

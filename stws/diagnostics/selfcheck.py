@@ -2,8 +2,9 @@
 
 Each check is a function returning ``Check`` rows; a check that raises is
 itself reported as a failure (the self-diagnostic never fails as a whole).
-Further checks (SMTP and POP accounts, external providers) register in
-``EXTRA_CHECKS`` from the modules that bring those features.
+Further checks (SMTP and POP accounts, external providers) are handed in
+by the operation that runs it (stws.operations.diagnostics), which may
+look at every layer.
 """
 from __future__ import annotations
 
@@ -112,13 +113,13 @@ def check_threads(runtime, now: dt.datetime | None = None) -> list[Check]:
 
 
 CHECKS = [check_folders, check_database, check_disk_space, check_connectivity, check_threads]
-# Added by the mail and provider modules: functions(runtime) -> [Check].
-EXTRA_CHECKS: list = []
 
 
-def run_self_diagnostic(runtime) -> list[Check]:
+def run_self_diagnostic(runtime, more_checks=()) -> list[Check]:
+    """CHECKS, then ``more_checks`` (functions(runtime) -> [Check]: the mail
+    accounts', the external providers', which the operation adds)."""
     results = []
-    for check in CHECKS + EXTRA_CHECKS:
+    for check in [*CHECKS, *more_checks]:
         try:
             results.extend(check(runtime))
         except Exception as error:  # noqa: BLE001 - a broken check is a finding

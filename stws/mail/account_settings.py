@@ -141,10 +141,3 @@ def login_checks(kind: str, accounts, log_in) -> list:
             results.append(Check(name, PASS, "%s: %s" % (where, "; ".join(said))))
     return results
 
-
-def register_self_check(check) -> None:
-    """Add ``check`` to the self-diagnostic's extra checks, once."""
-    from stws.diagnostics import selfcheck
-
-    if check not in selfcheck.EXTRA_CHECKS:
-        selfcheck.EXTRA_CHECKS.append(check)

@@ -16,7 +16,7 @@ from stws.domain.errors import AlreadyExists, InUse, InvalidArgument, NotFound
 from stws.domain.properties import Property, PropertyBag, parse_bool
 from stws.mail.account_settings import (CREDENTIAL_PROPERTIES, MAX_PASSWORD, SERVER_PROPERTIES,
                                         LOGIN_TIMEOUT_SECONDS, LoginProbeFailed, check_server_settings,
-                                        checked_address, checked_text, get_account, login_checks, register_self_check,
+                                        checked_address, checked_text, get_account, login_checks,
                                         reply_text, setter, tls_context)
 
 # ---------------------------------------------------------------- SMTP accounts
@@ -219,4 +219,3 @@ def check_smtp_accounts(runtime):
     return login_checks("SMTP", accounts, smtp_login)
 
 
-register_self_check(check_smtp_accounts)

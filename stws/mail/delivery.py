@@ -149,6 +149,10 @@ class Outcome:
     kind: str  # SENT, RETRY, FAILED or RELEASED
     code: int  # the server's reply code; NO_REPLY when it never answered
     text: str
+    # Partly delivered: the recipients still owed the message (RETRY: some
+    # were refused for now; FAILED: only for good). The row keeps just
+    # these, so a retry never sends twice to those who have it.
+    remaining: tuple = ()
 
     @property
     def reply(self) -> str:
@@ -186,9 +190,14 @@ def classify(code: int, text: str, addresses) -> Outcome:
     accepted = [a for a in addresses if 200 <= a[1] < 300]
     refused = ["%s: %d %s" % (_decode(a[0]), a[1], _decode(a[2]).strip()) for a in addresses
                if not 200 <= a[1] < 300]
+    if 200 <= code < 300 and accepted and refused:
+        # Partly sent: not "sent", and the refused addresses stay visible in the spool.
+        temporary = any(400 <= a[1] < 500 for a in addresses)
+        remaining = tuple(_decode(a[0]) for a in addresses if not 200 <= a[1] < 300)
+        return Outcome(RETRY if temporary else FAILED, code, "partially sent: delivered to %s; refused: %s" % (
+            ", ".join(_decode(a[0]) for a in accepted), "; ".join(refused)), remaining)
     if 200 <= code < 300 and accepted:
-        note = "" if not refused else " (refused: %s)" % "; ".join(refused)
-        return Outcome(SENT, code, text + note)
+        return Outcome(SENT, code, text)
     if refused and not accepted:
         codes = [a[1] for a in addresses]
         worst = code if any(400 <= c < 500 for c in codes) else max(codes)
@@ -498,6 +507,8 @@ def record_outcomes(db, token: str, messages, outcomes: dict, settings: Delivery
                 continue
             attempts = message.attempts + 1
             values = dict(attempts=attempts, last_attempt_utc=now, claimed_by=None, claim_until_utc=None)
+            if outcome.remaining:
+                values["recipients"] = ", ".join(outcome.remaining)
             reply = outcome.reply
             if outcome.kind == FAILED:
                 values.update(status="failed", last_error=reply)

@@ -3,8 +3,10 @@
 One run, in a worker thread, for each enabled account whose import
 frequency has elapsed since ``last_check_utc``:
 
-1. Connect (plain, TLS from the start, or STARTTLS), log in, ``UIDL``,
-   with Twisted's POP3 client run in the reactor
+1. Connect (plain, TLS from the start, or STARTTLS), log in, ``UIDL``
+   (a server without it: ``LIST`` and ``TOP n 0``, and a fingerprint of
+   each message's Message-ID and size stands for its UID; see
+   ``message_keys``), with Twisted's POP3 client run in the reactor
    (``blockingCallFromThread``); every command has a timeout and the
    session a hard deadline, so a server that hangs never holds the thread.
 2. For each message not seen before (when messages are left on the server,
@@ -40,6 +42,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from twisted.internet import defer, protocol
+from twisted.mail.pop3 import ServerErrorResponse
 
 from stws.db.models import IncomingMessage, PopAccount, PopAccountUid, Setting, utcnow
 
@@ -270,17 +273,42 @@ def _text(value) -> str:
     return value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
 
 
+def message_keys(reactor, timeout: float, client, account: AccountSpec) -> list:
+    """What tells each message of the mailbox apart across sessions: its
+    UIDL; on a server without UIDL, ``fp:`` + SHA-256 of its Message-ID and
+    size (from LIST and the headers TOP sends), so a message left on the
+    server is still downloaded once. None for a message neither gives (no
+    Message-ID, or no TOP either): it is downloaded again each session, and
+    the spool's dedupe key drops it, so it is still imported once."""
+    try:
+        return [_text(uid) if uid is not None else None for uid in _on_reactor(reactor, timeout, client.listUID)]
+    except ServerErrorResponse as refusal:
+        pop_log.info("%r: the server refused UIDL (%s); messages are told apart by Message-ID and size",
+                     account, _text(refusal.args[0]) if refusal.args else "")
+    sizes = _on_reactor(reactor, timeout, client.listSize)
+    keys = []
+    for index, size in enumerate(sizes):
+        try:
+            headers = _on_reactor(reactor, timeout, client.retrieve, index, None, 0)  # TOP index 0
+        except ServerErrorResponse:
+            pop_log.info("%r: the server refused TOP too; its messages are recognised by content only", account)
+            return [None] * len(sizes)
+        message_id = message_headers(b"\r\n".join(headers) + b"\r\n\r\n")[0]
+        fingerprint = hashlib.sha256(("%s\0%d" % (message_id, size)).encode("utf-8", "replace")).hexdigest()
+        keys.append("fp:" + fingerprint if message_id else None)
+    return keys
+
+
 def download_account(runtime, account: AccountSpec, timeout: float, deadline: float, reactor) -> tuple[int, int]:
     """One session with one account: (messages stored, duplicates dropped)."""
     client = _on_reactor(reactor, timeout * 3, connect, reactor, account, timeout)
     stored = duplicates = 0
     try:
-        uids = _on_reactor(reactor, timeout, client.listUID)
+        uids = message_keys(reactor, timeout, client, account)
         with runtime.db.transaction(writes=False) as session:
             seen = set(session.scalars(select(PopAccountUid.uid).where(PopAccountUid.account_id == account.id)))
         current = set()
         for index, uid in enumerate(uids):
-            uid = _text(uid) if uid is not None else None
             if uid:
                 current.add(uid)
             if account.leave_on_server and uid and uid in seen:

@@ -17,7 +17,7 @@ from stws.domain.errors import InvalidArgument, NotFound
 from stws.domain.properties import Property, PropertyBag, parse_bool, parse_int
 from stws.mail.account_settings import (CREDENTIAL_PROPERTIES, LOGIN_TIMEOUT_SECONDS, SERVER_PROPERTIES,
                                         LoginProbeFailed, check_server_settings, checked_address, checked_password,
-                                        get_account, login_checks, register_self_check, reply_text, setter,
+                                        get_account, login_checks, reply_text, setter,
                                         tls_context)
 
 RESTRICTIONS = ("anyone", "registered", "nobody")
@@ -157,4 +157,3 @@ def check_pop_accounts(runtime):
     return login_checks("POP", accounts, pop_login)
 
 
-register_self_check(check_pop_accounts)

@@ -12,7 +12,10 @@ from stws.db.models import ThreadState
 from stws.diagnostics import logfiles, options as option_store, threads
 from stws.diagnostics.selfcheck import Check, run_self_diagnostic
 from stws.domain.errors import NotFound
+from stws.mail.accounts import check_smtp_accounts
+from stws.mail.pop_accounts import check_pop_accounts
 from stws.operations.runner import operation
+from stws.providers.testing import check_external_providers
 from stws.security import roles
 
 
@@ -63,7 +66,7 @@ def set_diagnostic_options(context, items) -> list[str]:
 @operation(role=roles.ADMINISTRATOR, writes=False, slow=True, transaction=False)
 def self_diagnostic(context) -> list[Check]:
     """Checks with status pass, warning or failure and a message each."""
-    return run_self_diagnostic(context.runtime)
+    return run_self_diagnostic(context.runtime, (check_smtp_accounts, check_pop_accounts, check_external_providers))
 
 
 @operation(role=roles.ADMINISTRATOR, writes=False)

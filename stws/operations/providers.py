@@ -1,7 +1,9 @@
-"""External providers for administrators: their settings and a test call
+"""External providers: their settings and a test call, for administrators;
+what the user information provider says of a ticket's customer, for agents
 (svcExternalProviders; stws.providers)."""
 from __future__ import annotations
 
+from stws.domain.tickets import customer_information
 from stws.operations.runner import operation
 from stws.providers.event_delivery import OutboxStatus
 from stws.providers import settings as settings_store
@@ -30,6 +32,8 @@ def set_provider_settings(context, items) -> list[str]:
     for url in urls:
         context.after_commit.append(lambda url=url: remote.invalidate(url))
     context.after_commit.append(context.runtime.providers.forget)
+    # Answers of a provider whose URL or password changed may be wrong now.
+    context.after_commit.append(context.runtime.user_information.clear)
     return changed
 
 
@@ -40,6 +44,14 @@ def test_provider(context, provider: str) -> ProviderTest:
     answered, whether it accepted the Web Service Password, and how long it
     took. Runs outside any transaction: it waits on another server."""
     return probe_configured_provider(context.runtime, provider)
+
+
+@operation(role=roles.AGENT, writes=False, slow=True, transaction=False)
+def ticket_user_information(context, ticket_number):
+    """The user information provider's Key=Value pairs about the customer of
+    a ticket the caller may see (stws.domain.tickets.customer_information).
+    Runs outside any transaction: it may wait on the provider."""
+    return customer_information.ticket_user_information(context, ticket_number)
 
 
 @operation(role=roles.ADMINISTRATOR, writes=False)

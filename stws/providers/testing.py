@@ -23,7 +23,6 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from stws.diagnostics import selfcheck
 from stws.diagnostics.selfcheck import FAILURE, PASS, Check
 from stws.domain.errors import InvalidState
 from stws.providers import settings as provider_settings
@@ -116,7 +115,3 @@ def check_external_providers(runtime):
 
 def _ms_since(started: float) -> int:
     return int(round((time.monotonic() - started) * 1000))
-
-
-if check_external_providers not in selfcheck.EXTRA_CHECKS:
-    selfcheck.EXTRA_CHECKS.append(check_external_providers)

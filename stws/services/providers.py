@@ -1,5 +1,6 @@
 """svcExternalProviders.asmx: the external providers' settings and a test
-call, for administrators (stws.operations.providers). Not a SmarterTrack
+call, for administrators; the user information provider's answer about a
+ticket's customer, for agents (stws.operations.providers). Not a SmarterTrack
 service; it follows the same conventions (auth first, Result/ResultCode/
 Message, Key=Value arrays, all or nothing)."""
 from __future__ import annotations
@@ -7,6 +8,7 @@ from __future__ import annotations
 from spyne import ServiceBase
 
 from stws.domain.errors import ResultCode
+from stws.providers.gateway import encode_item
 from stws.operations import providers
 from stws.services.diagnostics import NEVER
 from stws.soap.operation import binds
@@ -65,6 +67,21 @@ class ExternalProvidersService(ServiceBase):
             Result=test.passed, ResultCode=int(ResultCode.OK if test.passed else ResultCode.REMOTE_FAILURE),
             Message=test.message, IsReachable=test.is_reachable, PasswordAccepted=test.password_accepted,
             ElapsedMs=test.elapsed_ms, Detail=test.detail)
+
+    @binds(providers.ticket_user_information, ("ticketNumber", String), returns=T.SettingsRequestResult)
+    def GetTicketUserInformation(information):
+        """What the user information provider (GetUserInformation) says of the
+        customer of the ticket ``ticketNumber``, asked with the customer's
+        loginUsername (if the customer has an account) and emailAddress:
+        RequestResults holds its OutputVariables as Key=Value, in its order
+        (an = in a key doubled, as providers encode them), Message its
+        Message. Answers are kept 60 seconds per customer. For agents who may
+        see the ticket (others: ResultCode 3 or, for a ticket they may not
+        see, 5). The provider off: Result=true, no RequestResults and a
+        Message saying so; the provider unreachable or refusing the Web
+        Service Password: ResultCode 9."""
+        return {"RequestResults": [encode_item(key, value) for key, value in information.pairs],
+                "Message": information.message}
 
     @binds(providers.events_outbox_status, returns=EventsOutboxStatusResult)
     def GetEventsOutboxStatus(status):

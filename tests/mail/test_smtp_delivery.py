@@ -108,6 +108,33 @@ async def test_permanent_failure_fails_at_once_and_the_rest_still_go(server, smt
     assert sink.connections == 1 and len(sink.messages) == 2
 
 
+async def test_a_partly_refused_message_is_not_sent_and_keeps_the_refused_recipients(server, smtp_servers):
+    sink = smtp_servers(reject={"nobody@example.com"})
+    add_account(server.runtime, sink.port)
+    (message_id,) = queue(server.runtime, 1, to="carol@example.com, nobody@example.com, dave@example.com")
+    await deliver(server.runtime)
+    (row,) = rows(server.runtime, [message_id])
+    assert [received.recipients for received in sink.messages] == [["carol@example.com", "dave@example.com"]]
+    assert row.status == "failed" and row.recipients == "nobody@example.com"
+    assert "partially sent: delivered to carol@example.com, dave@example.com" in row.last_error
+    assert "nobody@example.com: 550" in row.last_error
+
+
+async def test_a_recipient_refused_for_now_is_retried_alone(server, smtp_servers):
+    sink = smtp_servers(temp_failures=1)  # the first RCPT gets 451
+    add_account(server.runtime, sink.port)
+    (message_id,) = queue(server.runtime, 1, to="carol@example.com, dave@example.com")
+    await deliver(server.runtime)
+    (row,) = rows(server.runtime, [message_id])
+    assert row.status == "queued" and row.recipients == "carol@example.com" and row.attempts == 1
+    assert "partially sent: delivered to dave@example.com" in row.last_error
+    await deliver(server.runtime, now=utcnow() + dt.timedelta(hours=1))
+    (row,) = rows(server.runtime, [message_id])
+    assert row.status == "sent" and row.attempts == 2
+    # Each recipient got the message exactly once.
+    assert [received.recipients for received in sink.messages] == [["dave@example.com"], ["carol@example.com"]]
+
+
 async def test_no_account_keeps_the_message_queued(server):
     (row_id,) = queue(server.runtime, 1)
     assert await deliver(server.runtime) == 0

@@ -242,3 +242,16 @@ def test_smtp_and_pop_accounts(runtime, admin):
         run(runtime, ops.update_pop_account, admin, (box.id, ["NewTicketRestriction=some"]))
     run(runtime, ops.delete_pop_account, admin, (box.id,))
     assert run(runtime, ops.list_pop_accounts, admin) == []
+
+
+def test_an_emptied_spool_never_hands_out_an_old_id_again(runtime, admin):
+    """An administrator holding an old id must never retry or delete another
+    message with it (SQLite: AUTOINCREMENT, migration 0012)."""
+    seen = queue(runtime, 3)
+    assert run(runtime, ops.delete_all_outgoing_messages, admin, ("",)) == 3
+    (new,) = queue(runtime, 1)
+    assert new > max(seen)
+    raw = make_mail(subject="incoming")
+    first = pop.store_message(runtime, None, raw)
+    assert run(runtime, ops.delete_all_incoming_messages, admin, ("",)) == 1
+    assert pop.store_message(runtime, None, raw) > first

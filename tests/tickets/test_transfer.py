@@ -3,6 +3,7 @@ live server), SetFollowUp / RemoveFollowUp and applying due follow-ups."""
 from __future__ import annotations
 
 import datetime as dt
+import os
 import re
 import socket
 
@@ -13,7 +14,7 @@ from sqlalchemy import select
 
 from conftest import ADMIN_PASSWORD, failed, ok
 from stws.db.models import (
-    GroupAgent, Ticket, TicketComment, TicketEvent, TicketMessage, TransferServer, utcnow,
+    CommentType, GroupAgent, Ticket, TicketAttachment, TicketComment, TicketEvent, TicketMessage, TransferServer, utcnow,
 )
 from stws.domain.errors import AlreadyExists, InvalidArgument, NotFound, ResultCode
 from stws.domain.tickets import transfer
@@ -430,6 +431,77 @@ async def test_transfer_to_instance_by_names(desk, remote):
     (event,) = events(desk, local.id, "TransferredToInstance")
     assert remote_number in event.description and event.user_name == "alice"
     assert events(desk, local.id, "TransferToInstanceFailed") == []
+
+
+async def add_attachment(desk, number, message_id, name, payload, chunk=None):
+    """Upload ``payload`` here (in chunks of ``chunk`` bytes when given); its id."""
+    now = dt.datetime.now(dt.timezone.utc)
+    first = payload[:chunk] if chunk else payload
+    added = ok(await desk.tickets.AddTicketAttachment(*desk.agent, number, message_id, name, first, len(payload),
+                                                      now))
+    for start in range(len(first), len(payload), chunk or len(payload)):
+        ok(await desk.tickets.AppendToTicketAttachment(*desk.agent, added.File.fileId,
+                                                       payload[start:start + chunk]))
+    return added.File.fileId
+
+
+def remote_files(second, ticket_id):
+    """(message index among the copy's messages or None, name, bytes) of each remote attachment."""
+    messages = [m.id for m in remote_messages(second, ticket_id)]
+    with second.runtime.db.transaction(writes=False) as session:
+        rows = session.scalars(select(TicketAttachment).where(TicketAttachment.ticket_id == ticket_id)
+                               .order_by(TicketAttachment.id)).all()
+    root = second.runtime.data.attachments
+    return [(messages.index(r.message_id) if r.message_id else None, r.file_name_original,
+             (root / r.file_name_on_disk).read_bytes()) for r in rows]
+
+
+async def test_transfer_to_instance_carries_notes_and_attachments(desk, remote):
+    server_id = add_transfer_server(desk, "Partner desk", remote.base_url)
+    number = await new_ticket(desk)
+    add_messages(desk, number)
+    local = load(desk, number)
+    messages = [m.id for m in remote_messages(desk.server, local.id) if not m.is_draft]
+    ok(await desk.tickets.AddTicketNote(*desk.agent, number, "General", "Called them.\nNo answer <yet>."))
+    ok(await desk.tickets.AddTicketNoteHtml(*desk.agent, number, "Resolution", "<p>Use <b>water</b>.</p>"))
+    big = os.urandom(2 * 1024 * 1024 + 12345)  # three chunks on the way over
+    await add_attachment(desk, number, messages[0], "photo.jpg", b"\xff\xd8 first message's")
+    await add_attachment(desk, number, messages[2], "dump.bin", big, chunk=700_000)
+    await add_attachment(desk, number, 0, "contract.pdf", b"%PDF ticket-wide")
+    with desk.server.runtime.db.transaction(writes=False) as session:
+        noted = {c.text: c.date_entered_utc for c in session.scalars(
+            select(TicketComment).where(TicketComment.ticket_id == local.id))}
+
+    result = ok(await desk.tickets.TransferTicketToInstance(
+        *desk.agent, number, server_id, remote.department_id, "", 0, "", 0, "", "", ""))
+    remote_number = REMOTE_NUMBER.search(result.Message).group(1)
+    (copy,) = remote_tickets(remote)
+    assert copy.ticket_number == remote_number
+    with remote.runtime.db.transaction(writes=False) as session:
+        types = dict(session.execute(select(CommentType.id, CommentType.english_name)).all())
+        notes = [(types[c.comment_type_id], c.text, c.date_entered_utc) for c in session.scalars(
+            select(TicketComment).where(TicketComment.ticket_id == copy.id).order_by(TicketComment.id))]
+    assert notes[:2] == [
+        ("General", "Called them.<br>\nNo answer &lt;yet&gt;.", noted["Called them.\nNo answer <yet>."]),
+        ("Resolution", "<p>Use <b>water</b>.</p>", noted["<p>Use <b>water</b>.</p>"])]
+    assert notes[2][0] == "Transfer" and notes[2][1].startswith("Transferred from ticket %s" % number)
+    assert remote_files(remote, copy.id) == [
+        (0, "photo.jpg", b"\xff\xd8 first message's"), (2, "dump.bin", big), (None, "contract.pdf", b"%PDF ticket-wide")]
+
+
+async def test_transfer_to_instance_with_an_attachment_missing_on_disk_sends_nothing(desk, remote):
+    server_id = add_transfer_server(desk, "Partner", remote.base_url)
+    number = await new_ticket(desk)
+    attachment_id = await add_attachment(desk, number, 0, "gone.txt", b"soon gone")
+    with desk.server.runtime.db.transaction(writes=False) as session:
+        on_disk = session.get(TicketAttachment, attachment_id).file_name_on_disk
+    (desk.server.runtime.data.attachments / on_disk).unlink()
+    message = failed(await desk.tickets.TransferTicketToInstance(
+        *desk.agent, number, server_id, remote.department_id, "", 0, "", 0, "", "", ""), ResultCode.INVALID_STATE)
+    assert "gone.txt of this ticket cannot be read from disk" in message and "was deleted" in message
+    (copy,) = remote_tickets(remote)
+    assert copy.is_deleted
+    assert_unchanged_but_recorded(desk, number, "cannot be read from disk")
 
 
 async def test_transfer_to_instance_by_ids_with_agent_and_status(desk, remote):

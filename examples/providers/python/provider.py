@@ -16,6 +16,12 @@ Users, rules and options come from one config file (see provider.ini):
 Serves ``http://<listen>/provider.asmx`` and its ``?WSDL``. Needs spyne,
 lxml and Twisted (all in stws's environment). Copy this file and change the
 rules in ``Provider`` to suit; README.md describes every method.
+
+Other providers reuse the service shape by importing this module: subclass
+``ProviderBase`` (the authPW check, the methods as Python methods on decoded
+``Inputs`` returning a ``Reply``), then ``serve_from_arguments`` (or
+``build_wsgi_app`` in a WSGI server of your own). ../ldap/ldap_provider.py
+does so.
 """
 from __future__ import annotations
 
@@ -222,6 +228,20 @@ def load_settings(path: Path) -> Settings:
 
 # ---------------------------------------------------------------- the providers
 
+# Method name -> the type name prefix SmarterTrack's connector uses
+# (External<X>ProviderInputs / External<X>ProviderResult), so a .NET proxy
+# made from this WSDL has the classes a SmarterTrack customer knows.
+METHODS = {
+    "Authenticate": "Login",
+    "GetSignInCookieInfo": "Login",
+    "Register": "Registration",
+    "GetCustomFieldOptions": "CustomField",
+    "StartTicket": "Ticket",
+    "StartChat": "Chat",
+    "GetUserInformation": "UserInfo",
+    "RecordEvent": "Event",
+}
+
 
 @dataclass
 class Reply:
@@ -242,19 +262,25 @@ def _domain(email: str) -> str:
     return email.rpartition("@")[2].lower()
 
 
-class Provider:
-    """The rules of every method, on decoded inputs; no SOAP here. Each
-    method returns a Reply or raises Refused."""
+class ProviderBase:
+    """What the SOAP service needs of a provider: its Web Service Password,
+    XML namespace, the methods it publishes (a subset of METHODS, each a
+    Python method of the same name taking ``Inputs`` and returning a
+    ``Reply`` or raising ``Refused``) and a one-line summary for the start
+    message. No SOAP here."""
 
-    def __init__(self, settings: Settings):
-        self.settings = settings
-        self._events_lock = threading.Lock()
-        self._event_ids = self._recorded_event_ids()
+    methods: tuple = tuple(METHODS)
+
+    def __init__(self, auth_password: str, namespace: str = "http://tempuri.org/"):
+        self.auth_password = auth_password
+        self.namespace = namespace
+
+    def summary(self) -> str:
+        return ""
 
     def call(self, method: str, inputs: Inputs) -> Reply:
         try:
-            if not hmac.compare_digest(inputs.get("authPW").encode("utf-8"),
-                                       self.settings.auth_password.encode("utf-8")):
+            if not hmac.compare_digest(inputs.get("authPW").encode("utf-8"), self.auth_password.encode("utf-8")):
                 raise Refused("Permission Denied")
             reply = getattr(self, method)(inputs)
         except Refused as refusal:
@@ -270,6 +296,19 @@ class Provider:
         if missing:
             raise Refused("Missing input: %s" % ", ".join(missing))
         return [inputs.get(key) for key in keys]
+
+
+class Provider(ProviderBase):
+    """The rules of every method, from provider.ini."""
+
+    def __init__(self, settings: Settings):
+        super().__init__(settings.auth_password, settings.namespace)
+        self.settings = settings
+        self._events_lock = threading.Lock()
+        self._event_ids = self._recorded_event_ids()
+
+    def summary(self) -> str:
+        return "%d users" % len(self.settings.users)
 
     def _user(self, name: str = "", email: str = "") -> User | None:
         """The user named ``name``, else the one with address ``email``."""
@@ -423,32 +462,20 @@ class Provider:
 
 # ---------------------------------------------------------------- SOAP (spyne)
 
-# Method name -> the type name prefix SmarterTrack's connector uses
-# (External<X>ProviderInputs / External<X>ProviderResult), so a .NET proxy
-# made from this WSDL has the classes a SmarterTrack customer knows.
-METHODS = {
-    "Authenticate": "Login",
-    "GetSignInCookieInfo": "Login",
-    "Register": "Registration",
-    "GetCustomFieldOptions": "CustomField",
-    "StartTicket": "Ticket",
-    "StartChat": "Chat",
-    "GetUserInformation": "UserInfo",
-    "RecordEvent": "Event",
-}
-
 SERVICE_NAME = "ExternalProvider"
 _W = "{http://schemas.xmlsoap.org/wsdl/}"
 _S11 = "{http://schemas.xmlsoap.org/wsdl/soap/}"
 
 
-def build_wsgi_app(provider: Provider, public_url: str):
-    """The WSGI application of the service, its WSDL built for ``public_url``."""
+def build_wsgi_app(provider: ProviderBase, public_url: str):
+    """The WSGI application of ``provider``'s service (its ``methods``), the
+    WSDL built for ``public_url``."""
     from spyne import Application, Array, Boolean, ComplexModel, ServiceBase, Unicode, rpc
     from spyne.protocol.soap import Soap11
     from spyne.server.wsgi import WsgiApplication
 
-    tns = provider.settings.namespace
+    tns = provider.namespace
+    methods = {name: METHODS[name] for name in provider.methods}
     # XmlSerializer shapes: strings and arrays optional (null = omitted),
     # bools required and never nil (else .NET proxies get bool? + ...Specified).
     String = Unicode(min_occurs=0, nillable=False)
@@ -470,7 +497,7 @@ def build_wsgi_app(provider: Provider, public_url: str):
     result_fields = [("Success", Bool), ("Message", String), ("OutputVariables", ArrayOfString)]
 
     types = {}  # kind -> (inputs type, result type)
-    for kind in dict.fromkeys(METHODS.values()):
+    for kind in dict.fromkeys(methods.values()):
         extra = [("CustomFieldDataItems", array_of(FieldData, "ArrayOfExternalCustomFieldData"))] \
             if kind == "CustomField" else []
         types[kind] = (model("External%sProviderInputs" % kind, [("InputVariables", ArrayOfString)]),
@@ -493,7 +520,7 @@ def build_wsgi_app(provider: Provider, public_url: str):
         optional = dict(min_occurs=0, nillable=False)
         return rpc(inputs_type.customize(**optional), _returns=result_type.customize(**optional))(method)
 
-    service = type(SERVICE_NAME, (ServiceBase,), {name: operation(name, kind) for name, kind in METHODS.items()})
+    service = type(SERVICE_NAME, (ServiceBase,), {name: operation(name, kind) for name, kind in methods.items()})
     application = Application([service], tns=tns, name=SERVICE_NAME,
                               in_protocol=Soap11(validator="lxml"), out_protocol=Soap11())
     application.interface.docs.wsdl11.event_manager.add_listener("wsdl_document_built", _asmx_wsdl(tns))
@@ -502,15 +529,15 @@ def build_wsgi_app(provider: Provider, public_url: str):
     # caller's Host), and after the WsgiApplication exists (else the binding
     # names no HTTP transport).
     wsgi_app.doc.wsdl11.build_interface_document(public_url)
-    return _with_index_page(wsgi_app, public_url)
+    return _with_index_page(wsgi_app, public_url, methods)
 
 
-def _with_index_page(wsgi_app, public_url: str):
+def _with_index_page(wsgi_app, public_url: str, methods):
     """A plain GET (an administrator's browser) gets a short page listing the
     methods, as an .asmx does, instead of spyne's "method not allowed" fault."""
     page = ("<!DOCTYPE html><title>%s</title><h1>%s</h1><p>SOAP 1.1 service: <a href='%s?WSDL'>WSDL</a>.</p>"
             "<ul>%s</ul>" % (SERVICE_NAME, SERVICE_NAME, public_url,
-                             "".join("<li>%s</li>" % name for name in METHODS))).encode("utf-8")
+                             "".join("<li>%s</li>" % name for name in methods))).encode("utf-8")
 
     def app(environ, start_response):
         if environ["REQUEST_METHOD"] in ("GET", "HEAD") and not environ.get("QUERY_STRING"):
@@ -548,7 +575,8 @@ def _asmx_wsdl(tns: str):
 # ---------------------------------------------------------------- server
 
 
-def serve(settings: Settings, host: str, port: int, public_url: str | None) -> None:
+def serve(provider: ProviderBase, host: str, port: int, public_url: str | None) -> None:
+    """Serve ``provider`` at http://host:port/provider.asmx until stopped."""
     from twisted.internet import reactor
     from twisted.python.threadpool import ThreadPool
     from twisted.web.resource import Resource
@@ -558,7 +586,6 @@ def serve(settings: Settings, host: str, port: int, public_url: str | None) -> N
     # spyne logs whole invalid requests and every client fault with a traceback.
     for noisy in ("spyne.protocol.soap.soap11.invalid", "spyne.application", "spyne.protocol.xml"):
         logging.getLogger(noisy).setLevel(logging.CRITICAL)
-    provider = Provider(settings)
     root = Resource()
     listening = reactor.listenTCP(port, Site(root), interface=host)
     # With port 0 the address is known only now, and the WSDL needs it.
@@ -567,15 +594,30 @@ def serve(settings: Settings, host: str, port: int, public_url: str | None) -> N
     reactor.callWhenRunning(pool.start)
     reactor.addSystemEventTrigger("during", "shutdown", pool.stop)
     root.putChild(b"provider.asmx", WSGIResource(reactor, pool, build_wsgi_app(provider, url)))
-    print("provider: serving %s (WSDL: %s?WSDL), %d users" % (url, url, len(settings.users)), flush=True)
+    summary = provider.summary()
+    print("provider: serving %s (WSDL: %s?WSDL)%s" % (url, url, ", " + summary if summary else ""), flush=True)
     reactor.run()
+
+
+def add_server_arguments(parser: argparse.ArgumentParser, listen: str = "127.0.0.1:8800") -> None:
+    """--listen (default ``listen``) and --public-url, for ``serve_from_arguments``."""
+    parser.add_argument("--listen", default=listen, help="host:port (port 0: any free port; default %(default)s)")
+    parser.add_argument("--public-url", help="the URL clients use, if not http://<listen>/provider.asmx")
+
+
+def start_logging() -> None:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+
+
+def serve_from_arguments(provider: ProviderBase, args: argparse.Namespace) -> None:
+    host, _, port = args.listen.rpartition(":")
+    serve(provider, host or "127.0.0.1", int(port), args.public_url)
 
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", type=Path, help="the provider's config file (see provider.ini)")
-    parser.add_argument("--listen", default="127.0.0.1:8800", help="host:port (port 0: any free port)")
-    parser.add_argument("--public-url", help="the URL clients use, if not http://<listen>/provider.asmx")
+    add_server_arguments(parser)
     parser.add_argument("--hash-password", action="store_true",
                         help="read a password (prompt, or stdin when piped) and print its password_hash line")
     args = parser.parse_args(argv)
@@ -587,14 +629,13 @@ def main(argv=None) -> int:
         return 0
     if args.config is None:
         parser.error("--config is required")
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    start_logging()
     try:
         settings = load_settings(args.config)
     except ConfigError as error:
         print("provider: %s: %s" % (args.config, error), file=sys.stderr)
         return 2
-    host, _, port = args.listen.rpartition(":")
-    serve(settings, host or "127.0.0.1", int(port), args.public_url)
+    serve_from_arguments(Provider(settings), args)
     return 0
 
 

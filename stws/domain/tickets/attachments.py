@@ -50,7 +50,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import event, select
+from sqlalchemy import select
 
 from stws.db.models import Ticket, TicketAttachment, TicketMessage, User, utcnow
 from stws.domain.errors import InvalidArgument, NotFound, OperationError, PermissionDenied, ResultCode
@@ -106,22 +106,6 @@ def _fsync_directory(path: Path) -> None:
         os.fsync(descriptor)
     finally:
         os.close(descriptor)
-
-
-def _on_rollback(session, undo) -> None:
-    """Run ``undo()`` if the session's transaction rolls back (not after a commit)."""
-    state = {"committed": False}
-
-    def committed(_session):
-        state["committed"] = True
-
-    def rolled_back(_session):
-        if not state["committed"]:
-            state["committed"] = True  # once
-            undo()
-
-    event.listen(session, "after_commit", committed, once=True)
-    event.listen(session, "after_rollback", rolled_back, once=True)
 
 
 def _remove_quietly(path: Path) -> None:
@@ -199,7 +183,7 @@ def add_attachment(call, ticket: Ticket, message_id: int, file_name: str | None,
     root = call.runtime.data.attachments
     disk_name = new_disk_name()
     path = disk_path(root, disk_name)
-    _on_rollback(call.session, lambda: _remove_quietly(path))
+    call.runtime.db.on_rollback(call.session, lambda: _remove_quietly(path))
     path.parent.mkdir(mode=0o750, exist_ok=True)
     with open(path, "xb") as handle:
         handle.write(data)
@@ -249,7 +233,7 @@ def append_to_attachment(call, attachment_id: int, data: bytes | None) -> Ticket
                        "was written." % (attachment_id, attachment.expected_length, old_length, len(data)))
 
     path = disk_path(call.runtime.data.attachments, attachment.file_name_on_disk)
-    _on_rollback(call.session, lambda: _truncate_quietly(path, old_length))
+    call.runtime.db.on_rollback(call.session, lambda: _truncate_quietly(path, old_length))
     with open(path, "r+b") as handle:
         handle.seek(old_length)
         handle.write(data)

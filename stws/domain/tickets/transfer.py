@@ -13,7 +13,10 @@ Transfer to another instance (``transfer_to_instance``)
     The ticket is recreated on another SmarterTrack-compatible server (a
     row of ``transfer_servers``) through that server's own SOAP API:
     CreateTicketFromCustomerWithDate with the first message, then
-    AddMessageToTicketWithDate for each further message in order, a remote
+    AddMessageToTicketWithDate for each further message in order, the
+    ticket's notes (AddTicketNoteHtmlWithDate, dated as here), its complete
+    attachments (AddTicketAttachment and AppendToTicketAttachment in chunks,
+    on the remote copy of the message they belong to), a remote
     TransferTicket when an agent was asked for, and a note (AddTicketNote)
     with the transfer comment. Only then is the local ticket changed: a
     Transfer comment "Transferred to <server> as <remote number>", status
@@ -41,22 +44,24 @@ Follow-ups (``set_follow_up`` / ``remove_follow_up`` / ``apply_due_follow_ups``)
 from __future__ import annotations
 
 import datetime as dt
+import html
 import threading
 import urllib.parse
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from sqlalchemy import and_, case, exists, func, insert, literal, null, or_, select, update
 from sqlalchemy.orm import aliased
 
 from stws.db.models import (
-    Department, Group, GroupAgent, Ticket, TicketComment, TicketEvent, TicketMessage, TicketStatus,
-    TransferServer, User, UtcDateTime, utcnow,
+    CommentType, Department, Group, GroupAgent, Ticket, TicketAttachment, TicketComment, TicketEvent, TicketMessage,
+    TicketStatus, TransferServer, User, UtcDateTime, utcnow,
 )
 from stws.domain import organization as org
 from stws.domain import validation
 from stws.domain.context import Context
 from stws.domain.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound, OperationError
-from stws.domain.tickets import core
+from stws.domain.tickets import attachments, core
 from stws.remote import PeerClient, RemoteFailure, TimeBudget
 
 GENERAL_COMMENT, TRANSFER_COMMENT, FOLLOW_UP_COMMENT = 1, 3, 4
@@ -65,6 +70,8 @@ GENERAL_COMMENT, TRANSFER_COMMENT, FOLLOW_UP_COMMENT = 1, 3, 4
 # transfer (all its requests) at most TOTAL_TIMEOUT_SECONDS.
 REQUEST_TIMEOUT_SECONDS = 20.0
 TOTAL_TIMEOUT_SECONDS = 120.0
+# Attachments go to the transfer server in chunks of this size (a request each).
+ATTACHMENT_CHUNK_BYTES = 1024 * 1024
 # A follow-up date this far in the past is still accepted (clock skew).
 PAST_TOLERANCE = dt.timedelta(minutes=1)
 FOLLOW_UP_BATCH = 500
@@ -237,6 +244,22 @@ class RemoteTarget:
     user_name: str
 
 
+@dataclass(frozen=True)
+class RemoteNote:
+    type_name: str  # the comment type's English name, as AddTicketNote takes it
+    html: str
+    date: dt.datetime
+
+
+@dataclass(frozen=True)
+class RemoteFile:
+    message_index: int | None  # in TicketCopy.messages; None: attached to the ticket itself
+    file_name: str
+    path: Path
+    length: int
+    date: dt.datetime
+
+
 @dataclass
 class TicketCopy:
     """What is sent: the ticket as read at the start of the transfer."""
@@ -248,9 +271,32 @@ class TicketCopy:
     opened: dt.datetime
     idle_start: dt.datetime
     messages: list[RemoteMessage] = field(default_factory=list)
+    notes: list[RemoteNote] = field(default_factory=list)
+    files: list[RemoteFile] = field(default_factory=list)
 
 
-def _copy(session, ticket: Ticket) -> TicketCopy:
+def _notes(session, ticket: Ticket) -> list[RemoteNote]:
+    names = dict(session.execute(select(CommentType.id, CommentType.english_name)).all())
+    comments = session.scalars(select(TicketComment).where(TicketComment.ticket_id == ticket.id)
+                               .order_by(TicketComment.date_entered_utc, TicketComment.id))
+    # Sent as HTML, the one note operation that keeps the date.
+    return [RemoteNote(names.get(c.comment_type_id, "General"),
+                       c.text if c.is_html else html.escape(c.text or "").replace("\n", "<br>\n"),
+                       c.date_entered_utc) for c in comments]
+
+
+def _files(session, ticket: Ticket, message_ids: list[int], root: Path) -> list[RemoteFile]:
+    index_of = {message_id: index for index, message_id in enumerate(message_ids)}
+    rows = session.scalars(select(TicketAttachment).where(
+        TicketAttachment.ticket_id == ticket.id, TicketAttachment.is_deleted.is_(False))
+        .order_by(TicketAttachment.date_created_utc, TicketAttachment.id))
+    # Incomplete uploads are not files yet; those of drafts stay with the draft.
+    return [RemoteFile(index_of.get(row.message_id) if row.message_id else None, row.file_name_original,
+                       attachments.disk_path(root, row.file_name_on_disk), row.length, row.date_created_utc)
+            for row in rows if attachments.is_complete(row) and (not row.message_id or row.message_id in index_of)]
+
+
+def _copy(session, ticket: Ticket, attachment_root: Path) -> TicketCopy:
     rows = session.scalars(
         select(TicketMessage).where(TicketMessage.ticket_id == ticket.id, TicketMessage.is_draft.is_(False))
         .order_by(TicketMessage.date_received_utc, TicketMessage.id)
@@ -265,7 +311,8 @@ def _copy(session, ticket: Ticket) -> TicketCopy:
         body=row.body_html or row.body_text or "", is_html=bool(row.body_html), date=row.date_received_utc,
     ) for row in rows]
     return TicketCopy(ticket.id, ticket.ticket_number, ticket.customer_email, ticket.subject,
-                      ticket.date_opened_utc, ticket.idle_start_utc, messages)
+                      ticket.date_opened_utc, ticket.idle_start_utc, messages, _notes(session, ticket),
+                      _files(session, ticket, [row.id for row in rows], attachment_root))
 
 
 class RemoteDesk:
@@ -353,22 +400,61 @@ class RemoteDesk:
         if not number:
             raise RemoteFailure("%s created the ticket but did not say its number." % self.name)
         try:
+            part_ids = [None]  # remote message ids, in copy.messages' order; the first one's asked when needed
             for message in rest:
-                self.call("svcTickets", "AddMessageToTicketWithDate", number, message.from_address,
-                          message.to_address, message.cc_address, message.subject, message.body, message.is_html,
-                          not message.incoming, False, message.date)
+                part = self.call("svcTickets", "AddMessageToTicketWithDate", number, message.from_address,
+                                 message.to_address, message.cc_address, message.subject, message.body,
+                                 message.is_html, not message.incoming, False, message.date).Part
+                part_ids.append(part.PartId if part is not None else 0)
+            for earlier in copy.notes:
+                self.call("svcTickets", "AddTicketNoteHtmlWithDate", number, earlier.type_name, earlier.html,
+                          earlier.date)
+            if any(file.message_index == 0 for file in copy.files):
+                part_ids[0] = self._first_message_id(number)
+            for file in copy.files:
+                self._send_file(number, part_ids[file.message_index] if file.message_index is not None else 0,
+                                file)
             if agent_id:
                 remote_group = group_id or self.call("svcTickets", "GetTicketInfoByTicketNumber", number).Ticket.IdGroup
                 self.call("svcTickets", "TransferTicket", number, remote_group, agent_id, "", "")
             if self.call("svcTickets", "AddTicketNote", number, "Transfer", note, check=False).Result is not True:
                 self.call("svcTickets", "AddTicketNote", number, "general", note)
-        except RemoteFailure as failure:
+        except OperationError as failure:  # the remote server's, or an attachment gone from disk
             failure.message += " " + self.discard(number)
             raise
         except Exception:
             self.discard(number)  # our own bug: still leave no half copy there
             raise
         return number
+
+    def _first_message_id(self, number: str) -> int:
+        ticket_id = self.call("svcTickets", "GetTicketInfoByTicketNumber", number).Ticket.ID
+        parts = self.call("svcTickets", "GetTicketConversationPartList", ticket_id).Parts
+        messages = [part.PartId for part in (parts.TicketPartInfo if parts else []) if part.Type == 1]
+        if not messages:
+            raise RemoteFailure("%s lists no message in its copy %s of the ticket." % (self.name, number))
+        return messages[0]
+
+    def _send_file(self, number: str, message_id: int, file: RemoteFile) -> None:
+        """One attachment, read from disk and sent in chunks."""
+        try:
+            with open(file.path, "rb") as data:
+                chunk = data.read(ATTACHMENT_CHUNK_BYTES)
+                listed = self.call("svcTickets", "AddTicketAttachment", number, message_id or 0, file.file_name,
+                                   chunk, file.length, file.date).File
+                sent = len(chunk)
+                while sent < file.length:
+                    chunk = data.read(ATTACHMENT_CHUNK_BYTES)
+                    if not chunk:
+                        break
+                    self.call("svcTickets", "AppendToTicketAttachment", listed.fileId, chunk)
+                    sent += len(chunk)
+        except OSError as error:
+            raise InvalidState("The attachment %s of this ticket cannot be read from disk (%s); nothing was "
+                               "transferred." % (file.file_name, error.strerror or error)) from None
+        if sent != file.length:
+            raise InvalidState("The attachment %s of this ticket is shorter on disk than recorded; nothing was "
+                               "transferred." % file.file_name)
 
     def discard(self, number: str) -> str:
         """Delete the partial remote copy; says what happened."""
@@ -449,7 +535,7 @@ def _prepare_transfer(call, ticket_number: str, server_id: int, target: RemoteTa
                               % server.name)
     status = core.status_by_name(session, status_name, default=core.CLOSED)
     comment = (comment or "").strip()
-    copy = _copy(session, ticket)
+    copy = _copy(session, ticket, call.runtime.data.attachments)
     note = "Transferred from ticket %s by %s." % (copy.number, call.principal.username)
     if comment:
         note += "\n\n" + comment

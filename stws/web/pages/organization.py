@@ -22,9 +22,10 @@ DEPARTMENTS = "/organization/departments"
 GROUPS = "/organization/groups"
 
 
-def administrators(section: str):
+def administrators(section: str, refusal: str = "The organization's settings are for administrators."):
     """A page of the ``section`` navigation entry, for administrators only
-    (the operations refuse anyone else too; this says so before anything runs)."""
+    (the operations refuse anyone else too; this says so, in ``refusal``,
+    before anything runs)."""
 
     def wrap(handler):
         @wraps(handler)
@@ -32,7 +33,7 @@ def administrators(section: str):
             page.section = section
             if not page.may(roles.ADMINISTRATOR):
                 return page.render("admin/refused.html", status=403, title="Not allowed",
-                                   message="The organization's settings are for administrators.")
+                                   message=refusal)
             return handler(page, *args, **kwargs)
 
         return page_handler

@@ -1,9 +1,4 @@
-"""Registers ``twistd stws`` (this folder is put on sys.path by the install)."""
-from twisted.application.service import ServiceMaker
-
-stws = ServiceMaker(
-    "stws",
-    "stws.twistd",
-    "Help desk server with SmarterTrack-compatible SOAP web services",
-    "stws",
-)
+"""Registers ``twistd stws``: installed with the package (a wheel puts it in
+site-packages/twisted/plugins), and put on sys.path for a checkout by the
+.pth file scripts/setup writes."""
+from stws.twistd import SERVICE_MAKER as stws  # noqa: F401 - twistd finds IServiceMaker objects by module attribute
