@@ -94,7 +94,7 @@ def main() -> int:
     config_file = write_config(work / "provider")
     listen = "127.0.0.1:%d" % free_port()
     url = "http://%s/provider.asmx" % listen
-    provider = RunningProvider(config_file, listen)
+    provider = RunningProvider(config_file, listen=listen)
     os.environ.setdefault("STWS_ADMIN_PASSWORD", "bench-passw0rd")
     runtime = start_runtime(Config(data_dir=work / "data", database=args.database or None, threads=4))
     clock = ShiftedClock()
@@ -187,7 +187,7 @@ def main() -> int:
               % (args.outage_events, args.per_ticket, attempts, outage, delivery.provider_failures,
                  runtime.remote.breakers.closed_in(url), left_wait, counts.pending, counts.failing,
                  counts.last_error[:80]))
-        provider = RunningProvider(config_file, listen)
+        provider = RunningProvider(config_file, listen=listen)
         seconds, runs = drain()
         print("catch-up  provider up -> outbox empty: %.1f s (%.1f s waiting for the retry the outage left, "
               "%.1f s delivering %d events: %.0f events/s), %d runs"

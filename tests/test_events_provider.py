@@ -47,7 +47,7 @@ class Provider:
         self.running: RunningProvider | None = None
 
     def start(self):
-        self.running = RunningProvider(self.config, self.listen)
+        self.running = RunningProvider(self.config, listen=self.listen)
         assert self.running.url == self.url
 
     def stop(self):
