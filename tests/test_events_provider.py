@@ -13,7 +13,7 @@ import socket
 import uuid
 
 import pytest
-from sqlalchemy import insert, select, update
+from sqlalchemy import insert, select
 from twisted.internet import threads
 
 from admin_client import AdminClient
