@@ -44,7 +44,7 @@ def test_a_built_wheel_renders_the_pages_from_its_own_files(tmp_path, wheel):
         "assert stws.web.__file__.startswith(%r), stws.web.__file__;"
         "html = stws.web.render_page('admin/signin.html', page=None, root='/admin', signed_in=None, roles=None,"
         " csrf_token='', notice='', notice_is_error=False, url=None, static=admin.static_url, title='Sign in',"
-        " message='', username='', signin_csrf='t', next='');"
+        " message='', username='', signin_csrf='t', next='', forgot_password_url='', local=False);"
         "assert b'Sign in to the help desk' in html;"
         "assert admin._STATIC['admin.js'][0].startswith(b'//')" % str(installed)
     )

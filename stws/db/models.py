@@ -864,9 +864,12 @@ class IncomingMessage(Base):
     from_address: Mapped[str] = mapped_column(String(1000), default="")
     subject: Mapped[str] = mapped_column(String(1000), default="")
     size: Mapped[int] = mapped_column(BigInteger, default=0)
-    # "pending", "imported", "duplicate" or "failed".
+    # "pending", "imported", "duplicate", "refused" (by the ticket or custom
+    # field provider) or "failed".
     status: Mapped[str] = mapped_column(String(20), default="pending")
     attempts: Mapped[int] = mapped_column(default=0)
+    # A pending message whose import had to wait for a provider: not before then.
+    next_attempt_utc: Mapped[dt.datetime | None]
     last_error: Mapped[str] = mapped_column(Text, default="")
     ticket_id: Mapped[int | None] = mapped_column(ForeignKey("tickets.id", ondelete="SET NULL"))
     date_received_utc: Mapped[dt.datetime] = mapped_column(default=utcnow)

@@ -20,7 +20,9 @@ from stws.db.models import (
     utcnow,
 )
 from stws.domain import validation
-from stws.domain.errors import AlreadyExists, InUse, InvalidArgument, InvalidState, NotFound, PermissionDenied
+from stws.domain.errors import (
+    AlreadyExists, AuthenticationFailed, InUse, InvalidArgument, InvalidState, NotFound, PermissionDenied,
+)
 from stws.domain.properties import InvalidProperties, Property, PropertyBag, parse_bool, parse_int
 from stws.security import roles as role_rules
 from stws.security.auth import new_security_stamp, username_key
@@ -201,6 +203,41 @@ def create_user(call, username, password, email, is_email_verified, display_name
     except InvalidArgument as failure:
         raise InvalidProperties(failure.message, {"Roles": failure.message}) from None
     user.roles = list(dict.fromkeys(roles))  # Everyone ticked as well is given once
+    session.add(user)
+    session.flush()
+    return user
+
+
+def link_external_user(call, username: str, email: str, display_name: str, default_role: str,
+                       email_verified: bool) -> User:
+    """The account the login provider vouched for: the External account
+    named ``username``, its email and display name brought up to date from
+    the provider (when it gave them), or a new External account with
+    Everyone and ``default_role`` (Registered Users with Verified Email
+    instead of Registered Users when ``email_verified``, as create_user
+    does). An account of that name signing in otherwise (a password) is
+    never taken over: AuthenticationFailed, and the provider's word is
+    ignored. The values are checked by the caller."""
+    session = call.session
+    user = session.scalars(select(User).where(User.username_key == username_key(username),
+                                              User.is_deleted.is_(False))).one_or_none()
+    if user is not None:
+        if user.auth_method != "external":
+            raise AuthenticationFailed("The account %s signs in with %s, not through the login provider."
+                                       % (user.username, user.auth_method.replace("_", " ")))
+        if email and user.email != email:
+            user.email = email
+        if display_name and user.display_name != display_name:
+            user.display_name = display_name
+        if email_verified and email and not user.is_email_verified:
+            user.is_email_verified = True
+        return user
+    if email_verified and email and default_role == role_rules.REGISTERED:
+        default_role = role_rules.VERIFIED
+    user = User(username=username, username_key=username_key(username), email=email,
+                display_name=display_name or username, password_hash="", auth_method="external",
+                is_email_verified=bool(email_verified and email), security_stamp=new_security_stamp())
+    user.roles = list(dict.fromkeys(role_by_name(call, name) for name in (role_rules.EVERYONE, default_role)))
     session.add(user)
     session.flush()
     return user

@@ -36,6 +36,21 @@ What a message becomes
       at most ``mail.auto_response_cap`` (default 5) per sender per hour
       (table ``auto_responses``).
 
+Providers
+    Before a new ticket's transaction, the custom field and ticket providers
+    are asked about it when enabled (``stws.providers.ticket_start``;
+    replies are not asked about). If one declines (TicketCreation=FALSE,
+    CanStartTickets=false, a broken custom field rule), the row is marked
+    ``refused`` with the reason, its file stays in the email folder (a
+    retry from the spool imports it again), and the sender gets the
+    provider's Message by email when the auto-responder would answer
+    (department's auto-responder on, not automated mail, under the hourly
+    cap). If one cannot be asked (unreachable, a fault, a timeout...), the
+    row stays ``pending`` with the reason in ``last_error`` and is tried
+    again after a backoff (``next_attempt_utc``); the other messages of the
+    run that need the provider wait too without calling it; after
+    PROVIDER_ATTEMPTS tries the row is marked failed (kept, retryable).
+
 Who acts
     Domain functions take a ``call`` (session, principal, runtime). The
     import acts through a ``Context`` whose principal is the primary
@@ -64,14 +79,16 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, or_, select, update
 
 from stws.db.models import (AutoResponse, Department, IncomingMessage, OutgoingMessage, PopAccount, Setting,
                             Ticket, TicketMessage, User, utcnow)
 from stws.domain import organization
 from stws.domain.context import Context
-from stws.domain.errors import InvalidArgument, OperationError
+from stws.domain.errors import InvalidArgument, OperationError, ResultCode
 from stws.domain.tickets.auto_responder import send_auto_responder
+from stws.mail.outgoing import compose, delivery_delay, new_message_id, sender_address
+from stws.providers import ticket_start
 from stws.security.auth import username_key
 from stws.security.principals import system_principal
 
@@ -80,6 +97,12 @@ error_log = logging.getLogger("stws.error")
 
 SYSTEM_NAME = "Email Import"
 BATCH_SIZE = 200
+# A message whose new ticket the ticket or custom field provider could not
+# be asked about waits 1, 2, 4 ... minutes (at most an hour) between tries,
+# and is marked failed (kept, retryable from the spool) after this many.
+PROVIDER_ATTEMPTS = 20
+PROVIDER_BACKOFF_SECONDS = 60
+PROVIDER_BACKOFF_MAX_SECONDS = 3600
 DEFAULT_AUTO_RESPONSE_CAP = 5
 _TICKET_NUMBER = re.compile(r"\[#?(\d{3}-[0-9A-F]{8}-[0-9A-F]{4})\]", re.IGNORECASE)
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
@@ -272,6 +295,71 @@ def ticket_replied_to(session, parsed: Parsed) -> Ticket | None:
 # ---------------------------------------------------------------- importing one row
 
 
+def _ticket_to_reply_to(session, parsed: Parsed):
+    """The ticket the message replies to, None for a new ticket (a
+    closed-and-locked ticket takes no replies: a new ticket instead)."""
+    from stws.domain.tickets import core
+
+    ticket = ticket_replied_to(session, parsed)
+    if ticket is not None and core.status_of(session, ticket).is_locked:
+        return None
+    return ticket
+
+
+def _new_ticket_account(call, row, parsed: Parsed):
+    """(the POP account, the sender's customer account or None) of a new
+    ticket, or ImportFailure when the account's restriction refuses it."""
+    from stws.domain.tickets import core
+
+    account = call.session.get(PopAccount, row.account_id) if row.account_id else None
+    if account is None:
+        raise ImportFailure("the POP account it came from no longer exists; no department to open a ticket in")
+    restriction = account.new_ticket_restriction
+    if restriction == "nobody":
+        raise ImportFailure("not a reply to a ticket, and %s accepts replies only" % account.email_address)
+    customer = core.find_customer(call, parsed.sender)
+    if customer is None and restriction == "registered":
+        raise ImportFailure("%s is not a registered user, and only registered users may open tickets by email "
+                            "at %s" % (parsed.sender, account.email_address))
+    return account, customer
+
+
+class _ProvidersDown:
+    """Within one import run: the provider failure that made a message wait,
+    so that the next messages needing the providers wait without calling."""
+
+    def __init__(self):
+        self.failure: OperationError | None = None
+
+
+def _is_provider_failure(error: OperationError) -> bool:
+    return error.code == ResultCode.REMOTE_FAILURE
+
+
+def _consult(runtime, row_id: int, parsed: Parsed, down: _ProvidersDown):
+    """(consulted, TicketStart or None): what the providers decide about the
+    new ticket this message would open, asked outside any transaction; not
+    consulted for a reply or when no provider is enabled."""
+    if not any(ticket_start.enabled(runtime)):
+        return False, None
+    with runtime.db.transaction(writes=False) as session:
+        row = session.get(IncomingMessage, row_id)
+        if _ticket_to_reply_to(session, parsed) is not None:
+            return False, None
+        call = Context.in_session(session, system_principal(session, SYSTEM_NAME), runtime)
+        account, customer = _new_ticket_account(call, row, parsed)
+        request = ticket_start.NewTicketRequest(department_id=account.department_id, subject=parsed.subject,
+                                                user_id=customer.id if customer else None, address=parsed.sender)
+    if down.failure is not None:
+        raise down.failure
+    return True, ticket_start.consult(runtime, request)
+
+
+class _ConsultFirst(Exception):
+    """The message turned out to open a new ticket after all (its ticket was
+    locked meanwhile), and the providers were not asked: try again."""
+
+
 def _attach(call, ticket, message, parsed: Parsed, customer_id):
     from stws.domain.tickets import attachments as ticket_attachments
     from stws.domain.tickets import core
@@ -313,9 +401,10 @@ def create_customer(call, address: str, display_name: str):
         raise ImportFailure("no customer account could be made for %s: %s" % (address, error.message)) from None
 
 
-def import_row(runtime, row_id: int, now: dt.datetime | None = None) -> str:
+def import_row(runtime, row_id: int, now: dt.datetime | None = None, down: _ProvidersDown | None = None) -> str:
     """Import one pending row; returns its new status ("imported", "failed",
-    or "" when it was no longer pending)."""
+    "refused", "pending" when it waits for a provider, or "" when it was no
+    longer pending). ``down``: the run's provider failure so far."""
     from stws.domain.tickets import conversation, core
 
     now = now or utcnow()
@@ -334,6 +423,22 @@ def import_row(runtime, row_id: int, now: dt.datetime | None = None) -> str:
         return "failed"
 
     try:
+        consulted, start = _consult(runtime, row_id, parsed, down or _ProvidersDown())
+    except ImportFailure as failure:
+        _fail(runtime, row_id, str(failure))
+        return "failed"
+    except ticket_start.ProviderDeclined as declined:
+        return _refuse(runtime, row_id, parsed, declined, now)
+    except OperationError as failure:
+        if not _is_provider_failure(failure):
+            _fail(runtime, row_id, failure.message)
+            return "failed"
+        fresh = down is None or down.failure is None
+        if down is not None:
+            down.failure = failure
+        return _wait_for_providers(runtime, row_id, failure, now, counts=fresh)
+
+    try:
         with runtime.db.transaction() as session:
             claimed = session.execute(
                 update(IncomingMessage).where(IncomingMessage.id == row_id, IncomingMessage.status == "pending")
@@ -344,9 +449,7 @@ def import_row(runtime, row_id: int, now: dt.datetime | None = None) -> str:
                 return ""
             row = session.get(IncomingMessage, row_id)
             call = Context.in_session(session, system_principal(session, SYSTEM_NAME), runtime)
-            ticket = ticket_replied_to(session, parsed)
-            if ticket is not None and core.status_of(session, ticket).is_locked:
-                ticket = None  # closed and locked: a new ticket instead
+            ticket = _ticket_to_reply_to(session, parsed)
             body = parsed.text if parsed.text.strip() else (parsed.html if parsed.html.strip() else "(no text)")
             is_html = not parsed.text.strip() and bool(parsed.html.strip())
             if ticket is not None:
@@ -358,24 +461,16 @@ def import_row(runtime, row_id: int, now: dt.datetime | None = None) -> str:
                 customer_id = message.from_user_id
                 kind = "reply"
             else:
-                account = session.get(PopAccount, row.account_id) if row.account_id else None
-                if account is None:
-                    raise ImportFailure("the POP account it came from no longer exists; no department to open "
-                                        "a ticket in")
-                restriction = account.new_ticket_restriction
-                if restriction == "nobody":
-                    raise ImportFailure("not a reply to a ticket, and %s accepts replies only"
-                                        % account.email_address)
-                customer = core.find_customer(call, parsed.sender)
-                if customer is None and restriction == "registered":
-                    raise ImportFailure("%s is not a registered user, and only registered users may open "
-                                        "tickets by email at %s" % (parsed.sender, account.email_address))
+                account, customer = _new_ticket_account(call, row, parsed)
+                if not consulted and any(ticket_start.enabled(runtime)):
+                    raise _ConsultFirst()
                 if customer is None:
                     customer = create_customer(call, parsed.sender, parsed.sender_name)
                 created = core.create_ticket(
-                    call, department_id=account.department_id, group_id=None, agent_id=None,
-                    customer_address=parsed.sender, subject=parsed.subject, body=body, is_html=is_html,
-                    direction=core.INCOMING, status_id=core.ACTIVE, customer_id=customer.id)
+                    call, department_id=start.department_id if start else account.department_id, group_id=None,
+                    agent_id=None, customer_address=parsed.sender, subject=parsed.subject, body=body,
+                    is_html=is_html, direction=core.INCOMING, status_id=core.ACTIVE, customer_id=customer.id)
+                ticket_start.record(call, created.id, start)
                 ticket, message = created.ticket, created.message
                 _store_message_details(message, parsed, file_name)
                 customer_id = ticket.customer_id
@@ -387,6 +482,8 @@ def import_row(runtime, row_id: int, now: dt.datetime | None = None) -> str:
                 responded = _auto_respond(call, ticket, parsed, now)
             row.ticket_id = ticket.id
             number = ticket.ticket_number
+    except _ConsultFirst:
+        return ""
     except ImportFailure as failure:
         _fail(runtime, row_id, str(failure))
         return "failed"
@@ -432,6 +529,88 @@ def _auto_respond(call, ticket, parsed: Parsed, now) -> str:
     return "; auto-responder queued"
 
 
+def _refuse(runtime, row_id: int, parsed: Parsed, declined, now) -> str:
+    """A provider declined the new ticket: the row is marked refused with
+    the reason (its file stays in the email folder), and the sender is told
+    when the auto-responder rules allow."""
+    reason = "refused by the %s: %s" % ("ticket provider" if declined.provider == ticket_start.TICKET
+                                        else "custom field provider", declined.message)
+    with runtime.db.transaction() as session:
+        refused = session.execute(
+            update(IncomingMessage).where(IncomingMessage.id == row_id, IncomingMessage.status == "pending")
+            .values(status="refused", last_error=reason[:4000], attempts=IncomingMessage.attempts + 1,
+                    next_attempt_utc=None)
+            .execution_options(synchronize_session=False))
+        if refused.rowcount != 1:
+            return ""
+        told = _tell_sender(session, session.get(IncomingMessage, row_id), parsed, declined.message, now)
+    pop_log.warning("incoming message %d (%s from %s) not imported: %s%s", row_id,
+                    parsed.message_id or "no Message-ID", parsed.sender, reason, told)
+    return "refused"
+
+
+def _tell_sender(session, row, parsed: Parsed, text: str, now) -> str:
+    """Queue ``text`` to the sender of a refused message, by the
+    auto-responder's rules (its department's auto-responder on, not to
+    automated mail, under the hourly cap); what happened, for the log."""
+    account = session.get(PopAccount, row.account_id) if row.account_id else None
+    department = session.get(Department, account.department_id) if account else None
+    if department is None or not department.auto_responder_enabled:
+        return "; the sender was not told (no auto-responder)"
+    reason = automated_reason(session, parsed)
+    if not reason and not under_auto_response_cap(session, parsed.sender, now):
+        reason = "the hourly cap of auto-responses to %s was reached" % parsed.sender
+    if reason:
+        return "; the sender was not told (%s)" % reason
+    sender = sender_address(session, department)
+    subject = parsed.subject if parsed.subject.lower().startswith("re:") else "Re: %s" % parsed.subject
+    message_id = new_message_id(sender)
+    headers = [("From", sender), ("To", parsed.sender), ("Subject", subject),
+               ("Date", email.utils.format_datetime(now)), ("Message-ID", message_id),
+               ("Auto-Submitted", "auto-replied")]
+    if parsed.message_id:
+        headers += [("In-Reply-To", parsed.message_id), ("References", parsed.message_id)]
+    session.add(OutgoingMessage(
+        from_address=sender, recipients=parsed.sender, subject=subject, message_id_header=message_id,
+        raw_content=compose(headers, text or "Your message could not be accepted."),
+        next_attempt_utc=now + delivery_delay(session)))
+    session.add(AutoResponse(recipient=parsed.sender.lower(), date_sent_utc=now))
+    return "; the sender was told"
+
+
+def provider_backoff(attempts: int) -> dt.timedelta:
+    """How long a message waits after its ``attempts``-th try failed for a provider."""
+    return dt.timedelta(seconds=min(PROVIDER_BACKOFF_SECONDS * 2 ** max(attempts - 1, 0),
+                                    PROVIDER_BACKOFF_MAX_SECONDS))
+
+
+def _wait_for_providers(runtime, row_id: int, failure: OperationError, now, counts: bool = True) -> str:
+    """A provider could not be asked: the row stays pending and is tried
+    again after a backoff, or, after PROVIDER_ATTEMPTS tries, is marked
+    failed (kept, retryable). ``counts``: this try called the provider (the
+    later messages of a run that saw it fail wait without calling it)."""
+    with runtime.db.transaction() as session:
+        row = session.get(IncomingMessage, row_id)
+        if row is None or row.status != "pending":
+            return ""
+        attempts = row.attempts + (1 if counts else 0)
+        row.attempts = attempts
+        if attempts >= PROVIDER_ATTEMPTS:
+            row.status, row.next_attempt_utc = "failed", None
+            row.last_error = ("the providers could not be asked %d times, the last time: %s; retry it from the "
+                              "spool once they work" % (attempts, failure.message))[:4000]
+        else:
+            row.next_attempt_utc = now + provider_backoff(max(attempts, 1))
+            tried = ("try %d of %d" % (attempts, PROVIDER_ATTEMPTS) if counts
+                     else "not asked: they failed for an earlier message of this run")
+            row.last_error = ("waiting for the providers (%s; next try at %s): %s" % (
+                tried, row.next_attempt_utc.strftime("%Y-%m-%d %H:%M:%SZ"), failure.message))[:4000]
+        status, reason = row.status, row.last_error
+    (error_log.warning if status == "failed" else pop_log.warning)(
+        "incoming message %d not imported: %s", row_id, reason)
+    return status
+
+
 def _fail(runtime, row_id: int, reason: str, move: Path | None = None) -> None:
     """Mark the row failed (and move its file to Failed Emails when it is unreadable)."""
     moved = ""
@@ -452,14 +631,19 @@ def _fail(runtime, row_id: int, reason: str, move: Path | None = None) -> None:
 
 
 def import_pending(runtime, now: dt.datetime | None = None, batch_size: int = BATCH_SIZE) -> int:
-    """One Email Import run: imports up to ``batch_size`` pending rows; returns how many were handled."""
+    """One Email Import run: imports up to ``batch_size`` pending rows (not
+    those waiting for a provider until their next attempt); returns how
+    many were handled."""
+    now = now or utcnow()
     with runtime.db.transaction(writes=False) as session:
-        ids = list(session.scalars(select(IncomingMessage.id).where(IncomingMessage.status == "pending")
-                                   .order_by(IncomingMessage.id).limit(batch_size)))
-    handled = 0
+        ids = list(session.scalars(select(IncomingMessage.id).where(
+            IncomingMessage.status == "pending",
+            or_(IncomingMessage.next_attempt_utc.is_(None), IncomingMessage.next_attempt_utc <= now))
+            .order_by(IncomingMessage.id).limit(batch_size)))
+    handled, down = 0, _ProvidersDown()
     for row_id in ids:
         try:
-            if import_row(runtime, row_id, now):
+            if import_row(runtime, row_id, now, down) not in ("", "pending"):
                 handled += 1
         except Exception as error:  # noqa: BLE001 - one message never stops the others
             error_log.exception("Email import: incoming message %d failed unexpectedly", row_id)

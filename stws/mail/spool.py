@@ -20,8 +20,9 @@ Outgoing
 
 Incoming
     A row's ``.eml`` file is in the email folder while pending, in raw
-    content once imported, in Failed Emails when it could not be read.
-    Retrying makes a failed row pending and moves its file back; imported
+    content once imported, in Failed Emails when it could not be read; a
+    row a provider refused keeps it in the email folder.
+    Retrying makes a failed or refused row pending and moves its file back; imported
     rows are not retried (they would be imported twice). Deleting removes
     the row and, unless it was imported (its ticket message names the file
     in ``raw_content_path``), the file.
@@ -43,7 +44,7 @@ from stws.mail.pop import fsync_directory
 smtp_log = logging.getLogger("stws.smtp")
 
 OUTGOING_STATUSES = ("queued", "sending", "sent", "failed")
-INCOMING_STATUSES = ("pending", "imported", "duplicate", "failed")
+INCOMING_STATUSES = ("pending", "imported", "duplicate", "refused", "failed")
 DEFAULT_PAGE = 100
 MAX_PAGE = 1000
 
@@ -393,15 +394,17 @@ def _make_pending(call, rows) -> None:
         row.status = "pending"
         row.last_error = ""
         row.attempts = 0
+        row.next_attempt_utc = None
     if moved:
         fsync_directory(email_folder)
 
 
 def retry_incoming(call, ids) -> int:
-    """Failed (or pending) messages are imported again at the next run;
-    imported ones are refused. How many were retried."""
+    """Failed, refused (by a provider) or pending messages are imported
+    again at the next run (a pending one at once, even if it waits for a
+    provider); imported ones are refused. How many were retried."""
     rows = _locked_rows(call.session, IncomingMessage, ids, "incoming", "retried")
-    done = [r.id for r in rows if r.status not in ("failed", "pending")]
+    done = [r.id for r in rows if r.status not in ("failed", "refused", "pending")]
     if done:
         raise InvalidState("Message %s was already imported; nothing was retried. Deselect it and try again."
                            % ", ".join(map(str, done)))

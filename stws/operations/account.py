@@ -2,7 +2,10 @@
 changing one's password."""
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from stws.domain import organization
+from stws.providers import login as login_provider
 from stws.operations.runner import operation
 from stws.security import roles, sessions
 
@@ -32,3 +35,23 @@ def leave_notice(context, session_token: str, text: str, is_error: bool) -> None
     """The one-time notice the next page of this session shows (the outcome
     of an action, after the redirect that follows it)."""
     sessions.set_flash(context.session, session_token, text, is_error)
+
+
+@dataclass(frozen=True)
+class SignInOptions:
+    """What the sign-in page offers besides its form, from the login
+    provider's settings (all off unless it is enabled as an external web
+    service)."""
+
+    custom_login_url: str = ""  # the page to send people to instead of ours
+    forgot_password_url: str = ""  # linked from the sign-in form
+    sso_cookie: str = ""  # the single sign-on cookie's name, when single sign-on is on
+
+
+def sign_in_options(runtime) -> SignInOptions:
+    """Read before anyone is signed in, so no operation (it has no principal)."""
+    settings = runtime.providers.external(login_provider.PROVIDER)
+    if settings is None:
+        return SignInOptions()
+    return SignInOptions(settings.CustomLoginUrl, settings.ForgotPasswordUrl,
+                         login_provider.SSO_COOKIE if login_provider.sso_enabled(runtime) else "")

@@ -21,6 +21,7 @@ from stws.domain import organization as org
 from stws.domain.directory import Listing
 from stws.domain.organization import PropertyValues, UserPage
 from stws.operations.runner import operation
+from stws.providers import registration
 from stws.security import roles
 
 ADMINISTRATOR = roles.ADMINISTRATOR
@@ -36,14 +37,25 @@ def _check_new_user(args):
     return (username, password, email, is_email_verified, display_name, *rest)
 
 
-@operation(role=ADMINISTRATOR, prepare=_check_new_user)
+def _ask_registration_provider(context, args):
+    # The registration provider (when enabled) may refuse the account or
+    # give the email address and display name to store; asked before the
+    # transaction, after the fields are checked.
+    username, password, email, is_email_verified, display_name, *rest = args
+    email, display_name = registration.register(context.runtime, username, email, display_name)
+    return (username, password, email, is_email_verified, display_name, *rest)
+
+
+@operation(role=ADMINISTRATOR, prepare=_check_new_user, consult=_ask_registration_provider)
 def create_user(context, username, password, email, is_email_verified, display_name) -> int:
     """Create a customer account (roles Everyone and Registered Users, with
-    Verified Email when ``is_email_verified``); the new user's id."""
+    Verified Email when ``is_email_verified``); the new user's id. When the
+    registration provider is enabled it is asked first: it may refuse the
+    account, or give the email address and display name to store."""
     return org.create_user(context, username, password, email, is_email_verified, display_name).id
 
 
-@operation(role=ADMINISTRATOR, prepare=_check_new_user)
+@operation(role=ADMINISTRATOR, prepare=_check_new_user, consult=_ask_registration_provider)
 def create_user_with_roles(context, username, password, email, is_email_verified, display_name,
                            role_names) -> int:
     """create_user giving the new user Everyone and ``role_names`` (the

@@ -3,11 +3,13 @@ what the user information provider says of a ticket's customer, for agents
 (svcExternalProviders; stws.providers)."""
 from __future__ import annotations
 
+from stws.domain.context import Context
 from stws.domain.tickets import customer_information
 from stws.operations.runner import operation
 from stws.providers.event_delivery import OutboxStatus
 from stws.providers import settings as settings_store
 from stws.providers.testing import ProviderTest, probe_configured_provider
+from stws.providers.user_information import look_up
 from stws.security import roles
 
 
@@ -51,7 +53,13 @@ def ticket_user_information(context, ticket_number):
     """The user information provider's Key=Value pairs about the customer of
     a ticket the caller may see (stws.domain.tickets.customer_information).
     Runs outside any transaction: it may wait on the provider."""
-    return customer_information.ticket_user_information(context, ticket_number)
+    runtime = context.runtime
+    # A unit of work, as the runner's: no ORM session unless asked for one;
+    # it ends before the provider is called (stws.remote's rule).
+    with runtime.db.unit_of_work(writes=False) as unit:
+        username, email = customer_information.ticket_customer(Context(context.principal, runtime, unit),
+                                                               ticket_number)
+    return look_up(runtime.providers, runtime.user_information, username, email)
 
 
 @operation(role=roles.ADMINISTRATOR, writes=False)

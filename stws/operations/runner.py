@@ -36,7 +36,9 @@ from typing import Callable
 
 from stws.domain.errors import AuthenticationFailed
 from stws.domain.context import Context, require_role
+from stws.providers import login as login_provider
 from stws.security import heartbeat
+from stws.security.auth import ProviderCheck
 
 
 @dataclass(frozen=True)
@@ -88,7 +90,20 @@ class PasswordCredentials:
 
     def principal(self, runtime, may_wait: bool = True):
         with runtime.db.reading() as connection:
-            return runtime.authenticator.authenticate(connection, self.username, self.password, may_wait)
+            found = runtime.authenticator.authenticate(connection, self.username, self.password, may_wait)
+        if isinstance(found, ProviderCheck):  # the connection is closed before the provider is asked
+            return login_provider.check_password(runtime, found, self.password or "")
+        return found
+
+
+@dataclass(frozen=True)
+class SingleSignOnCookie:
+    """The single sign-on cookie another site set (stws.providers.login)."""
+
+    value: str
+
+    def principal(self, runtime, may_wait: bool = True):
+        return login_provider.check_cookie(runtime, self.value)
 
 
 def authenticate(runtime, credentials):

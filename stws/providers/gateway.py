@@ -180,6 +180,14 @@ class ProviderGateway:
 
     # ---- calling
 
+    def leave_commit_group(self) -> None:
+        """Raise LeavesCommitGroup on the commit-group thread: its caller is
+        about to call a provider (or to read what it will send one, which is
+        wasted work there)."""
+        groups = self._write_groups()
+        if groups is not None and groups.on_its_thread():
+            raise LeavesCommitGroup()
+
     def call(self, name: str, method: str, inputs: Iterable[tuple[str, object]],
              accepts: Callable[[str], bool] = lambda key: True, settings=None) -> ProviderAnswer | None:
         """Call ``method`` of provider ``name`` with ``inputs`` (pairs; authPW
@@ -190,9 +198,7 @@ class ProviderGateway:
             settings = self.settings().by_name[name]
         if not settings.is_external:
             return None
-        groups = self._write_groups()
-        if groups is not None and groups.on_its_thread():
-            raise LeavesCommitGroup()
+        self.leave_commit_group()
         kind = provider_settings.find(name)
         items = [encode_item("authPW", settings.WebServicePassword)]
         items += [encode_item(key, value) for key, value in inputs]

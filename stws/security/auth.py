@@ -13,6 +13,12 @@ single-row query on the call's connection, with a statement built once.
 
 Brute-force protection: more than 10 failed logins within 5 minutes lock
 the account for 5 minutes (SmarterTrack's rule).
+
+Accounts whose Authentication Method is External, and user names no account
+has, are checked by the login provider (stws.providers.login), never while
+the reading connection is open: ``authenticate`` then answers a
+``ProviderCheck`` (unless the credential is in the cache) and its caller
+closes the connection before asking the provider.
 """
 from __future__ import annotations
 
@@ -22,6 +28,7 @@ import hmac
 import os
 import time
 import uuid
+from dataclasses import dataclass
 
 from sqlalchemy import bindparam, select
 from sqlalchemy.engine import Connection
@@ -34,7 +41,7 @@ from stws.diagnostics.tracing import Tracing
 from stws.domain.errors import AccountLocked, AuthenticationFailed
 from stws.security import roles as role_rules
 from stws.security.principals import Principal
-from stws.security.passwords import burn_equal_time, verify_password
+from stws.security.passwords import verify_password
 
 MAX_FAILURES = 10
 FAILURE_WINDOW = dt.timedelta(minutes=5)
@@ -87,14 +94,18 @@ class CredentialCache:
             self.tracing.cache_event("credentials", "hit", "user %d" % user_id)
             return entry[3]
 
-    def store(self, key: bytes, user_id: int, stamp: str, roles: frozenset) -> None:
+    def store(self, key: bytes, user_id: int, stamp: str, roles: frozenset, ttl: float | None = None) -> None:
+        """Remember a verified credential for ``ttl`` seconds (default: the
+        cache's own lifetime; shorter for credentials the login provider
+        vouched for)."""
+        lifetime = self.ttl if ttl is None else min(ttl, self.ttl)
         with self._lock:
             if len(self._entries) >= self.max_entries:
                 self._evict_expired()
             if len(self._entries) >= self.max_entries:
                 self.tracing.cache_event("credentials", "evict", "all %d entries (full)" % len(self._entries))
                 self._entries.clear()
-            self._entries[key] = (user_id, stamp, time.monotonic() + self.ttl, roles)
+            self._entries[key] = (user_id, stamp, time.monotonic() + lifetime, roles)
 
     def forget_user(self, user_id: int) -> None:
         with self._lock:
@@ -123,27 +134,75 @@ def effective_roles_of(connection: Connection, user_id: int) -> frozenset:
     return role_rules.effective_roles(connection.execute(_ROLE_NAMES, {"id": user_id}).scalars())
 
 
+INCORRECT = "The user name or password is incorrect."
+EXTERNAL = "external"
+
+
+@dataclass(frozen=True)
+class ProviderCheck:
+    """``authenticate``'s answer when the login provider must check the
+    password (stws.providers.login), after the reading connection is closed."""
+
+    username: str  # as the caller gave it
+    user_id: int | None  # the External account of that name; None: no account has it
+    cache_key: bytes  # where to remember the credential once the provider vouched for it
+
+
 class Authenticator:
     def __init__(self, cache: CredentialCache):
         self.cache = cache
 
     def authenticate(self, connection: Connection, username: str | None, password: str | None,
-                     may_verify: bool = True) -> Principal:
-        """The caller's principal, or AuthenticationFailed / AccountLocked.
+                     may_verify: bool = True) -> Principal | ProviderCheck:
+        """The caller's principal, or AuthenticationFailed / AccountLocked;
+        a ProviderCheck for an External account or an unknown name whose
+        credential is not in the cache.
 
         Reads on ``connection`` before the operation's transaction opens, and
         writes nothing; a failed attempt is recorded by ``record_failure`` in
         a transaction of its own. ``may_verify=False``: a password not in the
-        cache raises CredentialCheckIsSlow instead of being verified.
+        cache raises CredentialCheckIsSlow instead of being verified (or
+        checked by the provider).
         """
         username = username or ""
         password = password or ""
         if not username.strip():
             raise AuthenticationFailed("authUserName is empty: give the user name of a help desk account.")
+        user = self.account(connection, username)
+        key = self.cache.key(username, password)
+        if user is None:
+            if not may_verify:
+                raise CredentialCheckIsSlow()
+            return ProviderCheck(username, None, key)
+        if user.auth_method == EXTERNAL:
+            roles = self.cache.lookup(key, user.id, user.security_stamp)
+            if roles is None:
+                if not may_verify:
+                    raise CredentialCheckIsSlow()
+                return ProviderCheck(username, user.id, key)
+            return _principal(user, roles)
+        if user.auth_method != "password":
+            raise AuthenticationFailed(
+                "The account %s signs in through %s and cannot call web services with a password."
+                % (user.username, user.auth_method.replace("_", " "))
+            )
+        roles = self.cache.lookup(key, user.id, user.security_stamp)
+        if roles is None:
+            if not may_verify:
+                raise CredentialCheckIsSlow()
+            if not verify_password(password, user.password_hash):
+                raise AuthenticationFailed(INCORRECT, user_id=user.id)
+            roles = effective_roles_of(connection, user.id)
+            self.cache.store(key, user.id, user.security_stamp, roles)
+        return _principal(user, roles)
+
+    @staticmethod
+    def account(connection: Connection, username: str):
+        """The live account named ``username`` (a row of _USER_BY_NAME), None
+        when there is none, or AccountLocked."""
         user = _USER_BY_NAME.first(connection, {"key": username_key(username)})
         if user is None:
-            burn_equal_time(password)
-            raise AuthenticationFailed("The user name or password is incorrect.")
+            return None
         if user.is_locked_out:
             raise AccountLocked(
                 "The account %s is locked by an administrator; ask an administrator to unlock it." % user.username
@@ -155,24 +214,7 @@ class Authenticator:
                 "The account %s is locked for %d more seconds after too many failed logins."
                 % (user.username, seconds)
             )
-        if user.auth_method != "password":
-            raise AuthenticationFailed(
-                "The account %s signs in through %s and cannot call web services with a password."
-                % (user.username, user.auth_method.replace("_", " "))
-            )
-        key = self.cache.key(username, password)
-        roles = self.cache.lookup(key, user.id, user.security_stamp)
-        if roles is None:
-            if not may_verify:
-                raise CredentialCheckIsSlow()
-            if not verify_password(password, user.password_hash):
-                raise AuthenticationFailed("The user name or password is incorrect.", user_id=user.id)
-            roles = effective_roles_of(connection, user.id)
-            self.cache.store(key, user.id, user.security_stamp, roles)
-        return Principal(
-            user_id=user.id, username=user.username, roles=roles,
-            is_active_agent=user.is_active_agent, last_heartbeat_utc=user.last_heartbeat_utc,
-        )
+        return user
 
     def record_failure(self, session: Session, user_id: int) -> None:
         """Count one failed login; lock the account past the limit."""
@@ -195,3 +237,8 @@ class Authenticator:
             user.failed_login_window_start_utc = None
             user.security_stamp = new_security_stamp()
             self.cache.forget_user(user.id)
+
+
+def _principal(user, roles: frozenset) -> Principal:
+    return Principal(user_id=user.id, username=user.username, roles=roles,
+                     is_active_agent=user.is_active_agent, last_heartbeat_utc=user.last_heartbeat_utc)

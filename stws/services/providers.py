@@ -47,7 +47,20 @@ class ExternalProvidersService(ServiceBase):
         absolute http:// or https://; TimeoutSeconds 1 to 120 (default 10);
         DefaultRole Registered Users (default), Registered Users with Verified
         Email or Everyone (also: registered, anonymous); a provider enabled in
-        WebService mode needs a WebServiceUrl."""
+        WebService mode needs a WebServiceUrl.
+
+        Where they act. Login: Authenticate(loginUsername, loginPassword)
+        checks accounts whose AuthenticationMethod is External and user names
+        no account has (password accounts never); Authentication=OK creates or
+        links the account from EmailAddress and DisplayName with DefaultRole,
+        FAIL counts towards the lockout; GetSignInCookieInfo(loginUsername)
+        confirms the user of a single sign-on cookie (stws_sso:
+        user|expiry|hex HMAC-SHA256(SingleSignOnSecret, user|expiry)).
+        Registration: Register(loginUsername, emailAddress, displayName) is
+        asked before CreateUser creates an account; Registration=REFUSED
+        refuses it (ResultCode 4, the provider's Message), OK may give the
+        DisplayName and EmailAddress to store. A provider that is down:
+        ResultCode 9, nothing created."""
         return {"Message": "Changed: %s." % ", ".join(changed)}
 
     @binds(providers.test_provider, ("providerName", String), returns=TestProviderResult)

@@ -194,10 +194,11 @@ def test_incoming_list_retry_and_select_all(runtime, admin):
     assert run(runtime, ops.retry_all_failed_incoming_messages, admin) == 1
     assert (runtime.data.email / other_failed.file_name).exists()
     assert run(runtime, ops.incoming_spool_counts, admin) == {
-        "IncomingPending": 3, "IncomingImported": 1, "IncomingDuplicate": 0, "IncomingFailed": 0,
+        "IncomingPending": 3, "IncomingImported": 1, "IncomingDuplicate": 0, "IncomingRefused": 0,
+        "IncomingFailed": 0,
         "IncomingTotal": 4}
 
-    with pytest.raises(InvalidArgument, match="pending, imported, duplicate, failed"):
+    with pytest.raises(InvalidArgument, match="pending, imported, duplicate, refused, failed"):
         run(runtime, ops.delete_all_incoming_messages, admin, ("lost",))
     assert run(runtime, ops.delete_incoming_messages, admin, ([pending.id],)) == 1
     assert not (runtime.data.email / pending.file_name).exists()

@@ -1,27 +1,61 @@
 """Creating tickets (as an agent, or as if a customer had written in) and
 reading one. Creating a customer's ticket and reading one are hot paths
 (bench/tickets_throughput.py): they stay on stws.domain.tickets.core's
-prebuilt statements and return its rows and numbers as they are."""
+prebuilt statements and return its rows and numbers as they are.
+
+Every creation first asks the custom field and ticket providers
+(stws.providers.ticket_start) in its ``consult`` step, before its
+transaction; with neither enabled that is one look at a settings snapshot.
+What they decided (``TicketStart``) is appended to the body's arguments."""
 from __future__ import annotations
 
 from stws.domain import organization as org
 from stws.domain.tickets import auto_responder, core
 from stws.mail.outgoing import queue_ticket_email
 from stws.operations.runner import operation
+from stws.providers import ticket_start
 from stws.security import roles
 
 
-@operation(role=roles.AGENT)
+def _consulting(department_at: int, address_at: int, subject_at: int, arity: int, user_at: int | None = None):
+    """A ``consult`` step for a creation whose arguments hold the department,
+    the customer's address, the subject (and the user) at these positions:
+    the arguments padded to ``arity`` with the providers' ``TicketStart``
+    after them, or unchanged when no provider is enabled."""
+
+    def consult(context, args):
+        request = ticket_start.NewTicketRequest(
+            department_id=args[department_at], subject=args[subject_at], address=args[address_at] or None,
+            user_id=args[user_at] if user_at is not None else None)
+        start = ticket_start.consult(context.runtime, request)
+        if start is None:
+            return args
+        return tuple(args) + (None,) * (arity - len(args)) + (start,)
+
+    return consult
+
+
+def _where(department_id, group_id, start):
+    """The department and group a ticket goes to: the ticket provider's
+    department (its front line group) when it re-routed the ticket."""
+    if start is not None and start.rerouted:
+        return start.department_id, None
+    return department_id, group_id
+
+
+@operation(role=roles.AGENT, consult=_consulting(0, 3, 4, arity=12))
 def create_ticket(context, department_id, group_id, agent_id, to_address, subject, body, is_html, set_waiting,
-                  send_email, opened=None, idle_start=None, first_message=None) -> str:
+                  send_email, opened=None, idle_start=None, first_message=None, start=None) -> str:
     """A ticket started by an agent (``agent_id`` 0: the caller), addressed to
     ``to_address``, back-dated by the dates if given; its number."""
+    department_id, group_id = _where(department_id, group_id, start)
     created = core.create_ticket(
         context, department_id=department_id, group_id=group_id, agent_id=agent_id or context.principal.user_id,
         customer_address=to_address, subject=subject, body=body, is_html=is_html, direction=core.OUTGOING,
         status_id=core.WAITING if set_waiting else core.ACTIVE, opened=opened, idle_start=idle_start,
         first_message=first_message,
     )
+    ticket_start.record(context, created.id, start)
     if send_email:
         ticket = created.ticket
         queue_ticket_email(context.session, ticket, created.message, [ticket.customer_email], reply=False)
@@ -29,7 +63,8 @@ def create_ticket(context, department_id, group_id, agent_id, to_address, subjec
 
 
 def _customer_ticket(context, department_id, group_id, user_id, from_address, subject, body, is_html,
-                     send_auto_responder, opened=None, idle_start=None, first_message=None) -> str:
+                     send_auto_responder, opened=None, idle_start=None, first_message=None, start=None) -> str:
+    department_id, group_id = _where(department_id, group_id, start)
     if user_id:
         customer = org.get_user(context, user_id)
         from_address = from_address or customer.email
@@ -38,27 +73,29 @@ def _customer_ticket(context, department_id, group_id, user_id, from_address, su
         subject=subject, body=body, is_html=is_html, direction=core.INCOMING, status_id=core.ACTIVE,
         opened=opened, idle_start=idle_start, first_message=first_message, customer_id=user_id or None,
     )
+    ticket_start.record(context, created.id, start)
     if send_auto_responder and created.department.auto_responder_enabled:
         auto_responder.send_auto_responder(context, created, created.department)
     return created.ticket_number
 
 
-@operation(role=roles.AGENT)
+@operation(role=roles.AGENT, consult=_consulting(0, 1, 2, arity=6))
 def create_ticket_from_customer(context, department_id, from_address, subject, body, is_html,
-                                send_auto_responder) -> str:
+                                send_auto_responder, start=None) -> str:
     """A ticket as if the customer at ``from_address`` had written in, in the
     department's front-line group; its number."""
     return _customer_ticket(context, department_id, 0, 0, from_address, subject, body, is_html,
-                            send_auto_responder)
+                            send_auto_responder, start=start)
 
 
-@operation(role=roles.AGENT)
+@operation(role=roles.AGENT, consult=_consulting(0, 3, 4, arity=11, user_at=2))
 def create_ticket_from_customer_with_date(context, department_id, group_id, user_id, from_address, subject, body,
-                                          is_html, send_auto_responder, opened, idle_start, first_message) -> str:
+                                          is_html, send_auto_responder, opened, idle_start, first_message,
+                                          start=None) -> str:
     """create_ticket_from_customer into a given group (0: the front line) for
     a given user (0: by the address), back-dated; its number."""
     return _customer_ticket(context, department_id, group_id, user_id, from_address, subject, body, is_html,
-                            send_auto_responder, opened, idle_start, first_message)
+                            send_auto_responder, opened, idle_start, first_message, start)
 
 
 # No docstrings on these two: svcTickets' help pages take the operation's

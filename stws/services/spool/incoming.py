@@ -63,7 +63,7 @@ def DeleteIncomingMessages(deleted):
 
 @binds(spool_ops.delete_all_incoming_messages, ("status", String), returns=T.GenericResult)
 def DeleteAllIncomingMessages(deleted):
-    """Delete every message of ``status`` (pending, imported, duplicate, failed),
+    """Delete every message of ``status`` (pending, imported, duplicate, refused, failed),
     or of every status when empty, and the files of those not imported."""
     return {"Message": "Deleted %d messages." % deleted}
 
@@ -71,5 +71,5 @@ def DeleteAllIncomingMessages(deleted):
 @binds(spool_ops.incoming_spool_counts, returns=T.SettingsRequestResult)
 def GetIncomingSpoolCounts(counts):
     """Incoming messages per status, as Key=Value (IncomingPending, IncomingImported,
-    IncomingDuplicate, IncomingFailed, IncomingTotal); GetSpoolCounts includes them too."""
+    IncomingDuplicate, IncomingRefused, IncomingFailed, IncomingTotal); GetSpoolCounts includes them too."""
     return {"RequestResults": key_values(counts)}

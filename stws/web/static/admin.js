@@ -116,3 +116,22 @@
     }
   });
 })();
+
+// A file larger than the server takes is refused before it is sent (the
+// server refuses it too, with the same limit: data-max-bytes).
+(function () {
+  "use strict";
+  document.addEventListener("change", function (event) {
+    var input = event.target;
+    if (!input.matches || !input.matches("input[type=file][data-max-bytes]")) return;
+    var limit = Number(input.getAttribute("data-max-bytes"));
+    var file = input.files && input.files[0];
+    if (file && file.size > limit) {
+      input.setCustomValidity("The file is " + file.size.toLocaleString("en") + " bytes; attachments may have at most " +
+                              limit.toLocaleString("en") + " bytes.");
+    } else {
+      input.setCustomValidity("");
+    }
+    input.reportValidity();
+  });
+})();
