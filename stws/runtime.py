@@ -15,6 +15,7 @@ from stws.db.engine import Database
 from stws.db.seed import seed_administrator, seed_default_organisation, seed_reference_data
 from stws.domain.directory import DirectoryCache
 from stws.logs import LogFiles
+from stws.providers.event_delivery import EventDelivery
 from stws.providers.gateway import ProviderGateway
 from stws.providers.user_information import UserInformationCache
 from stws.remote import PeerClient
@@ -55,6 +56,8 @@ class Runtime:
     providers: ProviderGateway | None = None
     # The user information provider's recent answers, by customer.
     user_information: UserInformationCache = field(default_factory=UserInformationCache)
+    # The events provider's outbox delivery (stws.providers.event_delivery).
+    events: EventDelivery | None = None
 
     def close(self) -> None:
         if self.error_mail is not None:
@@ -86,6 +89,10 @@ def start_runtime(config: Config) -> Runtime:
     runtime = Runtime(config, data, db, authenticator, log_files, generated, tracing=tracing)
     runtime.remote = PeerClient(transaction_open=db.in_transaction)
     runtime.providers = ProviderGateway(db, runtime.remote, write_groups=lambda: runtime.write_groups)
+    # The Event Processing thread delivers the outbox: a commit that queued
+    # events wakes it (on this node, when it runs the threads).
+    runtime.events = EventDelivery(db, runtime.providers, wake=lambda: runtime.workers is not None and
+                                   runtime.workers.wake("Event Processing"))
     runtime.directory = DirectoryCache(tracing=tracing, enabled=config.directory_cache)
     runtime.options = OptionsCache(db)
     runtime.options.listeners.append(tracing.apply)

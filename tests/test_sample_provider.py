@@ -90,13 +90,15 @@ class RunningProvider:
     """provider.py (or ``script``, another provider made with its pieces) in
     its own process, on a free loopback port."""
 
-    def __init__(self, config: Path, script: Path = PROVIDER_SCRIPT):
+    def __init__(self, config: Path, script: Path = PROVIDER_SCRIPT, listen: str = "127.0.0.1:0"):
+        """``listen``: host:port (port 0: a free one; a fixed one to come back
+        at the same URL after a stop)."""
         self.config = config
         # Its log (a line per call) to a file: a pipe nobody reads would fill up.
         self.log = config.parent / "provider.log"
         with open(self.log, "a") as log:
             self.process = subprocess.Popen(
-                [sys.executable, str(script), "--config", str(config), "--listen", "127.0.0.1:0"],
+                [sys.executable, str(script), "--config", str(config), "--listen", listen],
                 stdout=subprocess.PIPE, stderr=log, text=True)
         self.url = self._wait_for_url()
 

@@ -493,6 +493,34 @@ class TicketEvent(Base):
     details: Mapped[str] = mapped_column(Text, default="")
 
 
+class EventOutbox(Base):
+    """A history event waiting for the events provider (RecordEvent).
+
+    Written in the transaction of the action it records, while the Events
+    provider is enabled as an external web service; removed once the
+    provider acknowledged it (stws.providers.event_delivery). No foreign key
+    to the ticket: a purged ticket's events are still delivered, so the row
+    carries the ticket's number itself.
+    """
+
+    __tablename__ = "event_outbox"
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    event_id: Mapped[str] = mapped_column(String(36), unique=True)  # the eventId the provider deduplicates by
+    ticket_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), index=True)
+    ticket_number: Mapped[str] = mapped_column(String(32), default="")
+    event_type: Mapped[str] = mapped_column(String(50))
+    occurred_utc: Mapped[dt.datetime]
+    user_name: Mapped[str] = mapped_column(String(200), default="")
+    description: Mapped[str] = mapped_column(String(1000), default="")
+    details: Mapped[str] = mapped_column(Text, default="")
+    # Failed deliveries of this event: how many, the last one's time and
+    # error, and when the provider refused it, not before when to try again.
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_utc: Mapped[dt.datetime | None]
+    last_error: Mapped[str] = mapped_column(Text, default="")
+    next_attempt_utc: Mapped[dt.datetime | None] = mapped_column(index=True)
+
+
 class TicketLink(Base):
     """A ticket related to another ticket or a call log (AddRelatedItem)."""
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from stws.domain.context import Context
 from stws.domain.tickets import customer_information
 from stws.operations.runner import operation
+from stws.providers.event_delivery import OutboxStatus
 from stws.providers import settings as settings_store
 from stws.providers.testing import ProviderTest, probe_configured_provider
 from stws.providers.user_information import look_up
@@ -59,3 +60,11 @@ def ticket_user_information(context, ticket_number):
         username, email = customer_information.ticket_customer(Context(context.principal, runtime, unit),
                                                                ticket_number)
     return look_up(runtime.providers, runtime.user_information, username, email)
+
+
+@operation(role=roles.ADMINISTRATOR, writes=False)
+def events_outbox_status(context) -> OutboxStatus:
+    """The events provider's outbox: events waiting, failing, the oldest's
+    age, the last error, and how many this node delivered since it started
+    (stws.providers.event_delivery)."""
+    return context.runtime.events.status(context.session)

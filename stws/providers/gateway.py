@@ -149,11 +149,15 @@ class ProviderGateway:
     def settings(self, session=None) -> provider_settings.AllProviderSettings:
         """Every provider's settings, at most SNAPSHOT_SECONDS old. Inside a
         transaction pass its ``session`` (read there when the snapshot is
-        stale); else they are read in a transaction of their own."""
+        stale), or a function returning it (called only then: a hot path
+        that has no ORM session need not make one); else they are read in a
+        transaction of their own."""
         now = time.monotonic()
         snapshot = self._snapshot
         if snapshot is not None and now - self._read_at < self.snapshot_seconds:
             return snapshot
+        if callable(session):
+            session = session()
         if session is not None:
             snapshot = provider_settings.load(session)
         else:

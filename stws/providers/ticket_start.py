@@ -340,6 +340,6 @@ def record(call, ticket_id: int, start: TicketStart | None) -> None:
     if start.values:
         connection.execute(_INSERT_VALUE, [{"ticket_id": ticket_id, "field_id": field_id, "value": value}
                                            for field_id, _, value in start.values])
-    core.insert_events(connection, [core.event_row(
+    core.insert_events(call, [core.event_row(
         call, ticket_id, "ProvidersConsulted", "Started through the external providers",
         "\n".join(start.history) or "The providers allowed the ticket without changes.")])

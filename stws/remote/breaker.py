@@ -53,6 +53,14 @@ class CircuitBreakers:
             circuit = self._circuits.get(url)
             return circuit.failures if circuit else 0
 
+    def closed_in(self, url: str) -> float:
+        """Seconds until ``url`` may be called again (0: now)."""
+        with self._lock:
+            circuit = self._circuits.get(url)
+            if circuit is None or not circuit.open_until:
+                return 0.0
+            return max(0.0, circuit.open_until - self._clock())
+
     def succeeded(self, url: str) -> None:
         with self._lock:
             self._circuits.pop(url, None)

@@ -10,14 +10,19 @@ from spyne import ServiceBase
 from stws.domain.errors import ResultCode
 from stws.providers.gateway import encode_item
 from stws.operations import providers
+from stws.services.diagnostics import NEVER
 from stws.soap.operation import binds
-from stws.soap.types import ArrayOfString, Bool, Int, String, TypeFactory, service_namespace
+from stws.soap.types import ArrayOfString, Bool, Int, Long, String, TypeFactory, When, service_namespace
 
 SERVICE_NAME = "svcExternalProviders"
 T = TypeFactory(service_namespace(SERVICE_NAME))
 
 TestProviderResult = T.result("TestProviderResult", Detail=String, ElapsedMs=Int, IsReachable=Bool,
                               PasswordAccepted=Bool)
+EventsOutboxStatusResult = T.result(
+    "EventsOutboxStatusResult", DeliveredSinceStart=Long, FailingCount=Int, IsProviderEnabled=Bool,
+    LastError=String, LastErrorUtc=When, OldestPendingAgeSeconds=Long, OldestPendingUtc=When, PendingCount=Int,
+    ProviderRetryUtc=When)
 
 
 class ExternalProvidersService(ServiceBase):
@@ -90,3 +95,23 @@ class ExternalProvidersService(ServiceBase):
         Service Password: ResultCode 9."""
         return {"RequestResults": [encode_item(key, value) for key, value in information.pairs],
                 "Message": information.message}
+
+    @binds(providers.events_outbox_status, returns=EventsOutboxStatusResult)
+    def GetEventsOutboxStatus(status):
+        """The events provider's outbox: PendingCount events not delivered yet
+        (they stay, also while the provider is disabled or unreachable),
+        FailingCount of them whose delivery failed at least once, the oldest
+        pending event's time (OldestPendingUtc, OldestPendingAgeSeconds), the
+        last failed delivery's LastError and LastErrorUtc, DeliveredSinceStart
+        (by this server since it started), IsProviderEnabled, and
+        ProviderRetryUtc when this server found the provider unreachable and
+        waits before trying again. Never-happened times are
+        0001-01-01T00:00:00Z."""
+        return EventsOutboxStatusResult(
+            Result=True, ResultCode=int(ResultCode.OK), Message="%d pending, %d failing." % (
+                status.pending, status.failing),
+            DeliveredSinceStart=status.delivered_since_start, FailingCount=status.failing,
+            IsProviderEnabled=status.provider_enabled, LastError=status.last_error,
+            LastErrorUtc=status.last_error_utc or NEVER, OldestPendingAgeSeconds=status.oldest_age_seconds,
+            OldestPendingUtc=status.oldest_utc or NEVER, PendingCount=status.pending,
+            ProviderRetryUtc=status.provider_retry_utc or NEVER)

@@ -19,6 +19,13 @@ still going. A run, in the pool:
 A failing run is written to the error log and the threads log; the thread
 keeps running. Start/stop is the ``enabled`` column: it holds across
 restarts and for every node.
+
+Besides its interval's ticks, a thread can be woken (``ThreadRunner.wake``,
+``WorkerService.wake``, or the job's own ``JobContext.wake``): a run soon,
+marked ``JobContext.woken``, for work that must not wait a whole interval
+(the events provider's outbox). Wakes coalesce, and a wake or tick that
+arrives during a woken run starts one more run after it, so neither
+committed work nor the thread's regular run is ever skipped.
 """
 from __future__ import annotations
 
@@ -57,6 +64,9 @@ class ThreadDefinition:
     # job(context) -> items processed; None while the thread's issue is open.
     job: Callable[["JobContext"], int] | None = None
     waits_for_maintenance: bool = False
+    # A woken run as soon as the thread starts, for work a previous process
+    # left (the events outbox), rather than at the first tick an interval later.
+    wake_at_start: bool = False
 
     @property
     def available(self) -> bool:
@@ -69,6 +79,12 @@ class JobContext:
     definition: ThreadDefinition
     now: dt.datetime
     log: logging.Logger = field(default_factory=lambda: threads_log)
+    # A run asked for by a wake rather than the interval: a job may do only
+    # the urgent part of its work then.
+    woken: bool = False
+    # wake(seconds): run this thread again, woken, in ``seconds`` (callable
+    # from the job's thread).
+    wake: Callable[[float], None] = lambda seconds: None
 
 
 class RunOutcome:
@@ -121,26 +137,82 @@ class ThreadRunner:
         self.current: defer.Deferred | None = None
         self.loop: task.LoopingCall | None = None
         self.last_outcome = ""
+        self.current_is_woken = False
+        # What arrived during a woken run: "tick" or "woken" (a tick wins).
+        self.again: str | None = None
+        self.wake_call = None
 
     def start(self) -> None:
         self.loop = task.LoopingCall(self.tick)
         if self.clock is not None:
             self.loop.clock = self.clock
         self.loop.start(self.definition.interval, now=False)
+        if self.definition.wake_at_start and self.definition.available:
+            self.wake(0.0)
 
     def stop(self) -> None:
         if self.loop is not None and self.loop.running:
             self.loop.stop()
+        if self.wake_call is not None and self.wake_call.active():
+            self.wake_call.cancel()
+        self.wake_call = self.again = None
+
+    @property
+    def started(self) -> bool:
+        return self.loop is not None and self.loop.running
 
     def tick(self):
-        """One LoopingCall tick: start a run unless one is still going."""
+        """One LoopingCall tick: start a run unless one is still going (after
+        a woken one, the tick's run follows it)."""
         if self.running:
+            if self.current_is_woken:
+                self.again = "tick"
             return None
+        self._start(woken=False)
+        return None  # never make the LoopingCall wait: ticks must not pile up
+
+    def wake(self, seconds: float = 0.0) -> None:
+        """A woken run in ``seconds`` (on the reactor thread). Of several
+        wakes pending, the earliest is kept; one during a run starts another
+        run after it."""
+        if not self.started:
+            return
+        clock = self._clock()
+        seconds = max(0.0, seconds)
+        if self.wake_call is not None and self.wake_call.active():
+            if self.wake_call.getTime() <= clock.seconds() + seconds:
+                return
+            self.wake_call.cancel()
+        self.wake_call = clock.callLater(seconds, self._woken)
+
+    def _woken(self):
+        self.wake_call = None
+        if not self.started:
+            return
+        if self.running:
+            self.again = self.again or "woken"
+            return
+        self._start(woken=True)
+
+    def _clock(self):
+        if self.clock is not None:
+            return self.clock
+        from twisted.internet import reactor
+        return reactor
+
+    def _wake_from_job(self, seconds: float) -> None:
+        """JobContext.wake: from the job's thread to the reactor's."""
+        if self.clock is not None:  # tests drive a Clock: everything on one thread
+            self.wake(seconds)
+        else:
+            self._clock().callFromThread(self.wake, seconds)
+
+    def _start(self, woken: bool) -> None:
         self.running = True
-        d = self.current = self.executor(self.run_once)
+        self.current_is_woken = woken
+        d = self.current = self.executor(lambda: self.run_once(woken))
         d.addErrback(self._unexpected)
         d.addBoth(self._finished)
-        return None  # never make the LoopingCall wait: ticks must not pile up
 
     def idle(self) -> defer.Deferred:
         """Fires when no run of this thread is in progress."""
@@ -153,6 +225,9 @@ class ThreadRunner:
     def _finished(self, outcome):
         self.running = False
         self.last_outcome = outcome
+        again, self.again = self.again, None
+        if again is not None and self.started:
+            self._start(woken=again == "woken")
         return outcome
 
     def _unexpected(self, failure):
@@ -161,7 +236,7 @@ class ThreadRunner:
 
     # ---- in the worker thread -----------------------------------------
 
-    def run_once(self) -> str:
+    def run_once(self, woken: bool = False) -> str:
         definition = self.definition
         db = self.runtime.db
         now = self.now()
@@ -181,7 +256,8 @@ class ThreadRunner:
         error = ""
         items = 0
         try:
-            items = int(definition.job(JobContext(self.runtime, definition, now)) or 0)
+            items = int(definition.job(JobContext(self.runtime, definition, now, woken=woken,
+                                                  wake=self._wake_from_job)) or 0)
         except Exception as exc:  # a failing run must not stop the thread
             error = "%s: %s" % (type(exc).__name__, exc)
             error_log.exception("thread %s failed", definition.name)
@@ -240,6 +316,21 @@ class WorkerService(service.Service):
             self.pool = ThreadPool(minthreads=1, maxthreads=pool_size, name="workers")
             executor = lambda fn: threads.deferToThreadPool(reactor, self.pool, fn)  # noqa: E731
         self.runners = {d.name: ThreadRunner(d, runtime, self.node, clock, executor, now) for d in self.definitions}
+        self._reactor = reactor
+
+    def wake(self, name: str, seconds: float = 0.0) -> None:
+        """Wake thread ``name`` (``ThreadRunner.wake``); callable from any
+        thread. Nothing happens for a thread this service does not run."""
+        runner = self.runners.get(name)
+        if runner is None or not self.running:
+            return
+        if runner.clock is not None:
+            runner.wake(seconds)
+            return
+        reactor = self._reactor
+        if reactor is None:
+            from twisted.internet import reactor
+        reactor.callFromThread(runner.wake, seconds)
 
     def startService(self):
         super().startService()

@@ -30,15 +30,19 @@ JOB_MODULES = {
 }
 
 
+def job_module(name: str):
+    return importlib.import_module("stws.workers.jobs." + JOB_MODULES[name])
+
+
 def job_of(name: str):
     """The ``run`` function of a thread's job module, or None if it has none yet."""
-    module = importlib.import_module("stws.workers.jobs." + JOB_MODULES[name])
-    return getattr(module, "run", None)
+    return getattr(job_module(name), "run", None)
 
 
 def definitions(intervals: dict | None = None) -> list[ThreadDefinition]:
     """The threads of stws.diagnostics.threads with their jobs, ``intervals``
-    {name: seconds} overriding the default intervals."""
+    {name: seconds} overriding the default intervals. A job module's
+    ``WAKE_AT_START = True`` asks for a run as soon as its thread starts."""
     return [ThreadDefinition(t.name, interval_of(t.name, intervals), t.description, job_of(t.name),
-                             t.waits_for_maintenance)
+                             t.waits_for_maintenance, getattr(job_module(t.name), "WAKE_AT_START", False))
             for t in THREADS]

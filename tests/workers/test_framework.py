@@ -113,6 +113,61 @@ def test_a_run_still_going_is_not_started_again(runtime):
     assert len(pending) == 2
 
 
+def test_wakes_run_the_job_soon_coalesce_and_never_cost_a_tick(runtime):
+    """A wake is a run marked woken, before the interval; wakes pending
+    together make one run; a tick or wake during a woken run is run after
+    it (a tick is never lost to a wake); the job can ask to be woken."""
+    pending, seen = [], []
+    definition = ThreadDefinition("Wakeful", 60, "test", job=lambda ctx: seen.append(ctx.woken) or 1)
+    with_rows(runtime, definition)
+    clock = task.Clock()
+
+    def executor(fn):
+        d = defer.Deferred()
+        pending.append((d, fn))
+        return d
+
+    def finish():
+        d, fn = pending.pop(0)
+        d.callback(fn())
+
+    runner = ThreadRunner(definition, runtime, "n", clock=clock, executor=executor)
+    runner.wake()  # not started: nothing
+    clock.advance(0)
+    assert pending == []
+    runner.start()
+    runner.wake(5)
+    runner.wake(2)  # the earliest wins
+    runner.wake(3)
+    clock.advance(2)
+    assert len(pending) == 1
+    runner.wake()  # during the woken run: one more after it
+    runner.wake()
+    clock.advance(0)
+    finish()
+    assert len(pending) == 1 and seen == [True]
+    clock.advance(58)  # the tick comes during the second woken run
+    finish()
+    assert len(pending) == 1 and seen == [True, True]
+    finish()
+    assert seen == [True, True, False] and pending == []
+    clock.advance(10)
+    assert pending == []  # the 5 s wake was replaced by the 2 s one
+    definition_with_wish = ThreadDefinition("Wakeful", 60, "test", job=lambda ctx: ctx.wake(7) or 1)
+    runner.definition = definition_with_wish
+    runner.wake()
+    clock.advance(0)
+    finish()
+    clock.advance(6.9)
+    assert pending == []
+    clock.advance(0.1)
+    assert len(pending) == 1
+    finish()
+    runner.stop()
+    clock.advance(10)
+    assert pending == []  # stopping cancels the job's wake
+
+
 def test_stopped_threads_stay_stopped_across_restarts(runtime):
     calls = []
     definition = ThreadDefinition("Switchable", 1, "test", job=lambda ctx: calls.append(1))

@@ -35,5 +35,5 @@ def send_auto_responder(call, ticket, department) -> None:
         to_address=ticket.customer_email, from_address=department.email_address,
         message_id_header=row["message_id_header"])
     insert_spool_row(connection, row)
-    core.insert_events(connection, [core.event_row(call, ticket.id, "AutoResponderSent",
-                                                   "Auto-responder sent to %s" % ticket.customer_email)])
+    core.insert_events(call, [core.event_row(call, ticket.id, "AutoResponderSent",
+                                             "Auto-responder sent to %s" % ticket.customer_email)])

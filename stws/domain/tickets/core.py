@@ -26,6 +26,7 @@ from stws.db.models import (
 from stws.db.prepared import PreparedInsert, PreparedQuery, PreparedStatement, connection_of
 from stws.domain import organization as org
 from stws.domain import validation
+from stws.domain.tickets import event_outbox
 from stws.domain.errors import InvalidArgument, InvalidState, NotFound
 from stws.security import roles
 
@@ -228,15 +229,21 @@ def event_row(call, ticket_id: int, event_type: str, description: str, details: 
 
 def record_event(call, ticket: Ticket, event_type: str, description: str, details: str = "",
                  when: dt.datetime | None = None) -> TicketEvent:
-    event = TicketEvent(**event_row(call, ticket.id, event_type, description, details, when))
+    """One history event, also queued for the events provider when it is on
+    (event_outbox)."""
+    row = event_row(call, ticket.id, event_type, description, details, when)
+    event = TicketEvent(**row)
     call.session.add(event)
+    event_outbox.collect(call, [row], ticket.ticket_number)
     return event
 
 
-def insert_events(connection, rows: list[dict]) -> None:
+def insert_events(call, rows: list[dict]) -> None:
     """History rows (``event_row``) written at once, without ORM objects:
-    one executemany on the driver (stws.db.prepared)."""
-    _INSERT_EVENT.insert_many(connection, rows)
+    one executemany on the driver (stws.db.prepared); also queued for the
+    events provider when it is on (event_outbox)."""
+    _INSERT_EVENT.insert_many(call.connection, rows)
+    event_outbox.collect(call, rows)
 
 
 _INSERT_EVENT = PreparedInsert(TicketEvent.__table__)
@@ -564,5 +571,5 @@ def create_ticket(call, *, department_id: int, group_id: int | None, agent_id: i
                         "from %s" % address if direction == INCOMING else "to %s" % address, now)]
     if assignee:
         events.append(event_row(call, ticket_id, "Assigned", "Assigned to %s" % assignee[1], "", now))
-    insert_events(connection, events)
+    insert_events(call, events)
     return NewTicket(call, ticket_id, number, subject, address, department.id, message_id, department)

@@ -1,5 +1,7 @@
-"""Settings > Tools > Diagnostics: Options, Current Thread Status and Log
-Files, and the Self Diagnostic pop-up, through stws.operations.diagnostics."""
+"""Settings > Tools > Diagnostics: Options, Current Thread Status (with the
+events provider's outbox, which the Event Processing thread delivers) and
+Log Files, and the Self Diagnostic pop-up, through stws.operations.diagnostics
+and stws.operations.providers."""
 from __future__ import annotations
 
 from dataclasses import fields
@@ -7,7 +9,7 @@ from dataclasses import fields
 from stws.diagnostics.options import DiagnosticOptions
 from stws.domain.errors import OperationError
 from stws.domain.properties import InvalidProperties
-from stws.operations import diagnostics
+from stws.operations import diagnostics, providers
 from stws.web.admin import Page, route
 
 BASE = "/settings/diagnostics"
@@ -40,6 +42,8 @@ def _tab(page: Page, tab: str, status: int = 200, **context):
     page.section = "diagnostics"
     statuses = page.run(diagnostics.thread_statuses)
     files = page.run(diagnostics.log_files)
+    if tab == "threads":
+        context["outbox"] = page.run(providers.events_outbox_status)
     if tab == "options" and "options" not in context:
         context["options"] = {key: getattr(page.run(diagnostics.diagnostic_options), key)
                               for key, _, _ in OPTION_FIELDS}
