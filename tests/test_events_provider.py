@@ -323,3 +323,25 @@ async def test_events_queued_while_enabled_stay_when_it_is_disabled(server, prov
         await workers.stopService()
     assert outbox_rows(server.runtime) == queued
     assert (await status(server)).PendingCount == queued
+
+
+async def test_enabling_the_provider_again_delivers_what_waited_at_once(server, provider, monkeypatch):
+    # Neither the 5-second look nor a tick in the test: saving the settings wakes the delivery.
+    monkeypatch.setattr(event_delivery, "POLL_SECONDS", 3600)
+    provider.start()
+    providers = await enable(server, provider.url)
+    await configure(server, providers, "Events.Enabled=false")
+    # Queued before it was disabled (as by another node): enqueue while enabled, without workers.
+    await configure(server, providers, "Events.Enabled=true")
+    await act(server, tickets_count=1)
+    await configure(server, providers, "Events.Enabled=false")
+    workers = await run_workers(server.runtime)
+    try:
+        server.runtime.workers.wake("Event Processing")
+        await eventually(lambda: server.runtime.workers.runners["Event Processing"].last_outcome == "ran")
+        assert outbox_rows(server.runtime) > 0 and provider.events() == []
+        await configure(server, providers, "Events.Enabled=true")
+        await eventually(lambda: outbox_rows(server.runtime) == 0)
+    finally:
+        await workers.stopService()
+    assert delivered(provider) == history(server.runtime)

@@ -34,6 +34,10 @@ def set_provider_settings(context, items) -> list[str]:
     for url in urls:
         context.after_commit.append(lambda url=url: remote.invalidate(url))
     context.after_commit.append(context.runtime.providers.forget)
+    if "Events" in touched:
+        # Events queued before the provider was switched off (or while its
+        # URL was wrong) go out now, not at the thread's next regular run.
+        context.after_commit.append(context.runtime.events.wake)
     # Answers of a provider whose URL or password changed may be wrong now.
     context.after_commit.append(context.runtime.user_information.clear)
     return changed
