@@ -260,3 +260,14 @@ class SoapClient:
     def type(self, name: str):
         """A complex type of the service, e.g. to build array arguments."""
         return self.zeep.get_type("{%s}%s" % (self.namespace, name))
+
+
+@pytest.fixture(scope="module")
+def sample_provider(tmp_path_factory):
+    """The sample external provider (examples/providers/python) in its own
+    process on a loopback port, shared by a module's tests."""
+    from test_sample_provider import RunningProvider, write_config
+
+    running = RunningProvider(write_config(tmp_path_factory.mktemp("provider")))
+    yield running
+    running.stop()

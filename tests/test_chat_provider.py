@@ -13,14 +13,6 @@ from stws.providers.gateway import ProviderRefused
 from stws.remote import RemoteFailure
 from scripted_peers import closed_port
 from test_external_providers import configure, external
-from test_sample_provider import RunningProvider, write_config
-
-
-@pytest.fixture(scope="module")
-def sample_provider(tmp_path_factory):
-    running = RunningProvider(write_config(tmp_path_factory.mktemp("provider")))
-    yield running
-    running.stop()
 
 
 @pytest_twisted.async_fixture

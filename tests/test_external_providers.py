@@ -13,14 +13,7 @@ from sqlalchemy import select
 from conftest import strings
 from stws.db.models import Setting
 from stws.domain.errors import ResultCode
-from test_sample_provider import AUTH_PW, RunningProvider, write_config
-
-
-@pytest.fixture(scope="module")
-def sample_provider(tmp_path_factory):
-    running = RunningProvider(write_config(tmp_path_factory.mktemp("provider")))
-    yield running
-    running.stop()
+from test_sample_provider import AUTH_PW
 
 
 @pytest.fixture

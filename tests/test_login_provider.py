@@ -18,17 +18,9 @@ from stws.db.models import User
 from stws.domain.errors import AuthenticationFailed, ResultCode
 from stws.providers import login
 from test_external_providers import configure, external, refused_url  # noqa: F401 - refused_url is a fixture
-from test_sample_provider import RunningProvider, write_config
 
 ALICE = ("alice", "alice-pw")  # a user of the sample provider's test config (write_config)
 MISSING_TICKET = 999_999
-
-
-@pytest.fixture(scope="module")
-def sample_provider(tmp_path_factory):
-    running = RunningProvider(write_config(tmp_path_factory.mktemp("provider")))
-    yield running
-    running.stop()
 
 
 def provider_calls(provider, method: str) -> int:

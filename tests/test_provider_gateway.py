@@ -11,7 +11,7 @@ from stws.db.group_commit import LeavesCommitGroup
 from stws.providers.gateway import ProviderGateway, ProviderRefused, decode_item, encode_item, keys
 from stws.providers.settings import ProviderSettings, WEB_SERVICE
 from stws.remote import PeerClient
-from test_sample_provider import AUTH_PW, RunningProvider, write_config
+from test_sample_provider import AUTH_PW
 
 
 @pytest.mark.parametrize("key, value", [("plain", "v"), ("a=b", "c=d"), ("==", ""), ("cf_Plan=Tier", "Gold"),
@@ -28,13 +28,6 @@ def test_item_encoding_is_smartertracks():
 def test_keys_accepts_names_and_prefixes():
     accepts = keys("TicketCreation", "cf_*")
     assert accepts("ticketcreation") and accepts("CF_Plan") and not accepts("departmentName")
-
-
-@pytest.fixture(scope="module")
-def sample_provider(tmp_path_factory):
-    running = RunningProvider(write_config(tmp_path_factory.mktemp("provider")))
-    yield running
-    running.stop()
 
 
 @pytest.fixture

@@ -9,24 +9,15 @@ from __future__ import annotations
 
 import time
 
-import pytest
 import pytest_twisted
 
 from browser.conftest import submit
 from conftest import ok, strings
 from stws.providers import login
 from test_external_providers import configure, external
-from test_sample_provider import RunningProvider, write_config
 
 SECRET = "sso-shared-secret-of-both-sites"
 LOCAL_PASSWORD = "local-Passw0rd!"
-
-
-@pytest.fixture(scope="module")
-def sample_provider(tmp_path_factory):
-    running = RunningProvider(write_config(tmp_path_factory.mktemp("provider")))
-    yield running
-    running.stop()
 
 
 @pytest_twisted.async_fixture

@@ -11,16 +11,9 @@ import pytest
 
 from browser.conftest import ARTIFACTS, submit
 from conftest import strings
-from test_sample_provider import AUTH_PW, RunningProvider, write_config
+from test_sample_provider import AUTH_PW
 
 PAGE = "/admin/settings/external-providers"
-
-
-@pytest.fixture(scope="module")
-def sample_provider(tmp_path_factory):
-    running = RunningProvider(write_config(tmp_path_factory.mktemp("provider")))
-    yield running
-    running.stop()
 
 
 def by_key(key: str) -> str:

@@ -13,7 +13,7 @@ import pytest_twisted
 from sqlalchemy import select
 from twisted.internet import threads
 
-from mail.pop_server import add_pop_account, import_all, incoming_rows, make_mail
+from mail.pop_server import add_pop_account, import_all, make_mail
 from scripted_peers import ScriptedPeer, closed_port, peers  # noqa: F401 (peers: a fixture)
 from stws.db.models import Department, IncomingMessage, OutgoingMessage, Ticket, TicketCustomValue, utcnow
 from stws.domain.tickets import fields
@@ -22,14 +22,7 @@ from stws.operations import spool as spool_ops
 from stws.operations.runner import run
 from stws.security.principals import system_principal
 from test_external_providers import configure, external
-from test_sample_provider import AUTH_PW, RunningProvider, write_config
-
-
-@pytest.fixture(scope="module")
-def sample_provider(tmp_path_factory):
-    running = RunningProvider(write_config(tmp_path_factory.mktemp("provider")))
-    yield running
-    running.stop()
+from test_sample_provider import AUTH_PW
 
 
 @pytest_twisted.async_fixture

@@ -22,7 +22,7 @@ import pytest_twisted
 from sqlalchemy import select
 from twisted.internet import threads
 
-from conftest import failed, ok, strings
+from conftest import failed, ok
 from scripted_peers import PingOnly, ScriptedPeer, closed_port, peers, wsgi_resource  # noqa: F401 (peers: a fixture)
 from stws.db.models import Department, Ticket, TicketCustomValue, TicketEvent
 from stws.domain.tickets import fields
@@ -31,13 +31,6 @@ from test_sample_provider import AUTH_PW, RunningProvider, write_config
 
 SUPPORT = 1  # the seeded department
 BACK_DATED = (dt.datetime(2024, 1, 2, tzinfo=dt.timezone.utc),) * 3
-
-
-@pytest.fixture(scope="module")
-def sample_provider(tmp_path_factory):
-    running = RunningProvider(write_config(tmp_path_factory.mktemp("provider")))
-    yield running
-    running.stop()
 
 
 @pytest_twisted.async_fixture
