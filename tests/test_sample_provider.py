@@ -9,16 +9,16 @@ from __future__ import annotations
 import importlib.util
 import json
 import re
-import select
 import subprocess
 import sys
 import textwrap
-import time
 import urllib.request
 from pathlib import Path
 
 import pytest
 from lxml import etree
+
+from peer_process import PeerProcess
 
 PROVIDER_DIR = Path(__file__).resolve().parent.parent / "examples" / "providers" / "python"
 PROVIDER_SCRIPT = PROVIDER_DIR / "provider.py"
@@ -86,42 +86,17 @@ def write_config(directory: Path) -> Path:
     return config
 
 
-class RunningProvider:
+class RunningProvider(PeerProcess):
     """provider.py (or ``script``, another provider made with its pieces) in
     its own process, on a free loopback port."""
 
     def __init__(self, config: Path, script: Path = PROVIDER_SCRIPT, listen: str = "127.0.0.1:0"):
         """``listen``: host:port (port 0: a free one; a fixed one to come back
-        at the same URL after a stop)."""
+        at the same URL after a stop). Its log (a line per call) is
+        ``provider.log`` beside the config."""
         self.config = config
-        # Its log (a line per call) to a file: a pipe nobody reads would fill up.
-        self.log = config.parent / "provider.log"
-        with open(self.log, "a") as log:
-            self.process = subprocess.Popen(
-                [sys.executable, str(script), "--config", str(config), "--listen", listen],
-                stdout=subprocess.PIPE, stderr=log, text=True)
-        self.url = self._wait_for_url()
-
-    def _wait_for_url(self, timeout: float = 30) -> str:
-        deadline, seen = time.monotonic() + timeout, []
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.process.stdout], [], [], 0.5)
-            if ready:
-                line = self.process.stdout.readline()
-                seen.append(line)
-                match = re.search(r"serving (http://\S+/provider\.asmx)", line)
-                if match:
-                    return match.group(1)
-                if not line and self.process.poll() is not None:
-                    break
-        self.stop()
-        raise AssertionError("provider did not start:\n" + "".join(seen) + self.log.read_text())
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(timeout=10)
-        self.process.stdout.close()
+        super().__init__([sys.executable, str(script), "--config", str(config), "--listen", listen],
+                         r"serving (http://\S+/provider\.asmx)", config.parent / "provider.log", "provider")
 
 
 class Client:

@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import os
 import re
-import select
 import subprocess
-import time
 import xml.etree.ElementTree as ElementTree
 from pathlib import Path
 
 import dotnet
+from peer_process import PeerProcess
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "examples" / "providers" / "aspnet"
 BUILD_SCRIPT = EXAMPLE / "build"
@@ -63,44 +62,17 @@ def add_customer(site: Path, name: str, password_hash: str, email: str, display_
     tree.write(path, encoding="utf-8", xml_declaration=True)
 
 
-class RunningSite:
+class RunningSite(PeerProcess):
     """``mono bin/AspNetHost.exe`` serving ``site`` on 127.0.0.1 (a free port)."""
 
     def __init__(self, site: Path, timeout: float = 60):
         self.site = site
-        self.log = site / "host.log"
         # ASP.NET shadow-copies bin/ to $TMPDIR/<user>-temp-aspnet-0/<per site>:
         # keep that with the test's site, which pytest removes.
         temp = site.parent / (site.name + "-temp")
         temp.mkdir(exist_ok=True)
-        with open(self.log, "a") as log:
-            self.process = subprocess.Popen(
-                ["mono", "--debug", str(site / "bin" / "AspNetHost.exe"), "--listen", "127.0.0.1:0"],
-                cwd=site, stdout=subprocess.PIPE, stderr=log, text=True, env={**os.environ, "TMPDIR": str(temp)})
-        self.base_url = self._wait_for_url(timeout)
+        super().__init__(["mono", "--debug", str(site / "bin" / "AspNetHost.exe"), "--listen", "127.0.0.1:0"],
+                         r"^Listening on (http://127\.0\.0\.1:\d+/)$", site / "host.log", "AspNetHost",
+                         timeout=timeout, cwd=site, env={**os.environ, "TMPDIR": str(temp)})
+        self.base_url = self.url
         self.url = self.base_url + "Provider.asmx"
-
-    def _wait_for_url(self, timeout: float) -> str:
-        deadline, seen = time.monotonic() + timeout, []
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([self.process.stdout], [], [], 0.5)
-            if ready:
-                line = self.process.stdout.readline()
-                seen.append(line)
-                match = re.match(r"Listening on (http://127\.0\.0\.1:\d+/)$", line.strip())
-                if match:
-                    return match.group(1)
-                if not line and self.process.poll() is not None:
-                    break
-        self.stop()
-        raise AssertionError("AspNetHost did not start:\n" + "".join(seen) + self.log.read_text())
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(timeout=10)
-        self.process.stdout.close()
