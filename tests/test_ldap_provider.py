@@ -15,13 +15,17 @@ from pathlib import Path
 
 import pytest
 import pytest_twisted
+from sqlalchemy import select
 from twisted.internet import threads
 
+from conftest import failed, ok, strings
 from slapd import READER_DN, READER_PASSWORD, PEOPLE, LdapUser, Slapd, make_tls_files, skip_unless_slapd
+from stws.db.models import User
 from stws.domain.errors import ResultCode
 from stws.providers.gateway import ProviderGateway, ProviderRefused, keys
 from stws.providers.settings import WEB_SERVICE, ProviderSettings
 from stws.remote import PeerClient
+from test_external_providers import external
 from test_sample_provider import AUTH_PW, RunningProvider
 
 pytestmark = skip_unless_slapd()
@@ -365,3 +369,21 @@ def test_config_error_stops_the_provider_at_start(tmp_path):
                                capture_output=True, text=True, timeout=60)
     assert completed.returncode == 2
     assert "%s: [ldap] set base_dn and a user_filter containing {username}" % config in completed.stderr
+
+
+async def test_a_soap_call_signs_in_against_the_directory_through_stws(server, searching):
+    """End to end: stws's login provider set to the LDAP provider; a SOAP
+    call with a directory user's password creates the account from the
+    directory's mail and name, and a wrong password or an unknown name is
+    refused."""
+    providers = await server.client("svcExternalProviders")
+    ok(await providers.SetProviderSettings(*server.admin, strings(*external("Login", searching.url))))
+    tickets = await server.client("svcTickets")
+    missing = 999_999  # NotFound once the caller is signed in
+    failed(await tickets.GetTicketInfo(ALICE.uid, ALICE.password, missing), ResultCode.NOT_FOUND)
+    with server.runtime.db.transaction(writes=False) as session:
+        user = session.scalars(select(User).where(User.username == ALICE.uid)).one()
+        assert (user.email, user.display_name, user.auth_method) == (ALICE.mail, ALICE.display_name, "external")
+    for name, password in ((ALICE.uid, "not-it"), ("nobody", "whatever"), ("*)(uid=*", ALICE.password)):
+        assert "incorrect" in failed(await tickets.GetTicketInfo(name, password, missing),
+                                     ResultCode.AUTHENTICATION_FAILED)
