@@ -9,7 +9,7 @@ import pytest_twisted
 from conftest import strings
 from stws.domain.errors import ResultCode
 from stws.providers.user_information import CACHE_SECONDS
-from test_external_providers import configure, external, providers, refused_url, sample_provider  # noqa: F401
+from test_external_providers import configure, external, providers, refused_url  # noqa: F401 - fixtures
 
 AGENT = ("ada", "ada-passw0rd")
 OUTSIDER = ("otto", "otto-passw0rd")  # an agent of no group: sees no ticket he is not assigned
