@@ -1,0 +1,56 @@
+"""The agents' ticket workspace in the management interface: the tree of
+counts, its ticket lists and search, and the heartbeat every open
+workspace page polls (stws.domain.tickets.workspace).
+
+The heartbeat is called by every open browser every Heartbeat Interval, so
+it is one read transaction of a few indexed queries on the driver
+connection, and the runner records the agent's heartbeat for
+Auto-Inactive as it does for every SOAP call (stws.security.heartbeat).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from stws.db.models import utcnow
+from stws.domain.tickets import workspace
+from stws.operations.runner import operation
+from stws.security import heartbeat as agent_heartbeat
+from stws.security import roles
+
+
+@dataclass
+class Heartbeat:
+    counts: dict[str, int]
+    reminders: list[workspace.Reminder]
+    interval_seconds: int
+    now_utc: dt.datetime
+
+
+@operation(role=roles.AGENT, writes=False)
+def ticket_tree(context) -> workspace.Tree:
+    """The tree of the caller's ticket lists with their counts, and the
+    Heartbeat Interval at which the page refreshes them."""
+    tree = workspace.tree(context)
+    tree.interval_seconds = int(agent_heartbeat.interval(context.runtime).total_seconds())
+    return tree
+
+
+@operation(role=roles.AGENT, writes=False)
+def workspace_heartbeat(context) -> Heartbeat:
+    """The tree's counts, the caller's follow-ups due by the next heartbeat,
+    and the Heartbeat Interval (Diagnostics > Options) to poll at."""
+    interval = agent_heartbeat.interval(context.runtime)
+    now = utcnow()
+    # One interval ahead, and a little more for a late poll: every
+    # follow-up is seen before the Ticket Watcher applies (and clears) it.
+    reminders = workspace.reminders(context, now, interval * 2)
+    return Heartbeat(workspace.tree(context).counts, reminders, int(interval.total_seconds()), now)
+
+
+@operation(role=roles.AGENT, writes=False)
+def ticket_list(context, node: str, criteria: list[str], sort_by: str, descending: bool, offset: int,
+                size: int) -> workspace.Listing:
+    """One page of a tree node's tickets and/or a search (GetTicketsBySearch's
+    criteria), sorted and paged on the server."""
+    return workspace.ticket_list(context, node, criteria, sort_by, descending, offset, size)

@@ -1,0 +1,161 @@
+"""The ticket workspace's heartbeat (GET /admin/heartbeat) and lists over
+real HTTP (tests/admin_client.py) against a live server: counts, the
+Heartbeat Interval, reminders, the agent's heartbeat for Auto-Inactive,
+and what it answers without a session."""
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+import pytest_twisted
+from sqlalchemy import select
+from twisted.internet import threads
+
+from admin_client import AdminClient
+from conftest import ok, strings
+from stws.db.models import Ticket, User, utcnow
+from tickets.conftest import AGENT, BOB, make_user
+
+HEARTBEAT = "/admin/heartbeat"
+
+
+async def signed_in(server, credentials) -> AdminClient:
+    client = AdminClient(server.base_url)
+    status, headers, _ = await threads.deferToThread(client.sign_in, *credentials)
+    assert status == 303 and "/signin" not in headers["Location"], "signing in as %s failed" % credentials[0]
+    return client
+
+
+async def get_json(client, path=HEARTBEAT):
+    status, headers, body = await threads.deferToThread(client.request, path)
+    assert headers["Content-Type"].startswith("application/json"), (status, body[:200])
+    return status, json.loads(body)
+
+
+@pytest_twisted.async_fixture
+async def office(server):
+    """alice (agent of group 1, Level 1) and bob (agent of group 2 only),
+    both taking tickets from the queue (no round robin: a ticket without an
+    agent stays queued)."""
+    org = await server.client("svcOrganization")
+    tickets = await server.client("svcTickets")
+    alice_id = await make_user(org, server.admin, *AGENT, "alice@helpdesk.example", roles="Agent")
+    bob_id = await make_user(org, server.admin, *BOB, "bob@helpdesk.example", roles="Agent")
+    group_2 = ok(await org.CreateGroup(*server.admin, 1, "Level 2", "")).RequestResult
+    assert (await org.AddAgentToGroup(*server.admin, 1, alice_id, "Queue", False, 0)).Result
+    assert (await org.AddAgentToGroup(*server.admin, group_2, bob_id, "Queue", False, 0)).Result
+    return dict(org=org, tickets=tickets, alice_id=alice_id, bob_id=bob_id, group_2=group_2)
+
+
+async def create(office, credentials, group_id, subject, agent_id=0) -> str:
+    """A ticket an agent starts (``agent_id`` 0: the caller's)."""
+    return ok(await office["tickets"].CreateTicket(*credentials, 1, group_id, agent_id, "cust@example.com", subject,
+                                                   "Body of " + subject, False, False, False)).RequestResult
+
+
+async def queued(office, subject) -> str:
+    """A customer's ticket for department 1 (its group 1), left in the queue."""
+    return ok(await office["tickets"].CreateTicketFromCustomer(*AGENT, 1, "cust@example.com", subject,
+                                                               "Please help.", False, False)).RequestResult
+
+
+async def test_heartbeat_answers_counts_interval_and_refuses_without_a_session(server, office):
+    alice = await signed_in(server, AGENT)
+    status, first = await get_json(alice)
+    assert status == 200
+    assert first["interval_seconds"] == 10
+    assert first["counts"]["group-1-active"] == 0 and first["reminders"] == []
+    assert not any(key.startswith("group-%d-" % office["group_2"]) for key in first["counts"])  # not her group
+    assert not any(key.startswith("department-") for key in first["counts"])  # managers only
+
+    await queued(office, "Queued one")
+    await create(office, AGENT, 1, "Mine")
+    await create(office, BOB, office["group_2"], "Bob's")
+    ok(await (await server.client("svcDiagnostics")).SetDiagnosticOptions(
+        *server.admin, strings("HeartbeatIntervalSeconds=3")))
+    _, second = await get_json(alice)
+    counts = second["counts"]
+    assert second["interval_seconds"] == 3
+    assert (counts["my-active"], counts["group-1-active"], counts["group-1-queued"]) == (1, 2, 1)
+
+    _, admin_view = await get_json(await signed_in(server, server.admin))
+    assert admin_view["counts"]["department-1-active"] == 3  # every group of the department
+    assert admin_view["counts"]["department-1-queued"] == 1
+
+    anonymous = AdminClient(server.base_url)
+    status, refused = await get_json(anonymous)
+    assert status == 401 and "sign in" in refused["error"].lower()
+    status, headers, _ = await threads.deferToThread(anonymous.request, "/admin/tickets")
+    assert status == 303 and "/admin/signin" in headers["Location"]  # the page itself: to the sign-in form
+
+
+def ticket_ids(server, *numbers) -> dict:
+    with server.runtime.db.transaction(writes=False) as session:
+        return dict(session.execute(select(Ticket.ticket_number, Ticket.id)
+                                    .where(Ticket.ticket_number.in_(numbers))).all())
+
+
+def heartbeat_of(server, user_id):
+    with server.runtime.db.transaction(writes=False) as session:
+        return session.get(User, user_id).last_heartbeat_utc
+
+
+def set_heartbeat(server, user_id, when):
+    with server.runtime.db.transaction() as session:
+        user = session.get(User, user_id)
+        user.is_active_agent = True
+        user.last_heartbeat_utc = when
+
+
+async def test_heartbeat_records_the_agents_heartbeat_as_soap_calls_do(server, office):
+    alice = await signed_in(server, AGENT)
+    old = utcnow() - dt.timedelta(minutes=5)
+    await threads.deferToThread(set_heartbeat, server, office["alice_id"], old)
+    before = utcnow()
+    status, _ = await get_json(alice)
+    assert status == 200
+    recorded = await threads.deferToThread(heartbeat_of, server, office["alice_id"])
+    assert recorded >= before
+    # Within one interval the next call writes nothing (as for SOAP calls).
+    await get_json(alice)
+    assert await threads.deferToThread(heartbeat_of, server, office["alice_id"]) == recorded
+
+
+async def test_reminders_are_the_agents_follow_ups_due_by_the_next_heartbeat(server, office):
+    number = await create(office, AGENT, 1, "Call back", agent_id=office["alice_id"])
+    far = await create(office, AGENT, 1, "Next week", agent_id=office["alice_id"])
+    tickets = office["tickets"]
+    ids = await threads.deferToThread(ticket_ids, server, number, far)
+    soon = utcnow() + dt.timedelta(seconds=5)
+    ok(await tickets.SetFollowUp(*AGENT, ids[number], soon, 0, 0, "", False, ""))
+    ok(await tickets.SetFollowUp(*AGENT, ids[far], utcnow() + dt.timedelta(days=7), 0, 0, "", False, ""))
+    _, beat = await get_json(await signed_in(server, AGENT))
+    assert [r["ticket_number"] for r in beat["reminders"]] == [number]
+    assert 0 < beat["reminders"][0]["due_in_ms"] <= 5000
+    assert beat["counts"]["my-follow-ups"] == 2
+    _, bobs = await get_json(await signed_in(server, BOB))
+    assert bobs["reminders"] == []  # not his ticket
+
+
+async def test_lists_are_sorted_paged_and_limited_to_the_agents_groups(server, office):
+    for n in range(7):
+        await queued(office, "Alpha %d" % n)
+    await create(office, BOB, office["group_2"], "Hidden from alice")
+    alice = await signed_in(server, AGENT)
+
+    def page(query):
+        status, _, body = alice.request("/admin/tickets?" + query)
+        return status, body
+
+    status, body = await threads.deferToThread(page, "node=group-1-active&sort=subject&order=asc&size=25")
+    assert status == 200
+    assert [body.index("Alpha %d" % n) for n in range(7)] == sorted(body.index("Alpha %d" % n) for n in range(7))
+    assert "Hidden from alice" not in body
+    status, body = await threads.deferToThread(page, "text=Hidden")
+    assert status == 200 and "Hidden from alice" not in body and "No tickets" in body
+    status, body = await threads.deferToThread(page, "node=group-%d-active" % office["group_2"])
+    assert "Hidden from alice" not in body  # the node of another group: still only what she may see
+    status, body = await threads.deferToThread(page, "criteria=Colour%3Dblue")
+    assert status == 400 and "&#39;Colour&#39; is not a search key" in body
+    status, body = await threads.deferToThread(page, "node=nonsense")
+    assert status == 400 and "is not a list of the ticket tree" in body
