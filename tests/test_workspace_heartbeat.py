@@ -8,13 +8,13 @@ import datetime as dt
 import json
 
 import pytest_twisted
-from sqlalchemy import select
 from twisted.internet import threads
 
 from admin_client import AdminClient
 from conftest import ok, strings
-from stws.db.models import Ticket, User, utcnow
-from tickets.conftest import AGENT, BOB, make_user
+from stws.db.models import User, utcnow
+from tickets.conftest import AGENT, BOB
+from workspace_office import create, make_office, queued, ticket_ids
 
 HEARTBEAT = "/admin/heartbeat"
 
@@ -34,29 +34,7 @@ async def get_json(client, path=HEARTBEAT):
 
 @pytest_twisted.async_fixture
 async def office(server):
-    """alice (agent of group 1, Level 1) and bob (agent of group 2 only),
-    both taking tickets from the queue (no round robin: a ticket without an
-    agent stays queued)."""
-    org = await server.client("svcOrganization")
-    tickets = await server.client("svcTickets")
-    alice_id = await make_user(org, server.admin, *AGENT, "alice@helpdesk.example", roles="Agent")
-    bob_id = await make_user(org, server.admin, *BOB, "bob@helpdesk.example", roles="Agent")
-    group_2 = ok(await org.CreateGroup(*server.admin, 1, "Level 2", "")).RequestResult
-    assert (await org.AddAgentToGroup(*server.admin, 1, alice_id, "Queue", False, 0)).Result
-    assert (await org.AddAgentToGroup(*server.admin, group_2, bob_id, "Queue", False, 0)).Result
-    return dict(org=org, tickets=tickets, alice_id=alice_id, bob_id=bob_id, group_2=group_2)
-
-
-async def create(office, credentials, group_id, subject, agent_id=0) -> str:
-    """A ticket an agent starts (``agent_id`` 0: the caller's)."""
-    return ok(await office["tickets"].CreateTicket(*credentials, 1, group_id, agent_id, "cust@example.com", subject,
-                                                   "Body of " + subject, False, False, False)).RequestResult
-
-
-async def queued(office, subject) -> str:
-    """A customer's ticket for department 1 (its group 1), left in the queue."""
-    return ok(await office["tickets"].CreateTicketFromCustomer(*AGENT, 1, "cust@example.com", subject,
-                                                               "Please help.", False, False)).RequestResult
+    return await make_office(server)
 
 
 async def test_heartbeat_answers_counts_interval_and_refuses_without_a_session(server, office):
@@ -89,12 +67,6 @@ async def test_heartbeat_answers_counts_interval_and_refuses_without_a_session(s
     assert status == 303 and "/admin/signin" in headers["Location"]  # the page itself: to the sign-in form
 
 
-def ticket_ids(server, *numbers) -> dict:
-    with server.runtime.db.transaction(writes=False) as session:
-        return dict(session.execute(select(Ticket.ticket_number, Ticket.id)
-                                    .where(Ticket.ticket_number.in_(numbers))).all())
-
-
 def heartbeat_of(server, user_id):
     with server.runtime.db.transaction(writes=False) as session:
         return session.get(User, user_id).last_heartbeat_utc
@@ -122,8 +94,8 @@ async def test_heartbeat_records_the_agents_heartbeat_as_soap_calls_do(server, o
 
 
 async def test_reminders_are_the_agents_follow_ups_due_by_the_next_heartbeat(server, office):
-    number = await create(office, AGENT, 1, "Call back", agent_id=office["alice_id"])
-    far = await create(office, AGENT, 1, "Next week", agent_id=office["alice_id"])
+    number = await create(office, AGENT, 1, "Call back")
+    far = await create(office, AGENT, 1, "Next week")
     tickets = office["tickets"]
     ids = await threads.deferToThread(ticket_ids, server, number, far)
     soon = utcnow() + dt.timedelta(seconds=5)

@@ -60,6 +60,10 @@ class View:
         return cls(node, search, sort if sort in SORTS else "activity", arg("order", "desc") != "asc", offset,
                    size if size in PAGE_SIZES else 25)
 
+    @property
+    def searching(self) -> bool:
+        return any(self.search.values())
+
     def criteria(self) -> list[str]:
         """The search form as GetTicketsBySearch's Key=Value items."""
         items = ["%s=%s" % (key, self.search[name]) for name, key in SEARCH_FIELDS if self.search[name]]
@@ -102,7 +106,9 @@ def tickets_page(page: Page):
                            view.offset, view.size)
     except OperationError as failure:
         error = failure.message
-    title = _title(tree, view.node, listing.title if listing else "Tickets") if view.node else "Search results"
+    title = _title(tree, view.node, listing.title if listing else "Tickets") if view.node else ""
+    if view.searching:
+        title = title + " · search results" if title else "Search results"
     return page.render("admin/tickets.html", title=title, tree=tree, view=view, listing=listing, error=error, current_node=view.node,
                        sorts=SORTS, page_sizes=PAGE_SIZES, status=200 if not error else 400)
 

@@ -166,12 +166,33 @@
       window.setTimeout(function () { showReminder(reminder, key); }, reminder.due_in_ms);
     }
 
+    // The list of a tree node is reloaded (this page's URL, its list part
+    // only) when that node's count changes: new tickets show without a reload.
+    var list = root.querySelector("[data-list]");
+    function refreshList() {
+      fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (!html) return;
+          var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-list]");
+          if (fresh && list.isConnected) {
+            list.replaceWith(fresh);
+            list = fresh;
+          }
+        })
+        .catch(function () { /* the next change tries again */ });
+    }
+
     function update(answer) {
       if (answer.interval_seconds) interval = Math.max(1, answer.interval_seconds);
+      var node = list && list.getAttribute("data-list");
       Object.keys(answer.counts || {}).forEach(function (key) {
         root.querySelectorAll('[data-count="' + key + '"]').forEach(function (element) {
           var text = answer.counts[key].toLocaleString("en-US");
-          if (element.textContent !== text) element.textContent = text;
+          if (element.textContent !== text) {
+            element.textContent = text;
+            if (key === node && element.closest("nav.tree")) refreshList();
+          }
         });
       });
       (answer.reminders || []).forEach(schedule);
