@@ -16,8 +16,8 @@ A node's list is a ticket search (``search.run_search``, the statement
 GetTicketsBySearch runs, visibility included) with the node's criteria,
 so a list and its count cannot disagree on what a node means.
 
-Reminders: the follow-ups of the caller's tickets (assigned to them, or to
-come back to them) that are due now or fall due within ``ahead``. The
+Reminders: the follow-ups that bring a ticket back to the caller (its
+follow-up agent, else its agent) that are due now or fall due within ``ahead``. The
 Ticket Watcher applies a due follow-up (and clears it) within its interval,
 so a browser that polls every Heartbeat Interval learns of each follow-up
 before it falls due, and shows its reminder when it does; ix_tickets_follow_up
@@ -30,7 +30,7 @@ import datetime as dt
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import Integer, bindparam, or_, select
+from sqlalchemy import Integer, bindparam, func, select
 
 from stws.db.models import Department, Group, GroupAgent, Ticket, TicketPriority, UtcDateTime
 from stws.db.prepared import PreparedQuery
@@ -191,8 +191,10 @@ _REMINDERS = PreparedQuery(
     .where(Ticket.requires_follow_up.is_(True),
            Ticket.date_follow_up_utc <= bindparam("until", type_=UtcDateTime()),
            Ticket.is_deleted.is_not(True),
-           or_(Ticket.agent_id == bindparam("user_id", type_=Integer),
-               Ticket.follow_up_agent_id == bindparam("user_id", type_=Integer)))
+           # The agent the ticket comes back to: an expression, so that the
+           # planner walks ix_tickets_follow_up (the few follow-ups due by
+           # then), not the agent's index (all their tickets, ever).
+           func.coalesce(Ticket.follow_up_agent_id, Ticket.agent_id) == bindparam("user_id", type_=Integer))
     .order_by(Ticket.date_follow_up_utc, Ticket.id)
     .limit(MAX_REMINDERS))
 
