@@ -208,6 +208,8 @@ def handle(runtime, request: WebRequest, public_url_is_https: bool) -> Response:
                                        "changed. Reload the page and try again.")
         if (signed_in is not None and signed_in.must_change_password and not found.public
                 and request.path != "/password"):
+            if found.answers_json:
+                return json_response({"error": "Choose a new password first."}, 403)
             return redirect(ROOT + "/password")
         return found.handler(page)
     except PermissionDenied as failure:
