@@ -101,10 +101,14 @@ async def test_reminders_are_the_agents_follow_ups_due_by_the_next_heartbeat(ser
     soon = utcnow() + dt.timedelta(seconds=5)
     ok(await tickets.SetFollowUp(*AGENT, ids[number], soon, 0, 0, "", False, ""))
     ok(await tickets.SetFollowUp(*AGENT, ids[far], utcnow() + dt.timedelta(days=7), 0, 0, "", False, ""))
-    _, beat = await get_json(await signed_in(server, AGENT))
+    other = await create(office, AGENT, 1, "No follow-up")
+    alice = await signed_in(server, AGENT)
+    _, beat = await get_json(alice)
     assert [r["ticket_number"] for r in beat["reminders"]] == [number]
     assert 0 < beat["reminders"][0]["due_in_ms"] <= 5000
     assert beat["counts"]["my-follow-ups"] == 2
+    status, _, listed = await threads.deferToThread(alice.request, "/admin/tickets?node=my-follow-ups")
+    assert status == 200 and number in listed and far in listed and other not in listed
     _, bobs = await get_json(await signed_in(server, BOB))
     assert bobs["reminders"] == []  # not his ticket
 
