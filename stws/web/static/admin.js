@@ -142,7 +142,6 @@
       rememberShown(key);
       var notice = document.createElement("div");
       notice.className = "reminder";
-      notice.setAttribute("role", "alert");
       var text = document.createElement("p");
       text.appendChild(document.createTextNode("Follow-up due: "));
       var link = document.createElement("a");
