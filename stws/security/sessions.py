@@ -106,8 +106,10 @@ def resolve(runtime, token: str | None, now: dt.datetime | None = None) -> Signe
         raise AuthenticationFailed("Please sign in.")
     now = now or utcnow()
     hashed = token_hash(token)
-    with runtime.db.unit_of_work(writes=False) as unit:
-        row = _SESSION_BY_HASH.first(unit.connection, {"token_hash": hashed})
+    # Read as SOAP reads credentials (runner.PasswordCredentials): no
+    # transaction of its own, only the operation's transaction follows.
+    with runtime.db.reading() as connection:
+        row = _SESSION_BY_HASH.first(connection, {"token_hash": hashed})
         if row is None:
             raise AuthenticationFailed(ENDED)
         locked = row.is_locked_out or (row.lockout_until_utc is not None and row.lockout_until_utc > now)
@@ -116,7 +118,7 @@ def resolve(runtime, token: str | None, now: dt.datetime | None = None) -> Signe
             ended = True
         else:
             ended = False
-            roles = effective_roles_of(unit.connection, row.id)
+            roles = effective_roles_of(connection, row.id)
     if ended:
         with runtime.db.transaction() as session:
             session.execute(delete(WebSession).where(WebSession.token_hash == hashed))
