@@ -45,7 +45,7 @@ def workspace_heartbeat(context) -> Heartbeat:
     # One interval ahead, and a little more for a late poll: every
     # follow-up is seen before the Ticket Watcher applies (and clears) it.
     reminders = workspace.reminders(context, now, interval * 2)
-    return Heartbeat(workspace.tree(context).counts, reminders, int(interval.total_seconds()), now)
+    return Heartbeat(workspace.tree_counts(context), reminders, int(interval.total_seconds()), now)
 
 
 @operation(role=roles.AGENT, writes=False)

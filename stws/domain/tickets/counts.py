@@ -155,12 +155,22 @@ _ROWS_SEEN_BY = {
 }
 
 
-def global_counts(call) -> list[lifecycle.Counts]:
-    """GetTicketCounts_Global: as ``lifecycle.global_counts``, from the table when fresh."""
+_ASK = object()
+
+
+def table_stamp(call) -> str | None:
+    """When the table was computed (as stored), if it is fresh for this node; else None."""
+    row = _COMPUTED.first(call.connection, {})
+    value = row.value if row is not None else None
+    return value if _is_fresh(_parse_stamp(value), fresh_for(call.runtime)) else None
+
+
+def global_counts(call, stamp=_ASK) -> list[lifecycle.Counts]:
+    """GetTicketCounts_Global: as ``lifecycle.global_counts``, from the table
+    when fresh (``stamp``: what ``table_stamp`` said, if the caller asked it)."""
     rows_seen = _ROWS_SEEN_BY.get(core.viewer_kind(call))
     if rows_seen is None:
         return lifecycle.global_counts(call)  # customers: counted by customer, which the table does not keep
-    row = _COMPUTED.first(call.connection, {})
-    if not _is_fresh(_parse_stamp(row.value if row is not None else None), fresh_for(call.runtime)):
+    if (table_stamp(call) if stamp is _ASK else stamp) is None:
         return lifecycle.global_counts(call)
     return [lifecycle.Counts(*row) for row in rows_seen.all(call.connection, {"viewer": call.principal.user_id})]

@@ -46,7 +46,7 @@ composite indexes of ``models.Ticket``: IsOpen/IsActive/Status become one
 ``status_id IN (...)`` list of ids (looked up in the small status table)
 instead of a join, so ``EmailAddress`` + ``IsOpen`` uses
 ix_tickets_customer_email_lower_status (an index on lower(address), status),
-``GroupId`` + ``IsOpen`` ix_tickets_group_status, and so on.
+``GroupId`` + ``IsOpen`` ix_tickets_group_status_reply, and so on.
 
 Composing and compiling that SELECT through SQLAlchemy cost more CPU than
 SQLite takes to run it, so the statement is built once per *shape* of

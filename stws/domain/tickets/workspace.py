@@ -97,8 +97,9 @@ _DEPARTMENTS = PreparedQuery(
 _STATES = (("active", "Active"), ("waiting", "Waiting"), ("queued", "Queued"))
 
 
-def tree(call) -> Tree:
-    """The caller's tree with its counts (see the module docstring)."""
+def tree(call, stamp=counts._ASK) -> Tree:
+    """The caller's tree with its counts (see the module docstring);
+    ``stamp``: ``counts.table_stamp``, if the caller asked it."""
     user_id = call.principal.user_id
     tally: dict[str, int] = {"my-active": 0, "my-waiting": 0, "my-follow-ups": 0}
     branches = [Branch("My tickets", [Node("my-active", "Active"), Node("my-waiting", "Waiting"),
@@ -115,7 +116,7 @@ def tree(call) -> Tree:
                                    [Node("department-%d-%s" % (department.id, state), label)
                                     for state, label in _STATES]))
             tally.update(("department-%d-%s" % (department.id, state), 0) for state, _ in _STATES)
-    for row in counts.global_counts(call):
+    for row in counts.global_counts(call, stamp):
         queued = row.active if row.user_id == 0 else 0
         if row.user_id == user_id:
             tally["my-active"] += row.active
@@ -127,6 +128,41 @@ def tree(call) -> Tree:
                 tally[prefix + "waiting"] += row.waiting
                 tally[prefix + "queued"] += queued
     return Tree(branches, tally)
+
+
+class _TreeCounts:
+    """The heartbeat's counts per viewer, for as long as the counts table
+    stays as it is: every open browser asks every few seconds, the table
+    changes once per Event Processing run. Keyed by the table's stamp, so a
+    new run replaces them all; the tree's groups and departments (whose
+    zero counts it holds) are as current as the counts themselves."""
+
+    def __init__(self):
+        self.stamp = None
+        self.by_viewer: dict = {}
+
+    def get(self, call) -> dict[str, int]:
+        stamp = counts.table_stamp(call)
+        if stamp is None:  # the table is stale: counted live, every time
+            return tree(call, stamp).counts
+        key = (call.principal.user_id, core.viewer_kind(call))
+        by_viewer = self.by_viewer if stamp == self.stamp else None
+        found = by_viewer.get(key) if by_viewer is not None else None
+        if found is None:
+            found = tree(call, stamp).counts
+            if by_viewer is None:
+                # Swapped whole: another thread may be reading the old one.
+                self.stamp, self.by_viewer = stamp, {}
+            self.by_viewer[key] = found
+        return dict(found)
+
+
+_tree_counts = _TreeCounts()
+
+
+def tree_counts(call) -> dict[str, int]:
+    """``tree(call).counts``, kept while the counts table does not change."""
+    return _tree_counts.get(call)
 
 
 # --------------------------------------------------------------- lists
