@@ -4,6 +4,7 @@
     .venv/bin/python bench/workspace_heartbeat.py [--tickets 1000000] [--agents-per-group 4]
                                                   [--seconds 10] [--warmup 3] [--rounds 3]
                                                   [--connections 16] [--requests 200]
+                                                  [--seeded sqlite:////path/kept.sqlite3] [--keep-data]
 
 Seeds a new SQLite database with ``seed_tickets.seed`` (4 departments x 3
 groups x ``--agents-per-group`` agents: 48 by default), marks the agents
@@ -15,6 +16,8 @@ set the agents inactive and hand their tickets off mid-run). The Event
 Processing thread runs as configured, and the measurements wait until it
 has filled ``ticket_counts``: the counts then come from that table, as
 they do in a running help desk. Every agent signs in over HTTP.
+``--seeded`` runs on a database this script seeded before (a copy: the
+server upgrades it and its agents' sessions stay in it) instead of seeding.
 
   b   svcBenchEcho.Echo (spyne baseline), POST, 16 connections              the baseline
   h   GET /admin/heartbeat, 16 connections cycling over every agent's
@@ -95,23 +98,28 @@ def get(connection, path: str, cookie: str) -> tuple[int, bytes]:
     return answer.status, answer.read()
 
 
-def wait_for_counts(url: str, timeout: float = 600.0) -> float:
-    """Seconds until the Event Processing thread has filled ticket_counts."""
+def counts_stamp(url: str) -> str | None:
+    """When ticket_counts was last computed, as stored."""
     from sqlalchemy import create_engine, select
 
     from stws.db.models import Setting
     from stws.domain.tickets import counts
 
     engine = create_engine(url)
-    began = time.monotonic()
     try:
-        while time.monotonic() - began < timeout:
-            with engine.connect() as connection:
-                if connection.execute(select(Setting.value).where(Setting.name == counts.COMPUTED_SETTING)).scalar():
-                    return time.monotonic() - began
-            time.sleep(1)
+        with engine.connect() as connection:
+            return connection.execute(select(Setting.value).where(Setting.name == counts.COMPUTED_SETTING)).scalar()
     finally:
         engine.dispose()
+
+
+def wait_for_counts(url: str, before: str | None, timeout: float = 600.0) -> float:
+    """Seconds until the Event Processing thread has (re)computed ticket_counts since ``before``."""
+    began = time.monotonic()
+    while time.monotonic() - began < timeout:
+        if counts_stamp(url) not in (None, before):
+            return time.monotonic() - began
+        time.sleep(1)
     raise SystemExit("the Event Processing thread did not compute ticket_counts within %.0f s" % timeout)
 
 
@@ -133,6 +141,24 @@ def agents_of(url: str) -> list[tuple[str, int, str]]:
     for username, group_id, name in rows:
         first.setdefault(username, (username, group_id, name))
     return list(first.values())
+
+
+def described(url: str):
+    """What ``seed_tickets.seed`` returns, for a database it seeded before."""
+    import seed_tickets
+    from sqlalchemy import create_engine, func, select
+
+    from stws.db.models import Ticket
+
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        tickets = connection.execute(select(func.count()).select_from(Ticket)).scalar()
+        open_tickets = connection.execute(select(func.count()).select_from(Ticket)
+                                          .where(Ticket.status_id.in_(seed_tickets.OPEN_STATUSES))).scalar()
+        top = connection.execute(select(Ticket.customer_email, func.count()).group_by(Ticket.customer_email)
+                                 .order_by(func.count().desc()).limit(1)).first()
+    engine.dispose()
+    return seed_tickets.Seeded(tickets=tickets, open_tickets=open_tickets, top_customers=[(top[0], top[1], 0)])
 
 
 def load(server, scenario_path: str, headers, args, method: str, body: bytes = b"", fail_marker=None):
@@ -180,21 +206,29 @@ def main(argv=None) -> int:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--requests", type=int, default=200, help="requests per list page (200)")
     parser.add_argument("--keep-data", action="store_true")
+    parser.add_argument("--seeded", default="", help="URL of a database this script seeded before")
     args = parser.parse_args(argv)
     import seed_tickets
 
     data_dir = Path(tempfile.mkdtemp(prefix="stws-bench-workspace-"))
-    url = "sqlite:///%s" % (data_dir / "workspace.sqlite3")
+    url = args.seeded or "sqlite:///%s" % (data_dir / "workspace.sqlite3")
     print("stws ticket workspace: %d s measured (+%d s warm-up) per scenario, %d connections, %d rounds, "
           "%d CPUs, load average %.1f" % (args.seconds, args.warmup, args.connections, args.rounds,
                                           os.cpu_count() or 0, os.getloadavg()[0]), flush=True)
     try:
-        seeded = seed_tickets.seed(url, tickets=args.tickets, agents_per_group=args.agents_per_group,
-                                   admin_password=ADMIN_PASSWORD, progress=None)
+        if args.seeded:
+            seeded = described(url)
+            print("seeded before: %s tickets (%s open)" % ("{:,}".format(seeded.tickets),
+                                                          "{:,}".format(seeded.open_tickets)), flush=True)
+        else:
+            seeded = seed_tickets.seed(url, tickets=args.tickets, agents_per_group=args.agents_per_group,
+                                       admin_password=ADMIN_PASSWORD, progress=None)
+            print("seeded %s tickets (%s open), %d customers in %d groups in %.0f s"
+                  % ("{:,}".format(seeded.tickets), "{:,}".format(seeded.open_tickets), seeded.customers,
+                     seeded.groups, seeded.seconds), flush=True)
         agents = agents_of(url)
-        print("seeded %s tickets (%s open), %d customers, %d agents (made active) in %d groups in %.0f s"
-              % ("{:,}".format(seeded.tickets), "{:,}".format(seeded.open_tickets), seeded.customers, len(agents),
-                 seeded.groups, seeded.seconds), flush=True)
+        print("%d agents (made active)" % len(agents), flush=True)
+        stamp_before = counts_stamp(url)
         server = StwsServer(extras=True, database=url, data_dir=data_dir)
         server.start()
         try:
@@ -202,7 +236,7 @@ def main(argv=None) -> int:
             reply = _soap.call(server.service_url("svcDiagnostics"), "svcDiagnostics", "StopThread",
                                auth + [("threadName", "Auto-Inactive")])
             assert reply.status == 200 and reply.text("Result") == "true", reply.text("Message")
-            print("ticket_counts filled by Event Processing after %.0f s" % wait_for_counts(url), flush=True)
+            print("ticket_counts filled by Event Processing after %.0f s" % wait_for_counts(url, stamp_before), flush=True)
             cookies = [sign_in(server.port, name, seed_tickets.AGENT_PASSWORD) for name, _, _ in agents]
             admin = sign_in(server.port, ADMIN_USER, ADMIN_PASSWORD)
             echo = Scenario("b", "Echo", "Services2/%s.asmx" % ECHO, ECHO, "Echo", [("text", "hello")])
