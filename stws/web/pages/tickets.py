@@ -21,7 +21,7 @@ DEFAULT_NODE = "my-active"
 # The list's sort keys (in the URL) and what GetTicketsBySearch calls them.
 SORTS = {
     "number": "TicketNumber", "subject": "Subject", "customer": "Customer", "status": "Status",
-    "priority": "Priority", "activity": "LastReplyDateUtc", "opened": "DateOpened",
+    "priority": "Priority", "activity": "LastReplyDateUtc",
 }
 # Search form field -> GetTicketsBySearch key.
 SEARCH_FIELDS = (("text", "Text"), ("email", "EmailAddress"), ("number", "TicketNumber"), ("subject", "Subject"))
@@ -83,7 +83,7 @@ class View:
 
     def sort_url(self, page: Page, sort: str) -> str:
         """The header link: sort by ``sort``; again reverses the order."""
-        descending = not self.descending if sort == self.sort else sort in ("activity", "opened", "priority")
+        descending = not self.descending if sort == self.sort else sort in ("activity", "priority")
         return self.url(page, sort=sort, order="desc" if descending else "asc", offset="")
 
 
