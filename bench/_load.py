@@ -13,6 +13,10 @@ reads over many rows. A response counts as a failure when its status is
 not 200 or when it contains ``fail_marker``. Latency percentiles: p50, p95
 and p99 in milliseconds.
 
+``method="GET"`` sends GETs without a body (the Python client only), and
+``headers`` may then be a list of header dicts: connection i sends
+``headers[i % len(headers)]`` (e.g. the session cookies of many users).
+
 Bounds: wrk runs for ``seconds`` (its duration is a hard bound); the Python
 client stops at ``seconds`` or after ``max_requests`` per connection,
 whichever comes first. Only loopback URLs are accepted.
@@ -63,9 +67,9 @@ def have_wrk() -> bool:
     return shutil.which("wrk") is not None
 
 
-def run_load(url: str, body: bytes | list[bytes], headers: dict, *, seconds: float, connections: int = 16,
-             tool: str = "auto", fail_marker: bytes | None = None, max_requests: int = 1_000_000,
-             tag: str = "r") -> LoadResult:
+def run_load(url: str, body: bytes | list[bytes], headers: dict | list[dict], *, seconds: float,
+             connections: int = 16, tool: str = "auto", fail_marker: bytes | None = None,
+             max_requests: int = 1_000_000, tag: str = "r", method: str = "POST") -> LoadResult:
     host = urlsplit(url).hostname
     if host not in LOOPBACK:
         raise ValueError("load is only generated against loopback, not %r" % host)
@@ -77,11 +81,15 @@ def run_load(url: str, body: bytes | list[bytes], headers: dict, *, seconds: flo
     body = bodies[0] if len(bodies) == 1 else bodies
     if len(bodies) == 1 and body.count(UNIQUE) > 1:
         raise ValueError("UNIQUE may occur once in the body")
+    if method != "POST" or isinstance(headers, list):
+        if tool == "wrk":
+            raise ValueError("the wrk script sends POSTs with one set of headers only")
+        tool = "python"
     if tool == "auto":
         tool = "wrk" if have_wrk() else "python"
     if tool == "wrk":
         return _run_wrk(url, body, headers, seconds, connections, fail_marker, tag)
-    return _run_python(url, body, headers, seconds, connections, fail_marker, max_requests, tag)
+    return _run_python(url, body, headers, seconds, connections, fail_marker, max_requests, tag, method)
 
 
 # ---------------------------------------------------------------- wrk
@@ -202,8 +210,10 @@ def _run_wrk(url, body, headers, seconds, connections, fail_marker, tag) -> Load
 # ---------------------------------------------------------------- Python
 
 def _connection_loop(url, body, headers, start_at, stop_at, max_requests, fail_marker, token_prefix, out,
-                     offset=0):
+                     offset=0, method="POST", index=0):
     parts = urlsplit(url)
+    if isinstance(headers, list):
+        headers = headers[index % len(headers)]
     bodies = body if isinstance(body, list) else None
     body = bodies[0] if bodies else body
     part1, _, part2 = body.partition(UNIQUE)
@@ -225,7 +235,10 @@ def _connection_loop(url, body, headers, start_at, stop_at, max_requests, fail_m
             payload = body
         began = time.monotonic()
         try:
-            connection.request("POST", parts.path, payload, headers)
+            if method == "POST":
+                connection.request("POST", parts.path, payload, headers)
+            else:
+                connection.request(method, parts.path + ("?" + parts.query if parts.query else ""), None, headers)
             response = connection.getresponse()
             data = response.read()
         except (OSError, http.client.HTTPException):
@@ -244,12 +257,12 @@ def _connection_loop(url, body, headers, start_at, stop_at, max_requests, fail_m
 
 
 def _process_main(url, body, headers, start_at, stop_at, max_requests, fail_marker, tag, threads, queue,
-                  first_offset=0):
+                  first_offset=0, method="POST"):
     results: list = []
     workers = [
         threading.Thread(target=_connection_loop, args=(url, body, headers, start_at, stop_at, max_requests,
                                                         fail_marker, "%st%dn" % (tag, i), results,
-                                                        (first_offset + i) * 7919))
+                                                        (first_offset + i) * 7919, method, first_offset + i))
         for i in range(threads)
     ]
     for worker in workers:
@@ -259,7 +272,8 @@ def _process_main(url, body, headers, start_at, stop_at, max_requests, fail_mark
     queue.put(results)
 
 
-def _run_python(url, body, headers, seconds, connections, fail_marker, max_requests, tag) -> LoadResult:
+def _run_python(url, body, headers, seconds, connections, fail_marker, max_requests, tag,
+                method="POST") -> LoadResult:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     process_count = max(1, min(connections, 2))
@@ -270,7 +284,7 @@ def _run_python(url, body, headers, seconds, connections, fail_marker, max_reque
     processes = [
         context.Process(target=_process_main, args=(url, body, headers, start_at, stop_at, max_requests,
                                                     fail_marker, "%sp%d" % (tag, i), count, queue,
-                                                    sum(per_process[:i])))
+                                                    sum(per_process[:i]), method))
         for i, count in enumerate(per_process)
     ]
     for process in processes:

@@ -364,9 +364,11 @@ class Ticket(SoftDeleteMixin, Base):
     is_indexed: Mapped[bool] = mapped_column(default=False)
 
     __table_args__ = (
-        Index("ix_tickets_group_status", "group_id", "status_id"),
-        Index("ix_tickets_agent_status", "agent_id", "status_id"),
-        Index("ix_tickets_department_status", "department_id", "status_id"),
+        # With the last reply: a list of a group's (agent's, department's)
+        # tickets of one status, newest activity first, is read in index order.
+        Index("ix_tickets_group_status_reply", "group_id", "status_id", "last_reply_utc"),
+        Index("ix_tickets_agent_status_reply", "agent_id", "status_id", "last_reply_utc"),
+        Index("ix_tickets_department_status_reply", "department_id", "status_id", "last_reply_utc"),
         Index("ix_tickets_status_idle", "status_id", "idle_start_utc"),
         Index("ix_tickets_follow_up", "requires_follow_up", "date_follow_up_utc"),
         Index("ix_tickets_deleted", "is_deleted", "date_deleted_utc"),

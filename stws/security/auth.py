@@ -126,12 +126,13 @@ _USER_BY_NAME = PreparedQuery(select(
     User.id, User.username, User.password_hash, User.security_stamp, User.is_locked_out,
     User.lockout_until_utc, User.auth_method, User.is_active_agent, User.last_heartbeat_utc,
 ).where(User.username_key == bindparam("key"), User.is_deleted.is_(False)))
-_ROLE_NAMES = select(Role.name).join(UserRole, UserRole.role_id == Role.id).where(UserRole.user_id == bindparam("id"))
+_ROLE_NAMES = PreparedQuery(select(Role.name).join(UserRole, UserRole.role_id == Role.id)
+                            .where(UserRole.user_id == bindparam("id")))
 
 
 def effective_roles_of(connection: Connection, user_id: int) -> frozenset:
     """The roles of a user, implied ones included."""
-    return role_rules.effective_roles(connection.execute(_ROLE_NAMES, {"id": user_id}).scalars())
+    return role_rules.effective_roles(row.name for row in _ROLE_NAMES.all(connection, {"id": user_id}))
 
 
 INCORRECT = "The user name or password is incorrect."

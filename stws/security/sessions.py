@@ -22,9 +22,10 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import bindparam, delete, select, update
 
 from stws.db.models import User, WebSession, utcnow
+from stws.db.prepared import PreparedQuery
 from stws.domain.errors import AuthenticationFailed
 from stws.security.auth import effective_roles_of
 from stws.security.principals import Principal
@@ -89,6 +90,10 @@ _SESSION = select(
     User.id, User.username, User.display_name, User.security_stamp, User.is_locked_out, User.lockout_until_utc,
     User.force_password_change, User.is_active_agent, User.last_heartbeat_utc,
 ).join(User, User.id == WebSession.user_id).where(User.is_deleted.is_(False))
+# Every request of the interface reads it (the workspace's heartbeat comes
+# every few seconds from every open browser): compiled once, run on the
+# driver (stws.db.prepared), without an ORM session.
+_SESSION_BY_HASH = PreparedQuery(_SESSION.where(WebSession.token_hash == bindparam("token_hash")))
 
 
 ENDED = "Your session has ended; please sign in again."
@@ -101,8 +106,10 @@ def resolve(runtime, token: str | None, now: dt.datetime | None = None) -> Signe
         raise AuthenticationFailed("Please sign in.")
     now = now or utcnow()
     hashed = token_hash(token)
-    with runtime.db.transaction(writes=False) as session:
-        row = session.execute(_SESSION.where(WebSession.token_hash == hashed)).first()
+    # Read as SOAP reads credentials (runner.PasswordCredentials): no
+    # transaction of its own, only the operation's transaction follows.
+    with runtime.db.reading() as connection:
+        row = _SESSION_BY_HASH.first(connection, {"token_hash": hashed})
         if row is None:
             raise AuthenticationFailed(ENDED)
         locked = row.is_locked_out or (row.lockout_until_utc is not None and row.lockout_until_utc > now)
@@ -111,7 +118,7 @@ def resolve(runtime, token: str | None, now: dt.datetime | None = None) -> Signe
             ended = True
         else:
             ended = False
-            roles = effective_roles_of(session.connection(), row.id)
+            roles = effective_roles_of(connection, row.id)
     if ended:
         with runtime.db.transaction() as session:
             session.execute(delete(WebSession).where(WebSession.token_hash == hashed))

@@ -17,11 +17,16 @@ Every request:
   ``no-store`` (pages show signed-in data);
 - that fails with an OperationError shows its Message in the page; any
   other failure shows a reference to the error log, never a traceback.
+
+Routes that answer JSON to the page's script (``answers_json``: the
+workspace heartbeat) answer the same failures as JSON ``{"error": ...}``
+with their status, and 401 without a session instead of a redirect.
 """
 from __future__ import annotations
 
 import hashlib
 import hmac
+import json
 import mimetypes
 import secrets
 from dataclasses import dataclass
@@ -51,19 +56,20 @@ class Route:
     path: str
     handler: object
     public: bool = False  # reachable without signing in
+    answers_json: bool = False  # a script's endpoint: failures as JSON, never a page
 
 
 ROUTES: dict[tuple[str, str], Route] = {}
 
 
-def route(method: str, path: str, *, public: bool = False):
+def route(method: str, path: str, *, public: bool = False, answers_json: bool = False):
     """Register a page handler for ``method`` and ``path`` (below /admin)."""
 
     def register(handler):
         key = (method, path)
         if key in ROUTES:
             raise RuntimeError("%s %s is routed twice" % key)
-        ROUTES[key] = Route(method, path, handler, public)
+        ROUTES[key] = Route(method, path, handler, public, answers_json)
         return handler
 
     return register
@@ -185,11 +191,14 @@ def handle(runtime, request: WebRequest, public_url_is_https: bool) -> Response:
         if allowed:
             return _not_allowed(", ".join(allowed))
         return _error_page(runtime, request, 404, "There is no page %s here." % (ROOT + request.path))
+    failed = _json_error if found.answers_json else _error_page
     try:
         signed_in = None
         try:
             signed_in = resolve(runtime, request.cookies.get(SESSION_COOKIE))
         except AuthenticationFailed as failure:
+            if found.answers_json:
+                return json_response({"error": failure.message}, 401)
             if not found.public:
                 return _to_sign_in(request, failure, public_url_is_https)
         page = Page(request, runtime, signed_in, public_url_is_https)
@@ -199,15 +208,17 @@ def handle(runtime, request: WebRequest, public_url_is_https: bool) -> Response:
                                        "changed. Reload the page and try again.")
         if (signed_in is not None and signed_in.must_change_password and not found.public
                 and request.path != "/password"):
+            if found.answers_json:
+                return json_response({"error": "Choose a new password first."}, 403)
             return redirect(ROOT + "/password")
         return found.handler(page)
     except PermissionDenied as failure:
-        return _error_page(runtime, request, 403, failure.message, signed_in)
+        return failed(runtime, request, 403, failure.message, signed_in)
     except OperationError as failure:
-        return _error_page(runtime, request, 400, failure.message, signed_in)
+        return failed(runtime, request, 400, failure.message, signed_in)
     except Exception:
         told = log_internal_error("page %s %s failed" % (request.method, ROOT + request.path))
-        return _error_page(runtime, request, 500, told, signed_in)
+        return failed(runtime, request, 500, told, signed_in)
 
 
 def _csrf_ok(page: Page) -> bool:
@@ -247,6 +258,15 @@ def _error_page(runtime, request, status: int, message: str, signed_in=None) -> 
     page = Page(request, runtime, signed_in)
     titles = {400: "Not done", 403: "Not allowed", 404: "Not found", 500: "Something went wrong"}
     return page.render("admin/refused.html", status=status, title=titles.get(status, "Error"), message=message)
+
+
+def json_response(body, status: int = 200) -> Response:
+    return Response(status=status, body=json.dumps(body, separators=(",", ":")).encode("utf-8"),
+                    content_type="application/json")
+
+
+def _json_error(runtime, request, status: int, message: str, signed_in=None) -> Response:
+    return json_response({"error": message}, status)
 
 
 def new_signin_csrf() -> str:

@@ -16,17 +16,22 @@ lags, or never ran). GetTicketCounts_Agent and GetTicketCounts_Global use
 tickets otherwise. Both give the same numbers for the same tickets; the
 table's may be up to one interval (60 s by default) behind the tickets,
 as SmarterTrack's counts are behind its Event Processing thread.
+
+``global_counts`` reads the table with statements prepared once
+(stws.db.prepared) on the call's connection, without an ORM session: the
+management interface's workspace asks for these counts at every heartbeat
+of every open browser (stws.domain.tickets.navigation).
 """
 from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import delete, func, insert, or_, select
+from sqlalchemy import Integer, bindparam, delete, func, insert, or_, select
 
 from stws.db.models import GroupAgent, Setting, Ticket, TicketCount, utcnow
+from stws.db.prepared import PreparedQuery
 from stws.diagnostics import threads
 from stws.domain.tickets import core, lifecycle
-from stws.security import roles
 
 COMPUTED_SETTING = "ticket_counts.computed_utc"
 THREAD = "Event Processing"
@@ -78,12 +83,20 @@ def refresh(db, now: dt.datetime | None = None) -> int:
 
 def computed_at(session) -> dt.datetime | None:
     setting = session.get(Setting, COMPUTED_SETTING)
-    if setting is None or not setting.value:
+    return _parse_stamp(setting.value if setting is not None else None)
+
+
+def _parse_stamp(value: str | None) -> dt.datetime | None:
+    if not value:
         return None
     try:
-        return dt.datetime.fromisoformat(setting.value)
+        return dt.datetime.fromisoformat(value)
     except ValueError:
         return None
+
+
+def _is_fresh(computed: dt.datetime | None, max_age: dt.timedelta, now: dt.datetime | None = None) -> bool:
+    return computed is not None and dt.timedelta(0) <= (now or utcnow()) - computed <= max_age
 
 
 def current_counts(session, max_age: dt.timedelta, where=None, now: dt.datetime | None = None
@@ -91,17 +104,22 @@ def current_counts(session, max_age: dt.timedelta, where=None, now: dt.datetime 
     """The counts of the table (rows matching ``where``, a condition on
     ``TicketCount``), sorted by brand, department, group, agent; or None
     when the table was not refreshed within ``max_age``."""
-    computed = computed_at(session)
-    now = now or utcnow()
-    if computed is None or not dt.timedelta(0) <= now - computed <= max_age:
+    if not _is_fresh(computed_at(session), max_age, now):
         return None
-    query = select(TicketCount.brand_id, TicketCount.department_id, TicketCount.group_id, TicketCount.agent_id,
-                   TicketCount.active, TicketCount.waiting, TicketCount.follow_up)
+    query = _table_select()
     if where is not None:
         query = query.where(where)
-    query = query.order_by(TicketCount.brand_id, TicketCount.department_id, TicketCount.group_id,
-                           TicketCount.agent_id)
-    return [lifecycle.Counts(*row) for row in session.execute(query)]
+    return [lifecycle.Counts(*row) for row in session.execute(_in_order(query))]
+
+
+def _table_select():
+    return select(TicketCount.brand_id, TicketCount.department_id, TicketCount.group_id, TicketCount.agent_id,
+                  TicketCount.active, TicketCount.waiting, TicketCount.follow_up)
+
+
+def _in_order(query):
+    return query.order_by(TicketCount.brand_id, TicketCount.department_id, TicketCount.group_id,
+                          TicketCount.agent_id)
 
 
 def fresh_for(runtime) -> dt.timedelta:
@@ -125,16 +143,34 @@ def agent_counts(call) -> list[lifecycle.Counts]:
     return lifecycle.with_member_groups(call, found)
 
 
-def global_counts(call) -> list[lifecycle.Counts]:
-    """GetTicketCounts_Global: as ``lifecycle.global_counts``, from the table when fresh."""
-    if core.sees_all_tickets(call):
-        where = None
-    elif call.principal.has_role(roles.AGENT):
-        # core.visibility_filter's rule for agents, on the table's columns.
-        user_id = call.principal.user_id
-        where = or_(TicketCount.group_id.in_(select(GroupAgent.group_id).where(GroupAgent.user_id == user_id)),
-                    TicketCount.agent_id == user_id)
-    else:
+_COMPUTED = PreparedQuery(select(Setting.value).where(Setting.name == COMPUTED_SETTING))
+_VIEWER = bindparam("viewer", type_=Integer)
+# The table's rows a viewer sees: every row ("all"), or for an agent
+# core.visibility_filter's rule on the table's columns.
+_ROWS_SEEN_BY = {
+    "all": PreparedQuery(_in_order(_table_select())),
+    "agent": PreparedQuery(_in_order(_table_select().where(or_(
+        TicketCount.group_id.in_(select(GroupAgent.group_id).where(GroupAgent.user_id == _VIEWER)),
+        TicketCount.agent_id == _VIEWER)))),
+}
+
+
+_ASK = object()
+
+
+def table_stamp(call) -> str | None:
+    """When the table was computed (as stored), if it is fresh for this node; else None."""
+    row = _COMPUTED.first(call.connection, {})
+    value = row.value if row is not None else None
+    return value if _is_fresh(_parse_stamp(value), fresh_for(call.runtime)) else None
+
+
+def global_counts(call, stamp=_ASK) -> list[lifecycle.Counts]:
+    """GetTicketCounts_Global: as ``lifecycle.global_counts``, from the table
+    when fresh (``stamp``: what ``table_stamp`` said, if the caller asked it)."""
+    rows_seen = _ROWS_SEEN_BY.get(core.viewer_kind(call))
+    if rows_seen is None:
         return lifecycle.global_counts(call)  # customers: counted by customer, which the table does not keep
-    rows = current_counts(call.session, fresh_for(call.runtime), where)
-    return lifecycle.global_counts(call) if rows is None else rows
+    if (table_stamp(call) if stamp is _ASK else stamp) is None:
+        return lifecycle.global_counts(call)
+    return [lifecycle.Counts(*row) for row in rows_seen.all(call.connection, {"viewer": call.principal.user_id})]

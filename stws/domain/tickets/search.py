@@ -29,7 +29,8 @@ MaxResults         1..10000, default 1000
 Offset             rows to skip, default 0 (paging)
 SortBy             what to sort by (``SORT_FIELDS``; also sent as SortField):
                    LastReplyDateUtc (default), DateOpened, ID, TicketNumber,
-                   Subject (case-insensitive), Priority (by rank)
+                   Subject (case-insensitive), Priority (by rank), Customer
+                   (the address, case-insensitive), Status (by id)
 SortOrder          Descending (default) or Ascending (also Desc, Asc)
 =================  ===========================================================
 
@@ -45,7 +46,7 @@ composite indexes of ``models.Ticket``: IsOpen/IsActive/Status become one
 ``status_id IN (...)`` list of ids (looked up in the small status table)
 instead of a join, so ``EmailAddress`` + ``IsOpen`` uses
 ix_tickets_customer_email_lower_status (an index on lower(address), status),
-``GroupId`` + ``IsOpen`` ix_tickets_group_status, and so on.
+``GroupId`` + ``IsOpen`` ix_tickets_group_status_reply, and so on.
 
 Composing and compiling that SELECT through SQLAlchemy cost more CPU than
 SQLite takes to run it, so the statement is built once per *shape* of
@@ -82,12 +83,13 @@ _KEYS["sortfield"] = "SortBy"  # what some clients call it
 DEFAULT_SORT = "LastReplyDateUtc"
 # SortBy's values, by the names clients use (TicketInfo's field names and
 # the plain ones), compared without case, spaces or punctuation.
-SORT_FIELDS = ("LastReplyDateUtc", "DateOpened", "ID", "TicketNumber", "Subject", "Priority")
+SORT_FIELDS = ("LastReplyDateUtc", "DateOpened", "ID", "TicketNumber", "Subject", "Priority", "Customer", "Status")
 _SORT_NAMES = {
     "lastreplydateutc": "LastReplyDateUtc", "lastreplydate": "LastReplyDateUtc", "lastreply": "LastReplyDateUtc",
     "lastreplyutc": "LastReplyDateUtc", "dateopened": "DateOpened", "dateopenedutc": "DateOpened",
     "opened": "DateOpened", "id": "ID", "ticketid": "ID", "ticketnumber": "TicketNumber",
     "number": "TicketNumber", "subject": "Subject", "priority": "Priority",
+    "customer": "Customer", "customeremail": "Customer", "emailaddress": "Customer", "status": "Status",
 }
 _SORT_ORDERS = {"descending": True, "desc": True, "ascending": False, "asc": False}
 
@@ -199,7 +201,16 @@ _CONDITIONS = {
     "LastReplyTo": lambda when: Ticket.last_reply_utc <= when,
     # IsOpen, IsActive and Status together: ids, not a join (module docstring).
     "StatusIds": lambda ids: Ticket.status_id.in_(ids) if ids else false(),
+    # Not a search key of GetTicketsBySearch: the management interface's
+    # follow-up list sets it (``with_follow_up``); ix_tickets_follow_up.
+    "RequiresFollowUp": lambda flag: Ticket.requires_follow_up == flag,
 }
+
+
+def with_follow_up(search: Search) -> Search:
+    """``search`` narrowed to tickets with a follow-up scheduled."""
+    search.values["RequiresFollowUp"] = True
+    return search
 
 
 def _apply(call, search: Search, key: str, value: str, statuses) -> None:
@@ -298,7 +309,11 @@ def text_condition(session, text: str, include_notes: bool):
 
 def find_tickets(call, items) -> Found:
     """Tickets matching the Key=Value ``items``, one page of them."""
-    search = parse_criteria(call, items)
+    return run_search(call, parse_criteria(call, items))
+
+
+def run_search(call, search: Search) -> Found:
+    """One page of the tickets ``search`` (from ``parse_criteria``) finds."""
     query, params = _prepared_query(call, search)
     if search.text is None:
         rows = query.all(call.connection, params)
@@ -408,6 +423,8 @@ def ordering(dialect_name: str, sort_by: str, descending: bool) -> tuple:
         # By rank, not by id: the table's sort_order (Low 1 ... Urgent 4).
         "Priority": select(TicketPriority.sort_order).where(TicketPriority.id == Ticket.priority_id)
         .scalar_subquery(),
+        "Customer": func.lower(Ticket.customer_email),
+        "Status": Ticket.status_id,
     }[sort_by]
     keys = (column,) if sort_by == "ID" else (column, Ticket.id)
     return tuple(key.desc() if descending else key.asc() for key in keys)

@@ -115,6 +115,106 @@
       popup(row.getAttribute("data-open"));
     }
   });
+  // The ticket workspace ([data-heartbeat]): polls the heartbeat at the
+  // Heartbeat Interval it answers with (Diagnostics > Options), updates the
+  // tree's counts ([data-count]) in place, and shows a reminder for each
+  // follow-up when it falls due, once per browser (remembered in
+  // localStorage, so another tab or a reload does not show it again).
+  var SHOWN_KEY = "stws.reminders.shown";
+  function shownReminders() {
+    try { return JSON.parse(window.localStorage.getItem(SHOWN_KEY) || "[]"); } catch (e) { return []; }
+  }
+  function rememberShown(key) {
+    var shown = shownReminders().filter(function (item) { return item !== key; });
+    shown.push(key);
+    try { window.localStorage.setItem(SHOWN_KEY, JSON.stringify(shown.slice(-200))); } catch (e) { /* private mode */ }
+  }
+
+  function startWorkspace(root) {
+    var url = root.getAttribute("data-heartbeat");
+    var ticketUrl = root.getAttribute("data-ticket-url");
+    var region = root.querySelector(".reminders");
+    var interval = Math.max(1, parseInt(root.getAttribute("data-interval"), 10) || 10);
+    var scheduled = {};
+
+    function showReminder(reminder, key) {
+      if (shownReminders().indexOf(key) !== -1) return;
+      rememberShown(key);
+      var notice = document.createElement("div");
+      notice.className = "reminder";
+      var text = document.createElement("p");
+      text.appendChild(document.createTextNode("Follow-up due: "));
+      var link = document.createElement("a");
+      link.href = ticketUrl + "?number=" + encodeURIComponent(reminder.ticket_number);
+      link.textContent = reminder.ticket_number;
+      text.appendChild(link);
+      text.appendChild(document.createTextNode(" " + (reminder.subject || "")));
+      var dismiss = document.createElement("button");
+      dismiss.type = "button";
+      dismiss.textContent = "Dismiss";
+      dismiss.addEventListener("click", function () { notice.remove(); });
+      notice.appendChild(text);
+      notice.appendChild(dismiss);
+      region.appendChild(notice);
+    }
+
+    function schedule(reminder) {
+      var key = reminder.ticket_number + "@" + reminder.due_utc;
+      if (scheduled[key] || shownReminders().indexOf(key) !== -1) return;
+      scheduled[key] = true;
+      window.setTimeout(function () { showReminder(reminder, key); }, reminder.due_in_ms);
+    }
+
+    // The list of a tree node is reloaded (this page's URL, its list part
+    // only) when that node's count changes: new tickets show without a reload.
+    var list = root.querySelector("[data-list]");
+    function refreshList() {
+      fetch(window.location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
+        .then(function (response) { return response.ok ? response.text() : null; })
+        .then(function (html) {
+          if (!html) return;
+          var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-list]");
+          if (fresh && list.isConnected) {
+            list.replaceWith(fresh);
+            list = fresh;
+          }
+        })
+        .catch(function () { /* the next change tries again */ });
+    }
+
+    function update(answer) {
+      if (answer.interval_seconds) interval = Math.max(1, answer.interval_seconds);
+      var node = list && list.getAttribute("data-list");
+      Object.keys(answer.counts || {}).forEach(function (key) {
+        root.querySelectorAll('[data-count="' + key + '"]').forEach(function (element) {
+          var text = answer.counts[key].toLocaleString("en-US");
+          if (element.textContent !== text) {
+            element.textContent = text;
+            if (key === node && element.closest("nav.tree")) refreshList();
+          }
+        });
+      });
+      (answer.reminders || []).forEach(schedule);
+    }
+
+    function beat() {
+      fetch(url, { credentials: "same-origin", cache: "no-store", headers: { "Accept": "application/json" } })
+        .then(function (response) {
+          if (response.status === 401) throw new Error("signed out");
+          return response.ok ? response.json() : null;
+        })
+        .then(function (answer) {
+          if (answer) update(answer);
+          window.setTimeout(beat, interval * 1000);
+        })
+        .catch(function (error) {
+          // Signed out (the session ended): stop; a network error: try again later.
+          if (error.message !== "signed out") window.setTimeout(beat, interval * 1000);
+        });
+    }
+    beat();
+  }
+  document.querySelectorAll("[data-heartbeat]").forEach(startWorkspace);
 })();
 
 // A file larger than the server takes is refused before it is sent (the

@@ -1,0 +1,241 @@
+"""The agents' workspace of the management interface: the tree of ticket
+counts, its nodes as ticket lists, and the follow-up reminders.
+
+Counts are the count operations' numbers (``counts.global_counts``: the
+``ticket_counts`` table the Event Processing thread keeps while it is
+fresh, the live GROUP BY otherwise), over the tickets the caller can see,
+added up per node:
+
+* ``my-active`` / ``my-waiting`` / ``my-follow-ups``: the caller's own tickets;
+* ``group-<id>-active`` / ``-waiting`` / ``-queued``: each group the caller
+  belongs to (every agent's tickets; queued = active with no agent);
+* ``department-<id>-...``: the same per department, for managers (who see
+  every ticket).
+
+A node's list is a ticket search (``search.run_search``, the statement
+GetTicketsBySearch runs, visibility included) with the node's criteria,
+so a list and its count cannot disagree on what a node means.
+
+Reminders: the follow-ups that bring a ticket back to the caller (its
+follow-up agent, else its agent) that are due now or fall due within ``ahead``. The
+Ticket Watcher applies a due follow-up (and clears it) within its interval,
+so a browser that polls every Heartbeat Interval learns of each follow-up
+before it falls due, and shows its reminder when it does; ix_tickets_follow_up
+(requires_follow_up, date_follow_up_utc) keeps that query to the few
+follow-ups due by then.
+"""
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass, field
+
+from sqlalchemy import Integer, bindparam, func, select
+
+from stws.db.models import Department, Group, GroupAgent, Ticket, TicketPriority, UtcDateTime
+from stws.db.prepared import PreparedQuery
+from stws.domain.errors import InvalidArgument
+from stws.domain.tickets import core, counts, search
+
+MAX_REMINDERS = 20
+PAGE_SIZES = (25, 50, 100, 200)
+
+
+@dataclass(frozen=True)
+class Node:
+    """A leaf of the tree: its key (``data-count`` in the page, ``node`` in a list's URL) and label."""
+
+    key: str
+    label: str
+
+
+@dataclass
+class Branch:
+    """A heading of the tree with its leaves (My tickets, a group, a department)."""
+
+    label: str
+    nodes: list[Node]
+
+
+@dataclass
+class Tree:
+    branches: list[Branch]
+    counts: dict[str, int]  # node key -> number of tickets
+    interval_seconds: int = 10  # how often the page refreshes them (the Heartbeat Interval)
+
+
+@dataclass(frozen=True)
+class Reminder:
+    ticket_number: str
+    subject: str
+    due_utc: dt.datetime
+
+
+@dataclass
+class Listing:
+    """One page of a ticket list."""
+
+    title: str
+    tickets: list  # rows of core.INFO_COLUMNS
+    next_offset: int | None
+    priorities: dict[int, str] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------- the tree
+
+
+_MY_GROUPS = PreparedQuery(
+    select(Group.id, Group.name, Department.name.label("department"))
+    .join(GroupAgent, GroupAgent.group_id == Group.id)
+    .join(Department, Department.id == Group.department_id)
+    .where(GroupAgent.user_id == bindparam("user_id", type_=Integer), Group.is_deleted.is_(False))
+    .order_by(Department.name, Group.name, Group.id))
+_DEPARTMENTS = PreparedQuery(
+    select(Department.id, Department.name).where(Department.is_deleted.is_(False))
+    .order_by(Department.name, Department.id))
+
+_STATES = (("active", "Active"), ("waiting", "Waiting"), ("queued", "Queued"))
+
+
+def tree(call, stamp=counts._ASK) -> Tree:
+    """The caller's tree with its counts (see the module docstring);
+    ``stamp``: ``counts.table_stamp``, if the caller asked it."""
+    user_id = call.principal.user_id
+    tally: dict[str, int] = {"my-active": 0, "my-waiting": 0, "my-follow-ups": 0}
+    branches = [Branch("My tickets", [Node("my-active", "Active"), Node("my-waiting", "Waiting"),
+                                      Node("my-follow-ups", "Follow-ups")])]
+    groups = _MY_GROUPS.all(call.connection, {"user_id": user_id})
+    for group in groups:
+        branches.append(Branch("%s · %s" % (group.department, group.name),
+                               [Node("group-%d-%s" % (group.id, state), label) for state, label in _STATES]))
+        tally.update(("group-%d-%s" % (group.id, state), 0) for state, _ in _STATES)
+    managers = core.sees_all_tickets(call)
+    if managers:
+        for department in _DEPARTMENTS.all(call.connection, {}):
+            branches.append(Branch("Department " + department.name,
+                                   [Node("department-%d-%s" % (department.id, state), label)
+                                    for state, label in _STATES]))
+            tally.update(("department-%d-%s" % (department.id, state), 0) for state, _ in _STATES)
+    for row in counts.global_counts(call, stamp):
+        queued = row.active if row.user_id == 0 else 0
+        if row.user_id == user_id:
+            tally["my-active"] += row.active
+            tally["my-waiting"] += row.waiting
+            tally["my-follow-ups"] += row.follow_up
+        for prefix in ("group-%d-" % row.group_id, "department-%d-" % row.department_id):
+            if prefix + "active" in tally:
+                tally[prefix + "active"] += row.active
+                tally[prefix + "waiting"] += row.waiting
+                tally[prefix + "queued"] += queued
+    return Tree(branches, tally)
+
+
+class _TreeCounts:
+    """The heartbeat's counts per viewer, for as long as the counts table
+    stays as it is: every open browser asks every few seconds, the table
+    changes once per Event Processing run. Keyed by the table's stamp, so a
+    new run replaces them all; the tree's groups and departments (whose
+    zero counts it holds) are as current as the counts themselves."""
+
+    def __init__(self):
+        self.stamp = None
+        self.by_viewer: dict = {}
+
+    def get(self, call) -> dict[str, int]:
+        stamp = counts.table_stamp(call)
+        if stamp is None:  # the table is stale: counted live, every time
+            return tree(call, stamp).counts
+        key = (call.principal.user_id, core.viewer_kind(call))
+        by_viewer = self.by_viewer if stamp == self.stamp else None
+        found = by_viewer.get(key) if by_viewer is not None else None
+        if found is None:
+            found = tree(call, stamp).counts
+            if by_viewer is None:
+                # Swapped whole: another thread may be reading the old one.
+                self.stamp, self.by_viewer = stamp, {}
+            self.by_viewer[key] = found
+        return dict(found)
+
+
+_tree_counts = _TreeCounts()
+
+
+def tree_counts(call) -> dict[str, int]:
+    """``tree(call).counts``, kept while the counts table does not change."""
+    return _tree_counts.get(call)
+
+
+# --------------------------------------------------------------- lists
+
+_NODE = re.compile(r"^(my|group|department)(?:-(\d+))?-(active|waiting|queued|follow-ups)$")
+# Each state as search criteria (GetTicketsBySearch's keys).
+_STATE_CRITERIA = {
+    "active": ["IsActive=true"],
+    "waiting": ["IsOpen=true", "IsActive=false"],
+    "queued": ["IsActive=true", "AgentId=0"],
+}
+
+
+def node_criteria(call, node: str) -> tuple[list[str], bool, str]:
+    """(search criteria, whether only follow-ups, title) of the tree node ``node``."""
+    found = _NODE.match(node or "")
+    if found is None:
+        raise InvalidArgument("%r is not a list of the ticket tree." % node)
+    kind, number, state = found.groups()
+    if (kind == "my") != (number is None) or (kind == "my" and state == "queued") \
+            or (kind != "my" and state == "follow-ups"):
+        raise InvalidArgument("%r is not a list of the ticket tree." % node)
+    label = state.replace("-", " ").capitalize()
+    if kind == "my":
+        owner = ["AgentId=%d" % call.principal.user_id]
+        if state == "follow-ups":
+            return owner, True, "My tickets: follow-ups"
+        return owner + _STATE_CRITERIA[state], False, "My tickets: " + label
+    key = "GroupId" if kind == "group" else "DepartmentId"
+    return ["%s=%s" % (key, number)] + _STATE_CRITERIA[state], False, "%s %s: %s" % (kind.capitalize(), number, label)
+
+
+_PRIORITY_NAMES = PreparedQuery(select(TicketPriority.id, TicketPriority.name))
+
+
+def ticket_list(call, node: str, criteria: list[str], sort_by: str, descending: bool, offset: int,
+                size: int) -> Listing:
+    """One page of the tickets of tree node ``node`` (if any) that match
+    ``criteria`` (GetTicketsBySearch's Key=Value items), sorted on the server."""
+    if size not in PAGE_SIZES:
+        raise InvalidArgument("%r is not a page size; use one of %s." % (size, ", ".join(map(str, PAGE_SIZES))))
+    items = list(criteria)
+    follow_ups, title = False, "Search results"
+    if node:
+        extra, follow_ups, title = node_criteria(call, node)
+        items += extra
+    items += ["SortBy=" + sort_by, "SortOrder=" + ("Descending" if descending else "Ascending"),
+              "MaxResults=%d" % size, "Offset=%d" % max(0, offset)]
+    wanted = search.parse_criteria(call, items)
+    if follow_ups:
+        search.with_follow_up(wanted)
+    found = search.run_search(call, wanted)
+    priorities = {row.id: row.name for row in _PRIORITY_NAMES.all(call.connection, {})}
+    return Listing(title, found.tickets, found.next_offset, priorities)
+
+
+# --------------------------------------------------------------- reminders
+
+
+_REMINDERS = PreparedQuery(
+    select(Ticket.ticket_number, Ticket.subject, Ticket.date_follow_up_utc)
+    .where(Ticket.requires_follow_up.is_(True),
+           Ticket.date_follow_up_utc <= bindparam("until", type_=UtcDateTime()),
+           Ticket.is_deleted.is_not(True),
+           # The agent the ticket comes back to: an expression, so that the
+           # planner walks ix_tickets_follow_up (the few follow-ups due by
+           # then), not the agent's index (all their tickets, ever).
+           func.coalesce(Ticket.follow_up_agent_id, Ticket.agent_id) == bindparam("user_id", type_=Integer))
+    .order_by(Ticket.date_follow_up_utc, Ticket.id)
+    .limit(MAX_REMINDERS))
+
+
+def reminders(call, now: dt.datetime, ahead: dt.timedelta) -> list[Reminder]:
+    """The caller's follow-ups due by ``now + ahead`` that are not applied yet."""
+    rows = _REMINDERS.all(call.connection, {"until": now + ahead, "user_id": call.principal.user_id})
+    return [Reminder(row.ticket_number, row.subject, row.date_follow_up_utc) for row in rows]

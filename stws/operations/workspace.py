@@ -1,0 +1,56 @@
+"""The agents' ticket workspace in the management interface: the tree of
+counts, its ticket lists and search, and the heartbeat every open
+workspace page polls (stws.domain.tickets.navigation).
+
+The heartbeat is called by every open browser every Heartbeat Interval, so
+it is one read transaction of a few indexed queries on the driver
+connection, and the runner records the agent's heartbeat for
+Auto-Inactive as it does for every SOAP call (stws.security.heartbeat).
+"""
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from stws.db.models import utcnow
+from stws.domain.tickets import navigation
+from stws.operations.runner import operation
+from stws.security import heartbeat as agent_heartbeat
+from stws.security import roles
+
+
+@dataclass
+class Heartbeat:
+    counts: dict[str, int]
+    reminders: list[navigation.Reminder]
+    interval_seconds: int
+    now_utc: dt.datetime
+
+
+@operation(role=roles.AGENT, writes=False)
+def ticket_tree(context) -> navigation.Tree:
+    """The tree of the caller's ticket lists with their counts, and the
+    Heartbeat Interval at which the page refreshes them."""
+    tree = navigation.tree(context)
+    tree.interval_seconds = int(agent_heartbeat.interval(context.runtime).total_seconds())
+    return tree
+
+
+@operation(role=roles.AGENT, writes=False)
+def workspace_heartbeat(context) -> Heartbeat:
+    """The tree's counts, the caller's follow-ups due by the next heartbeat,
+    and the Heartbeat Interval (Diagnostics > Options) to poll at."""
+    interval = agent_heartbeat.interval(context.runtime)
+    now = utcnow()
+    # One interval ahead, and a little more for a late poll: every
+    # follow-up is seen before the Ticket Watcher applies (and clears) it.
+    reminders = navigation.reminders(context, now, interval * 2)
+    return Heartbeat(navigation.tree_counts(context), reminders, int(interval.total_seconds()), now)
+
+
+@operation(role=roles.AGENT, writes=False)
+def ticket_list(context, node: str, criteria: list[str], sort_by: str, descending: bool, offset: int,
+                size: int) -> navigation.Listing:
+    """One page of a tree node's tickets and/or a search (GetTicketsBySearch's
+    criteria), sorted and paged on the server."""
+    return navigation.ticket_list(context, node, criteria, sort_by, descending, offset, size)
