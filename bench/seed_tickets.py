@@ -67,7 +67,7 @@ from stws.db.engine import make_engine  # noqa: E402
 from stws.db.models import (  # noqa: E402
     Department, Group, GroupAgent, Role, Ticket, TicketComment, TicketMessage, User, UserRole,
 )
-from stws.db.seed import seed_administrator, seed_default_organisation, seed_reference_data  # noqa: E402
+from stws.domain.seed import seed_administrator, seed_default_organisation, seed_reference_data  # noqa: E402
 from stws.security import roles as role_rules  # noqa: E402
 from stws.security.auth import new_security_stamp, username_key  # noqa: E402
 from stws.security.passwords import hash_password  # noqa: E402

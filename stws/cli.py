@@ -104,7 +104,7 @@ def _migrate(config: Config, args) -> int:
 def _create_admin(config: Config, args) -> int:
     from stws.domain import organization
     from stws.domain.context import Context
-    from stws.domain.errors import OperationError
+    from stws.errors import OperationError
     from stws.runtime import start_runtime
     from stws.security import roles
     from stws.security.principals import system_principal

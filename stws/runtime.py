@@ -9,10 +9,10 @@ from stws.config import Config, admin_password_from_environment
 from stws.datadir import DataDirectory
 from stws.diagnostics.errormail import ErrorCollector
 from stws.diagnostics.options import OptionsCache
-from stws.diagnostics.tracing import Tracing
+from stws.tracing import Tracing
 from stws.db import schema
 from stws.db.engine import Database
-from stws.db.seed import seed_administrator, seed_default_organisation, seed_reference_data
+from stws.domain.seed import seed_administrator, seed_default_organisation, seed_reference_data
 from stws.domain.directory import DirectoryCache
 from stws.logs import LogFiles
 from stws.providers.event_delivery import EventDelivery

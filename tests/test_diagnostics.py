@@ -10,7 +10,7 @@ import pytest_twisted
 
 from conftest import strings
 from stws.db.models import ThreadState
-from stws.domain.errors import ResultCode
+from stws.errors import ResultCode
 
 
 @pytest_twisted.async_fixture

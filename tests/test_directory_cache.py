@@ -9,7 +9,7 @@ import pytest
 from sqlalchemy import text
 
 from stws.db.engine import Database
-from stws.diagnostics.tracing import Tracing
+from stws.tracing import Tracing
 from stws.domain.directory import DirectoryCache
 
 

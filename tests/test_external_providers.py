@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from conftest import strings
 from stws.db.models import Setting
-from stws.domain.errors import ResultCode
+from stws.errors import ResultCode
 from test_sample_provider import AUTH_PW
 
 

@@ -21,7 +21,7 @@ from twisted.internet import threads
 from conftest import failed, ok, strings
 from slapd import READER_DN, READER_PASSWORD, PEOPLE, LdapUser, Slapd, make_tls_files, skip_unless_slapd
 from stws.db.models import User
-from stws.domain.errors import ResultCode
+from stws.errors import ResultCode
 from stws.providers.gateway import ProviderGateway, ProviderRefused, keys
 from stws.providers.settings import WEB_SERVICE, ProviderSettings
 from stws.remote import PeerClient

@@ -15,7 +15,7 @@ from twisted.internet import defer
 
 from conftest import failed, ok, strings
 from stws.db.models import User
-from stws.domain.errors import AuthenticationFailed, ResultCode
+from stws.errors import AuthenticationFailed, ResultCode
 from stws.providers import login
 from test_external_providers import configure, external, refused_url  # noqa: F401 - refused_url is a fixture
 

@@ -14,7 +14,7 @@ from admin_client import AdminClient
 from conftest import strings
 from stws.db.models import ThreadState
 from stws.domain.context import Context
-from stws.domain.errors import PermissionDenied, ResultCode
+from stws.errors import PermissionDenied, ResultCode
 from stws.operations import diagnostics, runner
 from stws.security import auth, roles
 from stws.security.principals import Principal, system_principal

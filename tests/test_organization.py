@@ -10,7 +10,7 @@ from sqlalchemy.pool import NullPool
 from twisted.internet import threads
 
 from conftest import strings
-from stws.domain.errors import ResultCode
+from stws.errors import ResultCode
 
 pytestmark = pytest.mark.usefixtures("server")
 

@@ -10,7 +10,7 @@ from twisted.internet import threads
 from conftest import strings
 from stws.config import Config
 from stws.domain.directory import Listing
-from stws.domain.errors import AccountLocked, InvalidArgument, InvalidState, NotFound, PermissionDenied
+from stws.errors import AccountLocked, InvalidArgument, InvalidState, NotFound, PermissionDenied
 from stws.domain.organization import AgentEntry, UserPage
 from stws.domain.properties import InvalidProperties
 from stws.operations import organization as ops

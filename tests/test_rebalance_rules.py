@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from twisted.internet import threads
 
 from stws.db.models import GroupAgent, RebalanceRuleAgent, Ticket, utcnow
-from stws.domain.errors import ResultCode
+from stws.errors import ResultCode
 from stws.workers.framework import JobContext, ThreadDefinition
 from stws.workers.jobs import ticket_watcher
 from test_organization import assert_failed, new_user

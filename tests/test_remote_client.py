@@ -15,7 +15,7 @@ from spyne import Array, Boolean, ComplexModel, ServiceBase, Unicode, rpc
 from twisted.internet import defer, reactor, threads
 from twisted.web.resource import Resource
 
-from stws.domain.errors import ResultCode
+from stws.errors import ResultCode
 from stws.logs import LogFiles
 from stws.remote import CircuitBreakers, FailureKind, PeerClient, RemoteFailure, TimeBudget
 

@@ -164,7 +164,7 @@ def test_failure_answers_carry_every_required_member(offline_endpoints, service_
     nested ones included (TicketInfoResult.Ticket and its value types), so
     that .NET proxies (XmlSerializer, or WCF DataContract with
     IsRequired=true members) can read it."""
-    from stws.domain.errors import NotFound
+    from stws.errors import NotFound
     from stws.soap.operation import failed_result
 
     endpoint = offline_endpoints[service_class]

@@ -11,7 +11,7 @@ from sqlalchemy import inspect, select
 from stws.db import schema
 from stws.db.engine import Database
 from stws.db.models import Brand, Department, Group, User
-from stws.db.seed import ADMIN_USERNAME, seed_administrator, seed_default_organisation, seed_reference_data
+from stws.domain.seed import ADMIN_USERNAME, seed_administrator, seed_default_organisation, seed_reference_data
 
 
 @pytest.fixture

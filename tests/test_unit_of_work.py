@@ -16,7 +16,7 @@ from stws.db import schema
 from stws.db.engine import Database
 from stws.db.models import Brand, Department, Group, Ticket, User, UtcDateTime
 from stws.db.prepared import PreparedInsert, PreparedQuery, PreparedStatement
-from stws.db.seed import seed_default_organisation, seed_reference_data
+from stws.domain.seed import seed_default_organisation, seed_reference_data
 
 
 class Boom(Exception):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest_twisted
 
 from conftest import strings
-from stws.domain.errors import ResultCode
+from stws.errors import ResultCode
 from stws.providers.user_information import CACHE_SECONDS
 from test_external_providers import configure, external, providers, refused_url  # noqa: F401 - fixtures
 

@@ -19,7 +19,7 @@ All convert their parameters with SQLAlchemy's bind processors, so they
 bind and store exactly what SQLAlchemy would (tests/test_unit_of_work.py
 compares the rows).
 
-Not seen by query tracing (stws.diagnostics.tracing), which listens on
+Not seen by query tracing (stws.tracing), which listens on
 SQLAlchemy's cursor events: the short and full query logs do not show
 these statements.
 """

@@ -19,7 +19,7 @@ Two halves, so that no database work ever happens inside a logging call:
 * ``flush`` (run by the Event Processing thread) takes what is due and
   writes one email per distinct error into the outgoing spool
   (``spool_outgoing``, RFC 5322 text built with the email package and the
-  helpers of ``stws.mail.outgoing``), at most one per ``MIN_GAP`` (a
+  helpers of ``stws.domain.outgoing_mail``), at most one per ``MIN_GAP`` (a
   minute) per distinct error: repeats in between are counted and reported
   in the next email ("occurred 12 times since ..."). With no address
   configured the recorded errors are dropped.
@@ -40,7 +40,7 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage
 
 from stws.db.models import OutgoingMessage, utcnow
-from stws.mail import outgoing
+from stws.domain import outgoing_mail as outgoing
 
 MIN_GAP = dt.timedelta(minutes=1)
 MAX_DISTINCT = 200

@@ -6,7 +6,7 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from stws.domain.errors import InvalidArgument, NotFound
+from stws.errors import InvalidArgument, NotFound
 
 LOG_NAME = re.compile(r"^(?P<kind>[a-z]+)-(?P<date>\d{4}-\d{2}-\d{2})\.log$")
 MAX_READ_BYTES = 1024 * 1024

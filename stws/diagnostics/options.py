@@ -12,7 +12,7 @@ from dataclasses import dataclass, fields
 
 from stws.db.models import Setting
 from stws.domain import validation
-from stws.domain.errors import InvalidArgument
+from stws.errors import InvalidArgument
 from stws.domain.properties import Property, PropertyBag, parse_bool, parse_int
 
 PREFIX = "diagnostics."

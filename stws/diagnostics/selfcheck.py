@@ -19,7 +19,7 @@ from sqlalchemy import select, text
 
 from stws.db import schema
 from stws.db.models import ThreadState, utcnow
-from stws.diagnostics import threads
+from stws import background_threads as threads
 
 PASS, WARNING, FAILURE = "pass", "warning", "failure"
 LOW_DISK_WARNING = 1024 ** 3  # 1 GiB

@@ -2,7 +2,7 @@
 gets, whichever front door started the call."""
 from __future__ import annotations
 
-from stws.domain.errors import PermissionDenied
+from stws.errors import PermissionDenied
 
 
 class Context:

@@ -21,7 +21,7 @@ from sqlalchemy import select
 
 from stws.db.models import DirectoryVersion
 from stws.db.prepared import PreparedQuery
-from stws.diagnostics.tracing import Tracing
+from stws.tracing import Tracing
 
 # Run on every listing call: compiled once, executed on the driver
 # (stws.db.prepared; 20 us through SQLAlchemy's Core, 2 us this way).

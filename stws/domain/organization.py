@@ -20,7 +20,7 @@ from stws.db.models import (
     utcnow,
 )
 from stws.domain import validation
-from stws.domain.errors import (
+from stws.errors import (
     AlreadyExists, AuthenticationFailed, InUse, InvalidArgument, InvalidState, NotFound, PermissionDenied,
 )
 from stws.domain.properties import InvalidProperties, Property, PropertyBag, parse_bool, parse_int

@@ -13,7 +13,7 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from stws.domain.errors import InvalidArgument
+from stws.errors import InvalidArgument
 
 
 class InvalidProperties(InvalidArgument):

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from stws.domain.errors import InvalidArgument
+from stws.errors import InvalidArgument
 
 USERNAME_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@+\-]*$")
 # Deliberately simple: one @, something on each side, a dot in the domain,

@@ -9,7 +9,7 @@ The ``checked_*`` functions return the cleaned value or raise
 """
 from __future__ import annotations
 
-from stws.domain.errors import InvalidArgument, NotFound
+from stws.errors import InvalidArgument, NotFound
 from stws.domain.properties import Property, parse_int
 
 SECURITY_MODES = ("none", "ssl", "starttls")

@@ -12,7 +12,8 @@ from __future__ import annotations
 from sqlalchemy import func, select, update
 
 from stws.db.models import Brand, Department, OutgoingMessage, SmtpAccount, Ticket
-from stws.domain.errors import AlreadyExists, InUse, InvalidArgument, NotFound
+from stws.errors import AlreadyExists, InUse, InvalidArgument, NotFound
+from stws.domain.outgoing_mail import DEFAULT_ACCOUNT_ID
 from stws.domain.properties import Property, PropertyBag, parse_bool
 from stws.mail.account_settings import (CREDENTIAL_PROPERTIES, MAX_PASSWORD, SERVER_PROPERTIES,
                                         LOGIN_TIMEOUT_SECONDS, LoginProbeFailed, check_server_settings,
@@ -139,11 +140,6 @@ def set_brand_smtp_account(session, brand_id: int, account_id: int) -> None:
     if brand is None or brand.is_deleted:
         raise NotFound("There is no brand with id %s." % brand_id)
     brand.smtp_account_id = _account_or_none(session, account_id)
-
-
-# The default account's id (NULL when there is none), for use inside a query.
-DEFAULT_ACCOUNT_ID = (select(SmtpAccount.id).where(SmtpAccount.is_default.is_(True))
-                      .order_by(SmtpAccount.id).limit(1).scalar_subquery())
 
 
 def resolve_account_ids(session, message_ids) -> dict[int, int | None]:

@@ -10,7 +10,7 @@ is still pending or is marked failed; nothing is imported twice.
 
 What a message becomes
     * A **reply** when its subject carries a ticket number (``[#DDD-...]``,
-      as ``stws.mail.outgoing`` tags it) or its In-Reply-To/References name
+      as ``stws.domain.outgoing_mail`` tags it) or its In-Reply-To/References name
       the Message-ID of a ticket message or of a spool_outgoing row: a
       customer message on that ticket (``conversation.add_message``, which
       also reopens a closed ticket). A closed-and-locked or deleted ticket
@@ -85,9 +85,9 @@ from stws.db.models import (AutoResponse, Department, IncomingMessage, OutgoingM
                             Ticket, TicketMessage, User, utcnow)
 from stws.domain import organization
 from stws.domain.context import Context
-from stws.domain.errors import InvalidArgument, OperationError, ResultCode
+from stws.errors import InvalidArgument, OperationError, ResultCode
 from stws.domain.tickets.auto_responder import send_auto_responder
-from stws.mail.outgoing import compose, delivery_delay, new_message_id, sender_address
+from stws.domain.outgoing_mail import compose, delivery_delay, new_message_id, sender_address
 from stws.providers import ticket_start
 from stws.security.auth import username_key
 from stws.security.principals import system_principal

@@ -13,7 +13,7 @@ from __future__ import annotations
 from sqlalchemy import select, update
 
 from stws.db.models import Department, IncomingMessage, PopAccount
-from stws.domain.errors import InvalidArgument, NotFound
+from stws.errors import InvalidArgument, NotFound
 from stws.domain.properties import Property, PropertyBag, parse_bool, parse_int
 from stws.mail.account_settings import (CREDENTIAL_PROPERTIES, LOGIN_TIMEOUT_SECONDS, SERVER_PROPERTIES,
                                         LoginProbeFailed, check_server_settings, checked_address, checked_password,

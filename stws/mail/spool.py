@@ -38,7 +38,7 @@ import sqlalchemy
 from sqlalchemy import and_, delete, or_, select, update
 
 from stws.db.models import IncomingMessage, OutgoingMessage, utcnow
-from stws.domain.errors import InvalidArgument, InvalidState, NotFound
+from stws.errors import InvalidArgument, InvalidState, NotFound
 from stws.mail.pop import fsync_directory
 
 smtp_log = logging.getLogger("stws.smtp")

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from stws.db.models import ThreadState
-from stws.diagnostics import logfiles, options as option_store, threads
+from stws import background_threads as threads
+from stws.diagnostics import logfiles, options as option_store
 from stws.diagnostics.selfcheck import Check, run_self_diagnostic
-from stws.domain.errors import NotFound
+from stws.errors import NotFound
 from stws.mail.accounts import check_smtp_accounts
 from stws.mail.pop_accounts import check_pop_accounts
 from stws.operations.runner import operation

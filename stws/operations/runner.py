@@ -34,7 +34,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Callable
 
-from stws.domain.errors import AuthenticationFailed
+from stws.errors import AuthenticationFailed
 from stws.domain.context import Context, require_role
 from stws.providers import login as login_provider
 from stws.security import heartbeat

@@ -5,7 +5,7 @@ Each takes the call's ``Context`` first and returns plain values: a
 ``Page`` of ``OutgoingSummary`` / ``IncomingSummary`` (stws.mail.spool),
 ORM rows of the accounts (never read their passwords back to a client: say
 whether there is one), counts as ``int`` or ``{name: int}``. Failures are
-``OperationError``s (stws.domain.errors) whose message a person can act on.
+``OperationError``s (stws.errors) whose message a person can act on.
 
 Operations on chosen messages take their ``ids`` (ints, or their text) and
 change all of them or none; each has an all-messages variant for "select

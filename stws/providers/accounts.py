@@ -5,7 +5,7 @@ from __future__ import annotations
 import logging
 
 from stws.domain import validation
-from stws.domain.errors import InvalidArgument
+from stws.errors import InvalidArgument
 
 providers_log = logging.getLogger("stws.providers")
 

@@ -36,7 +36,7 @@ from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from stws.db.group_commit import LeavesCommitGroup
-from stws.domain.errors import OperationError, ResultCode
+from stws.errors import OperationError, ResultCode
 from stws.providers import settings as provider_settings
 
 providers_log = logging.getLogger("stws.providers")

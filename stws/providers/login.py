@@ -42,7 +42,7 @@ from sqlalchemy.exc import IntegrityError
 
 from stws.domain import validation
 from stws.domain.context import Context
-from stws.domain.errors import AuthenticationFailed, InvalidArgument
+from stws.errors import AuthenticationFailed, InvalidArgument
 from stws.domain.organization import link_external_user
 from stws.providers import accounts
 from stws.providers.gateway import ProviderRefused, keys

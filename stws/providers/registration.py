@@ -12,7 +12,7 @@ the provider down is result code 9. Either way nothing is created.
 """
 from __future__ import annotations
 
-from stws.domain.errors import OperationError, ResultCode
+from stws.errors import OperationError, ResultCode
 from stws.providers import accounts
 from stws.providers.gateway import ProviderRefused, keys
 from stws.remote.errors import FailureKind, RemoteFailure

@@ -16,7 +16,7 @@ import urllib.parse
 from dataclasses import dataclass, field, fields
 
 from stws.db.models import Setting
-from stws.domain.errors import InvalidArgument, NotFound
+from stws.errors import InvalidArgument, NotFound
 from stws.domain.properties import InvalidProperties, Property, PropertyBag, parse_bool, parse_int
 from stws.security import roles
 

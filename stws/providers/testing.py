@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass
 
 from stws.diagnostics.selfcheck import FAILURE, PASS, Check
-from stws.domain.errors import InvalidState
+from stws.errors import InvalidState
 from stws.providers import settings as provider_settings
 from stws.remote import FailureKind, RemoteFailure
 

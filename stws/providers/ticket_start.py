@@ -57,7 +57,7 @@ from sqlalchemy import func, insert, select
 
 from stws.db.models import CustomField, CustomTemplateField, Department, TicketCustomValue, User
 from stws.domain import validation
-from stws.domain.errors import InvalidArgument, OperationError, ResultCode
+from stws.errors import InvalidArgument, OperationError, ResultCode
 from stws.domain.tickets import core
 from stws.domain.tickets.fields import parse_field_value
 from stws.providers.gateway import keys

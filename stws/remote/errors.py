@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from enum import Enum
 
-from stws.domain.errors import OperationError, ResultCode
+from stws.errors import OperationError, ResultCode
 
 
 class FailureKind(str, Enum):

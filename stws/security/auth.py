@@ -37,8 +37,8 @@ from sqlalchemy.orm import Session
 from stws.db.group_commit import LeavesCommitGroup
 from stws.db.models import Role, User, UserRole, utcnow
 from stws.db.prepared import PreparedQuery
-from stws.diagnostics.tracing import Tracing
-from stws.domain.errors import AccountLocked, AuthenticationFailed
+from stws.tracing import Tracing
+from stws.errors import AccountLocked, AuthenticationFailed
 from stws.security import roles as role_rules
 from stws.security.principals import Principal
 from stws.security.passwords import verify_password

@@ -26,7 +26,7 @@ from sqlalchemy import bindparam, delete, select, update
 
 from stws.db.models import User, WebSession, utcnow
 from stws.db.prepared import PreparedQuery
-from stws.domain.errors import AuthenticationFailed
+from stws.errors import AuthenticationFailed
 from stws.security.auth import effective_roles_of
 from stws.security.principals import Principal
 

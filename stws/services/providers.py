@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from spyne import ServiceBase
 
-from stws.domain.errors import ResultCode
+from stws.errors import ResultCode
 from stws.providers.gateway import encode_item
 from stws.operations import providers
 from stws.services.diagnostics import NEVER

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 from spyne import Array, Boolean, ComplexModelBase, DateTime, Decimal, Fault, rpc
 
-from stws.domain.errors import OperationError, ResultCode
+from stws.errors import OperationError, ResultCode
 from stws.logs import log_internal_error
 from stws.operations import runner
 from stws.operations.runner import OperationSpec, PasswordCredentials

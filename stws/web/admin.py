@@ -37,7 +37,7 @@ from twisted.internet.threads import deferToThreadPool
 from twisted.web import server
 from twisted.web.resource import Resource
 
-from stws.domain.errors import AuthenticationFailed, OperationError, PermissionDenied
+from stws.errors import AuthenticationFailed, OperationError, PermissionDenied
 from stws.logs import log_internal_error
 from stws.operations import account, runner
 from stws.security import roles

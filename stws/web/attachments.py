@@ -25,7 +25,7 @@ from twisted.web.resource import Resource
 from twisted.web.server import NOT_DONE_YET
 from zope.interface import implementer
 
-from stws.domain.errors import NotFound
+from stws.errors import NotFound
 from stws.domain.tickets import attachments
 from stws.web.strict_http import DeclaredMethodsOnly
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import importlib
 
-from stws.diagnostics.threads import THREADS, interval_of
+from stws.background_threads import THREADS, interval_of
 from stws.workers.framework import ThreadDefinition
 
 # thread name -> module in stws.workers.jobs whose ``run(context)`` is the job.
@@ -40,7 +40,7 @@ def job_of(name: str):
 
 
 def definitions(intervals: dict | None = None) -> list[ThreadDefinition]:
-    """The threads of stws.diagnostics.threads with their jobs, ``intervals``
+    """The threads of stws.background_threads with their jobs, ``intervals``
     {name: seconds} overriding the default intervals. A job module's
     ``WAKE_AT_START = True`` asks for a run as soon as its thread starts."""
     return [ThreadDefinition(t.name, interval_of(t.name, intervals), t.description, job_of(t.name),

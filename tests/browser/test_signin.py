@@ -15,7 +15,7 @@ from twisted.internet import threads
 from browser.conftest import submit
 from conftest import strings
 from stws.db.models import WebSession, utcnow
-from stws.domain.errors import ResultCode
+from stws.errors import ResultCode
 
 AGENT_PASSWORD = "agent-Passw0rd!"
 

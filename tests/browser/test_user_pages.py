@@ -11,7 +11,7 @@ from twisted.internet import threads
 
 from browser.conftest import ARTIFACTS, submit
 from conftest import strings
-from stws.domain.errors import ResultCode
+from stws.errors import ResultCode
 from stws.operations import organization as ops
 from stws.operations.runner import PasswordCredentials, authenticate, run
 

@@ -22,7 +22,7 @@ from twisted.internet import threads
 import aspnet_site
 import dotnet
 from conftest import failed, ok
-from stws.domain.errors import ResultCode
+from stws.errors import ResultCode
 from stws.providers.gateway import ProviderGateway, ProviderRefused, keys
 from stws.providers.settings import WEB_SERVICE, ProviderSettings
 from stws.remote import FailureKind, PeerClient, RemoteFailure

@@ -1,4 +1,4 @@
-"""stws.mail.outgoing.compose writes what EmailMessage (policy SMTP) would:
+"""stws.domain.outgoing_mail.compose writes what EmailMessage (policy SMTP) would:
 a reader gets back the same header values and body text, and a header
 value cannot smuggle in another field."""
 from __future__ import annotations
@@ -9,7 +9,7 @@ from email.message import EmailMessage
 
 import pytest
 
-from stws.mail.outgoing import compose
+from stws.domain.outgoing_mail import compose
 
 CASES = [
     ("plain ASCII", "Help Desk <help@example.com>", "Printer on fire [#168-24F24A57-000E]",

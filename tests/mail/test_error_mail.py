@@ -14,7 +14,7 @@ from mail.pop_server import add_pop_account, download
 from workers import test_framework
 from stws.db.models import OutgoingMessage, Setting, utcnow
 from stws.diagnostics import errormail
-from stws.mail import outgoing
+from stws.domain import outgoing_mail as outgoing
 
 ADDRESS = "admin@helpdesk.example"
 runtime = test_framework.runtime  # the fixture: a runtime without a server

@@ -9,7 +9,7 @@ from sqlalchemy import select
 from conftest import failed, strings
 from mail.pop_server import PopTestServer, add_pop_account, download, import_all, incoming_rows, make_mail
 from stws.db.models import OutgoingMessage, PopAccount, Ticket
-from stws.domain.errors import ResultCode
+from stws.errors import ResultCode
 from stws.mail import pop
 
 ACCOUNT = (1, "support@helpdesk.example", "pop.example.com", 995, "ssl", "support", "s3cret", True, 10, True,

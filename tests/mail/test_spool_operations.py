@@ -13,7 +13,7 @@ from mail.conftest import queue, rows, smtp_log
 from mail.pop_server import add_pop_account, incoming_rows, make_mail
 from stws.db.models import IncomingMessage, User, utcnow
 from stws.domain.context import Context
-from stws.domain.errors import AlreadyExists, InUse, InvalidArgument, InvalidState, NotFound, PermissionDenied
+from stws.errors import AlreadyExists, InUse, InvalidArgument, InvalidState, NotFound, PermissionDenied
 from stws.mail import pop
 from stws.mail.spool import IncomingSummary, OutgoingSummary, Page
 from stws.operations import spool as ops

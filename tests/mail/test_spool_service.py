@@ -8,7 +8,7 @@ from sqlalchemy import select
 from conftest import failed, strings
 from mail.conftest import add_account, deliver, queue, rows, smtp_log
 from stws.db.models import Brand, Department, OutgoingMessage, SmtpAccount, utcnow
-from stws.domain.errors import ResultCode
+from stws.errors import ResultCode
 
 ACCOUNT = ("Main relay", "smtp.example.com", 587, "starttls", True, "mailer", "s3cret", "help@example.com",
            "Help Desk", True)

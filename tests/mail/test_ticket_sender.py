@@ -12,7 +12,7 @@ from sqlalchemy import update
 
 from mail.conftest import add_account
 from stws.db.models import Brand, Department, SmtpAccount
-from stws.mail import outgoing
+from stws.domain import outgoing_mail as outgoing
 from workers import test_framework
 
 runtime = test_framework.runtime  # the fixture: a runtime without a server

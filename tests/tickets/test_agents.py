@@ -5,7 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from conftest import failed, ok, strings
-from stws.domain.errors import ResultCode
+from stws.errors import ResultCode
 from tickets.conftest import make_user
 
 BOB = ("bob", "bob-passw0rd")

@@ -14,7 +14,7 @@ from twisted.internet import threads
 
 from conftest import failed, strings
 from stws.db.models import TicketAttachment
-from stws.domain.errors import ResultCode
+from stws.errors import ResultCode
 from stws.domain.tickets import attachments as domain
 from stws.security.principals import Principal
 from stws.domain.context import Context

@@ -6,7 +6,7 @@ import email
 import email.policy
 
 from conftest import failed, ok, strings
-from stws.domain.errors import ResultCode
+from stws.errors import ResultCode
 
 UTC = dt.timezone.utc
 DEPARTMENT_ADDRESS = "support@helpdesk.example"

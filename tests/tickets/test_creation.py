@@ -12,7 +12,7 @@ from sqlalchemy import insert, text
 from conftest import failed
 from stws.db.engine import Database
 from stws.db.models import User
-from stws.domain.errors import ResultCode
+from stws.errors import ResultCode
 from stws.domain.tickets import core
 
 NUMBER = re.compile(r"^\d{3}-[0-9A-F]{8}-[0-9A-F]{4}$")

@@ -3,7 +3,7 @@ ticket properties (the Key=Value bag of a ticket)."""
 from __future__ import annotations
 
 from conftest import failed, strings
-from stws.domain.errors import ResultCode
+from stws.errors import ResultCode
 from stws.domain.tickets import fields
 
 

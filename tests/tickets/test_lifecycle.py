@@ -9,7 +9,7 @@ from twisted.internet import threads
 from conftest import SoapClient, failed, ok, strings
 
 from stws.db.models import CallLog, Ticket, TicketComment, TicketEvent, TicketLink
-from stws.domain.errors import ResultCode
+from stws.errors import ResultCode
 from stws.domain.tickets import fields
 from tickets.conftest import make_user, second_group_with_bob
 

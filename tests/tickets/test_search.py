@@ -11,7 +11,7 @@ from sqlalchemy import insert, select, text
 
 from conftest import failed, strings
 from stws.db.models import Ticket, TicketComment, TicketMessage
-from stws.domain.errors import ResultCode
+from stws.errors import ResultCode
 from tickets.conftest import second_group_with_bob
 
 UTC = dt.timezone.utc
@@ -302,7 +302,7 @@ N_TICKETS = 100_000
 
 
 def _seed_many(db, count: int) -> None:
-    from stws.db.seed import seed_default_organisation, seed_reference_data
+    from stws.domain.seed import seed_default_organisation, seed_reference_data
 
     with db.transaction() as session:
         seed_reference_data(session)

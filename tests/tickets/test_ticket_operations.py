@@ -7,7 +7,7 @@ import pytest
 from twisted.internet import threads
 
 from stws.db.models import TicketComment
-from stws.domain.errors import NotFound, PermissionDenied
+from stws.errors import NotFound, PermissionDenied
 from stws.domain.tickets import conversation as conv
 from stws.operations import runner
 from stws.operations.tickets import conversation, creation, lifecycle

@@ -6,7 +6,7 @@ import re
 
 from conftest import failed, strings
 from stws.db.models import TimeLogCategory
-from stws.domain.errors import ResultCode
+from stws.errors import ResultCode
 
 UTC = dt.timezone.utc
 START = dt.datetime(2026, 3, 2, 9, 0, tzinfo=UTC)

@@ -16,7 +16,7 @@ from conftest import ADMIN_PASSWORD, failed, ok
 from stws.db.models import (
     CommentType, GroupAgent, Ticket, TicketAttachment, TicketComment, TicketEvent, TicketMessage, TransferServer, utcnow,
 )
-from stws.domain.errors import AlreadyExists, InvalidArgument, NotFound, ResultCode
+from stws.errors import AlreadyExists, InvalidArgument, NotFound, ResultCode
 from stws.domain.tickets import transfer
 from tickets.conftest import make_user
 

@@ -10,7 +10,7 @@ from twisted.internet import defer, task
 from stws.config import Config
 from stws.db.models import Setting, ThreadState
 from stws.runtime import start_runtime
-from stws.diagnostics import threads
+from stws import background_threads as threads
 from stws.workers import registry
 from stws.workers.framework import (
     MAINTENANCE_SETTING, RunOutcome, ThreadDefinition, ThreadRunner, WorkerService, set_enabled,

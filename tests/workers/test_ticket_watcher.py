@@ -220,7 +220,7 @@ def test_a_failed_step_leaves_its_batch_unchanged_and_the_other_steps_run(desk, 
     def broken(*args, **kwargs):
         raise OSError("mail composer broken")
 
-    monkeypatch.setattr("stws.mail.outgoing.queue_ticket_email", broken)
+    monkeypatch.setattr("stws.domain.outgoing_mail.queue_ticket_email", broken)
     with pytest.raises(RuntimeError, match="closed: OSError: mail composer broken.*1 tickets changed"):
         watch(runtime)
     # The close rolled back with its notice (all or nothing); the lock went ahead.

@@ -31,7 +31,7 @@ from sqlalchemy.orm import lazyload
 
 from stws.db.models import Department, Group, GroupAgent, Ticket, TicketEvent, TicketStatus, User, utcnow
 from stws.domain import organization as org
-from stws.domain.errors import InvalidArgument, InvalidState
+from stws.errors import InvalidArgument, InvalidState
 from stws.domain.tickets import core
 
 SYSTEM = "system"

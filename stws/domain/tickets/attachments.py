@@ -53,7 +53,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from stws.db.models import Ticket, TicketAttachment, TicketMessage, User, utcnow
-from stws.domain.errors import InvalidArgument, NotFound, OperationError, PermissionDenied, ResultCode
+from stws.errors import InvalidArgument, NotFound, OperationError, PermissionDenied, ResultCode
 from stws.domain.tickets import core
 from stws.security import roles
 

@@ -9,7 +9,7 @@ sender's hourly cap is reached.
 from __future__ import annotations
 
 from stws.domain.tickets import core
-from stws.mail.outgoing import insert_spool_row, spool_row
+from stws.domain.outgoing_mail import insert_spool_row, spool_row
 
 DEFAULT_SUBJECT = "We received your request"
 DEFAULT_BODY = "Thank you for contacting %s. Your ticket number is %s; we will reply as soon as we can."

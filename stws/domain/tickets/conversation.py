@@ -31,9 +31,9 @@ from stws.db.models import (
 )
 from stws.domain import organization as org
 from stws.domain import validation
-from stws.domain.errors import InvalidArgument, NotFound, PermissionDenied
+from stws.errors import InvalidArgument, NotFound, PermissionDenied
 from stws.domain.tickets import core
-from stws.mail.outgoing import queue_ticket_email, sender_address
+from stws.domain.outgoing_mail import queue_ticket_email, sender_address
 from stws.security import roles
 
 # TicketPartInfo.Type

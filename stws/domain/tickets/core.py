@@ -27,7 +27,7 @@ from stws.db.prepared import PreparedInsert, PreparedQuery, PreparedStatement, c
 from stws.domain import organization as org
 from stws.domain import validation
 from stws.domain.tickets import event_outbox
-from stws.domain.errors import InvalidArgument, InvalidState, NotFound
+from stws.errors import InvalidArgument, InvalidState, NotFound
 from stws.security import roles
 
 ACTIVE, WAITING, CLOSED, CLOSED_AND_LOCKED = 1, 2, 3, 4

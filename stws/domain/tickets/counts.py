@@ -30,7 +30,7 @@ from sqlalchemy import Integer, bindparam, delete, func, insert, or_, select
 
 from stws.db.models import GroupAgent, Setting, Ticket, TicketCount, utcnow
 from stws.db.prepared import PreparedQuery
-from stws.diagnostics import threads
+from stws import background_threads as threads
 from stws.domain.tickets import core, lifecycle
 
 COMPUTED_SETTING = "ticket_counts.computed_utc"

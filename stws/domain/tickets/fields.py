@@ -35,7 +35,7 @@ from stws.db.models import (
 )
 from stws.domain import organization as org
 from stws.domain import validation
-from stws.domain.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
+from stws.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
 from stws.domain.properties import Property, PropertyBag, format_value, parse_bool, parse_datetime, parse_int
 from stws.domain.tickets import core
 from stws.security import roles

@@ -25,7 +25,7 @@ from stws.db.models import (
     CallLog, Department, Group, GroupAgent, Ticket, TicketComment, TicketLink, TicketStatus, utcnow,
 )
 from stws.domain import validation
-from stws.domain.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
+from stws.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
 from stws.domain.tickets import core, fields
 
 GENERAL_COMMENT, RESOLUTION_COMMENT = 1, 2  # comment_types: General, Resolution

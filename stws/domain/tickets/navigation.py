@@ -34,7 +34,7 @@ from sqlalchemy import Integer, bindparam, func, select
 
 from stws.db.models import Department, Group, GroupAgent, Ticket, TicketPriority, UtcDateTime
 from stws.db.prepared import PreparedQuery
-from stws.domain.errors import InvalidArgument
+from stws.errors import InvalidArgument
 from stws.domain.tickets import core, counts, search
 
 MAX_REMINDERS = 20

@@ -64,7 +64,7 @@ from sqlalchemy import Integer, String, and_, bindparam, false, func, select
 from stws.db.models import Ticket, TicketPriority, TicketStatus
 from stws.db.prepared import PreparedQuery
 from stws.domain import validation
-from stws.domain.errors import InvalidArgument, PermissionDenied
+from stws.errors import InvalidArgument, PermissionDenied
 from stws.domain.properties import parse_bool, parse_datetime, parse_int
 from stws.domain.tickets import core, fulltext
 from stws.security import roles

@@ -13,7 +13,7 @@ from sqlalchemy import select
 from stws.db.models import Ticket, TimeLog, TimeLogCategory, utcnow
 from stws.domain import organization as org
 from stws.domain import validation
-from stws.domain.errors import InvalidArgument, NotFound
+from stws.errors import InvalidArgument, NotFound
 from stws.domain.tickets import core
 
 GENERAL = "General"

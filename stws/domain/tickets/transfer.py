@@ -60,7 +60,7 @@ from stws.db.models import (
 from stws.domain import organization as org
 from stws.domain import validation
 from stws.domain.context import Context
-from stws.domain.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound, OperationError
+from stws.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound, OperationError
 from stws.domain.tickets import attachments, core
 from stws.remote import PeerClient, RemoteFailure, TimeBudget
 

@@ -187,7 +187,7 @@ ticket number {number} in the subject.
 
 def _send_closing_notices(session, department: Department, ids: list[int]) -> None:
     """One spool row per ticket (to its customer), in the caller's transaction."""
-    from stws.mail.outgoing import queue_ticket_email, sender_address
+    from stws.domain.outgoing_mail import queue_ticket_email, sender_address
 
     tickets = session.scalars(select(Ticket).where(Ticket.id.in_(ids)).order_by(Ticket.id)
                               .execution_options(populate_existing=True)).all()

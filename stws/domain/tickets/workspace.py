@@ -31,7 +31,7 @@ from stws.db.models import (
     TicketMessage, TicketPriority, TicketStatus, TimeLogCategory, User,
 )
 from stws.db.prepared import PreparedQuery
-from stws.domain.errors import InvalidArgument, InvalidState, NotFound
+from stws.errors import InvalidArgument, InvalidState, NotFound
 from stws.domain.tickets import attachments, core, fields, timelogs
 
 OTHER_TICKETS_SHOWN = 20

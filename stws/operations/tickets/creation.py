@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from stws.domain import organization as org
 from stws.domain.tickets import auto_responder, core
-from stws.mail.outgoing import queue_ticket_email
+from stws.domain.outgoing_mail import queue_ticket_email
 from stws.operations.runner import operation
 from stws.providers import ticket_start
 from stws.security import roles

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import fields
 
 from stws.diagnostics.options import DiagnosticOptions
-from stws.domain.errors import OperationError
+from stws.errors import OperationError
 from stws.domain.properties import InvalidProperties
 from stws.operations import diagnostics, providers
 from stws.web.admin import Page, route

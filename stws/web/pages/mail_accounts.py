@@ -7,7 +7,7 @@ it ("Remove the password" clears it).
 """
 from __future__ import annotations
 
-from stws.domain.errors import OperationError
+from stws.errors import OperationError
 from stws.domain.properties import InvalidProperties
 from stws.mail.account_settings import SECURITY_MODES
 from stws.mail.pop_accounts import RESTRICTIONS

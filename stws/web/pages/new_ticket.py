@@ -11,7 +11,7 @@ which keeps what was typed.
 """
 from __future__ import annotations
 
-from stws.domain.errors import OperationError
+from stws.errors import OperationError
 from stws.operations import organization as org
 from stws.operations.tickets import creation
 from stws.web.admin import Page, route

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from stws.domain.errors import NotFound, OperationError
+from stws.errors import NotFound, OperationError
 from stws.domain.properties import InvalidProperties
 from stws.operations import organization as org, spool
 from stws.security import roles

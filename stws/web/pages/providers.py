@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import replace
 
-from stws.domain.errors import InvalidArgument, OperationError
+from stws.errors import InvalidArgument, OperationError
 from stws.domain.properties import InvalidProperties
 from stws.operations import providers
 from stws.providers.settings import BUILT_IN, MAX_TIMEOUT_SECONDS, MIN_TIMEOUT_SECONDS, PROVIDERS, WEB_SERVICE

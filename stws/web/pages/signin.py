@@ -8,7 +8,7 @@ administrator's) and right after signing out; links the Forgot Password URL.
 """
 from __future__ import annotations
 
-from stws.domain.errors import OperationError, PermissionDenied
+from stws.errors import OperationError, PermissionDenied
 from stws.operations import account, runner
 from stws.operations.runner import PasswordCredentials, SingleSignOnCookie
 from stws.web.admin import ROOT, SESSION_COOKIE, SIGNIN_CSRF_COOKIE, Page, new_signin_csrf, route

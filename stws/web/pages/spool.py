@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stws.domain.errors import OperationError
+from stws.errors import OperationError
 from stws.operations import spool as ops
 from stws.operations.runner import OperationSpec
 from stws.web.admin import ROOT, Page, route

@@ -18,7 +18,7 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass
 
-from stws.domain.errors import InvalidArgument, NotFound, OperationError, PermissionDenied
+from stws.errors import InvalidArgument, NotFound, OperationError, PermissionDenied
 from stws.operations import providers
 from stws.operations.tickets import attachments, conversation, fields, lifecycle, timelogs, transfer
 from stws.operations.tickets.workspace import ChangedMeanwhile, if_unchanged, ticket_view

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from stws.domain.errors import OperationError
+from stws.errors import OperationError
 from stws.domain.tickets.navigation import PAGE_SIZES
 from stws.operations import workspace as ops
 from stws.web.admin import Page, json_response, route

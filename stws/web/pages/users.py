@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 
-from stws.domain.errors import AlreadyExists, OperationError
+from stws.errors import AlreadyExists, OperationError
 from stws.domain.properties import InvalidProperties
 from stws.operations import organization
 from stws.security import roles

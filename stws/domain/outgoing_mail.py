@@ -26,9 +26,11 @@ from sqlalchemy import bindparam, select
 
 from stws.db.models import Brand, Department, OutgoingMessage, Setting, SmtpAccount, TicketMessage, utcnow
 from stws.db.prepared import PreparedInsert, PreparedQuery, connection_of
-from stws.domain.errors import InvalidArgument
-from stws.mail.accounts import DEFAULT_ACCOUNT_ID
+from stws.errors import InvalidArgument
 
+# The default SMTP account's id (NULL when there is none), for use inside a query.
+DEFAULT_ACCOUNT_ID = (select(SmtpAccount.id).where(SmtpAccount.is_default.is_(True))
+                      .order_by(SmtpAccount.id).limit(1).scalar_subquery())
 DEFAULT_DELIVERY_DELAY_SECONDS = 10
 DEFAULT_FROM = "helpdesk@localhost"
 _SUBJECT_TAG = re.compile(r"\[#?\d{3}-[0-9A-F]{8}-[0-9A-F]{4}\]", re.IGNORECASE)
