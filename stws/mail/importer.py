@@ -89,6 +89,7 @@ from stws.errors import InvalidArgument, OperationError, ResultCode
 from stws.domain.tickets.auto_responder import send_auto_responder
 from stws.domain.outgoing_mail import compose, delivery_delay, new_message_id, sender_address
 from stws.providers import ticket_start
+from stws.remote.backoff import Backoff
 from stws.security.auth import username_key
 from stws.security.principals import system_principal
 
@@ -101,8 +102,7 @@ BATCH_SIZE = 200
 # be asked about waits 1, 2, 4 ... minutes (at most an hour) between tries,
 # and is marked failed (kept, retryable from the spool) after this many.
 PROVIDER_ATTEMPTS = 20
-PROVIDER_BACKOFF_SECONDS = 60
-PROVIDER_BACKOFF_MAX_SECONDS = 3600
+PROVIDER_BACKOFF = Backoff(first=60, cap=3600)
 DEFAULT_AUTO_RESPONSE_CAP = 5
 _TICKET_NUMBER = re.compile(r"\[#?(\d{3}-[0-9A-F]{8}-[0-9A-F]{4})\]", re.IGNORECASE)
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
@@ -580,8 +580,7 @@ def _tell_sender(session, row, parsed: Parsed, text: str, now) -> str:
 
 def provider_backoff(attempts: int) -> dt.timedelta:
     """How long a message waits after its ``attempts``-th try failed for a provider."""
-    return dt.timedelta(seconds=min(PROVIDER_BACKOFF_SECONDS * 2 ** max(attempts - 1, 0),
-                                    PROVIDER_BACKOFF_MAX_SECONDS))
+    return dt.timedelta(seconds=PROVIDER_BACKOFF.after(attempts))
 
 
 def _wait_for_providers(runtime, row_id: int, failure: OperationError, now, counts: bool = True) -> str:

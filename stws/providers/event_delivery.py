@@ -42,6 +42,7 @@ from typing import Callable
 from stws.db.models import utcnow
 from stws.domain.tickets import event_outbox
 from stws.providers.gateway import ProviderRefused, keys
+from stws.remote.backoff import Backoff
 from stws.remote.errors import FailureKind, RemoteFailure
 
 providers_log = logging.getLogger("stws.providers")
@@ -64,16 +65,6 @@ RUN_SECONDS = 20.0
 POLL_SECONDS = 5.0
 # These failures are about the provider, not the event: delivery waits for everyone.
 _PROVIDER_DOWN = frozenset(FailureKind) - {FailureKind.FAULT, FailureKind.REFUSED}
-
-
-@dataclass(frozen=True)
-class Backoff:
-    first: float
-    cap: float
-
-    def after(self, failures: int) -> float:
-        """Seconds to wait after ``failures`` failures in a row (>= 1)."""
-        return min(self.cap, self.first * 2 ** min(max(failures, 1) - 1, 30))
 
 
 PROVIDER_BACKOFF = Backoff(first=1.0, cap=30.0)
