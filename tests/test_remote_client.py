@@ -431,3 +431,59 @@ async def test_a_wsdl_cannot_make_us_read_local_files(client, provider, peers):
     assert failure.message == ("The WSDL of Acme login (%s?WSDL) cannot be used: it refers to file:///etc/hostname, "
                                "which is not an http(s) address" % url)
     assert peer.calls == 0
+
+
+# ------------------------------------------------------------------ the environment's proxy
+
+
+class _ForwardProxy:
+    """A real HTTP forward proxy on 127.0.0.1 (twisted.web.proxy) that
+    remembers the URLs it forwarded."""
+
+    def __init__(self):
+        from twisted.web import http, proxy
+
+        forwarded = self.forwarded = []
+
+        class Request(proxy.ProxyRequest):
+            def process(self):
+                forwarded.append(self.uri.decode())
+                super().process()
+
+        class Channel(proxy.Proxy):
+            requestFactory = Request
+
+        factory = http.HTTPFactory()
+        factory.protocol = Channel
+        self.port = reactor.listenTCP(0, factory, interface="127.0.0.1")
+        self.url = "http://127.0.0.1:%d" % self.port.getHost().port
+
+
+@pytest.fixture
+def forward_proxy():
+    running = _ForwardProxy()
+    yield running
+    running.port.stopListening()
+
+
+@pytest.mark.parametrize("bypassed", [False, True], ids=["through-the-proxy", "no_proxy"])
+async def test_calls_follow_the_environments_proxy_settings(provider, forward_proxy, monkeypatch, bypassed):
+    # Read once per address by each thread's session (PeerSession), not per
+    # request; requests' own rules decide, NO_PROXY included.
+    for name in ("HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY", "NO_PROXY", "all_proxy", "https_proxy"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("http_proxy", forward_proxy.url)
+    monkeypatch.setenv("no_proxy", "127.0.0.1" if bypassed else "")
+    fresh = PeerClient(max_threads=1)
+    fresh.start()
+    try:
+        for password in ("right", "wrong"):
+            result = await authenticate(fresh, provider.url, password=password)
+            assert result.Success is True
+    finally:
+        fresh.stop()
+    assert provider.calls == 2
+    if bypassed:
+        assert forward_proxy.forwarded == []
+    else:
+        assert [url.partition("?")[0] for url in forward_proxy.forwarded] == [provider.url] * 3  # WSDL, 2 calls

@@ -44,7 +44,7 @@ from zeep.wsdl.bindings.soap import Soap11Binding
 from stws.remote.breaker import CircuitBreakers
 from stws.remote.budget import TimeBudget
 from stws.remote.errors import FailureKind, RemoteFailure
-from stws.remote.transport import MAX_ANSWER_BYTES, BoundedTransport, PeerAnswerError
+from stws.remote.transport import MAX_ANSWER_BYTES, BoundedTransport, PeerAnswerError, PeerSession
 
 providers_log = logging.getLogger("stws.providers")
 error_log = logging.getLogger("stws.error")
@@ -150,11 +150,10 @@ class PeerClient:
         self._log_outcome(url, peer, operation, started, None)
         return result
 
-    def _session(self) -> requests.Session:
+    def _session(self) -> PeerSession:
         session = getattr(self._local, "session", None)
         if session is None:
-            session = self._local.session = requests.Session()
-            session.headers["User-Agent"] = "stws"
+            session = self._local.session = PeerSession()
         return session
 
     def _call_once(self, url, operation, args, kwargs, peer, seconds, budget):
