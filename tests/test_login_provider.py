@@ -89,8 +89,9 @@ async def test_a_provider_user_gets_an_account_and_later_calls_come_from_the_cac
 
 async def test_first_calls_of_a_new_user_at_the_same_time_make_one_account(server, providers, tickets,
                                                                            sample_provider):
-    # Each asks the provider (nothing is cached yet); the second insert of
-    # the same name fails on the unique user name and links to the first.
+    # Calls that overlap share one Authenticate (SingleFlight); calls that
+    # do not (or another node's) each link: the second insert of the same
+    # name fails on the unique user name and links to the first.
     await configure(server, providers, *external("Login", sample_provider.url))
     results = await defer.gatherResults([tickets.GetTicketInfo(*ALICE, MISSING_TICKET) for _ in range(4)])
     for result in results:

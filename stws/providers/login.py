@@ -47,6 +47,7 @@ from stws.domain.organization import link_external_user
 from stws.providers import accounts
 from stws.providers.gateway import ProviderRefused, keys
 from stws.remote.errors import FailureKind, RemoteFailure
+from stws.remote.single_flight import SingleFlight
 from stws.security.auth import INCORRECT, ProviderCheck, effective_roles_of
 from stws.security.passwords import burn_equal_time
 from stws.security.principals import Principal
@@ -61,6 +62,9 @@ SSO_COOKIE = "stws_sso"
 MAX_SSO_COOKIE_SECONDS = 24 * 3600
 
 _OUTPUTS = keys("Authentication", "EmailAddress", "DisplayName")
+# Keyed by the credential cache's key: an HMAC under that cache's own random
+# secret, so one process's runtimes never share a verdict.
+_VERIFYING = SingleFlight()
 
 
 # ---------------------------------------------------------------- passwords
@@ -81,14 +85,20 @@ def check_password(runtime, pending: ProviderCheck, password: str) -> Principal:
     username = pending.username.strip()
     if pending.user_id is None and not _storable(username):
         raise AuthenticationFailed(INCORRECT)  # no account could ever have this name
-    answer = _ask(runtime, settings, "Authenticate", username, [("loginUsername", username),
-                                                                 ("loginPassword", password)])
-    if not _accepted(answer, username):
-        raise AuthenticationFailed(INCORRECT, user_id=pending.user_id)
-    principal, stamp = _link(runtime, settings, username, answer)
-    runtime.authenticator.cache.store(pending.cache_key, principal.user_id, stamp, principal.roles,
-                                      ttl=EXTERNAL_CREDENTIAL_SECONDS)
-    return principal
+
+    def verify() -> Principal:
+        answer = _ask(runtime, settings, "Authenticate", username, [("loginUsername", username),
+                                                                     ("loginPassword", password)])
+        if not _accepted(answer, username):
+            raise AuthenticationFailed(INCORRECT, user_id=pending.user_id)
+        principal, stamp = _link(runtime, settings, username, answer)
+        runtime.authenticator.cache.store(pending.cache_key, principal.user_id, stamp, principal.roles,
+                                          ttl=EXTERNAL_CREDENTIAL_SECONDS)
+        return principal
+
+    # The same user name and password arriving together (a client's burst
+    # of calls when the cached verdict expired) ask the provider once.
+    return _VERIFYING.run(pending.cache_key, verify)
 
 
 # ---------------------------------------------------------------- single sign-on

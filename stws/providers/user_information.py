@@ -18,6 +18,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from stws.remote.single_flight import SingleFlight
+
 CACHE_SECONDS = 60.0
 # Bounds the memory of a busy help desk; the oldest answers go first.
 CACHE_ENTRIES = 10_000
@@ -43,6 +45,8 @@ class UserInformationCache:
         self.entries = entries
         self._lock = threading.Lock()
         self._answers: dict[tuple[str, str], tuple[float, UserInformation]] = {}
+        # Look-ups of the same customer that miss together share one call.
+        self.asking = SingleFlight()
 
     @staticmethod
     def key(login_username: str, email_address: str) -> tuple[str, str]:
@@ -93,10 +97,15 @@ def look_up(gateway, cache: UserInformationCache, login_username: str, email_add
     answer = cache.get(key)
     if answer is not None:
         return answer
-    inputs = [("loginUsername", login_username or ""), ("emailAddress", email_address or "")]
-    reply = gateway.call(PROVIDER, METHOD, inputs, settings=settings)
-    if reply is None:  # switched off between the two reads
-        return PROVIDER_IS_OFF
-    answer = UserInformation(reply.outputs, reply.message)
-    cache.put(key, answer)
-    return answer
+
+    def ask() -> UserInformation:
+        inputs = [("loginUsername", login_username or ""), ("emailAddress", email_address or "")]
+        reply = gateway.call(PROVIDER, METHOD, inputs, settings=settings)
+        if reply is None:  # switched off between the two reads
+            return PROVIDER_IS_OFF
+        answer = UserInformation(reply.outputs, reply.message)
+        cache.put(key, answer)
+        return answer
+
+    # Agents opening the same customer's ticket together ask the provider once.
+    return cache.asking.run(key, ask)

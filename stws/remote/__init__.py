@@ -5,5 +5,6 @@ from stws.remote.breaker import CircuitBreakers
 from stws.remote.budget import TimeBudget
 from stws.remote.client import PeerClient
 from stws.remote.errors import FailureKind, RemoteFailure
+from stws.remote.single_flight import SingleFlight
 
-__all__ = ["CircuitBreakers", "FailureKind", "PeerClient", "RemoteFailure", "TimeBudget"]
+__all__ = ["CircuitBreakers", "FailureKind", "PeerClient", "RemoteFailure", "SingleFlight", "TimeBudget"]
