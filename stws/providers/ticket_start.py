@@ -387,6 +387,8 @@ class _Rules:
             if text is None:
                 source, text = "submitter", self.submitted_value(definition)
             stored = None if text is None else self._parsed(definition, text, source)
+            if stored is not None and source == "submitter" and stored == definition.default_value:
+                stored = None  # a form sends every field it shows: one left as it was is not set
             if stored is not None:
                 values.append((definition.id, definition.display_name, stored))
             final = definition.default_value if stored is None else stored

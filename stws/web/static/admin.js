@@ -248,6 +248,21 @@
   // Removed, not hidden: Enter in a field must create, not refresh.
   form.querySelectorAll("[data-refresh-fields]").forEach(function (element) { element.remove(); });
   var latest = 0;
+  // What was typed while the fields were being asked for is newer than
+  // what was sent: it is carried over to the fresh fields (a list value
+  // only if the fresh list still offers it).
+  function carryOver(old, fresh) {
+    old.querySelectorAll("[name^='field:']:not([type=hidden])").forEach(function (input) {
+      var twin = fresh.querySelector('[name="' + CSS.escape(input.name) + '"]:not([type=hidden])');
+      if (!twin) return;
+      if (input.type === "checkbox") {
+        twin.checked = input.checked;
+      } else if (twin.tagName !== "SELECT" ||
+                 Array.prototype.some.call(twin.options, function (option) { return option.value === input.value; })) {
+        twin.value = input.value;
+      }
+    });
+  }
   form.addEventListener("change", function (event) {
     var input = event.target;
     if (input.name !== "department_id" && input.name !== "email" && !input.hasAttribute("data-lookup")) return;
@@ -266,7 +281,11 @@
       .then(function (html) {
         if (asked !== latest) return;  // a later change asked again
         var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("custom-fields");
-        if (fresh) document.getElementById("custom-fields").replaceWith(document.adoptNode(fresh));
+        var current = document.getElementById("custom-fields");
+        if (!fresh) return;
+        fresh = document.adoptNode(fresh);
+        carryOver(current, fresh);
+        current.replaceWith(fresh);
       })
       .catch(function () {
         if (asked !== latest) return;
