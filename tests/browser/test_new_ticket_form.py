@@ -12,6 +12,7 @@ Fields and rules: tests/tickets/test_new_ticket_form.py's docstring.
 from __future__ import annotations
 
 from browser.conftest import ARTIFACTS, submit
+from browser.test_every_page import AUDIT
 from scripted_peers import closed_port
 from tickets.conftest import AGENT, desk  # noqa: F401 (desk: a fixture)
 from tickets.test_new_ticket_form import (  # noqa: F401 (form_provider: a fixture)
@@ -70,10 +71,13 @@ async def test_the_form_shows_what_the_provider_decides(server, browser, desk, f
         page.select_option('[data-field="Product"] select', "Enterprise")
         choose_department(page, sales)
         page.screenshot(path=str(ARTIFACTS / "new-ticket-form.png"), full_page=True)
-        return in_support, required_mark, refresh_button, field_names(page), options_of(page, "Product")
+        return in_support, required_mark, refresh_button, field_names(page), options_of(page, "Product"), \
+            page.evaluate(AUDIT), list(page.errors)
 
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
-    in_support, required_mark, refresh_button, in_sales, products = await browser.do(support_then_sales)
+    in_support, required_mark, refresh_button, in_sales, products, audit, errors = \
+        await browser.do(support_then_sales)
+    assert audit["unnamed"] == [] and audit["overflow"] <= 0 and errors == []  # the swapped-in fields too
     assert in_support == ["Customer ID", "Product", "Callback"]  # Internal Code: hidden in Support
     assert "(required)" in required_mark and refresh_button is None
     assert in_sales == ["Customer ID", "Order Number", "Product", "Internal Code", "Callback"]
