@@ -16,7 +16,7 @@ from browser.test_every_page import AUDIT
 from scripted_peers import closed_port
 from tickets.conftest import AGENT, desk  # noqa: F401 (desk: a fixture)
 from tickets.test_new_ticket_form import (  # noqa: F401 (form_provider: a fixture)
-    SUPPORT, define_form_fields, enable_providers, form_provider, stored_values, ticket_count,
+    define_form_fields, enable_providers, form_provider, stored_values, ticket_count,
 )
 
 NEW = "/admin/tickets/new"

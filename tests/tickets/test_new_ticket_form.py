@@ -17,7 +17,6 @@ from __future__ import annotations
 import urllib.parse
 
 import pytest
-import pytest_twisted
 from sqlalchemy import select
 from twisted.internet import threads
 
