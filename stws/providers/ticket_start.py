@@ -313,6 +313,10 @@ def form_effects(runtime, request: NewTicketRequest) -> FormEffects:
                              if rules.visible(definition)), notice)
 
 
+# What a form sends for a field left empty, by type, when the field has no default.
+_UNSET = {"checkbox": "false"}
+
+
 class _Rules:
     """The fields of one ticket as the submitter filled them in and the
     custom field provider changed them."""
@@ -387,7 +391,7 @@ class _Rules:
             if text is None:
                 source, text = "submitter", self.submitted_value(definition)
             stored = None if text is None else self._parsed(definition, text, source)
-            if stored is not None and source == "submitter" and stored == definition.default_value:
+            if source == "submitter" and stored == (definition.default_value or _UNSET.get(definition.data_type, "")):
                 stored = None  # a form sends every field it shows: one left as it was is not set
             if stored is not None:
                 values.append((definition.id, definition.display_name, stored))

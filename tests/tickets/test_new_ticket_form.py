@@ -222,3 +222,7 @@ async def test_form_values_are_checked_and_recorded_without_providers(desk):
                                                   "Order Number": "hidden from users, dropped"})
     assert stored_values(server, number) == {"Customer ID": "C-1", "Product": "Pro", "Callback": "true"}
     assert "ProvidersConsulted" not in event_types(server, number)  # no provider was asked
+    # What a form sends for fields left alone (an unticked box sends "false") is not recorded.
+    number = await threads.deferToThread(create, {"Customer ID": "C-2", "Product": "", "Internal Code": "",
+                                                  "Callback": "false"})
+    assert stored_values(server, number) == {"Customer ID": "C-2"}

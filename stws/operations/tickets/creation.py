@@ -22,15 +22,16 @@ from stws.providers import ticket_start
 from stws.security import roles
 
 
-def _consulting(department_at: int, address_at: int, subject_at: int, arity: int, user_at: int | None = None):
+def _consulting(department_at: int, address_at: int, subject_at: int, arity: int, user_at: int | None = None,
+                fields_at: int | None = None):
     """A ``consult`` step for a creation whose arguments hold the department,
-    the customer's address, the subject (and the user) at these positions,
-    and last (at ``arity - 1``, when given) the custom field values a form
-    filled in: the arguments padded to ``arity`` with the providers'
-    ``TicketStart`` after them, or unchanged when there is nothing to do."""
+    the customer's address, the subject (and the user, and the custom field
+    values a form filled in, when given) at these positions: the arguments
+    padded to ``arity`` with the providers' ``TicketStart`` after them, or
+    unchanged when there is nothing to do."""
 
     def consult(context, args):
-        submitted = args[arity - 1] if len(args) >= arity else None
+        submitted = args[fields_at] if fields_at is not None and len(args) > fields_at else None
         request = ticket_start.NewTicketRequest(
             department_id=args[department_at], subject=args[subject_at], address=args[address_at] or None,
             user_id=args[user_at] if user_at is not None else None, submitted=dict(submitted or {}),
@@ -51,7 +52,7 @@ def _where(department_id, group_id, start):
     return department_id, group_id
 
 
-@operation(role=roles.AGENT, consult=_consulting(0, 3, 4, arity=13))
+@operation(role=roles.AGENT, consult=_consulting(0, 3, 4, arity=13, fields_at=12))
 def create_ticket(context, department_id, group_id, agent_id, to_address, subject, body, is_html, set_waiting,
                   send_email, opened=None, idle_start=None, first_message=None, fields=None, start=None) -> str:
     """A ticket started by an agent (``agent_id`` 0: the caller), addressed to
@@ -97,7 +98,7 @@ def create_ticket_from_customer(context, department_id, from_address, subject, b
                             send_auto_responder, start=start)
 
 
-@operation(role=roles.AGENT, consult=_consulting(0, 3, 4, arity=12, user_at=2))
+@operation(role=roles.AGENT, consult=_consulting(0, 3, 4, arity=12, user_at=2, fields_at=11))
 def create_ticket_from_customer_with_date(context, department_id, group_id, user_id, from_address, subject, body,
                                           is_html, send_auto_responder, opened, idle_start, first_message,
                                           fields=None, start=None) -> str:
