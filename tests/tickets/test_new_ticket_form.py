@@ -21,6 +21,7 @@ from sqlalchemy import select
 from twisted.internet import threads
 
 from admin_client import AdminClient
+from conftest import ok
 from stws.db.models import CustomField, Ticket, TicketCustomValue, TicketEvent
 from stws.domain.tickets import fields
 from stws.errors import PermissionDenied
@@ -226,3 +227,9 @@ async def test_form_values_are_checked_and_recorded_without_providers(desk):
     number = await threads.deferToThread(create, {"Customer ID": "C-2", "Product": "", "Internal Code": "",
                                                   "Callback": "false"})
     assert stored_values(server, number) == {"Customer ID": "C-2"}
+    # SOAP fills no fields in: the template's required-by-users does not apply to it.
+    for auto_responder in (False, True):
+        ok(await desk.tickets.CreateTicketFromCustomer(*desk.admin, SUPPORT, "carol@example.com", "By SOAP", "Hi.",
+                                                       False, auto_responder))
+    ok(await desk.tickets.CreateTicket(*desk.admin, SUPPORT, 0, 0, "carol@example.com", "By SOAP", "Hi.", False,
+                                       False, False))
