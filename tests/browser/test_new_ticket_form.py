@@ -165,6 +165,8 @@ async def test_without_script_the_update_button_asks_again(server, browser, desk
         fill_ticket(page, "carol@example.com")
         page.select_option("#department_id", str(sales))
         submit(page, "[data-refresh-fields] button")
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / "new-ticket-form-no-script.png"), full_page=True)
         return before, field_names(page), options_of(page, "Product"), page.input_value("#subject")
 
     created_before = ticket_count(server)
