@@ -1,7 +1,7 @@
 """Asking the custom field and ticket providers whether, where and with
 which custom fields a new ticket starts: the one place every way of
 creating a ticket goes through (svcTickets' CreateTicket*, the email
-import; the web form will too).
+import, the agents' new ticket form).
 
 Two steps, because a provider is never called inside a transaction:
 
@@ -22,11 +22,18 @@ Two steps, because a provider is never called inside a transaction:
      ``departmentName=<other>`` re-routes the ticket there.
 
    and checks the result against the (changed) field rules. It returns
-   None when neither provider is enabled: one look at the gateway's
-   settings snapshot, so CreateTicketFromCustomer stays a quick write.
+   None when neither provider is enabled and the submitter filled in no
+   fields: one look at the gateway's settings snapshot, so
+   CreateTicketFromCustomer stays a quick write. (The web form's fields are
+   checked and recorded by the same rules with or without providers.)
 2. ``record(call, new_ticket, start)``, inside the creating transaction:
    writes the custom field values and one history event saying what the
    providers decided.
+
+Before either, ``form_effects(runtime, NewTicketRequest)`` tells the new
+ticket form which fields to show for the inputs so far (the same
+GetCustomFieldOptions call and the same rules): a courtesy, the consult at
+submit stays the authority.
 
 Decisions (README, "Ticket and custom field providers"):
 
@@ -83,9 +90,14 @@ class FieldRuleBroken(ProviderDeclined):
     """The ticket breaks a custom field rule as the custom field provider
     changed it (a required field without a value, a value outside the
     changed list options) or the ticket provider set a field to a value of
-    the wrong type. Result code 4."""
+    the wrong type. Result code 4. ``field``: the field's display name, so
+    a form can show the Message beside it."""
 
     code = ResultCode.INVALID_ARGUMENT
+
+    def __init__(self, message: str, provider: str, field: str = ""):
+        super().__init__(message, provider)
+        self.field = field
 
 
 @dataclass(frozen=True)
@@ -108,6 +120,27 @@ class TicketStart:
     rerouted: bool
     values: tuple  # (field id, display name, stored value) to write
     history: tuple  # lines of the ticket's "ProvidersConsulted" event
+    providers_asked: bool = True  # False: only the submitter's fields were checked (no event)
+
+
+@dataclass(frozen=True)
+class FormField:
+    """A custom field as the new ticket form shows it."""
+
+    name: str
+    data_type: str  # stws.domain.tickets.fields.DATA_TYPES
+    value: str  # what the submitter typed, else the field's default
+    options: tuple  # a list field's options (the provider's when it changed them)
+    required: bool
+    lookup: bool  # the provider's answer depends on this field's value: ask again when it changes
+
+
+@dataclass(frozen=True)
+class FormEffects:
+    """The fields of a new ticket form for the inputs so far (``form_effects``)."""
+
+    fields: tuple  # FormField of the visible fields, in template order
+    notice: str = ""  # the provider's refusal (CanStartTickets=false), or why it could not be asked
 
 
 @dataclass(frozen=True)
@@ -186,23 +219,19 @@ def consult(runtime, request: NewTicketRequest) -> TicketStart | None:
     transaction."""
     # Called with these settings even if they change meanwhile: one decision per ticket.
     ask_fields, ask_ticket = enabled(runtime)
-    if not (ask_fields or ask_ticket):
+    if not (ask_fields or ask_ticket or request.submitter_fills_fields):
         return None
     gateway = runtime.providers
-    gateway.leave_commit_group()
+    if ask_fields or ask_ticket:
+        gateway.leave_commit_group()
     address = validation.email(request.address) if request.address else ""
-    with runtime.db.transaction(writes=False) as session:
-        department = _department(session, request.department_id)
-        username = _username(session, request)
+    department, username = _read(runtime, request)
     if department is None:
         return None  # creating the ticket reports the missing department
     rules = _Rules(department, request)
     history = []
     if ask_fields:
-        answer = gateway.call(CUSTOM_FIELD, "GetCustomFieldOptions", settings=ask_fields, inputs=[
-            *([("loginUsername", username)] if username else []), ("departmentName", department.name),
-            ("location", "REGULAR"), ("interactiontype", "TICKET"), *rules.current_items()],
-            accepts=keys("CanStartTickets", "CanStartChats"))
+        answer = _field_options(runtime, ask_fields, department, username, rules)
         if not answer.flag("CanStartTickets", True):
             raise ProviderDeclined(answer.message or "The custom field provider does not allow a new ticket in %s."
                                    % department.name, CUSTOM_FIELD)
@@ -234,7 +263,58 @@ def consult(runtime, request: NewTicketRequest) -> TicketStart | None:
     values = rules.final_values(target, provider_values, history)
     if values:
         history.append("Custom fields set: %s" % ", ".join(name for _, name, _ in values))
-    return TicketStart(target.id, target.id != department.id, tuple(values), tuple(history))
+    return TicketStart(target.id, target.id != department.id, tuple(values), tuple(history),
+                       providers_asked=bool(ask_fields or ask_ticket))
+
+
+def _read(runtime, request: NewTicketRequest) -> tuple:
+    """(the requested department with its fields, the customer's user name)."""
+    with runtime.db.transaction(writes=False) as session:
+        return _department(session, request.department_id), _username(session, request)
+
+
+def _field_options(runtime, settings, department: _Department, username: str, rules: "_Rules"):
+    """The custom field provider's GetCustomFieldOptions answer for a ticket
+    of ``department`` with the fields as they stand."""
+    return runtime.providers.call(CUSTOM_FIELD, "GetCustomFieldOptions", settings=settings, inputs=[
+        *([("loginUsername", username)] if username else []), ("departmentName", department.name),
+        ("location", "REGULAR"), ("interactiontype", "TICKET"), *rules.current_items()],
+        accepts=keys("CanStartTickets", "CanStartChats"))
+
+
+def form_effects(runtime, request: NewTicketRequest) -> FormEffects:
+    """The fields the new ticket form shows for ``request`` (the inputs so
+    far): the template's fields visible to users, with the custom field
+    provider's changes when it is enabled. Never raises for the provider:
+    a refusal or a provider that cannot be asked becomes the ``notice``
+    (the fields then show as the template defines them), since submitting
+    asks again and decides. Never inside a transaction."""
+    ask_fields, _ = enabled(runtime)
+    department, username = _read(runtime, request)
+    if department is None:
+        return FormEffects(())
+    rules = _Rules(department, request)
+    notice = ""
+    if ask_fields:
+        runtime.providers.leave_commit_group()
+        try:
+            answer = _field_options(runtime, ask_fields, department, username, rules)
+        except OperationError as failure:
+            if failure.code != ResultCode.REMOTE_FAILURE:
+                raise
+            notice = ("The custom field provider could not be asked, so the fields are shown as the template "
+                      "defines them; a ticket can be created once it answers again. (%s)" % failure.message)
+        else:
+            rules.change(answer.custom_fields)
+            if not answer.flag("CanStartTickets", True):
+                notice = answer.message or ("The custom field provider does not allow a new ticket in %s."
+                                            % department.name)
+    return FormEffects(tuple(rules.form_field(definition) for definition in department.fields
+                             if rules.visible(definition)), notice)
+
+
+# What a form sends for a field left empty, by type, when the field has no default.
+_UNSET = {"checkbox": "false"}
 
 
 class _Rules:
@@ -263,6 +343,16 @@ class _Rules:
     def options(self, definition: _Field) -> tuple | None:
         change = self.changes.get(definition.display_name.lower())
         return change.list_options if change is not None and change.change_list_options else None
+
+    def form_field(self, definition: _Field) -> FormField:
+        value = self.submitted.get(definition.display_name.lower())
+        options = self.options(definition)
+        if options is None and definition.data_type == "list":
+            options = tuple(line for line in definition.options.split("\n") if line)
+        change = self.changes.get(definition.display_name.lower())
+        return FormField(definition.display_name, definition.data_type,
+                         definition.default_value if value is None else value, tuple(options or ()),
+                         self.required(definition), bool(change and change.display_with_information_lookup))
 
     def submitted_value(self, definition: _Field) -> str | None:
         """What the submitter gave for a field they could see."""
@@ -301,12 +391,14 @@ class _Rules:
             if text is None:
                 source, text = "submitter", self.submitted_value(definition)
             stored = None if text is None else self._parsed(definition, text, source)
+            if source == "submitter" and stored == (definition.default_value or _UNSET.get(definition.data_type, "")):
+                stored = None  # a form sends every field it shows: one left as it was is not set
             if stored is not None:
                 values.append((definition.id, definition.display_name, stored))
             final = definition.default_value if stored is None else stored
             if self.visible(definition) and self.required(definition) and final == "":
                 raise FieldRuleBroken("The ticket was not created: the custom field %s is required and has no "
-                                      "value." % definition.display_name, CUSTOM_FIELD)
+                                      "value." % definition.display_name, CUSTOM_FIELD, definition.display_name)
         return values
 
     def _parsed(self, definition: _Field, text: str, source: str) -> str:
@@ -317,13 +409,15 @@ class _Rules:
             if match is None:
                 raise FieldRuleBroken("The ticket was not created: %r (from the %s) is not one of the options of "
                                       "the custom field %s: %s." % (text, source, definition.display_name,
-                                                                    ", ".join(options) or "none"), CUSTOM_FIELD)
+                                                                    ", ".join(options) or "none"), CUSTOM_FIELD,
+                                      definition.display_name)
             return match
         try:
             return parse_field_value(definition, text)
         except InvalidArgument as error:
             raise FieldRuleBroken("The ticket was not created: the %s's value of the custom field %s is invalid: %s"
-                                  % (source, definition.display_name, error.message), TICKET) from None
+                                  % (source, definition.display_name, error.message), TICKET,
+                                  definition.display_name) from None
 
 
 # ---------------------------------------------------------------- recording
@@ -340,6 +434,8 @@ def record(call, ticket_id: int, start: TicketStart | None) -> None:
     if start.values:
         connection.execute(_INSERT_VALUE, [{"ticket_id": ticket_id, "field_id": field_id, "value": value}
                                            for field_id, _, value in start.values])
+    if not start.providers_asked:
+        return
     core.insert_events(call, [core.event_row(
         call, ticket_id, "ProvidersConsulted", "Started through the external providers",
         "\n".join(start.history) or "The providers allowed the ticket without changes.")])

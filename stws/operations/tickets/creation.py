@@ -6,7 +6,12 @@ prebuilt statements and return its rows and numbers as they are.
 Every creation first asks the custom field and ticket providers
 (stws.providers.ticket_start) in its ``consult`` step, before its
 transaction; with neither enabled that is one look at a settings snapshot.
-What they decided (``TicketStart``) is appended to the body's arguments."""
+What they decided (``TicketStart``) is appended to the body's arguments.
+
+The web form also passes the custom field values the agent filled in
+(``fields``, display name -> value; SOAP has no such argument): they are
+checked by the same rules, with or without providers, and recorded on the
+ticket. ``new_ticket_form`` tells the form which fields to show."""
 from __future__ import annotations
 
 from stws.domain import organization as org
@@ -17,16 +22,20 @@ from stws.providers import ticket_start
 from stws.security import roles
 
 
-def _consulting(department_at: int, address_at: int, subject_at: int, arity: int, user_at: int | None = None):
+def _consulting(department_at: int, address_at: int, subject_at: int, arity: int, user_at: int | None = None,
+                fields_at: int | None = None):
     """A ``consult`` step for a creation whose arguments hold the department,
-    the customer's address, the subject (and the user) at these positions:
-    the arguments padded to ``arity`` with the providers' ``TicketStart``
-    after them, or unchanged when no provider is enabled."""
+    the customer's address, the subject (and the user, and the custom field
+    values a form filled in, when given) at these positions: the arguments
+    padded to ``arity`` with the providers' ``TicketStart`` after them, or
+    unchanged when there is nothing to do."""
 
     def consult(context, args):
+        submitted = args[fields_at] if fields_at is not None and len(args) > fields_at else None
         request = ticket_start.NewTicketRequest(
             department_id=args[department_at], subject=args[subject_at], address=args[address_at] or None,
-            user_id=args[user_at] if user_at is not None else None)
+            user_id=args[user_at] if user_at is not None else None, submitted=dict(submitted or {}),
+            submitter_fills_fields=submitted is not None)
         start = ticket_start.consult(context.runtime, request)
         if start is None:
             return args
@@ -43,11 +52,12 @@ def _where(department_id, group_id, start):
     return department_id, group_id
 
 
-@operation(role=roles.AGENT, consult=_consulting(0, 3, 4, arity=12))
+@operation(role=roles.AGENT, consult=_consulting(0, 3, 4, arity=13, fields_at=12))
 def create_ticket(context, department_id, group_id, agent_id, to_address, subject, body, is_html, set_waiting,
-                  send_email, opened=None, idle_start=None, first_message=None, start=None) -> str:
+                  send_email, opened=None, idle_start=None, first_message=None, fields=None, start=None) -> str:
     """A ticket started by an agent (``agent_id`` 0: the caller), addressed to
-    ``to_address``, back-dated by the dates if given; its number."""
+    ``to_address``, back-dated by the dates if given; its number. (``fields``
+    reach the ticket through ``start``.)"""
     department_id, group_id = _where(department_id, group_id, start)
     created = core.create_ticket(
         context, department_id=department_id, group_id=group_id, agent_id=agent_id or context.principal.user_id,
@@ -88,14 +98,25 @@ def create_ticket_from_customer(context, department_id, from_address, subject, b
                             send_auto_responder, start=start)
 
 
-@operation(role=roles.AGENT, consult=_consulting(0, 3, 4, arity=11, user_at=2))
+@operation(role=roles.AGENT, consult=_consulting(0, 3, 4, arity=12, user_at=2, fields_at=11))
 def create_ticket_from_customer_with_date(context, department_id, group_id, user_id, from_address, subject, body,
                                           is_html, send_auto_responder, opened, idle_start, first_message,
-                                          start=None) -> str:
+                                          fields=None, start=None) -> str:
     """create_ticket_from_customer into a given group (0: the front line) for
     a given user (0: by the address), back-dated; its number."""
     return _customer_ticket(context, department_id, group_id, user_id, from_address, subject, body, is_html,
                             send_auto_responder, opened, idle_start, first_message, start)
+
+
+@operation(role=roles.AGENT, writes=False, transaction=False)
+def new_ticket_form(context, department_id, address, fields) -> ticket_start.FormEffects:
+    """The custom fields the new ticket form shows for a ticket of the
+    customer at ``address`` in the department, with the values filled in so
+    far (display name -> value): as the custom field provider changes them
+    when it is enabled (asked outside any transaction, hence none here)."""
+    return ticket_start.form_effects(context.runtime, ticket_start.NewTicketRequest(
+        department_id=department_id, subject="", address=(address or "").strip() or None, submitted=dict(fields),
+        submitter_fills_fields=True))
 
 
 # No docstrings on these two: svcTickets' help pages take the operation's

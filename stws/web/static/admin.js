@@ -235,3 +235,72 @@
     input.reportValidity();
   });
 })();
+
+// The new ticket form (form[data-fields-url]): the custom fields depend on
+// the department, the customer and fields the provider looks up
+// ([data-lookup]); when one of them changes, the fields are asked again
+// and the server's rendering of them replaces the old one. Without script
+// the form's "Update the custom fields" button does the same.
+(function () {
+  "use strict";
+  var form = document.querySelector("form[data-fields-url]");
+  if (!form) return;
+  // Removed, not hidden: Enter in a field must create, not refresh.
+  form.querySelectorAll("[data-refresh-fields]").forEach(function (element) { element.remove(); });
+  var latest = 0;
+  // What was typed while the fields were being asked for is newer than
+  // what was sent: it is carried over to the fresh fields (a list value
+  // only if the fresh list still offers it).
+  function carryOver(old, fresh) {
+    old.querySelectorAll("[name^='field:']:not([type=hidden])").forEach(function (input) {
+      var twin = fresh.querySelector('[name="' + CSS.escape(input.name) + '"]:not([type=hidden])');
+      if (!twin) return;
+      if (input.type === "checkbox") {
+        twin.checked = input.checked;
+      } else if (twin.tagName !== "SELECT" ||
+                 Array.prototype.some.call(twin.options, function (option) { return option.value === input.value; })) {
+        twin.value = input.value;
+      }
+    });
+  }
+  form.addEventListener("change", function (event) {
+    var input = event.target;
+    if (input.name !== "department_id" && input.name !== "email" && !input.hasAttribute("data-lookup")) return;
+    var query = new URLSearchParams();
+    new FormData(form).forEach(function (value, name) {
+      if (name === "department_id" || name === "email" || name.indexOf("field:") === 0) query.append(name, value);
+    });
+    var asked = ++latest;
+    form.setAttribute("aria-busy", "true");
+    fetch(form.getAttribute("data-fields-url") + "?" + query.toString(),
+          { credentials: "same-origin", cache: "no-store", headers: { "Accept": "text/html" } })
+      .then(function (response) {
+        if (!response.ok) throw new Error("status " + response.status);
+        return response.text();
+      })
+      .then(function (html) {
+        if (asked !== latest) return;  // a later change asked again
+        var fresh = new DOMParser().parseFromString(html, "text/html").getElementById("custom-fields");
+        var current = document.getElementById("custom-fields");
+        if (!fresh) return;
+        fresh = document.adoptNode(fresh);
+        carryOver(current, fresh);
+        current.replaceWith(fresh);
+      })
+      .catch(function () {
+        if (asked !== latest) return;
+        var fields = document.getElementById("custom-fields");
+        var note = document.createElement("p");
+        note.className = "notice error";
+        note.setAttribute("role", "alert");
+        note.textContent = "The custom fields could not be updated; they are checked when the ticket is created.";
+        fields.insertBefore(note, fields.firstChild);
+      })
+      .finally(function () {
+        if (asked === latest) {
+          form.removeAttribute("aria-busy");
+          form.setAttribute("data-fields-asked", String(asked));
+        }
+      });
+  });
+})();
