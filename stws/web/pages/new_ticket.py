@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from stws.errors import OperationError
 from stws.operations import organization as org
+from stws.operations import workspace as workspace_ops
 from stws.operations.tickets import creation
 from stws.web.admin import Page, route
 from stws.web.forms import form_id
@@ -41,7 +42,8 @@ def _form(page: Page, status: int = 200, values: dict | None = None, error: str 
     values = values or {"origin": FROM_CUSTOMER, "notify": "on"}
     department_id = int(values.get("department_id") or (departments[0].id if departments else 0))
     return page.render("admin/ticket_new.html", status=status, title="New ticket", departments=departments,
-                       groups=groups, values=values, error=error,
+                       groups=groups, values=values, error=error, tree=page.run(workspace_ops.ticket_tree),
+                       current_node="",
                        custom_fields=custom_field_effects(page, department_id, values))
 
 
