@@ -205,6 +205,8 @@ async def test_a_customer_reply_imported_by_pop_appears_in_the_view(server, brow
             page.wait_for_function("() => document.querySelector('.ticket-facts').textContent.includes('High')",
                                    timeout=FOLLOW_MS)
             page.type("#reply-body", ", and wait.")
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS.parent / "ticket-view-live.png"), full_page=True)
             return (page.text_content('[data-live="changes"]'), page.input_value("#reply-body"),
                     page.eval_on_selector("#priority_id", "s => s.selectedOptions[0].textContent"),
                     page.evaluate("() => window.notReloaded"), page.errors)

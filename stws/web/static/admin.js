@@ -215,7 +215,12 @@
         }
         keepOpenPanels(part, next);
         markNewEntries(part, next);
-        part.replaceWith(document.adoptNode(next));
+        if (part.hasAttribute("role")) {
+          // A live region (what changed) stays the same element, so screen readers announce its new content.
+          part.replaceChildren.apply(part, Array.from(document.adoptNode(next).childNodes));
+        } else {
+          part.replaceWith(document.adoptNode(next));
+        }
       });
       version = fresh.getAttribute("data-version");
       page.setAttribute("data-version", version);
