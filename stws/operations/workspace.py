@@ -35,7 +35,9 @@ class Heartbeat:
 def ticket_tree(context) -> navigation.Tree:
     """The tree of the caller's ticket lists with their counts, and the
     Heartbeat Interval at which the page refreshes them."""
-    tree = navigation.tree(context)
+    # Every workspace page shows the tree: its counts are the heartbeat's,
+    # kept while the counts table stays as it is (navigation.tree_counts).
+    tree = navigation.tree(context, counted=navigation.tree_counts(context))
     tree.interval_seconds = int(agent_heartbeat.interval(context.runtime).total_seconds())
     return tree
 
