@@ -23,6 +23,11 @@ server upgrades it and its agents' sessions stay in it) instead of seeding.
   h   GET /admin/heartbeat, 16 connections cycling over every agent's
       session                                                              target >= 1 x b
   hm  the same as admin (a manager: every department's totals too)       context
+  hg  GET /admin/heartbeat as the agents of one group (the agents' first
+      group of l1 below), 16 connections cycling over them                context for ht
+  ht  the same agents with a ticket page open: GET /admin/heartbeat?ticket=
+      (an open ticket of their group; the page follows it: one indexed
+      lookup more per heartbeat)                                          target >= 1 x b; ht/hg: its cost
 
 From h's server CPU time per request: the share of one core that 200
 browsers polling every 10 s (20 requests/s) take (target < 10 %).
@@ -161,6 +166,22 @@ def described(url: str):
     return seed_tickets.Seeded(tickets=tickets, open_tickets=open_tickets, top_customers=[(top[0], top[1], 0)])
 
 
+def open_ticket_of_group(url: str, group_id: int) -> str:
+    """The number of an open ticket of the group (what an agent of it has open)."""
+    import seed_tickets
+    from sqlalchemy import create_engine, select
+
+    from stws.db.models import Ticket
+
+    engine = create_engine(url)
+    with engine.connect() as connection:
+        number = connection.execute(select(Ticket.ticket_number).where(
+            Ticket.group_id == group_id, Ticket.status_id.in_(seed_tickets.OPEN_STATUSES),
+            Ticket.is_deleted.is_(False)).order_by(Ticket.id.desc()).limit(1)).scalar()
+    engine.dispose()
+    return number
+
+
 def load(server, scenario_path: str, headers, args, method: str, body: bytes = b"", fail_marker=None):
     settle(server)
     url = server.url(scenario_path)
@@ -239,6 +260,9 @@ def main(argv=None) -> int:
             print("ticket_counts filled by Event Processing after %.0f s" % wait_for_counts(url, stamp_before), flush=True)
             cookies = [sign_in(server.port, name, seed_tickets.AGENT_PASSWORD) for name, _, _ in agents]
             admin = sign_in(server.port, ADMIN_USER, ADMIN_PASSWORD)
+            _, first_group, _ = agents[0]
+            group_cookies = [cookie for cookie, (_, group_id, _) in zip(cookies, agents) if group_id == first_group]
+            ticket = open_ticket_of_group(url, first_group)
             echo = Scenario("b", "Echo", "Services2/%s.asmx" % ECHO, ECHO, "Echo", [("text", "hello")])
             plan = [
                 ("b", "Echo (spyne baseline)", lambda: load(server, echo.path, echo.headers, args, "POST",
@@ -248,6 +272,13 @@ def main(argv=None) -> int:
                               fail_marker=b'"error"')),
                 ("hm", "heartbeat, admin (manager)",
                  lambda: load(server, "admin/heartbeat", {"Cookie": admin}, args, "GET", fail_marker=b'"error"')),
+                ("hg", "heartbeat, %d agents of a group" % len(group_cookies),
+                 lambda: load(server, "admin/heartbeat", [{"Cookie": c} for c in group_cookies], args, "GET",
+                              fail_marker=b'"error"')),
+                # A ticket gone or not seen answers "version":null: a failure here.
+                ("ht", "heartbeat, ticket page open",
+                 lambda: load(server, "admin/heartbeat?ticket=" + ticket, [{"Cookie": c} for c in group_cookies],
+                              args, "GET", fail_marker=b'"version":null')),
             ]
             print()
             print("  %-3s %-30s %9s %8s %7s %8s %8s %8s %10s" % (
@@ -304,6 +335,17 @@ def main(argv=None) -> int:
     print("h/b = %.3f (median of %d rounds: %s; target >= %.1f: %s); hm/b = %.3f" % (
         ratio, len(ratios), " ".join("%.3f" % r for r in ratios), HEARTBEAT_TARGET,
         "met" if ratio >= HEARTBEAT_TARGET else "NOT met", statistics.median(r.ratio for r in results["hm"])))
+    with_ticket = statistics.median(r.ratio for r in results["ht"])
+    cpu_of = {key: statistics.median(r.server_cpu_seconds / r.requests for r in results[key]) for key in ("hg", "ht")}
+    print("ht/b = %.3f (a ticket page open; target >= %.1f: %s); ht/hg = %.3f in req/s; CPU per heartbeat %.3f ms "
+          "with the ticket, %.3f ms without (+%.3f ms)" % (
+              with_ticket, HEARTBEAT_TARGET, "met" if with_ticket >= HEARTBEAT_TARGET else "NOT met",
+              statistics.median(t.rps / g.rps for t, g in zip(results["ht"], results["hg"])),
+              cpu_of["ht"] * 1000, cpu_of["hg"] * 1000, (cpu_of["ht"] - cpu_of["hg"]) * 1000))
+    share_with_ticket = cpu_of["ht"] * BROWSERS / POLL_SECONDS
+    print("%d browsers on a ticket page polling every %d s: %.1f %% of one core (target < %.0f %%: %s)" % (
+        BROWSERS, POLL_SECONDS, share_with_ticket * 100, CPU_SHARE_TARGET * 100,
+        "met" if share_with_ticket < CPU_SHARE_TARGET else "NOT met"))
     cpu_per_request = statistics.median(r.server_cpu_seconds / r.requests for r in results["h"])
     share = cpu_per_request * BROWSERS / POLL_SECONDS
     print("%d browsers polling every %d s: %d requests/s x %.3f ms CPU = %.1f %% of one core (target < %.0f %%: %s)"

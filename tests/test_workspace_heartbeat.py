@@ -135,3 +135,47 @@ async def test_lists_are_sorted_paged_and_limited_to_the_agents_groups(server, o
     assert status == 400 and "&#39;Colour&#39; is not a search key" in body
     status, body = await threads.deferToThread(page, "node=nonsense")
     assert status == 400 and "is not a list of the ticket tree" in body
+
+
+async def test_heartbeat_follows_an_open_ticket_and_its_parts_say_what_changed(server, office):
+    """?ticket= answers the ticket's version, which every change moves; the
+    live parts (what an open page fetches then) list the changes since the
+    version it showed. An agent who may not see the ticket learns nothing:
+    null and 404, as for a ticket that does not exist or was deleted."""
+    number = await queued(office, "Follow me")
+    alice = await signed_in(server, AGENT)
+    bob = await signed_in(server, BOB)
+    path = HEARTBEAT + "?ticket=" + number
+    _, first = await get_json(alice, path)
+    version = first["ticket"]["version"]
+    assert first["ticket"]["number"] == number and version
+    _, again = await get_json(alice, path)
+    assert again["ticket"]["version"] == version  # nothing changed: the page fetches nothing
+    _, plain = await get_json(alice)
+    assert "ticket" not in plain
+
+    ok(await office["tickets"].SetTicketProperties(*server.admin, number, strings("Priority=3")))
+    _, moved = await get_json(alice, path)
+    assert moved["ticket"]["version"] not in (None, version)
+
+    live = "/admin/tickets/view/live?number=%s&since=%s" % (number, version)
+    status, _, body = await threads.deferToThread(alice.request, live)
+    text = body
+    assert status == 200
+    assert 'data-version="%s"' % moved["ticket"]["version"] in text
+    assert "by admin: Priority changed from Normal to High" in text
+    assert 'data-live="conversation"' in text and 'class="tree"' not in text and "<html" not in text
+    status, _, body = await threads.deferToThread(alice.request, live.split("&since")[0])
+    assert status == 200 and "Changed since" not in body  # nothing to tell without a version
+
+    _, hidden = await get_json(bob, path)
+    assert hidden["ticket"] == {"number": number, "version": None}
+    status, _, body = await threads.deferToThread(bob.request, live)
+    assert status == 404 and "Priority changed" not in body
+    _, unknown = await get_json(alice, HEARTBEAT + "?ticket=999-NOPE")
+    assert unknown["ticket"]["version"] is None
+
+    ticket_id = (await threads.deferToThread(ticket_ids, server, number))[number]
+    ok(await office["tickets"].DeleteTicket(*server.admin, ticket_id))
+    _, deleted = await get_json(alice, path)
+    assert deleted["ticket"]["version"] is None

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from stws.db.models import utcnow
 from stws.domain.tickets import navigation
+from stws.domain.tickets import workspace as tickets_workspace
 from stws.operations.runner import operation
 from stws.security import heartbeat as agent_heartbeat
 from stws.security import roles
@@ -25,27 +26,35 @@ class Heartbeat:
     reminders: list[navigation.Reminder]
     interval_seconds: int
     now_utc: dt.datetime
+    # The version of the ticket the polling page shows (None: gone, or no
+    # longer the caller's to see); only when the page asked for one.
+    ticket_version: str | None = None
 
 
 @operation(role=roles.AGENT, writes=False)
 def ticket_tree(context) -> navigation.Tree:
     """The tree of the caller's ticket lists with their counts, and the
     Heartbeat Interval at which the page refreshes them."""
-    tree = navigation.tree(context)
+    # Every workspace page shows the tree: its counts are the heartbeat's,
+    # kept while the counts table stays as it is (navigation.tree_counts).
+    tree = navigation.tree(context, counted=navigation.tree_counts(context))
     tree.interval_seconds = int(agent_heartbeat.interval(context.runtime).total_seconds())
     return tree
 
 
 @operation(role=roles.AGENT, writes=False)
-def workspace_heartbeat(context) -> Heartbeat:
+def workspace_heartbeat(context, ticket_number: str = "") -> Heartbeat:
     """The tree's counts, the caller's follow-ups due by the next heartbeat,
-    and the Heartbeat Interval (Diagnostics > Options) to poll at."""
+    and the Heartbeat Interval (Diagnostics > Options) to poll at; with
+    ``ticket_number`` (an open ticket page), that ticket's version, so the
+    page knows when to fetch its changed parts: one indexed lookup more."""
     interval = agent_heartbeat.interval(context.runtime)
     now = utcnow()
     # One interval ahead, and a little more for a late poll: every
     # follow-up is seen before the Ticket Watcher applies (and clears) it.
     reminders = navigation.reminders(context, now, interval * 2)
-    return Heartbeat(navigation.tree_counts(context), reminders, int(interval.total_seconds()), now)
+    version = tickets_workspace.current_version(context, ticket_number) if ticket_number else None
+    return Heartbeat(navigation.tree_counts(context), reminders, int(interval.total_seconds()), now, version)
 
 
 @operation(role=roles.AGENT, writes=False)

@@ -140,7 +140,27 @@ def notice_or_none(page):
     return found.text_content() if found else None
 
 
+INTERVAL_S = 1  # the Heartbeat Interval of the tests where the page follows its ticket
+# Within a heartbeat, the fetch of the changed parts, and a slow shared machine's slack.
+FOLLOW_MS = INTERVAL_S * 1000 + 4000
+
+
+async def short_heartbeat(server) -> None:
+    ok(await (await server.client("svcDiagnostics")).SetDiagnosticOptions(
+        *server.admin, strings("HeartbeatIntervalSeconds=%d" % INTERVAL_S)))
+
+
+def form_version(page, form: str) -> str:
+    return page.input_value("#%s input[name=version]" % form)
+
+
 async def test_a_customer_reply_imported_by_pop_appears_in_the_view(server, browser, desk):
+    """The open page follows its ticket at the heartbeat, without a reload:
+    the customer's reply imported by POP shows, marked, and so does a second
+    agent's change over SOAP; the reply the agent was typing stays in its
+    box, and, begun before those changes, sending it shows the agent the
+    ticket as it is first (refused, kept), then goes out."""
+    await short_heartbeat(server)
     number = await desk.ticket()
     pop = PopTestServer()
     pop.add_mailbox("support", "pw")
@@ -148,16 +168,159 @@ async def test_a_customer_reply_imported_by_pop_appears_in_the_view(server, brow
     try:
         add_pop_account(server.runtime, pop.port)
         page = await browser.signed_in(server, *AGENT)
-        before = await browser.do(lambda: (page.goto(desk.url(number)), entries(page))[1])
+
+        def open_and_write():
+            page.goto(desk.url(number))
+            page.evaluate("() => { window.notReloaded = true; }")
+            page.fill("#reply-body", "Please unplug it")
+            return entries(page), form_version(page, "reply-form")
+
+        before, first_version = await browser.do(open_and_write)
         assert len(before) == 1
         pop.deliver("support", make_mail(sender="carol@example.com", subject="Re: [#%s] Printer on fire" % number,
                                          body="It is still smoking.\n"))
         assert await download(server.runtime) == 1
         assert await import_all(server.runtime) == 1
-        after = await browser.do(lambda: (page.reload(), entries(page))[1])
-        assert len(after) == 2 and "It is still smoking." in after[1] and "From the customer" in after[1]
+
+        def followed():
+            page.wait_for_function("() => document.querySelectorAll('article.entry').length === 2", timeout=FOLLOW_MS)
+            return (entries(page), page.text_content("article.entry.entry-new .entry-new-marker"),
+                    page.text_content('[data-live="changes"]'), page.input_value("#reply-body"),
+                    form_version(page, "reply-form"), form_version(page, "note-form"),
+                    page.text_content("#reply-form .stale-note"), page.evaluate("() => window.notReloaded"))
+
+        after, marker, changes, draft, reply_version, note_version, stale, not_reloaded = await browser.do(followed)
+        assert not_reloaded is True
+        assert "It is still smoking." in after[1] and "From the customer" in after[1]
+        assert marker == "New reply from the customer"
+        assert "Message from carol@example.com added" in changes
+        assert draft == "Please unplug it"
+        # The draft's form keeps the version it was begun at; the untouched note form is current.
+        assert reply_version == first_version and note_version != first_version
+        assert "The ticket changed after you began this" in stale
+
+        ok(await desk.tickets.SetTicketProperties(*server.admin, number, strings("Priority=3")))
+
+        def second_agent():
+            page.wait_for_function("() => document.querySelector('.ticket-facts').textContent.includes('High')",
+                                   timeout=FOLLOW_MS)
+            page.type("#reply-body", ", and wait.")
+            ARTIFACTS.mkdir(parents=True, exist_ok=True)
+            page.screenshot(path=str(ARTIFACTS.parent / "ticket-view-live.png"), full_page=True)
+            return (page.text_content('[data-live="changes"]'), page.input_value("#reply-body"),
+                    page.eval_on_selector("#priority_id", "s => s.selectedOptions[0].textContent"),
+                    page.evaluate("() => window.notReloaded"), page.errors)
+
+        changes, draft, priority_shown, not_reloaded, errors = await browser.do(second_agent)
+        assert "by admin: Priority changed from Normal to High" in changes
+        assert draft == "Please unplug it, and wait." and priority_shown == "High" and not_reloaded is True
+        assert errors == []
+
+        def send(button="#reply-form button[type=submit]"):
+            with page.expect_navigation() as navigation:
+                page.click(button)
+            error = page.query_selector("#action-error")
+            return (navigation.value.status, error.text_content() if error else notice(page),
+                    page.input_value("#reply-body"))
+
+        status, message, kept = await browser.do(send)
+        assert status == 409 and message.startswith("Ticket %s was changed by admin meanwhile" % number)
+        assert kept == "Please unplug it, and wait."
+        # What the refused page keeps is the agent's entry: another change leaves it in its box too.
+        ok(await desk.tickets.SetTicketProperties(*server.admin, number, strings("Priority=2")))
+
+        def kept_again():
+            page.wait_for_function("() => document.querySelector('.ticket-facts').textContent.includes('Normal')",
+                                   timeout=FOLLOW_MS)
+            return page.input_value("#reply-body")
+
+        assert await browser.do(kept_again) == "Please unplug it, and wait."
+        status, message, _ = await browser.do(send)
+        assert status == 409 and "Priority changed from High to Normal" in message
+        status, sent, _ = await browser.do(send)
+        assert status == 200 and sent == "Reply sent: it is in the outgoing spool."
+        after = await browser.do(entries, page)
+        assert len(after) == 3 and "Please unplug it, and wait." in after[2]
     finally:
         pop.stop()
+
+
+async def test_untouched_forms_follow_the_ticket_and_a_deleted_one_says_so(server, browser, desk):
+    """A form the agent has not touched is replaced by the ticket's current
+    state and version, so saving it keeps the other agent's change (no
+    overwrite with what the page showed before); a panel the agent opened
+    stays open; a ticket deleted meanwhile is announced."""
+    await short_heartbeat(server)
+    number = await desk.ticket()
+    page = await browser.signed_in(server, *AGENT)
+
+    def open_panel_first():
+        page.goto(desk.url(number))
+        open_panel(page, "Status, priority and agent")
+        return form_version(page, "properties-form")
+
+    first_version = await browser.do(open_panel_first)
+    ok(await desk.tickets.SetTicketProperties(*server.admin, number, strings("Priority=3")))
+
+    def save_status():
+        page.wait_for_function("() => document.querySelector('#properties-form input[name=version]').value !== %r"
+                               % first_version, timeout=FOLLOW_MS)
+        still_open = page.is_visible("#status_id")
+        shown = page.eval_on_selector("#priority_id", "s => s.selectedOptions[0].textContent")
+        page.select_option("#status_id", label="Waiting")
+        submit(page, "#properties-form button[type=submit]")
+        return still_open, shown, notice(page)
+
+    still_open, shown, saved = await browser.do(save_status)
+    assert still_open is True and shown == "High"
+    assert saved == "Status and priority saved."
+    info = await desk.info(number)
+    assert info.Priority == 3 and info.IsActive is False  # admin's priority kept, alice's status saved
+
+    ok(await desk.tickets.DeleteTicket(*server.admin, info.ID))
+
+    def gone():
+        page.wait_for_selector('[data-live="changes"] .notice.error', timeout=FOLLOW_MS)
+        return page.text_content('[data-live="changes"]'), page.errors
+
+    told, errors = await browser.do(gone)
+    assert "This ticket was deleted, or moved where you cannot see it." in told
+    assert errors == []
+
+
+async def test_the_tree_is_beside_the_ticket_and_the_new_ticket_form(server, browser, desk):
+    """Both pages are on the workspace base: the tree of lists with its
+    counts, refreshed at the heartbeat, beside the page (below it on a phone)."""
+    await short_heartbeat(server)
+    number = await desk.ticket()
+    page = await browser.signed_in(server, *AGENT)
+    phone = await browser.signed_in(server, *AGENT, page=await browser.new_page(390, 844))
+
+    def look():
+        page.goto(desk.url(number))
+        tree, main = page.locator("nav.tree").bounding_box(), page.locator(".workspace-main").bounding_box()
+        active = page.text_content('nav.tree [data-count="group-1-active"]')
+        page.goto(server.base_url + "/admin/tickets/new")
+        on_new = page.is_visible("nav.tree") and page.is_visible("#new-ticket-form")
+        phone.goto(desk.url(number))
+        phone_tree = phone.locator("nav.tree").bounding_box()
+        phone_subject = phone.locator("h1.ticket-subject").bounding_box()
+        return tree, main, active, on_new, phone_tree, phone_subject
+
+    tree, main, active, on_new, phone_tree, phone_subject = await browser.do(look)
+    assert tree["x"] + tree["width"] <= main["x"]  # beside the ticket
+    assert active == "1" and on_new is True
+    assert phone_tree["y"] > phone_subject["y"]  # on a phone: the ticket first, then the tree
+    await browser.do(lambda: page.goto(desk.url(number)))
+    await desk.ticket(subject="Another one")
+
+    def counted():
+        # The open ticket's page counts the new ticket within a heartbeat.
+        page.wait_for_function("() => document.querySelector('nav.tree [data-count=\"group-1-active\"]')"
+                               ".textContent === '2'", timeout=FOLLOW_MS)
+        return page.errors
+
+    assert await browser.do(counted) == []
 
 
 async def test_an_agent_outside_the_group_cannot_open_or_change_the_ticket(server, browser, desk):

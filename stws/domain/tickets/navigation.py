@@ -97,9 +97,10 @@ _DEPARTMENTS = PreparedQuery(
 _STATES = (("active", "Active"), ("waiting", "Waiting"), ("queued", "Queued"))
 
 
-def tree(call, stamp=counts._ASK) -> Tree:
+def tree(call, stamp=counts._ASK, counted: dict[str, int] | None = None) -> Tree:
     """The caller's tree with its counts (see the module docstring);
-    ``stamp``: ``counts.table_stamp``, if the caller asked it."""
+    ``stamp``: ``counts.table_stamp``, if the caller asked it; ``counted``:
+    the counts already known (``tree_counts``), instead of counting."""
     user_id = call.principal.user_id
     tally: dict[str, int] = {"my-active": 0, "my-waiting": 0, "my-follow-ups": 0}
     branches = [Branch("My tickets", [Node("my-active", "Active"), Node("my-waiting", "Waiting"),
@@ -116,6 +117,10 @@ def tree(call, stamp=counts._ASK) -> Tree:
                                    [Node("department-%d-%s" % (department.id, state), label)
                                     for state, label in _STATES]))
             tally.update(("department-%d-%s" % (department.id, state), 0) for state, _ in _STATES)
+    if counted is not None:
+        # Known nodes only: a group made since they were counted shows 0 until the next count.
+        tally.update((key, number) for key, number in counted.items() if key in tally)
+        return Tree(branches, tally)
     for row in counts.global_counts(call, stamp):
         queued = row.active if row.user_id == 0 else 0
         if row.user_id == user_id:

@@ -57,6 +57,58 @@ def version_of(moment: dt.datetime | None) -> str:
     return moment.astimezone(dt.timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
 
+def moment_of(version: str) -> dt.datetime | None:
+    """The inverse of ``version_of`` (None: not a version)."""
+    try:
+        return dt.datetime.strptime(version, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=dt.timezone.utc)
+    except (TypeError, ValueError):
+        return None
+
+
+@functools.lru_cache(maxsize=None)
+def _version_row(kind: str) -> PreparedQuery:
+    """Prebuilt: the version of the ticket numbered ``number`` if a viewer
+    of ``kind`` sees it (GetTicketInfo's rule): one lookup on the unique
+    ticket number, for the heartbeat of an open ticket page."""
+    statement = select(Ticket.date_modified_utc).where(Ticket.ticket_number == bindparam("number"),
+                                                       Ticket.is_deleted.is_(False))
+    visible = core.visible_to(kind, bindparam("viewer"))
+    return PreparedQuery(statement if visible is None else statement.where(visible))
+
+
+def current_version(call, ticket_number: str) -> str | None:
+    """The version (``version_of``) of the ticket the caller's page shows,
+    or None if it is gone or no longer the caller's to see (deleted,
+    transferred out of their groups)."""
+    row = _version_row(core.viewer_kind(call)).first(call.connection, {"number": ticket_number.strip().upper(),
+                                                                       "viewer": call.principal.user_id})
+    return None if row is None else version_of(row.date_modified_utc)
+
+
+@dataclass(frozen=True)
+class Change:
+    """A history event after the version a page showed: who changed what."""
+
+    who: str
+    what: str
+
+
+CHANGES_SHOWN = 5
+
+
+def changes_since(call, ticket_id: int, version: str) -> tuple[Change, ...]:
+    """The latest events (at most CHANGES_SHOWN, oldest first) recorded
+    after ``version``: what a page that refreshed itself tells the agent."""
+    since = moment_of(version)
+    if since is None:
+        return ()
+    rows = call.connection.execute(
+        select(TicketEvent.user_name, TicketEvent.description, TicketEvent.event_type)
+        .where(TicketEvent.ticket_id == ticket_id, TicketEvent.date_utc > since)
+        .order_by(TicketEvent.date_utc.desc(), TicketEvent.id.desc()).limit(CHANGES_SHOWN)).all()
+    return tuple(Change(row.user_name or "the system", row.description or row.event_type) for row in reversed(rows))
+
+
 def _latest_event(session, ticket_id: int) -> TicketEvent | None:
     return session.scalars(select(TicketEvent).where(TicketEvent.ticket_id == ticket_id)
                            .order_by(TicketEvent.date_utc.desc(), TicketEvent.id.desc()).limit(1)).first()
@@ -198,6 +250,8 @@ class TicketView:
     departments: tuple = ()
     groups: tuple = ()
     group_agents: tuple = ()
+    # What changed after the version a page that refreshes itself showed (the operation adds it).
+    changes: tuple = ()
 
 
 def _user_names(call, ids) -> dict:

@@ -14,10 +14,14 @@ from stws.security import roles
 
 
 @operation(role=roles.AGENT, writes=False)
-def ticket_view(context, ticket_number, part=workspace.CONVERSATION) -> workspace.TicketView:
+def ticket_view(context, ticket_number, part=workspace.CONVERSATION, since: str = "") -> workspace.TicketView:
     """What a tab (``part``) of a ticket's page shows, read in one
-    transaction; a ticket the caller may not see (GetTicketInfo's rule) is NotFound."""
+    transaction; a ticket the caller may not see (GetTicketInfo's rule) is NotFound.
+    ``since``: the version an open page showed, when it refreshes itself:
+    the view then also says what changed after it (``changes``)."""
     view = workspace.ticket_view(context, ticket_number, part)
+    if since and since != view.header.version:
+        view = replace(view, changes=workspace.changes_since(context, view.header.id, since))
     if part == workspace.CONVERSATION:
         # The transfer and assign forms' choices: the directory cache's
         # listings, in this transaction rather than three more.

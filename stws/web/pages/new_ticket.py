@@ -23,6 +23,7 @@ from __future__ import annotations
 
 from stws.errors import OperationError
 from stws.operations import organization as org
+from stws.operations import workspace as workspace_ops
 from stws.operations.tickets import creation
 from stws.web.admin import Page, route
 from stws.web.forms import form_id, query_id
@@ -61,7 +62,8 @@ def _form(page: Page, status: int = 200, values: dict | None = None, fields: dic
     effects = page.run(creation.new_ticket_form, department_id, values.get("email", ""), fields or {})
     return page.render("admin/ticket_new.html", status=status, title="New ticket", departments=departments,
                        groups=groups, values=values, error=error, effects=effects, field_errors=field_errors or {},
-                       fields_url=page.url(FIELDS))
+                       fields_url=page.url(FIELDS), tree=page.run(workspace_ops.ticket_tree),
+                       current_node="")
 
 
 def _whole(text) -> int:

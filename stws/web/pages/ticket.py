@@ -12,6 +12,17 @@ stws.web.sanitize.
 After an action the browser is redirected to the ticket with a notice
 (POST/redirect/GET). A refused action shows the ticket as it is now, with
 the Message, and what the agent entered kept in its form.
+
+Following the ticket: the page is on the workspace base (the tree beside
+it), and its heartbeat (tickets.heartbeat) also answers the open ticket's
+version. When that changed, the script fetches ``/tickets/view/live``:
+the same template and operation, only the page's parts (``LIVE``), plus
+what changed since the page's version (``since``). Forms the agent has not
+touched are replaced by their current state and version; a touched form
+keeps what it holds and the version it was begun at, so sending it after
+someone else's change is refused as from any older page ("changed by X
+meanwhile", the entry kept) instead of overwriting what the agent has not
+seen. Without JavaScript, a reload shows the changes.
 """
 from __future__ import annotations
 
@@ -20,6 +31,7 @@ from dataclasses import dataclass
 
 from stws.errors import InvalidArgument, NotFound, OperationError, PermissionDenied
 from stws.operations import providers
+from stws.operations import workspace as workspace_ops
 from stws.operations.tickets import attachments, conversation, fields, lifecycle, timelogs, transfer
 from stws.operations.tickets.workspace import ChangedMeanwhile, if_unchanged, ticket_view
 from stws.security import roles
@@ -31,6 +43,7 @@ from markupsafe import Markup
 
 BASE = "/tickets"
 VIEW = BASE + "/view"
+LIVE = VIEW + "/live"
 TABS = (("conversation", "Conversation"), ("communication", "Communication"), ("history", "History"))
 # A reload that shows a message's remote images may load them from anywhere.
 CSP_WITH_REMOTE_IMAGES = CONTENT_SECURITY_POLICY.replace("img-src 'self' data:", "img-src 'self' data: http: https:")
@@ -85,15 +98,16 @@ def _utc_input(moment: dt.datetime) -> str:
 
 
 def show(page: Page, number: str, *, status: int = 200, error: str = "", entered: dict | None = None,
-         action: str = ""):
+         action: str = "", live: bool = False):
     """The ticket's page; ``error``, ``entered`` and ``action``: a refused
-    action's Message, what its form held, and which form it was."""
+    action's Message, what its form held, and which form it was; ``live``:
+    only its parts, for an open page that follows the ticket."""
     page.section = "ticket"
     tab = page.request.arg("tab", "conversation")
     if tab not in dict(TABS):
         tab = "conversation"
     try:
-        view = page.run(ticket_view, number, tab)
+        view = page.run(ticket_view, number, tab, page.request.arg("since") if live else "")
     except NotFound as failure:
         return page.render("admin/refused.html", status=404, title="Not found", message=failure.message)
     images = page.request.arg("images")
@@ -105,8 +119,14 @@ def show(page: Page, number: str, *, status: int = 200, error: str = "", entered
         "follow_up_when": _utc_input(now + dt.timedelta(days=1)),
         "start": _utc_input(now - dt.timedelta(minutes=15)), "end": _utc_input(now),
     }
+    if live:
+        layout = dict(base="admin/ticket_live.html")
+    else:
+        layout = dict(base="admin/workspace.html", tree=page.run(workspace_ops.ticket_tree), current_node="")
     response = page.render(
         "admin/ticket.html", status=status, title="Ticket %s" % view.header.number, view=view, t=view.header,
+        live_url=page.url(LIVE, number=view.header.number, tab="" if tab == "conversation" else tab, images=images),
+        **layout,
         tab=tab, tabs=TABS, shown=shown, images=images, error=error, entered=entered or {}, action=action,
         defaults=defaults, groups=groups, when=when, group_agents=view.group_agents, me=page.principal.user_id,
         is_manager=page.may(roles.MANAGER),
@@ -127,6 +147,13 @@ def view_page(page: Page):
                            message="Which ticket? Open it by its number: %s?number=168-24F24A57-000E"
                                    % page.url(VIEW))
     return show(page, number)
+
+
+@route("GET", LIVE)
+def live_parts(page: Page):
+    """The page's parts (no layout, no tree) for its script, when the
+    heartbeat said the ticket changed; ``since``: the version the page showed."""
+    return show(page, page.request.arg("number").strip(), live=True)
 
 
 # ---------------------------------------------------------------- actions

@@ -117,8 +117,11 @@ def tickets_page(page: Page):
 def heartbeat(page: Page):
     """The workspace's poll: counts, reminders due by the next poll, and the interval.
     ``due_in_ms``: how long until a reminder falls due (0: due now), so the
-    page needs no clock of its own agreeing with the server's."""
-    beat = page.run(ops.workspace_heartbeat)
+    page needs no clock of its own agreeing with the server's. ``?ticket=``
+    (an open ticket page): also ``ticket``, its version (null: gone, or no
+    longer the caller's to see), for the page to follow it (pages/ticket.py)."""
+    number = page.request.arg("ticket").strip()
+    beat = page.run(ops.workspace_heartbeat, number)
     now = beat.now_utc
     body = {
         "interval_seconds": beat.interval_seconds,
@@ -128,4 +131,6 @@ def heartbeat(page: Page):
                        "due_in_ms": max(0, int((r.due_utc - now).total_seconds() * 1000))}
                       for r in beat.reminders],
     }
+    if number:
+        body["ticket"] = {"number": number, "version": beat.ticket_version}
     return json_response(body)

@@ -130,8 +130,134 @@
     try { window.localStorage.setItem(SHOWN_KEY, JSON.stringify(shown.slice(-200))); } catch (e) { /* private mode */ }
   }
 
+  // An open ticket page ([data-live-ticket]) follows its ticket: the
+  // heartbeat answers the ticket's version; when it changed, the page's
+  // parts ([data-live], see admin/ticket.html) are fetched from the server
+  // and replaced in place. A part with a form the agent has touched (typed,
+  // chose, or is in) is kept as it is, with the version it was begun at:
+  // sending it after someone else's change is refused by the server
+  // ("changed by X meanwhile", the entry kept), never an overwrite of what
+  // the agent has not seen. New entries of the conversation are marked.
+  function followTicket(page) {
+    var version = page.getAttribute("data-version");
+    var since = version; // what changed is listed from here (the page's version, or the last dismissal)
+    var liveUrl = page.getAttribute("data-live-url");
+    var fetching = false;
+    var gone = false;
+
+    function touch(event) {
+      var form = event.target.closest && event.target.closest("form");
+      if (form) form.setAttribute("data-touched", "");
+    }
+    page.addEventListener("input", touch);
+    page.addEventListener("change", touch);
+    page.addEventListener("click", function (event) {
+      var button = event.target.closest("[data-dismiss-changes]");
+      if (!button) return;
+      since = version;
+      button.closest(".notice").remove();
+    });
+
+    function isTouched(form) {
+      var active = document.activeElement;
+      return form.hasAttribute("data-touched") || (!!active && form.contains(active) &&
+        active.matches("textarea, select, input:not([type=hidden]):not([type=submit]):not([type=button])"));
+    }
+    function touchedForms(part) {
+      return Array.prototype.filter.call(part.querySelectorAll("form"), isTouched);
+    }
+    function markStale(form) {
+      if (form.querySelector(".stale-note")) return;
+      var note = document.createElement("p");
+      note.className = "stale-note";
+      note.setAttribute("role", "status");
+      note.textContent = "The ticket changed after you began this. What you entered is kept; sending it shows " +
+        "you the ticket as it is now first, then you send again.";
+      form.insertBefore(note, form.firstChild);
+    }
+    var NEW_LABELS = { "entry-in": "New reply from the customer", "entry-out": "New reply", "entry-note": "New note" };
+    function markNewEntries(part, next) {
+      var seen = {};
+      part.querySelectorAll("article.entry").forEach(function (entry) {
+        seen[entry.id] = entry.classList.contains("entry-new") ? entry.querySelector(".entry-new-marker") : true;
+      });
+      next.querySelectorAll("article.entry").forEach(function (entry) {
+        var before = seen[entry.id];
+        if (before === true) return;
+        var marker = before ? before.cloneNode(true) : document.createElement("span");
+        if (!before) {
+          marker.className = "entry-new-marker";
+          var kind = Object.keys(NEW_LABELS).filter(function (name) { return entry.classList.contains(name); })[0];
+          marker.textContent = NEW_LABELS[kind] || "New";
+        }
+        entry.classList.add("entry-new");
+        var head = entry.querySelector(".entry-head");
+        if (head) head.insertBefore(marker, head.firstChild);
+      });
+    }
+    function keepOpenPanels(part, next) {
+      var nextPanels = next.querySelectorAll("details");
+      part.querySelectorAll("details").forEach(function (panel, index) {
+        if (nextPanels[index]) nextPanels[index].open = panel.open;
+      });
+    }
+
+    function apply(html) {
+      var fresh = new DOMParser().parseFromString(html, "text/html").querySelector("[data-live-ticket]");
+      if (!fresh) return;
+      page.querySelectorAll("[data-live]").forEach(function (part) {
+        var next = fresh.querySelector('[data-live="' + part.getAttribute("data-live") + '"]');
+        if (!next) return;
+        var kept = touchedForms(part);
+        if (kept.length) {
+          kept.forEach(markStale);
+          return;
+        }
+        keepOpenPanels(part, next);
+        markNewEntries(part, next);
+        if (part.hasAttribute("role")) {
+          // A live region (what changed) stays the same element, so screen readers announce its new content.
+          part.replaceChildren.apply(part, Array.from(document.adoptNode(next).childNodes));
+        } else {
+          part.replaceWith(document.adoptNode(next));
+        }
+      });
+      version = fresh.getAttribute("data-version");
+      page.setAttribute("data-version", version);
+    }
+
+    function showGone() {
+      gone = true;
+      var region = page.querySelector('[data-live="changes"]');
+      var notice = document.createElement("p");
+      notice.className = "notice error";
+      notice.textContent = "This ticket was deleted, or moved where you cannot see it.";
+      region.replaceChildren(notice);
+    }
+
+    // current: the version the heartbeat answered (null: gone).
+    return function follow(current) {
+      if (gone || fetching) return;
+      if (current === null) { showGone(); return; }
+      if (current === version) return;
+      fetching = true;
+      fetch(liveUrl + "&since=" + encodeURIComponent(since),
+            { credentials: "same-origin", cache: "no-store", headers: { "Accept": "text/html" } })
+        .then(function (response) {
+          if (response.status === 404) { showGone(); return null; }
+          return response.ok ? response.text() : null;
+        })
+        .then(function (html) { if (html) apply(html); })
+        .catch(function () { /* the next heartbeat tries again */ })
+        .then(function () { fetching = false; });
+    };
+  }
+
   function startWorkspace(root) {
     var url = root.getAttribute("data-heartbeat");
+    var ticketPage = root.querySelector("[data-live-ticket]");
+    var follow = ticketPage ? followTicket(ticketPage) : null;
+    if (ticketPage) url += "?ticket=" + encodeURIComponent(ticketPage.getAttribute("data-live-ticket"));
     var ticketUrl = root.getAttribute("data-ticket-url");
     var region = root.querySelector(".reminders");
     var interval = Math.max(1, parseInt(root.getAttribute("data-interval"), 10) || 10);
@@ -195,6 +321,7 @@
         });
       });
       (answer.reminders || []).forEach(schedule);
+      if (follow && answer.ticket) follow(answer.ticket.version);
     }
 
     function beat() {
