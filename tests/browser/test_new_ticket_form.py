@@ -174,3 +174,16 @@ async def test_without_script_the_update_button_asks_again(server, browser, desk
     assert "Order Number" not in before and "Order Number" in after
     assert products == ["Basic", "Pro"] and subject == "Order went missing"
     assert ticket_count(server) == created_before  # the update creates nothing
+
+    def enter_in_the_subject():
+        page.goto(server.base_url + NEW)
+        fill_ticket(page, "dave@example.com", subject="Enter creates")
+        page.eval_on_selector("#new-ticket-form", "f => { f.noValidate = true; }")
+        with page.expect_navigation():
+            page.press("#subject", "Enter")
+        refusals = page.query_selector_all("#create-error, #custom-fields [role=alert]")
+        return " ".join(refusal.text_content() for refusal in refusals)
+
+    # Enter creates (or is refused as creating would be), never just updates the fields.
+    refusal = await browser.do(enter_in_the_subject)
+    assert ticket_count(server) == created_before + 1 or refusal, refusal
