@@ -1,0 +1,42 @@
+"""tickets: a group's and a department's tickets of one status by subject, customer and number
+
+Revision ID: 0016
+Revises: 0015
+Create Date: 2026-12-07
+"""
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0016"
+down_revision = "0015"
+branch_labels = None
+depends_on = None
+
+# The workspace lists a group's (department's) tickets of one status sorted
+# by subject, customer or ticket number, a page at a time. Without an index
+# in that order every ticket of the group and status is read and sorted
+# (20,000 of a front-line group at 1,000,000 tickets: 100-130 ms on SQLite);
+# with one, a page reads its own rows in index order. The id ends each index:
+# the lists break ties by id (on SQLite the rowid ends every index anyway;
+# PostgreSQL then needs no sort step either). Subject and customer sort
+# without case, so those indexes hold lower(...), as the ORDER BY says.
+# Listed by (name, owner column, sort key) in stws/db/models.py too.
+OWNERS = ("group_id", "department_id")
+KEYS = (("subject", "lower(subject)"), ("customer", "lower(customer_email)"), ("number", "ticket_number"))
+
+
+def _indexes():
+    for owner in OWNERS:
+        for name, key in KEYS:
+            yield "ix_tickets_%s_status_%s" % (owner.replace("_id", ""), name), owner, key
+
+
+def upgrade() -> None:
+    for name, owner, key in _indexes():
+        column = sa.text(key) if key.startswith("lower(") else key
+        op.create_index(name, "tickets", [owner, "status_id", column, "id"])
+
+
+def downgrade() -> None:
+    for name, _, _ in _indexes():
+        op.drop_index(name, table_name="tickets")
