@@ -1,4 +1,5 @@
-"""tickets: a group's and a department's tickets of one status by subject, customer and number
+"""tickets: a group's and a department's tickets of one status by subject, customer and number;
+on PostgreSQL also newest activity first
 
 Revision ID: 0016
 Revises: 0015
@@ -24,6 +25,19 @@ depends_on = None
 OWNERS = ("group_id", "department_id")
 KEYS = (("subject", "lower(subject)"), ("customer", "lower(customer_email)"), ("number", "ticket_number"))
 
+# PostgreSQL only (stws.db.schema.BACKEND_INDEXES: not in the models): the
+# lists' default order is the last reply descending with tickets never
+# replied to last (search.newest_first), and PostgreSQL puts NULLs first when
+# it reads an ascending index backwards, so 0015's indexes could not give
+# that order: it read every ticket of the group and status and sorted them.
+# SQLite sorts NULLs last in descending order itself (and cannot declare
+# NULLS LAST in an index): 0015's indexes serve it.
+NEWEST_FIRST = ("group_id", "agent_id", "department_id")
+
+
+def newest_first_name(owner: str) -> str:
+    return "ix_tickets_%s_status_newest" % owner.replace("_id", "")
+
 
 def _indexes():
     for owner in OWNERS:
@@ -35,8 +49,15 @@ def upgrade() -> None:
     for name, owner, key in _indexes():
         column = sa.text(key) if key.startswith("lower(") else key
         op.create_index(name, "tickets", [owner, "status_id", column, "id"])
+    if op.get_bind().dialect.name == "postgresql":
+        for owner in NEWEST_FIRST:
+            op.create_index(newest_first_name(owner), "tickets",
+                            [owner, "status_id", sa.text("last_reply_utc DESC NULLS LAST"), sa.text("id DESC")])
 
 
 def downgrade() -> None:
+    if op.get_bind().dialect.name == "postgresql":
+        for owner in NEWEST_FIRST:
+            op.drop_index(newest_first_name(owner), table_name="tickets")
     for name, _, _ in _indexes():
         op.drop_index(name, table_name="tickets")
