@@ -49,10 +49,24 @@ def upgrade() -> None:
     for name, owner, key in _indexes():
         column = sa.text(key) if key.startswith("lower(") else key
         op.create_index(name, "tickets", [owner, "status_id", column, "id"])
-    if op.get_bind().dialect.name == "postgresql":
+    bind = op.get_bind()
+    if bind.dialect.name == "postgresql":
         for owner in NEWEST_FIRST:
             op.create_index(newest_first_name(owner), "tickets",
                             [owner, "status_id", sa.text("last_reply_utc DESC NULLS LAST"), sa.text("id DESC")])
+    elif _has_statistics(bind, "tickets"):
+        # SQLite takes an index without statistics for a selective one: beside
+        # statistics of the older indexes (an ANALYZE run on the database, as
+        # bench/seed_tickets.py does), it chose these for the newest-first
+        # lists too and sorted the group (0.5 -> 7 ms CPU at 100,000
+        # tickets). Statistics of them all restore the plans (~20 s at 1,000,000).
+        op.execute("ANALYZE tickets")
+
+
+def _has_statistics(bind, table: str) -> bool:
+    if not bind.execute(sa.text("SELECT 1 FROM sqlite_master WHERE name = 'sqlite_stat1'")).first():
+        return False
+    return bind.execute(sa.text("SELECT 1 FROM sqlite_stat1 WHERE tbl = :table"), {"table": table}).first() is not None
 
 
 def downgrade() -> None:
