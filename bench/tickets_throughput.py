@@ -36,7 +36,8 @@ All calls are made as ``admin`` (sees every ticket). t2 uses other customers
 than t3, so the tickets it creates do not change what t3 finds.
 ``--profile t1`` samples the server with py-spy during an extra round
 after that scenario's measurement (see _measure.profile). ``--seeded URL``
-runs on a database seed_tickets seeded before (a copy: t2 writes into it)
+runs on a database seed_tickets seeded before (a copy: t2 writes into it;
+its admin needs the bench's password, seed_tickets --admin-password)
 instead of seeding one, e.g. 1,000,000 tickets (``--tickets`` is then
 ignored).
 """
