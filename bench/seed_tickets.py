@@ -413,6 +413,28 @@ def _full_text_index(url: str) -> int:
         db.dispose()
 
 
+def described(url: str) -> Seeded:
+    """What ``seed`` returned for the database at ``url``, seeded before (the
+    counts the benches print and the customers with the most tickets)."""
+    from sqlalchemy import create_engine
+
+    engine = create_engine(url)
+    try:
+        with engine.connect() as connection:
+            def count(model, *conditions):
+                return connection.scalar(select(func.count()).select_from(model).where(*conditions))
+            result = Seeded(
+                tickets=count(Ticket), open_tickets=count(Ticket, Ticket.status_id.in_(OPEN_STATUSES)),
+                messages=count(TicketMessage), notes=count(TicketComment),
+                customers=count(User, User.username.like("benchcust%")),
+                agents=count(User, User.username.like("benchagent%")), departments=count(Department),
+                groups=count(Group))
+        result.top_customers = _top_customers(engine)
+        return result
+    finally:
+        engine.dispose()
+
+
 def _top_customers(engine, limit: int = 100) -> list:
     open_count = func.sum(case((Ticket.status_id.in_(OPEN_STATUSES), 1), else_=0))
     with engine.connect() as connection:

@@ -394,9 +394,19 @@ class Ticket(SoftDeleteMixin, Base):
 # the same migration (tests/tickets/test_search.py checks that the search's
 # query plan uses it).
 Index("ix_tickets_customer_email_lower_status", func.lower(Ticket.customer_email), Ticket.status_id)
+# The workspace's lists of a group's (department's) tickets of one status,
+# sorted by subject, customer, number or status (inside one status: by id),
+# read in index order (migration 0016).
+_LIST_SORT_KEYS = {"subject": (func.lower(Ticket.subject),), "customer": (func.lower(Ticket.customer_email),),
+                   "number": (Ticket.ticket_number,), "id": ()}
+for _owner in ("group", "department"):
+    for _name, _keys in _LIST_SORT_KEYS.items():
+        Index("ix_tickets_%s_status_%s" % (_owner, _name), getattr(Ticket, _owner + "_id"), Ticket.status_id, *_keys,
+              Ticket.id)
 # Reflection names the index bare, Alembic's comparison in quotes.
 warnings.filterwarnings("ignore", message=".*expression-based index "
-                        "'?(ix_tickets_customer_email_lower_status|ix_users_email_lower)'?")
+                        "'?(ix_tickets_customer_email_lower_status|ix_users_email_lower"
+                        "|ix_tickets_(group|department)_status_(subject|customer))'?")
 
 
 class TicketMessage(Base):

@@ -88,8 +88,16 @@ def head_revision() -> str:
 def _modelled(name, type_, parent_names) -> bool:
     """Whether the drift check compares this object: not the full-text index,
     which differs per backend and is made by migration 0005 alone (an FTS5
-    table and its shadow tables on SQLite, a tsvector table on PostgreSQL)."""
+    table and its shadow tables on SQLite, a tsvector table on PostgreSQL),
+    nor the indexes one backend alone has (``BACKEND_INDEXES``)."""
+    if type_ == "index" and name in BACKEND_INDEXES:
+        return False
     return not (type_ == "table" and is_index_table(name))
+
+
+# Indexes made by a migration on one backend only, not in the models:
+# PostgreSQL's newest-activity-first list indexes (migration 0016).
+BACKEND_INDEXES = frozenset("ix_tickets_%s_status_newest" % owner for owner in ("group", "agent", "department"))
 
 
 # The full-text index's tables (stws.domain.tickets.fulltext), made by

@@ -399,31 +399,63 @@ def pending_count(session) -> int:
 # --------------------------------------------------------------- searching
 
 
-def _like_all(column, parts: list[str]):
-    """Every part is a substring of ``column`` (case-insensitive). Parts are runs
-    of letters and digits: they hold no LIKE wildcard to escape."""
-    return and_(*(column.ilike("%" + part + "%") for part in parts))
+def _like_all(column, parts: int):
+    """Every part (bind parameters ``text_part_<i>``, ``%part%`` patterns from
+    ``text_parameters``) is a substring of ``column`` (case-insensitive). Parts
+    are runs of letters and digits: they hold no LIKE wildcard to escape."""
+    return and_(*(column.ilike(bindparam("text_part_%d" % i, type_=Text)) for i in range(parts)))
 
 
-def matching_ticket_ids(session, text: str, include_notes: bool):
-    """A SELECT of the ids of tickets whose documents match ``text`` (see the module docstring),
-    or None when ``text`` has no term (it matches nothing)."""
+# SQLite: a matching document's ticket, from its rowid (``doc_id``) rather than
+# from its UNINDEXED ticket_id column, which FTS5 reads with one lookup in its
+# content table per match (statement and all): a subject's ticket is its
+# rowid / KINDS, a message's or a note's one primary-key lookup. A document
+# whose item was purged (its removal not run yet) gets NULL, no ticket.
+_FTS_DOC = "ticket_fts.rowid"
+_FTS_KIND = literal_column("%s %% %d" % (_FTS_DOC, KINDS))
+_FTS_ITEM = literal_column("%s / %d" % (_FTS_DOC, KINDS))
+_FTS_TICKET = literal_column(
+    "CASE {kind} WHEN {ticket} THEN {item} "
+    "WHEN {message} THEN (SELECT ticket_id FROM ticket_messages WHERE ticket_messages.id = {item}) "
+    "WHEN {note} THEN (SELECT ticket_id FROM ticket_comments WHERE ticket_comments.id = {item}) END".format(
+        kind=_FTS_KIND, item=_FTS_ITEM, ticket=KIND_TICKET, message=KIND_MESSAGE, note=KIND_NOTE))
+
+
+def text_form(text: str | None) -> int | None:
+    """What of ``text`` shapes the SQL of its search: how many runs of letters
+    and digits the substring fallback looks for; None when ``text`` has no
+    term (it matches nothing)."""
     if not terms(text):
         return None
+    return len(_WORD.findall(text))
+
+
+def text_parameters(dialect_name: str, text: str) -> dict:
+    """The bind values of ``matching_ids(dialect_name, text_form(text), ...)``."""
+    values = {"text_query": fts5_query(text) if dialect_name == "sqlite" else tsquery(text)}
     # The fallback looks for each run of letters and digits as it was typed (no accent folding).
-    parts = _WORD.findall(text)
-    sqlite = _is_sqlite(session)
+    values.update(("text_part_%d" % i, "%" + part + "%") for i, part in enumerate(_WORD.findall(text)))
+    return values
+
+
+def matching_ids(dialect_name: str, parts: int, include_notes: bool):
+    """A SELECT of the ids of tickets whose documents match a text of ``parts``
+    substring parts (``text_form``; see the module docstring), its words and
+    parts bind parameters (``text_parameters``): built once per shape, so a
+    search with text can be prepared like any other (composing and compiling
+    this union cost several milliseconds per call)."""
+    sqlite = dialect_name == "sqlite"
+    query = bindparam("text_query", type_=Text)
     if sqlite:
-        index = fts_table
-        indexed = select(index.c.ticket_id).where(literal_column("ticket_fts").match(fts5_query(text)))
+        indexed = select(_FTS_TICKET).select_from(fts_table).where(literal_column("ticket_fts").match(query))
+        kind, item = _FTS_KIND, _FTS_ITEM
     else:
         index = search_table
-        indexed = select(index.c.ticket_id).where(
-            index.c.document.op("@@")(cast(literal(tsquery(text)), postgresql.TSQUERY)))
+        indexed = select(index.c.ticket_id).where(index.c.document.op("@@")(cast(query, postgresql.TSQUERY)))
+        kind, item = index.c.kind, index.c.item_id
     if not include_notes:
-        draft = exists(select(TicketMessage.id).where(TicketMessage.id == index.c.item_id,
-                                                      TicketMessage.is_draft.is_(True)))
-        indexed = indexed.where(index.c.kind != KIND_NOTE, ~((index.c.kind == KIND_MESSAGE) & draft))
+        draft = exists(select(TicketMessage.id).where(TicketMessage.id == item, TicketMessage.is_draft.is_(True)))
+        indexed = indexed.where(kind != KIND_NOTE, ~((kind == KIND_MESSAGE) & draft))
     # The rows not indexed yet, by substring; each served by its partial index on is_indexed.
     unindexed_tickets = Ticket.__table__.alias("unindexed_tickets")
     branches = [
@@ -446,6 +478,16 @@ def matching_ticket_ids(session, text: str, include_notes: bool):
     return union_all(*branches)
 
 
+def matching_ticket_ids(session, text: str, include_notes: bool):
+    """A SELECT of the ids of tickets whose documents match ``text`` (see the module docstring),
+    or None when ``text`` has no term (it matches nothing)."""
+    parts = text_form(text)
+    if parts is None:
+        return None
+    dialect_name = session.get_bind().dialect.name
+    return matching_ids(dialect_name, parts, include_notes).params(text_parameters(dialect_name, text))
+
+
 def text_condition(session, text: str, include_notes: bool):
     """A WHERE clause over ``Ticket``: the tickets whose text matches (module docstring)."""
     ids = matching_ticket_ids(session, text, include_notes)
@@ -454,6 +496,6 @@ def text_condition(session, text: str, include_notes: bool):
 
 __all__ = [
     "BATCH", "KIND_MESSAGE", "KIND_NOTE", "KIND_TICKET", "MAX_DOCUMENTS_PER_RUN", "Progress", "doc_id",
-    "fold", "fts5_query", "index_pending", "matching_ticket_ids", "pending_count", "terms",
-    "text_condition", "tsquery", "words",
+    "fold", "fts5_query", "index_pending", "matching_ids", "matching_ticket_ids", "pending_count", "terms",
+    "text_condition", "text_form", "text_parameters", "tsquery", "words",
 ]
