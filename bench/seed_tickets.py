@@ -142,6 +142,7 @@ def seed(url: str, tickets: int = 100_000, customers: int | None = None, agents_
         _tickets(engine, tickets, batch, rng, groups, agents, emails, result, progress, text_maker)
         result.follow_ups = _follow_ups(engine, follow_ups, batch, rng, result)
         _finish(engine)
+        _fold_tallies(url)
         if full_text_index:
             result.indexed_documents = _full_text_index(url)
             progress("  %d full-text documents indexed" % result.indexed_documents)
@@ -392,6 +393,20 @@ def _finish(engine) -> None:
     # Planner statistics for the new data (outside a transaction on SQLite is fine too).
     with engine.begin() as connection:
         connection.execute(text("ANALYZE"))
+
+
+def _fold_tallies(url: str) -> None:
+    """The tally triggers (migration 0017) appended a row per ticket: fold them
+    as the server's upkeep thread would, so it does not start by folding
+    a million rows."""
+    from stws.db import tallies
+    from stws.db.engine import Database
+
+    db = Database(url, pool_size=1)
+    try:
+        tallies.fold(db)
+    finally:
+        db.dispose()
 
 
 def _full_text_index(url: str) -> int:

@@ -12,6 +12,7 @@ from twisted.web.server import Site
 from stws.services import SERVICES
 from stws.soap.endpoint import AsmxEndpoint
 from stws.db.group_commit import GroupCommitPool
+from stws.db.upkeep import DatabaseUpkeep
 from stws.soap.hosting import CaseInsensitiveDirectory, SoapPools, build_services_directory, make_bounded_request
 from stws.web import pages  # noqa: F401 - registers the management interface's pages
 from stws.web.admin import AdminResource
@@ -131,12 +132,31 @@ class WebService(service.Service):
         return self.site.base_url
 
 
+class DatabaseUpkeepService(service.Service):
+    """stws.db.upkeep's thread (WAL checkpoints on SQLite, tally folds) as a service."""
+
+    name = "db-upkeep"
+
+    def __init__(self, db):
+        self.upkeep = DatabaseUpkeep(db)
+
+    def startService(self):
+        super().startService()
+        self.upkeep.start()
+
+    def stopService(self):
+        super().stopService()
+        return threads.deferToThread(self.upkeep.stop)  # joining waits up to one step
+
+
 def make_application_service(runtime, reactor) -> service.MultiService:
     """Everything the process runs, as one service (the twistd plugin's)."""
     from stws.workers import registry
     from stws.workers.framework import WorkerService
 
     top = service.MultiService()
+    # First in, so stopped last: checkpoints and folds what the others wrote.
+    DatabaseUpkeepService(runtime.db).setServiceParent(top)
     WebService(runtime, reactor).setServiceParent(top)
     runtime.workers = WorkerService(runtime, registry.definitions(runtime.config.thread_intervals), reactor)
     runtime.workers.setServiceParent(top)

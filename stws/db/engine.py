@@ -29,7 +29,12 @@ error_log = logging.getLogger("stws.error")
 _WRITE_OPTION = "stws_writes"
 
 
-def make_engine(url: str, pool_size: int = 10) -> Engine:
+# The WAL file is cut back to this size when it is reset after a checkpoint
+# (it keeps its largest size otherwise).
+SQLITE_JOURNAL_SIZE_LIMIT = 64 * 1024 * 1024
+
+
+def make_engine(url: str, pool_size: int = 10, sqlite_options: dict | None = None) -> Engine:
     # LIFO: a call gets the connection used last, not the one idle longest.
     # SQLite keeps a page cache and prepared statements per connection, and
     # drops the cache when another connection wrote since; cycling through
@@ -45,20 +50,25 @@ def make_engine(url: str, pool_size: int = 10) -> Engine:
             max_overflow=pool_size,
             pool_use_lifo=True,
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, sqlite_options if sqlite_options is not None else {})
     else:
         engine = create_engine(url, pool_size=pool_size, max_overflow=pool_size, pool_pre_ping=True,
                                pool_use_lifo=True)
     return engine
 
 
-def _configure_sqlite(engine: Engine) -> None:
+def _configure_sqlite(engine: Engine, options: dict) -> None:
+    """``options["background_checkpoints"]``: connections made while it is
+    true leave WAL checkpoints to stws.db.upkeep (Database.checkpoint_in_background)."""
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_connection, _record):
         dbapi_connection.isolation_level = None  # we issue BEGIN ourselves
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA synchronous=FULL")
+        cursor.execute("PRAGMA journal_size_limit=%d" % SQLITE_JOURNAL_SIZE_LIMIT)
+        if options.get("background_checkpoints"):
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA busy_timeout=%d" % SQLITE_BUSY_TIMEOUT_MS)
         cursor.close()
@@ -95,7 +105,8 @@ class Database:
 
     def __init__(self, url: str, pool_size: int = 10):
         self.url = url
-        self.engine = make_engine(url, pool_size=pool_size)
+        self._sqlite_options = {"background_checkpoints": False}
+        self.engine = make_engine(url, pool_size=pool_size, sqlite_options=self._sqlite_options)
         # Rows stay loaded after commit: results are serialized after the
         # transaction ends, and expiring them would cost one query per row.
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
@@ -116,6 +127,16 @@ class Database:
     @property
     def is_sqlite(self) -> bool:
         return self.engine.dialect.name == "sqlite"
+
+    def checkpoint_in_background(self, on: bool) -> None:
+        """SQLite: whether commits leave WAL checkpoints to a thread of their
+        own (stws.db.upkeep) instead of running one when the WAL passes
+        1,000 pages. The pool is emptied so that every connection from now
+        on is opened so; connections in use keep what they had until they
+        are returned (and then closed)."""
+        if self._sqlite_options["background_checkpoints"] != on:
+            self._sqlite_options["background_checkpoints"] = on
+            self.engine.dispose()
 
     @contextlib.contextmanager
     def _writers_turn(self, writes: bool) -> Iterator[None]:

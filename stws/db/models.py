@@ -764,6 +764,33 @@ class TicketCount(Base):
     __table_args__ = (Index("ix_ticket_counts_agent", "agent_id"),)
 
 
+class TicketTally(Base):
+    """Exact ticket counts, kept by triggers on ``tickets`` in the writing
+    transaction (migration 0017): every insert, delete and change of a
+    counted column appends a row (+1 for the ticket's new combination, -1
+    for its old one; deleted tickets count nowhere), so the sum of ``n``
+    per combination is always the number of tickets in it. Appending
+    rather than updating one row per combination takes no lock another
+    writer could wait for (or deadlock on) on PostgreSQL;
+    ``stws.db.tallies.fold`` sums the appended rows into one per
+    combination every few seconds, so readers sum a few hundred rows.
+
+    Every status is kept (statuses are data: whether one is open is read
+    when counting); ``agent_id`` 0 is unassigned. No foreign keys: a
+    derived table, as ``ticket_counts``.
+    """
+
+    __tablename__ = "ticket_tallies"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    brand_id: Mapped[int]
+    department_id: Mapped[int]
+    group_id: Mapped[int]
+    agent_id: Mapped[int]
+    status_id: Mapped[int]
+    follow_up: Mapped[bool]
+    n: Mapped[int]
+
+
 # Keys into rows the Auto-Purge deletes (users, groups, departments, and
 # what goes with a ticket) need an index on the referring column: the
 # purge asks "does anything still refer to it?", and the database asks the

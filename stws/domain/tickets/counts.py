@@ -26,12 +26,12 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import Integer, bindparam, delete, func, insert, or_, select
+from sqlalchemy import Integer, bindparam, delete, insert, or_, select
 
-from stws.db.models import GroupAgent, Setting, Ticket, TicketCount, utcnow
+from stws.db.models import GroupAgent, Setting, TicketCount, utcnow
 from stws.db.prepared import PreparedQuery
 from stws import background_threads as threads
-from stws.domain.tickets import core, lifecycle
+from stws.domain.tickets import core, lifecycle, tallies
 
 COMPUTED_SETTING = "ticket_counts.computed_utc"
 THREAD = "Event Processing"
@@ -41,12 +41,10 @@ _COLUMNS = ["brand_id", "department_id", "group_id", "agent_id", "active", "wait
 
 
 def compute(session) -> list[tuple]:
-    """The counts per (brand, department, group, agent), live from the tickets."""
-    statuses = lifecycle.status_sets(session)
-    agent = func.coalesce(Ticket.agent_id, 0)
-    key = (Ticket.brand_id, Ticket.department_id, Ticket.group_id, agent)
-    return [tuple(row) for row in session.execute(
-        select(*key, *lifecycle._count_columns(statuses)).where(lifecycle._counted(statuses)).group_by(*key))]
+    """The counts per (brand, department, group, agent), from the tallies the
+    database keeps exact (stws.domain.tickets.tallies): a few hundred rows,
+    no longer a GROUP BY over every ticket (2 s at a million)."""
+    return tallies.per_combination(session.connection(), "all", 0)
 
 
 def store(session, rows: list[tuple], now: dt.datetime) -> int:

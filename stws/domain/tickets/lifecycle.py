@@ -10,9 +10,11 @@ are not deleted:
   the status; such a ticket is also counted in its status bucket
 * queued    - active and assigned to no agent
 
-Counts are GROUP BY queries that filter with ``status_id IN (...)`` lists
-(read from the small status table) so the (group|agent|...)+status indexes
-serve them.
+Counts are read from the tallies the database keeps exact in every
+writing transaction (stws.domain.tickets.tallies); only a customer's own
+counts are GROUP BY queries over their tickets, filtered with ``status_id
+IN (...)`` lists (read from the small status table) so the indexes serve
+them.
 """
 from __future__ import annotations
 
@@ -26,7 +28,7 @@ from stws.db.models import (
 )
 from stws.domain import validation
 from stws.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
-from stws.domain.tickets import core, fields
+from stws.domain.tickets import core, fields, tallies
 
 GENERAL_COMMENT, RESOLUTION_COMMENT = 1, 2  # comment_types: General, Resolution
 MAX_COMMENT_LENGTH = 100_000
@@ -87,15 +89,9 @@ def _counted(statuses: StatusSets):
 def agent_counts(call) -> list[Counts]:
     """The caller's own tickets per (brand, department, group); every group
     the caller belongs to has a row, with zeros if need be."""
-    statuses = status_sets(call.session)
     user_id = call.principal.user_id
-    key = (Ticket.brand_id, Ticket.department_id, Ticket.group_id)
-    rows = call.session.execute(
-        select(*key, *_count_columns(statuses))
-        .where(_counted(statuses), Ticket.agent_id == user_id)
-        .group_by(*key)
-    ).all()
-    found = {(b, d, g): Counts(b, d, g, user_id, int(a), int(w), int(f)) for b, d, g, a, w, f in rows}
+    found = {(b, d, g): Counts(b, d, g, user_id, a, w, f)
+             for b, d, g, a, w, f in tallies.of_agent(call.connection, user_id)}
     return with_member_groups(call, found)
 
 
@@ -118,6 +114,9 @@ def with_member_groups(call, found: dict) -> list[Counts]:
 def global_counts(call) -> list[Counts]:
     """Per (brand, department, group, agent) over every ticket the caller
     can see; only combinations with at least one counted ticket."""
+    kind = core.viewer_kind(call)
+    if kind != "customer":
+        return [Counts(*row) for row in tallies.per_combination(call.connection, kind, call.principal.user_id)]
     statuses = status_sets(call.session)
     agent = func.coalesce(Ticket.agent_id, 0)
     key = (Ticket.brand_id, Ticket.department_id, Ticket.group_id, agent)
@@ -130,7 +129,12 @@ def global_counts(call) -> list[Counts]:
 
 
 def open_ticket_count(call) -> int:
-    """Open (Active or Waiting) tickets the caller can see."""
+    """Open (Active or Waiting) tickets the caller can see: from the tallies
+    (exact, a few hundred rows summed), or for a customer, their own
+    tickets counted."""
+    kind = core.viewer_kind(call)
+    if kind != "customer":
+        return tallies.open_count(call.connection, kind, call.principal.user_id)
     statuses = status_sets(call.session)
     query = select(func.count(Ticket.id)).where(
         Ticket.status_id.in_(statuses.open), Ticket.is_deleted.is_not(True))
@@ -144,7 +148,6 @@ def group_ticket_info(call) -> list[str]:
     """``Group.<id>.<Key>=<value>`` for each group the caller belongs to,
     groups in id order, keys Name, DepartmentId, Active, Waiting, Queued,
     FollowUp (over all tickets of the group, not only the caller's)."""
-    statuses = status_sets(call.session)
     groups = call.session.execute(
         select(Group.id, Group.name, Group.department_id)
         .join(GroupAgent, GroupAgent.group_id == Group.id)
@@ -153,20 +156,10 @@ def group_ticket_info(call) -> list[str]:
     ).all()
     if not groups:
         return []
-    active, waiting, follow_up = _count_columns(statuses)
-    queued = func.coalesce(func.sum(case(
-        (and_(Ticket.status_id.in_(statuses.active), Ticket.agent_id.is_(None)), 1), else_=0)), 0)
-    counts = {
-        group_id: (a, w, q, f)
-        for group_id, a, w, q, f in call.session.execute(
-            select(Ticket.group_id, active, waiting, queued, follow_up)
-            .where(_counted(statuses), Ticket.group_id.in_([g.id for g in groups]))
-            .group_by(Ticket.group_id)
-        )
-    }
+    counts = tallies.of_groups_of(call.connection, call.principal.user_id)
     items = []
     for group_id, name, department_id in groups:
-        a, w, q, f = counts.get(group_id, (0, 0, 0, 0))
+        a, w, f, q = counts.get(group_id, (0, 0, 0, 0))
         prefix = "Group.%d." % group_id
         items += [prefix + "Name=" + name, prefix + "DepartmentId=%d" % department_id,
                   prefix + "Active=%d" % a, prefix + "Waiting=%d" % w, prefix + "Queued=%d" % q,
