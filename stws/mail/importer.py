@@ -75,7 +75,6 @@ import email.utils
 import logging
 import os
 import re
-import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,6 +90,7 @@ from stws.domain.outgoing_mail import compose, delivery_delay, new_message_id, s
 from stws.providers import ticket_start
 from stws.remote.backoff import Backoff
 from stws.security.auth import username_key
+from stws.security.passwords import unusable_password
 from stws.security.principals import system_principal
 
 pop_log = logging.getLogger("stws.pop")
@@ -386,8 +386,8 @@ def _store_message_details(message, parsed: Parsed, file_name: str) -> None:
 
 def create_customer(call, address: str, display_name: str):
     """A customer account for a sender who has none: user name = the address
-    (or the address plus a number when taken), email not verified, a random
-    password nobody knows (the customer sets one through password recovery)."""
+    (or the address plus a number when taken), email not verified, no
+    usable password (the customer sets one through password recovery)."""
     base = address.strip().lower()
     username = base
     for suffix in range(2, 100):
@@ -395,7 +395,7 @@ def create_customer(call, address: str, display_name: str):
             break
         username = "%s.%d" % (base, suffix)
     try:
-        return organization.create_user(call, username, secrets.token_urlsafe(24), address, False,
+        return organization.create_user(call, username, unusable_password(), address, False,
                                         display_name or address)
     except InvalidArgument as error:  # an address that is not a valid user name
         raise ImportFailure("no customer account could be made for %s: %s" % (address, error.message)) from None
