@@ -75,6 +75,7 @@ import email.utils
 import logging
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -401,18 +402,39 @@ def create_customer(call, address: str, display_name: str):
         raise ImportFailure("no customer account could be made for %s: %s" % (address, error.message)) from None
 
 
+@dataclass
+class _Prepared:
+    """A pending row read and parsed, and its providers asked, outside any
+    transaction: what its import transaction needs."""
+    row_id: int
+    file_name: str
+    path: Path
+    parsed: Parsed
+    consulted: bool
+    start: object  # ticket_start.TicketStart or None
+    status: str = ""  # once imported in a commit group: the row's new status, if the group commits
+
+
 def import_row(runtime, row_id: int, now: dt.datetime | None = None, down: _ProvidersDown | None = None) -> str:
     """Import one pending row; returns its new status ("imported", "failed",
     "refused", "pending" when it waits for a provider, or "" when it was no
     longer pending). ``down``: the run's provider failure so far."""
-    from stws.domain.tickets import conversation, core
-
     now = now or utcnow()
     with runtime.db.transaction(writes=False) as session:
         row = session.get(IncomingMessage, row_id)
         if row is None or row.status != "pending":
             return ""
         file_name = row.file_name
+    prepared = _prepare(runtime, row_id, file_name, now, down or _ProvidersDown())
+    if not isinstance(prepared, _Prepared):
+        return prepared
+    return _import_prepared(runtime, prepared, now)
+
+
+def _prepare(runtime, row_id: int, file_name: str, now, down: _ProvidersDown) -> "_Prepared | str":
+    """Read, parse and consult the providers about one row, outside any
+    transaction: the _Prepared message, or the row's new status when it
+    ends here (failed, refused, waiting for the providers)."""
     path = runtime.data.email / file_name
     try:
         raw = path.read_bytes()
@@ -423,7 +445,7 @@ def import_row(runtime, row_id: int, now: dt.datetime | None = None, down: _Prov
         return "failed"
 
     try:
-        consulted, start = _consult(runtime, row_id, parsed, down or _ProvidersDown())
+        consulted, start = _consult(runtime, row_id, parsed, down)
     except ImportFailure as failure:
         _fail(runtime, row_id, str(failure))
         return "failed"
@@ -433,11 +455,19 @@ def import_row(runtime, row_id: int, now: dt.datetime | None = None, down: _Prov
         if not _is_provider_failure(failure):
             _fail(runtime, row_id, failure.message)
             return "failed"
-        fresh = down is None or down.failure is None
-        if down is not None:
-            down.failure = failure
+        fresh = down.failure is None
+        down.failure = failure
         return _wait_for_providers(runtime, row_id, failure, now, counts=fresh)
+    return _Prepared(row_id, file_name, path, parsed, consulted, start)
 
+
+def _import_prepared(runtime, prepared: _Prepared, now) -> str:
+    """The import transaction of one prepared row (in a commit group: its
+    savepoint); the row's new status. The file moves to the raw-content
+    folder, and the outcome is logged, only once that is committed."""
+    from stws.domain.tickets import conversation, core
+
+    row_id, parsed, file_name = prepared.row_id, prepared.parsed, prepared.file_name
     try:
         with runtime.db.transaction() as session:
             claimed = session.execute(
@@ -462,10 +492,11 @@ def import_row(runtime, row_id: int, now: dt.datetime | None = None, down: _Prov
                 kind = "reply"
             else:
                 account, customer = _new_ticket_account(call, row, parsed)
-                if not consulted and any(ticket_start.enabled(runtime)):
+                if not prepared.consulted and any(ticket_start.enabled(runtime)):
                     raise _ConsultFirst()
                 if customer is None:
                     customer = create_customer(call, parsed.sender, parsed.sender_name)
+                start = prepared.start
                 created = core.create_ticket(
                     call, department_id=start.department_id if start else account.department_id, group_id=None,
                     agent_id=None, customer_address=parsed.sender, subject=parsed.subject, body=body,
@@ -490,9 +521,13 @@ def import_row(runtime, row_id: int, now: dt.datetime | None = None, down: _Prov
     except OperationError as failure:
         _fail(runtime, row_id, failure.message if hasattr(failure, "message") else str(failure))
         return "failed"
-    _keep_raw(runtime, path)
-    pop_log.info("incoming message %d (%s from %s): %s %s%s", row_id, parsed.message_id or "no Message-ID",
-                 parsed.sender, kind, number, responded)
+
+    def committed():
+        _keep_raw(runtime, prepared.path)
+        pop_log.info("incoming message %d (%s from %s): %s %s%s", row_id, parsed.message_id or "no Message-ID",
+                     parsed.sender, kind, number, responded)
+
+    runtime.db.after_commit(committed)
     return "imported"
 
 
@@ -632,22 +667,79 @@ def _fail(runtime, row_id: int, reason: str, move: Path | None = None) -> None:
 def import_pending(runtime, now: dt.datetime | None = None, batch_size: int = BATCH_SIZE) -> int:
     """One Email Import run: imports up to ``batch_size`` pending rows (not
     those waiting for a provider until their next attempt); returns how
-    many were handled."""
+    many were handled.
+
+    First every row is read, parsed and its providers asked, outside any
+    transaction; then the rows are imported, on SQLite several per commit
+    (``_import_in_groups``)."""
     now = now or utcnow()
     with runtime.db.transaction(writes=False) as session:
-        ids = list(session.scalars(select(IncomingMessage.id).where(
+        rows = session.execute(select(IncomingMessage.id, IncomingMessage.file_name).where(
             IncomingMessage.status == "pending",
             or_(IncomingMessage.next_attempt_utc.is_(None), IncomingMessage.next_attempt_utc <= now))
-            .order_by(IncomingMessage.id).limit(batch_size)))
-    handled, down = 0, _ProvidersDown()
-    for row_id in ids:
+            .order_by(IncomingMessage.id).limit(batch_size)).all()
+    handled, down, ready = 0, _ProvidersDown(), []
+    for row_id, file_name in rows:
+        prepared = _guarded(runtime, row_id, _prepare, runtime, row_id, file_name, now, down)
+        if isinstance(prepared, _Prepared):
+            ready.append(prepared)
+        elif prepared not in ("", "pending"):
+            handled += 1
+    if runtime.db.is_sqlite:
+        return handled + _import_in_groups(runtime, ready, now)
+    return handled + sum(_counts(_guarded(runtime, p.row_id, _import_prepared, runtime, p, now)) for p in ready)
+
+
+# Imports that share one SQLite commit (and its fsync): at most this many,
+# or this much work, so that the write lock is never held long from the
+# SOAP writes waiting for it. A new ticket's transaction is a few ms of
+# CPU, its commit alone about as much again plus the fsync.
+GROUP_MESSAGES = 50
+GROUP_SECONDS = 0.25
+
+
+def _import_in_groups(runtime, ready: list, now) -> int:
+    """Import the prepared rows in SQLite commit groups (stws.db.engine
+    ``group_commit``): each row's transaction is a savepoint, so one that
+    fails is undone alone (and marked failed); the group commits once. Its
+    files move and its outcomes are logged after that commit. If the group
+    itself fails, nothing of it was committed, and its rows are imported
+    again one by one: none is lost or imported twice."""
+    handled, queue = 0, list(reversed(ready))
+    while queue:
+        members = []
         try:
-            if import_row(runtime, row_id, now, down) not in ("", "pending"):
-                handled += 1
-        except Exception as error:  # noqa: BLE001 - one message never stops the others
-            error_log.exception("Email import: incoming message %d failed unexpectedly", row_id)
-            try:
-                _fail(runtime, row_id, "internal error: %s: %s" % (type(error).__name__, error))
-            except Exception:  # noqa: BLE001
-                error_log.exception("Email import: could not mark incoming message %d failed", row_id)
+            with runtime.db.group_commit():
+                began = time.monotonic()
+                while queue and len(members) < GROUP_MESSAGES and time.monotonic() - began < GROUP_SECONDS:
+                    prepared = queue.pop()
+                    members.append(prepared)
+                    prepared.status = _guarded(runtime, prepared.row_id, _import_prepared, runtime, prepared, now)
+        except Exception:  # noqa: BLE001 - the group's rows are still pending: each on its own
+            error_log.exception("Email import: a commit group of %d messages failed; importing them one by one",
+                                len(members))
+            for prepared in members:
+                handled += _counts(_guarded(runtime, prepared.row_id, _import_prepared, runtime, prepared, now))
+            continue
+        handled += sum(_counts(prepared.status) for prepared in members)
     return handled
+
+
+def _counts(status: str) -> int:
+    """Whether a row's new status counts as handled (not untouched, not waiting)."""
+    return 0 if status in ("", "pending") else 1
+
+
+def _guarded(runtime, row_id: int, step, *args):
+    """``step(*args)``; an unexpected error marks the row failed (it is
+    kept, retryable) instead of stopping the run: one message never stops
+    the others."""
+    try:
+        return step(*args)
+    except Exception as error:  # noqa: BLE001
+        error_log.exception("Email import: incoming message %d failed unexpectedly", row_id)
+        try:
+            _fail(runtime, row_id, "internal error: %s: %s" % (type(error).__name__, error))
+        except Exception:  # noqa: BLE001
+            error_log.exception("Email import: could not mark incoming message %d failed", row_id)
+        return "failed"
