@@ -6,7 +6,11 @@ in its own transaction, exactly once: the row is switched from ``pending``
 to ``imported`` (a conditional UPDATE, first thing in the transaction, which
 also locks the row) in the same transaction that creates the ticket or adds
 the message. If anything fails the whole transaction rolls back and the row
-is still pending or is marked failed; nothing is imported twice.
+is still pending or is marked failed; nothing is imported twice. A run first
+reads, parses and consults the providers about all its rows, outside any
+transaction; on SQLite the transactions are then savepoints of a few commit
+groups (``_import_in_groups``): one fsync for many messages, and a crash
+before a group's commit leaves all its rows pending.
 
 What a message becomes
     * A **reply** when its subject carries a ticket number (``[#DDD-...]``,
