@@ -68,6 +68,8 @@ def main() -> int:
     parser.add_argument("--database", default="")
     parser.add_argument("--batch", type=int, default=200)
     parser.add_argument("--keep-data", action="store_true")
+    parser.add_argument("--profile", type=int, default=0, metavar="N",
+                        help="profile the import phase (cProfile, which slows it) and print the top N functions")
     args = parser.parse_args()
 
     os.environ.setdefault("STWS_ADMIN_PASSWORD", "bench-Admin-passw0rd")
@@ -128,6 +130,12 @@ def main() -> int:
         stored, stored_cpu = time.perf_counter() - started, cpu() - cpu_started
         rss_stored = vm("VmHWM")
 
+        profiler = None
+        if args.profile:
+            import cProfile
+
+            profiler = cProfile.Profile()
+            profiler.enable()
         started, cpu_started = time.perf_counter(), cpu()
         handled = 0
         while True:
@@ -140,6 +148,13 @@ def main() -> int:
                 print("  ... %d imported, %.0f messages/s so far (%.1f ms CPU each)"
                       % (handled, handled / elapsed, (cpu() - cpu_started) * 1000 / handled), flush=True)
         imported, imported_cpu = time.perf_counter() - started, cpu() - cpu_started
+        if profiler is not None:
+            import pstats
+
+            profiler.disable()
+            stats = pstats.Stats(profiler).sort_stats("cumulative")
+            stats.print_stats(args.profile)
+            stats.sort_stats("tottime").print_stats(args.profile)
         rss_after = vm("VmHWM")
 
         with runtime.db.transaction(writes=False) as session:

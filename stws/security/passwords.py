@@ -12,6 +12,8 @@ import os
 
 LOG2_N, R, P = 14, 8, 1  # ~16 MiB of memory and tens of ms per check
 _SALT_BYTES, _HASH_BYTES = 16, 32
+# The prefix of a stored password that nothing matches (unusable_password).
+UNUSABLE = "!"
 
 
 class PasswordHash(str):
@@ -26,7 +28,20 @@ def hash_password(password: str) -> str:
     return "scrypt$%d$%d$%d$%s$%s" % (LOG2_N, R, P, _b64(salt), _b64(digest))
 
 
+def unusable_password() -> PasswordHash:
+    """A stored password that no password matches, for an account made on
+    its owner's behalf (a new sender of email), who sets one through
+    password recovery. As safe as the hash of a random password nobody
+    knows, without its scrypt: that was most of the Email Import's CPU
+    per new sender (bench/email_import.py)."""
+    return PasswordHash(UNUSABLE + os.urandom(8).hex())
+
+
 def verify_password(password: str, stored: str) -> bool:
+    if stored.startswith(UNUSABLE):
+        # As slow as a real check, so that timing does not tell such accounts apart.
+        burn_equal_time(password)
+        return False
     try:
         scheme, log2_n, r, p, salt, digest = stored.split("$")
         if scheme != "scrypt":
