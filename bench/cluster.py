@@ -97,6 +97,9 @@ def main(argv=None) -> int:
     parser.add_argument("--only", default="b,t1,t2,t3", help="scenarios to run (b, the baseline, always)")
     parser.add_argument("--scenarios", default="tickets_throughput",
                         help="module in bench/ whose scenarios() to run (tickets_throughput)")
+    parser.add_argument("--stop-threads", default="", help="background threads to stop in the databases before the "
+                                                           "nodes start, e.g. Indexing (a seed cut short before its "
+                                                           "full-text index was complete leaves that thread a backlog)")
     parser.add_argument("--keep-data", action="store_true", help="keep the temp folder (nodes' logs, HAProxy's)")
     args = parser.parse_args(argv)
     args.profile_out = ""
@@ -134,6 +137,12 @@ def main(argv=None) -> int:
                     "reused, holds" if reused else "seeded in %.0f s:" % seeded[name].seconds,
                     seeded[name].tickets, seeded[name].open_tickets, seeded[name].customers, heavy[-1][1],
                     heavy[0][1]), flush=True)
+
+            stopped = [name.strip() for name in args.stop_threads.split(",") if name.strip()]
+            if stopped:
+                for _, url in databases:
+                    _stop_threads(url, stopped)
+                print("stopped (in the databases, so on every node): %s" % ", ".join(stopped))
 
             # One data directory for both PostgreSQL nodes (what nodes share, see _cluster).
             shared = root / "pg-data"
@@ -278,6 +287,21 @@ def _print_table(wanted, setups, results, args) -> None:
           "CPUs adds only what the first leaves idle. On machines of its own, a node serves about 1000 / CPU ms "
           "requests per second per core, as long as PostgreSQL keeps up: its pg ms per request is the share "
           "that does not scale out)" % (os.cpu_count() or 0))
+
+
+def _stop_threads(url: str, names: list[str]) -> None:
+    """StopThread as an administrator would, before any node runs."""
+    from stws.db.engine import Database
+    from stws.workers import registry
+    from stws.workers.framework import ensure_rows, set_enabled
+
+    db = Database(url, pool_size=1)
+    try:
+        ensure_rows(db, registry.definitions())
+        for name in names:
+            set_enabled(db, name, False)
+    finally:
+        db.dispose()
 
 
 def _stopped(code) -> str:
