@@ -14,6 +14,8 @@ services that later join ``makeService`` are there too. It listens on port
 password comes from ``STWS_ADMIN_PASSWORD`` (``ADMIN_PASSWORD`` below).
 twistd's own log (including the access log) goes to ``<data dir>/twistd.log``
 as a daemon's would. ``stop()`` sends SIGTERM, then SIGKILL after a timeout.
+Several nodes on one shared data directory (bench/cluster.py) each pass a
+``run_dir`` of their own: the port file and twistd's logs go there instead.
 """
 from __future__ import annotations
 
@@ -63,12 +65,15 @@ class ServerError(RuntimeError):
 
 class StwsServer:
     def __init__(self, *, extras: bool = False, threads: int | None = None, database: str | None = None,
-                 data_dir: str | os.PathLike | None = None, keep_data: bool = False, env: dict | None = None):
+                 data_dir: str | os.PathLike | None = None, keep_data: bool = False, env: dict | None = None,
+                 run_dir: str | os.PathLike | None = None):
         self.extras = extras
         self.threads = threads
         self.database = database
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir or tempfile.mkdtemp(prefix="stws-bench-"))
+        # This process's own files (port file, twistd's logs, its working directory).
+        self.run_dir = Path(run_dir) if run_dir else self.data_dir
         self.keep_data = keep_data
         self.extra_env = dict(env or {})
         self.process: subprocess.Popen | None = None
@@ -79,7 +84,8 @@ class StwsServer:
 
     def start(self, timeout: float = 60.0) -> "StwsServer":
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        port_file = self.data_dir / "bench-port.json"
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        port_file = self.run_dir / "bench-port.json"
         if port_file.exists():
             port_file.unlink()
         env = dict(os.environ)
@@ -95,9 +101,9 @@ class StwsServer:
         if self.database:
             env["STWS_BENCH_DATABASE"] = self.database
         env.update(self.extra_env)
-        command = [_twistd(), "-n", "--pidfile=", "--logfile=%s" % (self.data_dir / "twistd.log"), "-y", str(TAC)]
-        self._output = open(self.data_dir / "twistd.stdout", "wb")
-        self.process = subprocess.Popen(command, cwd=str(self.data_dir), env=env, stdin=subprocess.DEVNULL,
+        command = [_twistd(), "-n", "--pidfile=", "--logfile=%s" % (self.run_dir / "twistd.log"), "-y", str(TAC)]
+        self._output = open(self.run_dir / "twistd.stdout", "wb")
+        self.process = subprocess.Popen(command, cwd=str(self.run_dir), env=env, stdin=subprocess.DEVNULL,
                                         stdout=self._output, stderr=subprocess.STDOUT)
         deadline = time.monotonic() + timeout
         while not port_file.exists():
@@ -163,7 +169,7 @@ class StwsServer:
     def log_tail(self, lines: int = 40) -> str:
         text = ""
         for name in ("twistd.stdout", "twistd.log"):
-            path = self.data_dir / name
+            path = self.run_dir / name
             if path.exists():
                 text += "--- %s\n%s\n" % (name, "\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
         return text

@@ -43,8 +43,8 @@ def wait_until_serving(url: str, process: subprocess.Popen, seconds: float = 30,
         try:
             if requests.get(url, timeout=2).status_code == 200:
                 return
-        except requests.ConnectionError:
-            pass
+        except (requests.ConnectionError, requests.Timeout):
+            pass  # not listening yet, or still busy starting (a loaded machine): ask again until the deadline
         time.sleep(0.2)
     raise AssertionError("server did not answer within %s s" % seconds)
 

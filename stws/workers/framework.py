@@ -10,7 +10,9 @@ still going. A run, in the pool:
    (``UPDATE ... WHERE lease_node = me OR lease expired``), so on several
    nodes sharing a database one node runs the thread at a time and another
    takes over 1.5 to 2.5 intervals after that node's last renewal when it
-   dies (measured in tests/workers/test_multinode.py);
+   dies (measured in tests/workers/test_multinode.py); the ticks that come
+   while a run goes on renew it too, so a run longer than the lease does
+   not let another node start the same job alongside;
 2. skips the run while the maintenance flag is set, for threads that must
    wait for database upgrades;
 3. runs the job, which returns how many items it processed;
@@ -141,6 +143,8 @@ class ThreadRunner:
         # What arrived during a woken run: "tick" or "woken" (a tick wins).
         self.again: str | None = None
         self.wake_call = None
+        # A lease renewal handed to the executor and not done yet.
+        self.renewing = False
 
     def start(self) -> None:
         self.loop = task.LoopingCall(self.tick)
@@ -167,6 +171,7 @@ class ThreadRunner:
         if self.running:
             if self.current_is_woken:
                 self.again = "tick"
+            self._renew_during_run()
             return None
         self._start(woken=False)
         return None  # never make the LoopingCall wait: ticks must not pile up
@@ -230,6 +235,23 @@ class ThreadRunner:
             self._start(woken=again == "woken")
         return outcome
 
+    def _renew_during_run(self) -> None:
+        """Keep the lease of a run that outlasts an interval: without it the
+        lease lapses 1.5 intervals after the run began and another node runs
+        the same job at the same time."""
+        if self.renewing:
+            return
+        self.renewing = True
+
+        def renewed(outcome):
+            self.renewing = False
+            return outcome
+
+        d = self.executor(self.renew_lease)
+        d.addErrback(lambda failure: threads_log.warning("%s: lease not renewed during a long run: %s",
+                                                         self.definition.name, failure.getErrorMessage()))
+        d.addBoth(renewed)
+
     def _unexpected(self, failure):
         error_log.error("thread %s: run could not be recorded: %s", self.definition.name, failure.getTraceback())
         return RunOutcome.FAILED
@@ -276,6 +298,15 @@ class ThreadRunner:
         threads_log.info("%s: %s, %d items in %d ms", definition.name, "failed" if error else "ran", items,
                          duration_ms)
         return RunOutcome.FAILED if error else RunOutcome.RAN
+
+    def renew_lease(self) -> bool:
+        """Extend the lease if this node still holds it (in the pool)."""
+        now = self.now()
+        with self.runtime.db.transaction() as session:
+            result = session.execute(update(ThreadState).where(ThreadState.name == self.definition.name,
+                                                               ThreadState.lease_node == self.node)
+                                     .values(lease_expires_utc=self._lease_expiry(now)))
+            return result.rowcount == 1
 
     def _lease_expiry(self, now):
         # 1.5 intervals: the holder renews it every interval (with half an

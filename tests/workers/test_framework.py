@@ -41,6 +41,19 @@ class Harness:
         return self.runner.last_outcome
 
 
+def queueing_executor(pending: list):
+    """An executor whose runs wait in ``pending`` as (Deferred, fn) until the
+    test finishes them; the lease renewals that ticks during a run ask for
+    are quick and done at once."""
+    def executor(fn):
+        if getattr(fn, "__name__", "") == "renew_lease":
+            return defer.maybeDeferred(fn)
+        d = defer.Deferred()
+        pending.append((d, fn))
+        return d
+    return executor
+
+
 def state(runtime, name) -> ThreadState:
     with runtime.db.transaction(writes=False) as session:
         return session.get(ThreadState, name)
@@ -96,12 +109,7 @@ def test_a_run_still_going_is_not_started_again(runtime):
     with_rows(runtime, definition)
     clock = task.Clock()
 
-    def executor(fn):
-        d = defer.Deferred()
-        pending.append((d, fn))
-        return d
-
-    runner = ThreadRunner(definition, runtime, "n", clock=clock, executor=executor)
+    runner = ThreadRunner(definition, runtime, "n", clock=clock, executor=queueing_executor(pending))
     runner.start()
     clock.advance(1)
     clock.advance(1)
@@ -122,16 +130,11 @@ def test_wakes_run_the_job_soon_coalesce_and_never_cost_a_tick(runtime):
     with_rows(runtime, definition)
     clock = task.Clock()
 
-    def executor(fn):
-        d = defer.Deferred()
-        pending.append((d, fn))
-        return d
-
     def finish():
         d, fn = pending.pop(0)
         d.callback(fn())
 
-    runner = ThreadRunner(definition, runtime, "n", clock=clock, executor=executor)
+    runner = ThreadRunner(definition, runtime, "n", clock=clock, executor=queueing_executor(pending))
     runner.wake()  # not started: nothing
     clock.advance(0)
     assert pending == []
@@ -211,6 +214,43 @@ def test_one_node_at_a_time_and_takeover_after_the_lease_lapses(runtime):
     follower.clock.advance(10)
     assert follower.runner.last_outcome == RunOutcome.RAN  # taken over within two intervals
     assert state(runtime, "Leased").lease_node == follower.runner.node
+
+
+def test_a_run_longer_than_the_lease_keeps_it(runtime):
+    """A node whose run lasts longer than the lease (1.5 intervals) still
+    holds it: its ticks during the run renew it, so another node does not
+    take the thread over and run the same job alongside (a Ticket Watcher
+    closing the same tickets twice, say). Only a dead node's lease lapses."""
+    clock = task.Clock()
+    now = lambda: EPOCH + dt.timedelta(seconds=clock.seconds())  # noqa: E731
+    ran = []
+    follower = ThreadRunner(ThreadDefinition("Long", 10, "test", job=lambda ctx: ran.append(("b", ctx.now))),
+                            runtime, "node-b", clock=clock, executor=lambda fn: defer.maybeDeferred(fn), now=now)
+    seen_by_follower = []
+
+    def long_job(ctx):
+        ran.append(("a", ctx.now))
+        follower.start()  # the other node comes up while this run goes on
+        for _second in range(45):  # 4.5 intervals, three times the lease
+            clock.advance(1)
+            if follower.last_outcome:
+                seen_by_follower.append(follower.last_outcome)
+        return 1
+
+    definition = ThreadDefinition("Long", 10, "test", job=long_job)
+    with_rows(runtime, definition)
+    # The leader's runs go to "another thread": a call of their own on the
+    # clock, so its LoopingCall keeps ticking while the job runs.
+    leader = ThreadRunner(definition, runtime, "node-a", clock=clock,
+                          executor=lambda fn: task.deferLater(clock, 0, fn), now=now)
+    leader.start()
+    clock.advance(10)
+    assert leader.last_outcome == RunOutcome.RAN
+    assert [node for node, _ in ran] == ["a"], "node-b ran the thread while node-a's run went on: %r" % ran
+    assert seen_by_follower and set(seen_by_follower) == {RunOutcome.NOT_LEADER}
+    assert state(runtime, "Long").lease_node == "node-a"
+    leader.stop()
+    follower.stop()
 
 
 def test_maintenance_flag_pauses_the_threads_that_wait_for_it(runtime):

@@ -1,7 +1,7 @@
 """ticket_tallies: exact ticket counts kept by triggers in the writing transaction
 
 Revision ID: 0017
-Revises: 0015
+Revises: 0016
 Create Date: 2026-12-07
 """
 import sqlalchemy as sa
