@@ -17,9 +17,9 @@
 
 - ``/bench-memory`` (GET): what the server process holds, as JSON, for
   hunting memory growth (bench/soak.py): ``VmRSS``, live objects counted by
-  type (``gc.get_objects``), and, when the server was started with
-  ``STWS_BENCH_TRACEMALLOC=<frames>``, tracemalloc's top allocation sites.
-  ``?baseline=1`` remembers this state; later calls add the difference to
+  type (``gc.get_objects``), and, once ``?tracemalloc=<frames>`` started
+  tracing (it slows the server and adds to its memory), tracemalloc's top
+  allocation sites. ``?baseline=1`` remembers this state; later calls add the difference to
   it. ``?trim=1`` first returns freed heap to the system (glibc
   ``malloc_trim``), which tells fragmentation from live growth. It runs on
   the reactor thread and stops it for a moment (about a second at 1M
@@ -131,6 +131,9 @@ class MemoryResource(Resource):
         self.baseline_rss = 0
 
     def render_GET(self, request):
+        frames = request.args.get(b"tracemalloc")
+        if frames and not tracemalloc.is_tracing():
+            tracemalloc.start(int(frames[0]))
         if request.args.get(b"trim"):
             try:
                 ctypes.CDLL("libc.so.6").malloc_trim(0)

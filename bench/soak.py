@@ -355,8 +355,10 @@ def file_mib(path: Path) -> float:
         return 0.0
 
 
-def memory_report(server, baseline=False, trim=False) -> dict:
-    query = "&".join(name + "=1" for name, wanted in (("baseline", baseline), ("trim", trim)) if wanted)
+def memory_report(server, baseline=False, trim=False, tracemalloc_frames=0) -> dict:
+    """What /bench-memory (bench/_extras.py) says."""
+    query = "&".join("%s=%d" % (name, value) for name, value in (
+        ("baseline", baseline), ("trim", trim), ("tracemalloc", tracemalloc_frames)) if value)
     connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=300)
     connection.request("GET", "/bench-memory" + ("?" + query if query else ""))
     answer = json.loads(connection.getresponse().read())
@@ -418,8 +420,7 @@ def main(argv=None) -> int:
         print("database: %s tickets, %d agents, %d customers with a password" % (
             "{:,}".format(plan["tickets"]), len(plan["agents"]), len(plan["auth_users"])), flush=True)
         sink, smtp_port = start_sink(data_dir)
-        env = {"STWS_BENCH_TRACEMALLOC": str(args.tracemalloc)} if args.tracemalloc else {}
-        server = StwsServer(extras=True, database=url, data_dir=data_dir, env=env).start(timeout=300)
+        server = StwsServer(extras=True, database=url, data_dir=data_dir).start(timeout=300)
         auth = [("authUserName", ADMIN_USER), ("authPassword", ADMIN_PASSWORD)]
         soap_ok(_soap.call(server.service_url("svcSpool"), "svcSpool", "CreateSmtpAccount", auth + [
             ("name", "soak sink"), ("server", "127.0.0.1"), ("port", smtp_port), ("security", "none"),
@@ -434,6 +435,8 @@ def main(argv=None) -> int:
                            for name, group_id in plan["agents"]]
         print("server pid %d; %d agents signed in; SMTP sink on 127.0.0.1:%d" % (
             server.pid, len(plan["cookies"]), smtp_port), flush=True)
+        if args.tracemalloc:
+            memory_report(server, tracemalloc_frames=args.tracemalloc)
         return soak(args, server, plan, array_namespace, data_dir, database_file)
     finally:
         code = server.stop(timeout=60) if server is not None else None

@@ -9,6 +9,7 @@ from twisted.internet import defer, endpoints, threads
 from twisted.python.threadpool import ThreadPool
 from twisted.web.server import Site
 
+from stws import heap
 from stws.services import SERVICES
 from stws.soap.endpoint import AsmxEndpoint
 from stws.db.group_commit import GroupCommitPool
@@ -137,6 +138,9 @@ def make_application_service(runtime, reactor) -> service.MultiService:
     from stws.workers.framework import WorkerService
 
     top = service.MultiService()
+    # Before the thread pools start (stws.heap says why).
+    heap.limit_arenas()
+    heap.HeapTrimService(reactor).setServiceParent(top)
     WebService(runtime, reactor).setServiceParent(top)
     runtime.workers = WorkerService(runtime, registry.definitions(runtime.config.thread_intervals), reactor)
     runtime.workers.setServiceParent(top)
