@@ -5,7 +5,7 @@ holds.
 
     .venv/bin/python bench/soak.py [--minutes 30] [--connections 16] [--tickets 1000000]
                                    [--copy-of /tmp/me/1m.sqlite3 | --seeded sqlite:////tmp/me/kept.sqlite3]
-                                   [--interval 60] [--tracemalloc 12] [--keep-data]
+                                   [--interval 60] [--tracemalloc 12] [--stws-from /work/main] [--keep-data]
 
 The database: seeded here with ``seed_tickets.seed`` (``--tickets``, 20 body
 words, notes on 10 % of the tickets: as the shared 1M seed), or a copy of a
@@ -390,6 +390,8 @@ def main(argv=None) -> int:
     parser.add_argument("--seeded", default="", help="URL of a seeded database to use in place")
     parser.add_argument("--tracemalloc", type=int, default=0,
                         help="frames per traceback to trace in the server (0: off; slows it)")
+    parser.add_argument("--stws-from", default="",
+                        help="run the server on the stws package of another checkout (e.g. /work/main: a before)")
     parser.add_argument("--keep-data", action="store_true")
     args = parser.parse_args(argv)
     import seed_tickets
@@ -420,7 +422,8 @@ def main(argv=None) -> int:
         print("database: %s tickets, %d agents, %d customers with a password" % (
             "{:,}".format(plan["tickets"]), len(plan["agents"]), len(plan["auth_users"])), flush=True)
         sink, smtp_port = start_sink(data_dir)
-        server = StwsServer(extras=True, database=url, data_dir=data_dir).start(timeout=300)
+        env = {"PYTHONPATH": os.path.abspath(args.stws_from)} if args.stws_from else {}
+        server = StwsServer(extras=True, database=url, data_dir=data_dir, env=env).start(timeout=300)
         auth = [("authUserName", ADMIN_USER), ("authPassword", ADMIN_PASSWORD)]
         soap_ok(_soap.call(server.service_url("svcSpool"), "svcSpool", "CreateSmtpAccount", auth + [
             ("name", "soak sink"), ("server", "127.0.0.1"), ("port", smtp_port), ("security", "none"),
@@ -433,8 +436,9 @@ def main(argv=None) -> int:
         wsdl.close()
         plan["cookies"] = [((name, group_id), sign_in(server.port, name, plan["agent_password"]))
                            for name, group_id in plan["agents"]]
-        print("server pid %d; %d agents signed in; SMTP sink on 127.0.0.1:%d" % (
-            server.pid, len(plan["cookies"]), smtp_port), flush=True)
+        print("server pid %d%s; %d agents signed in; SMTP sink on 127.0.0.1:%d" % (
+            server.pid, " (stws from %s)" % args.stws_from if args.stws_from else "", len(plan["cookies"]),
+            smtp_port), flush=True)
         if args.tracemalloc:
             memory_report(server, tracemalloc_frames=args.tracemalloc)
         return soak(args, server, plan, array_namespace, data_dir, database_file)

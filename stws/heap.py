@@ -22,8 +22,9 @@ import ctypes
 import ctypes.util
 import logging
 
-from twisted.application.internet import TimerService
+from twisted.application.service import Service
 from twisted.internet import threads
+from twisted.internet.task import LoopingCall
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +56,32 @@ def trim() -> bool:
     return _LIBC is not None and _LIBC.malloc_trim(0) == 1
 
 
-class HeapTrimService(TimerService):
-    """``trim`` every ``seconds`` in a thread of the reactor's pool (it walks
-    every arena under its lock: never on the reactor thread)."""
+class HeapTrimService(Service):
+    """``trim`` every ``seconds`` (the first one interval after the start),
+    in a thread of the reactor's pool: it walks every arena under its lock,
+    never on the reactor thread."""
 
     name = "heap-trim"
 
     def __init__(self, reactor, seconds: float = TRIM_SECONDS):
-        super().__init__(seconds, self._trim_in_thread)
-        self.clock = self._reactor = reactor
+        self.reactor, self.seconds = reactor, seconds
         self.runs = 0
+        self._loop = None
+
+    def startService(self) -> None:
+        super().startService()
+        self._loop = LoopingCall(self._trim_in_thread)
+        self._loop.clock = self.reactor
+        self._loop.start(self.seconds, now=False).addErrback(
+            lambda failure: log.error("heap trimming stopped: %s", failure.getErrorMessage()))
+
+    def stopService(self):
+        super().stopService()
+        if self._loop is not None and self._loop.running:
+            self._loop.stop()
 
     def _trim_in_thread(self):
-        return threads.deferToThreadPool(self._reactor, self._reactor.getThreadPool(), trim).addCallbacks(
+        return threads.deferToThreadPool(self.reactor, self.reactor.getThreadPool(), trim).addCallbacks(
             self._trimmed, lambda failure: log.error("malloc_trim failed: %s", failure.getErrorMessage()))
 
     def _trimmed(self, _returned) -> None:
