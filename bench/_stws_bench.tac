@@ -10,8 +10,14 @@
 #   STWS_BENCH_DATABASE   SQLAlchemy URL (default: SQLite in the data directory)
 #   STWS_BENCH_EXTRAS     "1" mounts _extras' bare resource and echo service
 #   STWS_BENCH_DIRECTORY_CACHE  "off" runs without the directory cache
+#   STWS_BENCH_TRACEMALLOC  frames per traceback: traces allocations from the start
+#                           (for /bench-memory; slows the server and adds memory)
 import os
 import sys
+import tracemalloc
+
+if os.environ.get("STWS_BENCH_TRACEMALLOC"):
+    tracemalloc.start(int(os.environ["STWS_BENCH_TRACEMALLOC"]))
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 

@@ -9,6 +9,7 @@ from twisted.internet import defer, endpoints, threads
 from twisted.python.threadpool import ThreadPool
 from twisted.web.server import Site
 
+from stws import heap
 from stws.services import SERVICES
 from stws.soap.endpoint import AsmxEndpoint
 from stws.db.group_commit import GroupCommitPool
@@ -155,7 +156,10 @@ def make_application_service(runtime, reactor) -> service.MultiService:
     from stws.workers.framework import WorkerService
 
     top = service.MultiService()
-    # First in, so stopped last: checkpoints and folds what the others wrote.
+    # Before the thread pools start (stws.heap says why).
+    heap.limit_arenas()
+    heap.HeapTrimService(reactor).setServiceParent(top)
+    # First in (after the heap's), so stopped last: checkpoints and folds what the others wrote.
     DatabaseUpkeepService(runtime.db).setServiceParent(top)
     WebService(runtime, reactor).setServiceParent(top)
     runtime.workers = WorkerService(runtime, registry.definitions(runtime.config.thread_intervals), reactor)
