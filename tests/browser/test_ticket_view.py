@@ -521,7 +521,7 @@ async def test_new_ticket_on_behalf_of_a_customer(server, browser, desk):
         page.fill("#body", "Invoice 42 is twice in the mail.")
         page.eval_on_selector("#new-ticket-form", "f => { f.noValidate = true; }")  # the server's check, not the browser's
         with page.expect_navigation() as navigation:
-            page.click("#new-ticket-form button[type=submit]")
+            page.click("#new-ticket-form button.primary")
         error = page.query_selector("#create-error")
         return navigation.value.status, error.text_content() if error else notice(page), page.url, \
             page.input_value("#body") if error else ""
