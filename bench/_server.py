@@ -19,14 +19,17 @@ Several nodes on one shared data directory (bench/cluster.py) each pass a
 """
 from __future__ import annotations
 
+import http.client
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.parse
 from pathlib import Path
 
 BENCH_DIR = Path(__file__).resolve().parent
@@ -173,3 +176,27 @@ class StwsServer:
             if path.exists():
                 text += "--- %s\n%s\n" % (name, "\n".join(path.read_text(errors="replace").splitlines()[-lines:]))
         return text
+
+
+_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
+
+
+def sign_in(port: int, username: str, password: str) -> str:
+    """The session cookie ("stws_session=...") of ``username`` signed in
+    through the management interface's form (/admin/signin) of the server on ``port``."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+    connection.request("GET", "/admin/signin")
+    answer = connection.getresponse()
+    page = answer.read().decode()
+    signin_cookie = answer.getheader("Set-Cookie").split(";")[0]
+    form = urllib.parse.urlencode({"username": username, "password": password,
+                                   "csrf_token": _CSRF.search(page).group(1)})
+    connection.request("POST", "/admin/signin", form, {"Content-Type": "application/x-www-form-urlencoded",
+                                                       "Cookie": signin_cookie})
+    answer = connection.getresponse()
+    answer.read()
+    connection.close()
+    for name, value in answer.getheaders():
+        if name.lower() == "set-cookie" and value.startswith("stws_session="):
+            return value.split(";")[0]
+    raise SystemExit("signing in as %s failed (%d)" % (username, answer.status))

@@ -56,21 +56,19 @@ import json
 import multiprocessing
 import os
 import random
-import re
 import shutil
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.parse
 from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _soap  # noqa: E402
-from _server import ADMIN_PASSWORD, ADMIN_USER, REPO, StwsServer  # noqa: E402
+from _server import ADMIN_PASSWORD, ADMIN_USER, REPO, StwsServer, sign_in  # noqa: E402
 
 TICKETS, ECHO = "svcTickets", "svcBenchEcho"
 FAILED = b"Result>false</"
@@ -94,7 +92,7 @@ def prepare_database(url: str) -> dict:
     departments, customers to create tickets for, agents and their groups."""
     from sqlalchemy import create_engine, func, select, update
 
-    from stws.db.models import Department, Group, GroupAgent, Ticket, User
+    from stws.db.models import Department, GroupAgent, Ticket, User
     from stws.security.auth import new_security_stamp
     from stws.security.passwords import hash_password
 
@@ -151,29 +149,6 @@ def received_mails(work: Path) -> int:
         return 0
     with open(record, "rb") as stream:
         return sum(1 for _ in stream)
-
-
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def sign_in(port: int, username: str, password: str) -> str:
-    """The session cookie ("stws_session=...") of ``username`` signed in through /admin/signin."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    connection.request("GET", "/admin/signin")
-    answer = connection.getresponse()
-    page = answer.read().decode()
-    signin_cookie = answer.getheader("Set-Cookie").split(";")[0]
-    form = urllib.parse.urlencode({"username": username, "password": password,
-                                   "csrf_token": _CSRF.search(page).group(1)})
-    connection.request("POST", "/admin/signin", form, {"Content-Type": "application/x-www-form-urlencoded",
-                                                       "Cookie": signin_cookie})
-    answer = connection.getresponse()
-    answer.read()
-    connection.close()
-    for name, value in answer.getheaders():
-        if name.lower() == "set-cookie" and value.startswith("stws_session="):
-            return value.split(";")[0]
-    raise SystemExit("signing in as %s failed (%d)" % (username, answer.status))
 
 
 def soap_ok(reply: _soap.Reply, what: str) -> _soap.Reply:

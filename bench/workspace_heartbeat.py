@@ -50,7 +50,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import os
-import re
 import shutil
 import statistics
 import sys
@@ -64,7 +63,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _soap  # noqa: E402
 from _load import run_load  # noqa: E402
 from _measure import Scenario, ms, settle  # noqa: E402
-from _server import ADMIN_PASSWORD, ADMIN_USER, StwsServer  # noqa: E402
+from _server import ADMIN_PASSWORD, ADMIN_USER, StwsServer, sign_in  # noqa: E402
 
 # SQLAlchemy, the models and the seeder are imported where used: the load
 # generator's processes (spawned) import this module again, and under load
@@ -74,29 +73,6 @@ ECHO = "svcBenchEcho"
 HEARTBEAT_TARGET = 1.0
 BROWSERS, POLL_SECONDS, CPU_SHARE_TARGET = 200, 10, 0.10
 LIST_P95_TARGET_MS = 50.0
-_CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
-
-
-def sign_in(port: int, username: str, password: str) -> str:
-    """The session cookie of ``username`` ("stws_session=...")."""
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-    connection.request("GET", "/admin/signin")
-    answer = connection.getresponse()
-    page = answer.read().decode()
-    signin_cookie = answer.getheader("Set-Cookie").split(";")[0]
-    form = urllib.parse.urlencode({"username": username, "password": password,
-                                   "csrf_token": _CSRF.search(page).group(1)})
-    connection.request("POST", "/admin/signin", form, {"Content-Type": "application/x-www-form-urlencoded",
-                                                       "Cookie": signin_cookie})
-    answer = connection.getresponse()
-    answer.read()
-    connection.close()
-    for name, value in answer.getheaders():
-        if name.lower() == "set-cookie" and value.startswith("stws_session="):
-            return value.split(";")[0]
-    raise SystemExit("signing in as %s failed (%d)" % (username, answer.status))
-
-
 def get(connection, path: str, cookie: str) -> tuple[int, bytes]:
     connection.request("GET", path, headers={"Cookie": cookie})
     answer = connection.getresponse()
