@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
@@ -30,6 +29,8 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+import _smtp_sink  # noqa: E402  (bench/, the script's own folder, is on the path)
 
 
 def vm_hwm_kib(pid="self") -> int:
@@ -68,16 +69,8 @@ def main() -> int:
     from stws.runtime import start_runtime
 
     work = Path(tempfile.mkdtemp(prefix="stws-bench-smtp-"))
-    record, port_file = work / "received.jsonl", work / "smtp.port"
-    sink = subprocess.Popen([sys.executable, str(REPO / "tests" / "mail" / "smtp_server.py"), "--port-file",
-                             str(port_file), "--record", str(record)])
+    sink, smtp_port, record = _smtp_sink.start(work)
     try:
-        deadline = time.monotonic() + 20
-        while not port_file.exists():
-            if time.monotonic() > deadline:
-                raise SystemExit("the SMTP sink did not start")
-            time.sleep(0.05)
-        smtp_port = int(port_file.read_text())
         os.environ.setdefault("STWS_ADMIN_PASSWORD", "bench-passw0rd")
         config = Config(data_dir=work / "data", database=args.database or None, threads=4)
         runtime = start_runtime(config)

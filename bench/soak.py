@@ -67,8 +67,9 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import _smtp_sink  # noqa: E402
 import _soap  # noqa: E402
-from _server import ADMIN_PASSWORD, ADMIN_USER, REPO, StwsServer, sign_in  # noqa: E402
+from _server import ADMIN_PASSWORD, ADMIN_USER, StwsServer, sign_in  # noqa: E402
 
 TICKETS, ECHO = "svcTickets", "svcBenchEcho"
 FAILED = b"Result>false</"
@@ -129,22 +130,7 @@ def prepare_database(url: str) -> dict:
             "agents": [(name, group_id) for name, group_id in agents], "auth_users": auth_users}
 
 
-def start_sink(work: Path):
-    """The loopback SMTP sink (tests/mail/smtp_server.py) in its own process; (process, port)."""
-    port_file, record = work / "smtp.port", work / "smtp-received.jsonl"
-    sink = subprocess.Popen([sys.executable, str(REPO / "tests" / "mail" / "smtp_server.py"), "--port-file",
-                             str(port_file), "--record", str(record)], stdout=subprocess.DEVNULL)
-    deadline = time.monotonic() + 30
-    while not port_file.exists() or not port_file.read_text().strip():
-        if time.monotonic() > deadline or sink.poll() is not None:
-            sink.kill()
-            raise SystemExit("the SMTP sink did not start")
-        time.sleep(0.05)
-    return sink, int(port_file.read_text())
-
-
-def received_mails(work: Path) -> int:
-    record = work / "smtp-received.jsonl"
+def received_mails(record: Path) -> int:
     if not record.exists():
         return 0
     with open(record, "rb") as stream:
@@ -396,7 +382,7 @@ def main(argv=None) -> int:
         plan["agent_password"] = seed_tickets.AGENT_PASSWORD
         print("database: %s tickets, %d agents, %d customers with a password" % (
             "{:,}".format(plan["tickets"]), len(plan["agents"]), len(plan["auth_users"])), flush=True)
-        sink, smtp_port = start_sink(data_dir)
+        sink, smtp_port, sink_record = _smtp_sink.start(data_dir)
         env = {"PYTHONPATH": os.path.abspath(args.stws_from)} if args.stws_from else {}
         server = StwsServer(extras=True, database=url, data_dir=data_dir, env=env).start(timeout=300)
         auth = [("authUserName", ADMIN_USER), ("authPassword", ADMIN_PASSWORD)]
@@ -416,7 +402,7 @@ def main(argv=None) -> int:
             smtp_port), flush=True)
         if args.tracemalloc:
             memory_report(server, tracemalloc_frames=args.tracemalloc)
-        return soak(args, server, plan, array_namespace, data_dir, database_file)
+        return soak(args, server, plan, array_namespace, sink_record, database_file)
     finally:
         code = server.stop(timeout=60) if server is not None else None
         if code is not None:
@@ -430,7 +416,7 @@ def main(argv=None) -> int:
             shutil.rmtree(data_dir, ignore_errors=True)
 
 
-def soak(args, server, plan, array_namespace, data_dir: Path, database_file: Path) -> int:
+def soak(args, server, plan, array_namespace, sink_record: Path, database_file: Path) -> int:
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
     processes_count = 2 if args.connections > 1 else 1
@@ -486,7 +472,7 @@ def soak(args, server, plan, array_namespace, data_dir: Path, database_file: Pat
             line = "  %5.1f %7.1f %6d %7.0f %6.0f %6.2f %7.1f %7.0f %7.1f %7d  %s" % (
                 ((period - 1) * args.interval + seconds) / 60, requests / seconds, sum(failed.values()), p99,
                 cpu_share * 100, cpu_share * seconds * 1000 / requests if requests else 0, rss,
-                file_mib(database_file), file_mib(Path(str(database_file) + "-wal")), received_mails(data_dir),
+                file_mib(database_file), file_mib(Path(str(database_file) + "-wal")), received_mails(sink_record),
                 " ".join("%6.1f" % (counts.get(kind, 0) / seconds) for kind in kinds))
             print(line, flush=True)
             lines.append(line)
@@ -523,7 +509,7 @@ def soak(args, server, plan, array_namespace, data_dir: Path, database_file: Pat
     else:
         print("RSS: too short a soak for the growth after minute %.0f" % args.settle)
     print("database %.0f MiB, WAL %.1f MiB; mails received by the sink: %d" % (
-        file_mib(database_file), file_mib(Path(str(database_file) + "-wal")), received_mails(data_dir)))
+        file_mib(database_file), file_mib(Path(str(database_file) + "-wal")), received_mails(sink_record)))
     return verdict
 
 
