@@ -2,10 +2,11 @@
 spool to a loopback SMTP sink.
 
     .venv/bin/python bench/smtp_delivery.py [--messages 5000] [--batch-size 200] [--size 2000]
-                                            [--database URL]
+                                            [--database URL] [--connections N] [--no-pipelining]
 
-The sink is tests/mail/smtp_server.py (twisted.mail's ESMTP server) in its
-own process, so it does not compete for this process's GIL. This process
+The sink is tests/mail/smtp_server.py (twisted.mail's ESMTP server,
+offering PIPELINING unless --no-pipelining) in its own process, so it does
+not compete for this process's GIL. This process
 is the delivering node: a runtime on a temp SQLite database (or --database),
 the spool filled with queued messages (about --size bytes each), then
 SMTP Delivery runs (stws.mail.delivery.deliver_due in a worker thread, the
@@ -54,6 +55,8 @@ def main() -> int:
     parser.add_argument("--database", default="", help="a database URL (default: a temp SQLite file)")
     parser.add_argument("--connections", type=int, default=0,
                         help="mail.connections_per_server (default: the server's default)")
+    parser.add_argument("--no-pipelining", action="store_true",
+                        help="the sink does not offer PIPELINING (four round trips per message instead of two)")
     parser.add_argument("--keep-data", action="store_true", help="keep the temp directory (logs) and print it")
     args = parser.parse_args()
 
@@ -69,7 +72,7 @@ def main() -> int:
     from stws.runtime import start_runtime
 
     work = Path(tempfile.mkdtemp(prefix="stws-bench-smtp-"))
-    sink, smtp_port, record = _smtp_sink.start(work)
+    sink, smtp_port, record = _smtp_sink.start(work, pipelining=not args.no_pipelining)
     try:
         os.environ.setdefault("STWS_ADMIN_PASSWORD", "bench-passw0rd")
         config = Config(data_dir=work / "data", database=args.database or None, threads=4)
