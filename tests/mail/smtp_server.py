@@ -38,7 +38,7 @@ import email.policy
 import functools
 import json
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from twisted.cred import checkers, portal
 from twisted.internet import defer, task

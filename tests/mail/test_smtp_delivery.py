@@ -390,6 +390,22 @@ async def test_thread_delivers(server, smtp_servers):
     assert sink.connections == 1 and len(sink.messages) == 3
 
 
+async def test_a_backlog_goes_out_in_runs_back_to_back_not_one_batch_per_interval(server, smtp_servers):
+    from workers.live import eventually, started_workers
+
+    sink = smtp_servers(pipelining=True)
+    add_account(server.runtime, sink.port)
+    set_settings(server.runtime, batch_size=3)
+    queue(server.runtime, 10)
+    workers = await started_workers(server.runtime, {"SMTP Delivery": 3600})
+    try:
+        workers.wake("SMTP Delivery")  # one run now; the next tick is an hour away
+        await eventually(lambda: all(r.status == "sent" for r in rows(server.runtime)))
+    finally:
+        await workers.stopService()
+    assert len(sink.messages) == 10
+
+
 async def test_shutdown_cuts_a_slow_session_short_without_counting_an_attempt(server):
     from twisted.internet import task
 
