@@ -70,7 +70,6 @@ def main() -> int:
 
     from stws.config import Config
     from stws.db.models import OutgoingMessage, Setting, SmtpAccount, ThreadState, utcnow
-    from stws.mail import delivery
     from stws.runtime import start_runtime
     from stws.workers import registry
     from stws.workers.framework import WorkerService
