@@ -40,6 +40,7 @@ class DailyFileHandler(logging.Handler):
         self._date = None
         self._stream = None
         self._identity = None  # (device, inode) of the open file
+        self._open_path = ""  # its name, as a str: stat() of a str is the quick one
         self._file_lock = threading.Lock()
         self.setFormatter(_UtcFormatter(_FORMAT, "%Y-%m-%dT%H:%M:%S"))
 
@@ -51,10 +52,11 @@ class DailyFileHandler(logging.Handler):
             line = self.format(record) + "\n"
             today = dt.datetime.now(dt.timezone.utc).date()
             with self._file_lock:
-                if today != self._date or self._stream is None or self._gone(today):
+                if today != self._date or self._stream is None or self._gone():
                     if self._stream is not None:
                         self._stream.close()
-                    self._stream = open(self.path_for(today), "a", encoding="utf-8")
+                    self._open_path = str(self.path_for(today))
+                    self._stream = open(self._open_path, "a", encoding="utf-8")
                     opened = os.fstat(self._stream.fileno())
                     self._identity = (opened.st_dev, opened.st_ino)
                     self._date = today
@@ -63,10 +65,10 @@ class DailyFileHandler(logging.Handler):
         except Exception:
             self.handleError(record)
 
-    def _gone(self, today: dt.date) -> bool:
+    def _gone(self) -> bool:
         """Whether the open file is no longer the one its name leads to."""
         try:
-            current = os.stat(self.path_for(today))
+            current = os.stat(self._open_path)
         except FileNotFoundError:
             return True
         return (current.st_dev, current.st_ino) != self._identity
