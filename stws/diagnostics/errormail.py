@@ -105,9 +105,12 @@ def error_key(record: logging.LogRecord) -> tuple:
 
 
 def key_hash(key: tuple) -> str:
-    """The row key of an error: the same error gets the same one on every node
-    (same code, same paths)."""
-    return hashlib.sha256(repr(key).encode("utf-8")).hexdigest()
+    """The row key of an error, the same on every node: of the file where it
+    happened only the last two parts count (``tickets/transfer.py``), as
+    nodes may have stws installed under different paths."""
+    name, template, kind, (filename, line) = key
+    portable = "/".join(str(filename).replace("\\", "/").split("/")[-2:])
+    return hashlib.sha256(repr((name, template, kind, portable, line)).encode("utf-8")).hexdigest()
 
 
 class ErrorCollector(logging.Handler):

@@ -104,3 +104,11 @@ async def test_a_stopping_node_hands_its_last_errors_in(two_runtimes, monkeypatc
     await other.stopService()
     assert b.error_mail.pending() == 0 and errormail.unsent(a) == 1
     assert errormail.mail_due(a, dt.datetime.now(dt.timezone.utc)) == 1
+
+
+def test_an_error_has_one_row_whichever_path_its_node_runs_stws_from():
+    def key(path, line=42):
+        return errormail.key_hash(("stws.error", "disk %s on fire", "", (path + "/stws/domain/disks.py", line)))
+
+    assert key("/opt/stws/lib/python3.11/site-packages") == key("/srv/venv/lib/python3.11/site-packages")
+    assert key("/opt/stws") != key("/opt/stws", line=43)
