@@ -202,8 +202,10 @@ def hand_in(runtime, collector: ErrorCollector, node: str) -> int:
             # Rows in one order on every node: two nodes handing in the same
             # errors lock them in the same order and never deadlock.
             due = sorted(flushed.due, key=lambda error: key_hash(error.key))
-            for index, error in enumerate(due):
-                _add(session, error, node, flushed.dropped if index == 0 else 0)
+            # The count of errors not kept goes with the earliest kept one (mailed first).
+            earliest = min(due, key=lambda error: (error.first_seen, error.summary)) if due else None
+            for error in due:
+                _add(session, error, node, flushed.dropped if error is earliest else 0)
     except Exception:
         collector.give_back(flushed)
         raise
