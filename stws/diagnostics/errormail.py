@@ -202,7 +202,7 @@ def hand_in(runtime, collector: ErrorCollector, node: str) -> int:
             # Rows in one order on every node: two nodes handing in the same
             # errors lock them in the same order and never deadlock.
             due = sorted(flushed.due, key=lambda error: key_hash(error.key))
-            # The count of errors not kept goes with the earliest kept one (mailed first).
+            # The count of errors not kept is told in the email of the earliest kept one.
             earliest = min(due, key=lambda error: (error.first_seen, error.summary)) if due else None
             for error in due:
                 _add(session, error, node, flushed.dropped if error is earliest else 0)
