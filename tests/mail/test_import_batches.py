@@ -221,11 +221,16 @@ async def test_a_crash_after_the_commit_and_before_the_move_imports_nothing_twic
     assert child.returncode == 3, child.stderr
 
     rows = incoming_rows(runtime)
-    assert {row.status for row in rows} == {"imported"}
+    # The first group committed (a group may stop short of all 12 on a slow machine), and nothing moved.
+    committed = [row for row in rows if row.status == "imported"]
+    assert committed and {row.status for row in rows} <= {"imported", "pending"}
     assert all((runtime.data.email / row.file_name).exists() for row in rows)
-    assert await import_all(runtime) == 0
+    assert await import_all(runtime) == len(rows) - len(committed)
+    rows = incoming_rows(runtime)
+    assert {row.status for row in rows} == {"imported"}
     message_ids = [row.dedupe_key for row in rows]
     assert customer_messages(runtime, message_ids) == {message_id: 1 for message_id in message_ids}
     with runtime.db.transaction(writes=False) as session:
         assert session.scalar(select(func.count()).select_from(Ticket)) == 12
-    assert all((runtime.data.email / row.file_name).exists() for row in incoming_rows(runtime))
+    # The crashed group's files are still in the email folder (where readers look too), the others moved.
+    assert all((runtime.data.email / row.file_name).exists() for row in committed)
