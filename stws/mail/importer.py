@@ -252,7 +252,7 @@ def parse(raw: bytes) -> Parsed:
 # ---------------------------------------------------------------- loop protection
 
 
-def automated_reason(parsed: Parsed, lookups: Lookups) -> str:
+def automated_reason(connection, parsed: Parsed, lookups: Lookups) -> str:
     """Why no automatic reply may go to this message ("" when one may)."""
     mail = parsed.mail
     auto = _header(mail, "Auto-Submitted").lower()
@@ -273,19 +273,19 @@ def automated_reason(parsed: Parsed, lookups: Lookups) -> str:
     if _header(mail, "X-Stws-Ticket"):
         return "one of our own messages (X-Stws-Ticket)"
     if parsed.message_id and (parsed.message_id.startswith("<stws.")
-                              or parsed.message_id in lookups.own_message_ids):
+                              or lookups.is_our_message_id(connection, parsed.message_id)):
         return "one of our own messages (Message-ID)"
     if parsed.sender.lower() in lookups.department_addresses:
         return "sent from a department's own address"
     return ""
 
 
-def no_auto_response(parsed: Parsed, lookups: Lookups) -> str:
+def no_auto_response(connection, parsed: Parsed, lookups: Lookups) -> str:
     """Why no automatic reply (auto-responder, a provider's refusal) may go
     to the sender: automated mail, or the sender's hourly cap reached; ""
     when one may."""
-    reason = automated_reason(parsed, lookups)
-    if not reason and not lookups.under_cap(parsed.sender):
+    reason = automated_reason(connection, parsed, lookups)
+    if not reason and not lookups.under_cap(connection, parsed.sender):
         reason = "the hourly cap of auto-responses to %s was reached" % parsed.sender
     return reason
 
@@ -329,7 +329,7 @@ def reply_target(connection, parsed: Parsed) -> int | None:
 # ---------------------------------------------------------------- importing one row
 
 
-def _new_ticket_account(lookups: Lookups, account_id: int | None, parsed: Parsed):
+def _new_ticket_account(connection, lookups: Lookups, account_id: int | None, parsed: Parsed):
     """(the POP account's row, the id of the sender's customer account or
     None) of a new ticket, or ImportFailure when the account's restriction
     refuses it."""
@@ -339,7 +339,7 @@ def _new_ticket_account(lookups: Lookups, account_id: int | None, parsed: Parsed
     restriction = account.new_ticket_restriction
     if restriction == "nobody":
         raise ImportFailure("not a reply to a ticket, and %s accepts replies only" % account.email_address)
-    customer_id = lookups.customer_id(parsed.sender)
+    customer_id = lookups.customer_id(connection, parsed.sender)
     if customer_id is None and restriction == "registered":
         raise ImportFailure("%s is not a registered user, and only registered users may open tickets by email "
                             "at %s" % (parsed.sender, account.email_address))
@@ -368,8 +368,8 @@ def _consult(runtime, prepared: "_Prepared", now, down: _ProvidersDown):
     with runtime.db.unit_of_work(writes=False) as unit:
         if reply_target(unit.connection, parsed) is not None:
             return False, None
-        lookups = Lookups.load(unit.connection, [parsed], now)
-        account, customer_id = _new_ticket_account(lookups, prepared.account_id, parsed)
+        lookups = Lookups.load(unit.connection, now)
+        account, customer_id = _new_ticket_account(unit.connection, lookups, prepared.account_id, parsed)
         request = ticket_start.NewTicketRequest(department_id=account.department_id, subject=parsed.subject,
                                                 user_id=customer_id, address=parsed.sender)
     if down.failure is not None:
@@ -490,21 +490,19 @@ def _import_prepared(runtime, prepared: _Prepared, now, principal, keep_raw: boo
     savepoint), acting as ``principal``; the row's new status. The outcome
     is logged and (``keep_raw``) the file moved to the raw-content folder
     only once that is committed. ``lookups``: the commit group's (else read
-    for this row alone); what this row adds to them is added only once its
-    transaction succeeded.
+    for this row alone).
 
     A new ticket is written on the driver (no ORM session); a reply and
     attachments go through the ORM domain functions."""
     from stws.domain.tickets import conversation, core
 
     row_id, parsed, file_name = prepared.row_id, prepared.parsed, prepared.file_name
-    learned = []  # what the lookups learn from this transaction, once it succeeded
     try:
         with runtime.db.unit_of_work() as unit:
             connection = unit.connection
             if _CLAIM.execute(connection, {"row": row_id, "now": now}) != 1:
                 return ""
-            known = lookups or Lookups.load(connection, [parsed], now)
+            known = lookups or Lookups.load(connection, now)
             call = Context(principal, runtime, unit=unit)
             ticket_id = reply_target(connection, parsed)
             body = parsed.text if parsed.text.strip() else (parsed.html if parsed.html.strip() else "(no text)")
@@ -514,19 +512,16 @@ def _import_prepared(runtime, prepared: _Prepared, now, principal, keep_raw: boo
                 message = conversation.add_message(
                     call, ticket, from_address=parsed.sender, to_address=None, cc_address=None,
                     subject=parsed.subject or None, body=body, is_html=is_html, to_customer=False,
-                    send_email=False)
-                for column, value in _message_details(parsed, file_name).items():
-                    setattr(message, column, value)
+                    send_email=False, message_fields=_message_details(parsed, file_name))
                 call.session.flush()  # before the statements that follow on the driver
                 number, message_id, customer_id = ticket.ticket_number, message.id, message.from_user_id
                 kind = "reply"
             else:
-                account, customer_id = _new_ticket_account(known, prepared.account_id, parsed)
+                account, customer_id = _new_ticket_account(connection, known, prepared.account_id, parsed)
                 if not prepared.consulted and any(ticket_start.enabled(runtime)):
                     raise _ConsultFirst()
                 if customer_id is None:
                     customer_id = create_customer(connection, known, parsed.sender, parsed.sender_name)
-                    learned.append(functools.partial(known.learn_customer, parsed.sender, customer_id))
                 start = prepared.start
                 created = core.create_ticket(
                     call, department_id=start.department_id if start else account.department_id, group_id=None,
@@ -540,7 +535,7 @@ def _import_prepared(runtime, prepared: _Prepared, now, principal, keep_raw: boo
                 _attach(call, ticket_id, message_id, parsed, customer_id)
             responded = ""
             if kind == "new ticket":
-                responded = _auto_respond(call, created, parsed, now, known, learned)
+                responded = _auto_respond(call, created, parsed, now, known)
             _SET_TICKET.execute(connection, {"row": row_id, "ticket": ticket_id})
     except _ConsultFirst:
         return ""
@@ -550,8 +545,6 @@ def _import_prepared(runtime, prepared: _Prepared, now, principal, keep_raw: boo
     except OperationError as failure:
         _fail(runtime, row_id, failure.message if hasattr(failure, "message") else str(failure))
         return "failed"
-    for learn in learned:
-        learn()
 
     def committed():
         if keep_raw:
@@ -587,7 +580,7 @@ def _keep_raw(runtime, paths: list) -> None:
         error_log.warning("Email import: could not fsync %s: %s", target, error)
 
 
-def _auto_respond(call, created, parsed: Parsed, now, lookups: Lookups, learned: list) -> str:
+def _auto_respond(call, created, parsed: Parsed, now, lookups: Lookups) -> str:
     """The department's auto-responder for the new ticket ``created``
     (``core.NewTicket``) unless automated mail or the cap forbid it; what
     happened, for the log."""
@@ -596,14 +589,13 @@ def _auto_respond(call, created, parsed: Parsed, now, lookups: Lookups, learned:
     department = created.department
     if not department.auto_responder_enabled:
         return ""
-    reason = no_auto_response(parsed, lookups)
+    reason = no_auto_response(call.connection, parsed, lookups)
     if reason:
         core.insert_events(call, [core.event_row(call, created.id, "AutoResponderSkipped",
                                                  "No auto-responder: %s" % reason)])
         return "; no auto-responder (%s)" % reason
     send_auto_responder(call, created, department)
     _INSERT_AUTO_RESPONSE.insert(call.connection, {"recipient": parsed.sender.lower(), "date_sent_utc": now})
-    learned.append(functools.partial(lookups.learn_response, parsed.sender))
     return "; auto-responder queued"
 
 
@@ -633,12 +625,13 @@ def _tell_sender(session, prepared: _Prepared, text: str, now) -> str:
     auto-responder's rules (its department's auto-responder on, not to
     automated mail, under the hourly cap); what happened, for the log."""
     parsed = prepared.parsed
-    lookups = Lookups.load(session.connection(), [parsed], now)
+    connection = session.connection()
+    lookups = Lookups.load(connection, now)
     account = lookups.accounts.get(prepared.account_id) if prepared.account_id else None
     department = session.get(Department, account.department_id) if account else None
     if department is None or not department.auto_responder_enabled:
         return "; the sender was not told (no auto-responder)"
-    reason = no_auto_response(parsed, lookups)
+    reason = no_auto_response(connection, parsed, lookups)
     if reason:
         return "; the sender was not told (%s)" % reason
     sender = sender_address(session, department)
@@ -747,7 +740,7 @@ def _import_in_groups(runtime, ready: list, now, principal) -> int:
     """Import the prepared rows in commit groups (stws.db.engine
     ``group_commit``): each row's transaction is a savepoint, so one that
     fails is undone alone (and marked failed); the group commits once. What
-    the rows look up is read once per group (``Lookups``). Its files move
+    is the same for all rows is read once per group (``Lookups``). Its files move
     (one directory fsync) and its outcomes are logged after that commit. If
     the group itself fails, nothing of it was committed, and its rows are
     imported again one by one: none is lost or imported twice.
@@ -758,8 +751,7 @@ def _import_in_groups(runtime, ready: list, now, principal) -> int:
         try:
             with runtime.db.group_commit() as group:
                 began = time.monotonic()
-                lookups = Lookups.load(group.connection, [prepared.parsed for prepared in queue[-GROUP_MESSAGES:]],
-                                       now)
+                lookups = Lookups.load(group.connection, now)
                 while queue and len(members) < GROUP_MESSAGES and time.monotonic() - began < GROUP_SECONDS:
                     prepared = queue.pop()
                     members.append(prepared)
