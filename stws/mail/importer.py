@@ -8,9 +8,13 @@ also locks the row) in the same transaction that creates the ticket or adds
 the message. If anything fails the whole transaction rolls back and the row
 is still pending or is marked failed; nothing is imported twice. A run first
 reads, parses and consults the providers about all its rows, outside any
-transaction; on SQLite the transactions are then savepoints of a few commit
-groups (``_import_in_groups``): one fsync for many messages, and a crash
-before a group's commit leaves all its rows pending.
+transaction; the transactions are then savepoints of a few commit groups
+(``_import_in_groups``, SQLite and PostgreSQL): one commit and fsync for
+many messages, and a crash before a group's commit leaves all its rows
+pending. What every message looks up is read once per group or by one
+prebuilt query (``stws.mail.import_lookups``), and a new ticket is written
+on the driver without ORM objects (replies and attachments still go
+through the ORM domain functions).
 
 What a message becomes
     * A **reply** when its subject carries a ticket number (``[#DDD-...]``,
