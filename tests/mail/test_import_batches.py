@@ -87,8 +87,8 @@ async def test_a_message_failing_in_its_savepoint_leaves_the_others_of_its_commi
     """A message that fails after its transaction wrote a customer account,
     a ticket and an auto-response (a bad attachment name) is undone alone:
     the messages before and after it in the same commit group are imported
-    once, and the next message of the same new sender gets the one account
-    (the group's lookups never learned the undone one)."""
+    once, and the next message of the same new sender gets one account (the
+    undone one is gone with its savepoint, and nothing points to it)."""
     runtime = server.runtime
     account_id = add_pop_account(runtime, 110)
     with runtime.db.transaction() as session:
