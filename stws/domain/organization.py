@@ -19,6 +19,7 @@ from stws.db.models import (
     Brand, Department, Group, GroupAgent, RebalanceRule, RebalanceRuleAgent, Role, Ticket, TicketStatus, User, UserRole,
     utcnow,
 )
+from stws.db.prepared import PreparedInsert, PreparedQuery
 from stws.domain import validation
 from stws.errors import (
     AlreadyExists, AuthenticationFailed, InUse, InvalidArgument, InvalidState, NotFound, PermissionDenied,
@@ -179,23 +180,13 @@ def create_user(call, username, password, email, is_email_verified, display_name
     The user gets Everyone and Registered Users (with Verified Email when
     ``is_email_verified``), or, when ``role_names`` are given, Everyone and
     those."""
-    username = validation.username(username)
     if not isinstance(password, PasswordHash):
         password = prepare_password(password)
-    email = validation.email(email)
-    display_name = validation.name(display_name, "display name", required=False) or username
+    values = new_user_values(username, password, email, is_email_verified, display_name)
     session = call.session
-    if session.scalars(select(User.id).where(User.username_key == username_key(username))).first():
-        raise AlreadyExists("The user name %r is taken." % username)
-    user = User(
-        username=username,
-        username_key=username_key(username),
-        email=email,
-        display_name=display_name,
-        password_hash=hash_password(password),
-        is_email_verified=bool(is_email_verified),
-        security_stamp=new_security_stamp(),
-    )
+    if session.scalars(select(User.id).where(User.username_key == values["username_key"])).first():
+        raise AlreadyExists("The user name %r is taken." % values["username"])
+    user = User(**values)
     if not role_names:
         role_names = [role_rules.VERIFIED if is_email_verified else role_rules.REGISTERED]
     try:
@@ -206,6 +197,43 @@ def create_user(call, username, password, email, is_email_verified, display_name
     session.add(user)
     session.flush()
     return user
+
+
+def new_user_values(username, password: PasswordHash, email, is_email_verified, display_name) -> dict:
+    """The checked column values of a new account (``create_user``'s, and
+    the email import's, which writes them without an ORM object)."""
+    username = validation.username(username)
+    return dict(username=username, username_key=username_key(username), email=validation.email(email),
+                display_name=validation.name(display_name, "display name", required=False) or username,
+                password_hash=hash_password(password), is_email_verified=bool(is_email_verified),
+                security_stamp=new_security_stamp())
+
+
+_USERNAME_TAKEN = PreparedQuery(select(User.id).where(User.username_key == bindparam("key")).limit(1))
+_INSERT_USER = PreparedInsert(User.__table__, returning=User.id)
+_INSERT_USER_ROLE = PreparedInsert(UserRole.__table__)
+_ROLE_IDS = PreparedQuery(select(Role.id, Role.name))
+
+
+def role_ids(connection) -> dict:
+    """{role name: id} of every role (few rows), for ``insert_customer``."""
+    return {row.name: row.id for row in _ROLE_IDS.all(connection, {})}
+
+
+def username_taken(connection, username: str) -> bool:
+    return _USERNAME_TAKEN.first(connection, {"key": username_key(username)}) is not None
+
+
+def insert_customer(connection, values: dict, roles_by_name: dict) -> int:
+    """A customer account (``new_user_values``, not verified: Everyone and
+    Registered Users, as ``create_user`` gives) written on the driver without
+    an ORM object, for the email import's new senders; its id. The caller
+    checked that the user name is free (``username_taken``)."""
+    user_id = _INSERT_USER.insert(connection, values)
+    wanted = (role_rules.EVERYONE, role_rules.VERIFIED if values["is_email_verified"] else role_rules.REGISTERED)
+    _INSERT_USER_ROLE.insert_many(connection, [{"user_id": user_id, "role_id": roles_by_name[name]}
+                                               for name in wanted])
+    return user_id
 
 
 def link_external_user(call, username: str, email: str, display_name: str, default_role: str,

@@ -8,9 +8,13 @@ also locks the row) in the same transaction that creates the ticket or adds
 the message. If anything fails the whole transaction rolls back and the row
 is still pending or is marked failed; nothing is imported twice. A run first
 reads, parses and consults the providers about all its rows, outside any
-transaction; on SQLite the transactions are then savepoints of a few commit
-groups (``_import_in_groups``): one fsync for many messages, and a crash
-before a group's commit leaves all its rows pending.
+transaction; the transactions are then savepoints of a few commit groups
+(``_import_in_groups``, SQLite and PostgreSQL): one commit and fsync for
+many messages, and a crash before a group's commit leaves all its rows
+pending. What every message looks up is read once per group or by one
+prebuilt query (``stws.mail.import_lookups``), and a new ticket is written
+on the driver without ORM objects (replies and attachments still go
+through the ORM domain functions).
 
 What a message becomes
     * A **reply** when its subject carries a ticket number (``[#DDD-...]``,
@@ -84,18 +88,19 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 
-from stws.db.models import (AutoResponse, Department, IncomingMessage, OutgoingMessage, PopAccount, Setting,
-                            Ticket, TicketMessage, User, utcnow)
+from stws.db.models import (AutoResponse, Department, IncomingMessage, OutgoingMessage, Ticket, TicketMessage,
+                            TicketStatus, utcnow)
+from stws.db.prepared import PreparedInsert, PreparedQuery, PreparedStatement
 from stws.domain import organization
 from stws.domain.context import Context
 from stws.errors import InvalidArgument, OperationError, ResultCode
+from stws.mail.import_lookups import Lookups
 from stws.domain.tickets.auto_responder import send_auto_responder
 from stws.domain.outgoing_mail import compose, delivery_delay, new_message_id, sender_address
 from stws.providers import ticket_start
 from stws.remote.backoff import Backoff
-from stws.security.auth import username_key
 from stws.security.passwords import unusable_password
 from stws.security.principals import system_principal
 
@@ -109,7 +114,6 @@ BATCH_SIZE = 200
 # and is marked failed (kept, retryable from the spool) after this many.
 PROVIDER_ATTEMPTS = 20
 PROVIDER_BACKOFF = Backoff(first=60, cap=3600)
-DEFAULT_AUTO_RESPONSE_CAP = 5
 _TICKET_NUMBER = re.compile(r"\[#?(\d{3}-[0-9A-F]{8}-[0-9A-F]{4})\]", re.IGNORECASE)
 _MESSAGE_ID = re.compile(r"<[^<>\s]+>")
 _AUTOMATED_LOCAL_PARTS = re.compile(r"^(mailer-daemon|postmaster|no-?reply|do-?not-?reply|bounces?)([+.-].*)?$",
@@ -189,7 +193,21 @@ class _HeaderCachingPolicy(email.policy.EmailPolicy):
     def header_fetch_parse(self, name, value):
         if hasattr(value, "name"):
             return value
-        return _parsed_header(self.header_factory, name, "".join(email.policy.linesep_splitter.split(value)))
+        value = "".join(email.policy.linesep_splitter.split(value))
+        if name.lower() in _READ_AS_TEXT and value.isascii() and "=?" not in value:
+            return value.strip()
+        return _parsed_header(self.header_factory, name, value)
+
+
+# Headers this module only reads as text (``_header``): plain ASCII without
+# encoded words is that text as it stands (the address parsing is
+# email.utils.parseaddr's, the date's parsedate_to_datetime), where the
+# header registry's parser cost ~0.1 ms each for the Subject, Message-ID
+# and Date that differ in every message: a fifth of parsing one
+# (bench/email_import.py). Anything else still goes through the registry.
+_READ_AS_TEXT = frozenset(("from", "to", "cc", "subject", "date", "message-id", "in-reply-to", "references",
+                           "auto-submitted", "precedence", "list-id", "list-unsubscribe", "x-autoreply",
+                           "x-autorespond", "x-auto-response-suppress", "return-path", "x-stws-ticket"))
 
 
 _POLICY = _HeaderCachingPolicy()
@@ -252,7 +270,7 @@ def parse(raw: bytes) -> Parsed:
 # ---------------------------------------------------------------- loop protection
 
 
-def automated_reason(session, parsed: Parsed) -> str:
+def automated_reason(connection, parsed: Parsed, lookups: Lookups) -> str:
     """Why no automatic reply may go to this message ("" when one may)."""
     mail = parsed.mail
     auto = _header(mail, "Auto-Submitted").lower()
@@ -272,83 +290,78 @@ def automated_reason(session, parsed: Parsed) -> str:
         return "sent by %s" % parsed.sender
     if _header(mail, "X-Stws-Ticket"):
         return "one of our own messages (X-Stws-Ticket)"
-    if parsed.message_id:
-        if parsed.message_id.startswith("<stws.") or session.scalar(
-                select(OutgoingMessage.id).where(OutgoingMessage.message_id_header == parsed.message_id).limit(1)):
-            return "one of our own messages (Message-ID)"
-    if session.scalar(select(Department.id).where(func.lower(Department.email_address) == parsed.sender.lower(),
-                                                  Department.is_deleted.is_(False)).limit(1)):
+    if parsed.message_id and (parsed.message_id.startswith("<stws.")
+                              or lookups.is_our_message_id(connection, parsed.message_id)):
+        return "one of our own messages (Message-ID)"
+    if parsed.sender.lower() in lookups.department_addresses:
         return "sent from a department's own address"
     return ""
 
 
-def _setting_int(session, name: str, default: int) -> int:
-    row = session.get(Setting, name)
-    return int(row.value) if row and row.value and row.value.strip().isdigit() else default
-
-
-def under_auto_response_cap(session, recipient: str, now: dt.datetime) -> bool:
-    cap = _setting_int(session, "mail.auto_response_cap", DEFAULT_AUTO_RESPONSE_CAP)
-    sent = session.scalar(select(func.count()).select_from(AutoResponse).where(
-        AutoResponse.recipient == recipient.lower(), AutoResponse.date_sent_utc > now - dt.timedelta(hours=1)))
-    return sent < cap
+def no_auto_response(connection, parsed: Parsed, lookups: Lookups) -> str:
+    """Why no automatic reply (auto-responder, a provider's refusal) may go
+    to the sender: automated mail, or the sender's hourly cap reached; ""
+    when one may."""
+    reason = automated_reason(connection, parsed, lookups)
+    if not reason and not lookups.under_cap(connection, parsed.sender):
+        reason = "the hourly cap of auto-responses to %s was reached" % parsed.sender
+    return reason
 
 
 # ---------------------------------------------------------------- finding the ticket replied to
 
 
-def ticket_replied_to(session, parsed: Parsed) -> Ticket | None:
-    candidates = []
-    for number in _TICKET_NUMBER.findall(parsed.subject or ""):
-        ticket = session.scalar(select(Ticket).where(Ticket.ticket_number == number.upper()))
-        if ticket is not None:
-            candidates.append(ticket)
+# Run on the driver (stws.db.prepared): one of them for most replies.
+_TICKET_BY_NUMBER = PreparedQuery(
+    select(Ticket.id, Ticket.is_deleted, TicketStatus.is_locked)
+    .join(TicketStatus, TicketStatus.id == Ticket.status_id).where(Ticket.ticket_number == bindparam("number")))
+_TICKET_BY_ID = PreparedQuery(
+    select(Ticket.id, Ticket.is_deleted, TicketStatus.is_locked)
+    .join(TicketStatus, TicketStatus.id == Ticket.status_id).where(Ticket.id == bindparam("ticket")))
+
+
+def reply_target(connection, parsed: Parsed) -> int | None:
+    """The id of the ticket the message replies to: the first live ticket
+    whose number is in the subject, else the ticket of a message named by
+    In-Reply-To/References; None for a new ticket (also when that ticket is
+    closed and locked: it takes no replies)."""
+    candidates = [_TICKET_BY_NUMBER.first(connection, {"number": number.upper()})
+                  for number in _TICKET_NUMBER.findall(parsed.subject or "")]
+    candidates = [ticket for ticket in candidates if ticket is not None]
     ids = [m for m in reversed(parsed.references) if len(m) <= 998][:50]
     if not candidates and ids:
-        ticket_id = session.scalar(select(TicketMessage.ticket_id).where(TicketMessage.message_id_header.in_(ids))
-                                   .order_by(TicketMessage.id.desc()).limit(1))
+        ticket_id = connection.scalar(select(TicketMessage.ticket_id).where(TicketMessage.message_id_header.in_(ids))
+                                      .order_by(TicketMessage.id.desc()).limit(1))
         if ticket_id is None:
-            ticket_id = session.scalar(select(OutgoingMessage.ticket_id).where(
+            ticket_id = connection.scalar(select(OutgoingMessage.ticket_id).where(
                 OutgoingMessage.message_id_header.in_(ids), OutgoingMessage.ticket_id.is_not(None))
                 .order_by(OutgoingMessage.id.desc()).limit(1))
         if ticket_id is not None:
-            candidates.append(session.get(Ticket, ticket_id))
+            candidates.append(_TICKET_BY_ID.first(connection, {"ticket": ticket_id}))
     for ticket in candidates:
         if ticket is not None and not ticket.is_deleted:
-            return ticket
+            return None if ticket.is_locked else ticket.id
     return None
 
 
 # ---------------------------------------------------------------- importing one row
 
 
-def _ticket_to_reply_to(session, parsed: Parsed):
-    """The ticket the message replies to, None for a new ticket (a
-    closed-and-locked ticket takes no replies: a new ticket instead)."""
-    from stws.domain.tickets import core
-
-    ticket = ticket_replied_to(session, parsed)
-    if ticket is not None and core.status_of(session, ticket).is_locked:
-        return None
-    return ticket
-
-
-def _new_ticket_account(call, row, parsed: Parsed):
-    """(the POP account, the sender's customer account or None) of a new
-    ticket, or ImportFailure when the account's restriction refuses it."""
-    from stws.domain.tickets import core
-
-    account = call.session.get(PopAccount, row.account_id) if row.account_id else None
+def _new_ticket_account(connection, lookups: Lookups, account_id: int | None, parsed: Parsed):
+    """(the POP account's row, the id of the sender's customer account or
+    None) of a new ticket, or ImportFailure when the account's restriction
+    refuses it."""
+    account = lookups.accounts.get(account_id) if account_id else None
     if account is None:
         raise ImportFailure("the POP account it came from no longer exists; no department to open a ticket in")
     restriction = account.new_ticket_restriction
     if restriction == "nobody":
         raise ImportFailure("not a reply to a ticket, and %s accepts replies only" % account.email_address)
-    customer = core.find_customer(call, parsed.sender)
-    if customer is None and restriction == "registered":
+    customer_id = lookups.customer_id(connection, parsed.sender)
+    if customer_id is None and restriction == "registered":
         raise ImportFailure("%s is not a registered user, and only registered users may open tickets by email "
                             "at %s" % (parsed.sender, account.email_address))
-    return account, customer
+    return account, customer_id
 
 
 class _ProvidersDown:
@@ -363,20 +376,20 @@ def _is_provider_failure(error: OperationError) -> bool:
     return error.code == ResultCode.REMOTE_FAILURE
 
 
-def _consult(runtime, row_id: int, parsed: Parsed, down: _ProvidersDown):
+def _consult(runtime, prepared: "_Prepared", now, down: _ProvidersDown):
     """(consulted, TicketStart or None): what the providers decide about the
     new ticket this message would open, asked outside any transaction; not
     consulted for a reply or when no provider is enabled."""
     if not any(ticket_start.enabled(runtime)):
         return False, None
-    with runtime.db.transaction(writes=False) as session:
-        row = session.get(IncomingMessage, row_id)
-        if _ticket_to_reply_to(session, parsed) is not None:
+    parsed = prepared.parsed
+    with runtime.db.unit_of_work(writes=False) as unit:
+        if reply_target(unit.connection, parsed) is not None:
             return False, None
-        call = Context.in_session(session, system_principal(session, SYSTEM_NAME), runtime)
-        account, customer = _new_ticket_account(call, row, parsed)
+        lookups = Lookups.load(unit.connection, now)
+        account, customer_id = _new_ticket_account(unit.connection, lookups, prepared.account_id, parsed)
         request = ticket_start.NewTicketRequest(department_id=account.department_id, subject=parsed.subject,
-                                                user_id=customer.id if customer else None, address=parsed.sender)
+                                                user_id=customer_id, address=parsed.sender)
     if down.failure is not None:
         raise down.failure
     return True, ticket_start.consult(runtime, request)
@@ -387,45 +400,49 @@ class _ConsultFirst(Exception):
     locked meanwhile), and the providers were not asked: try again."""
 
 
-def _attach(call, ticket, message, parsed: Parsed, customer_id):
+def _attach(call, ticket_id: int, message_id: int, parsed: Parsed, customer_id):
     from stws.domain.tickets import attachments as ticket_attachments
     from stws.domain.tickets import core
 
+    ticket = call.session.get(Ticket, ticket_id)
     for file_name, data in parsed.attachments:
         try:
-            attachment = ticket_attachments.add_attachment(call, ticket, message.id, file_name, data, len(data), None)
+            attachment = ticket_attachments.add_attachment(call, ticket, message_id, file_name, data, len(data), None)
         except ticket_attachments.TooLarge as error:
             core.record_event(call, ticket, "AttachmentSkipped",
                               "Attachment %s of the email not attached: %s (it is kept in the raw message)"
                               % (file_name, error.message if hasattr(error, "message") else error))
             continue
         attachment.user_id = customer_id
+    call.session.flush()  # before the statements that follow on the driver
 
 
-def _store_message_details(message, parsed: Parsed, file_name: str) -> None:
-    message.body_text = parsed.text or ""
-    message.body_html = parsed.html or ""
-    message.message_id_header = parsed.message_id or None
-    message.raw_content_path = file_name
-    message.cc_address = parsed.cc[:10000]
-    message.to_address = parsed.to[:10000] or message.to_address
+def _message_details(parsed: Parsed, file_name: str) -> dict:
+    """The ticket_messages columns an email sets beyond what a message has:
+    both bodies, its Message-ID, raw file, To and Cc."""
+    details = dict(body_text=parsed.text or "", body_html=parsed.html or "",
+                   message_id_header=parsed.message_id or None, raw_content_path=file_name,
+                   cc_address=parsed.cc[:10000])
+    if parsed.to:
+        details["to_address"] = parsed.to[:10000]
+    return details
 
 
-def create_customer(call, address: str, display_name: str):
-    """A customer account for a sender who has none: user name = the address
-    (or the address plus a number when taken), email not verified, no
-    usable password (the customer sets one through password recovery)."""
+def create_customer(connection, lookups: Lookups, address: str, display_name: str) -> int:
+    """A customer account for a sender who has none (its id): user name = the
+    address (or the address plus a number when taken), email not verified,
+    no usable password (the customer sets one through password recovery)."""
     base = address.strip().lower()
     username = base
     for suffix in range(2, 100):
-        if not call.session.scalars(select(User.id).where(User.username_key == username_key(username))).first():
+        if not organization.username_taken(connection, username):
             break
         username = "%s.%d" % (base, suffix)
     try:
-        return organization.create_user(call, username, unusable_password(), address, False,
-                                        display_name or address)
+        values = organization.new_user_values(username, unusable_password(), address, False, display_name or address)
     except InvalidArgument as error:  # an address that is not a valid user name
         raise ImportFailure("no customer account could be made for %s: %s" % (address, error.message)) from None
+    return organization.insert_customer(connection, values, lookups.role_ids)
 
 
 @dataclass
@@ -433,51 +450,36 @@ class _Prepared:
     """A pending row read and parsed, and its providers asked, outside any
     transaction: what its import transaction needs."""
     row_id: int
+    account_id: int | None
     file_name: str
     path: Path
     parsed: Parsed
-    consulted: bool
-    start: object  # ticket_start.TicketStart or None
+    consulted: bool = False
+    start: object = None  # ticket_start.TicketStart or None
     status: str = ""  # once imported in a commit group: the row's new status, if the group commits
 
 
-def import_row(runtime, row_id: int, now: dt.datetime | None = None, down: _ProvidersDown | None = None) -> str:
-    """Import one pending row; returns its new status ("imported", "failed",
-    "refused", "pending" when it waits for a provider, or "" when it was no
-    longer pending). ``down``: the run's provider failure so far."""
-    now = now or utcnow()
-    with runtime.db.transaction(writes=False) as session:
-        row = session.get(IncomingMessage, row_id)
-        if row is None or row.status != "pending":
-            return ""
-        file_name = row.file_name
-        principal = system_principal(session, SYSTEM_NAME)
-    prepared = _prepare(runtime, row_id, file_name, now, down or _ProvidersDown())
-    if not isinstance(prepared, _Prepared):
-        return prepared
-    return _import_prepared(runtime, prepared, now, principal)
-
-
-def _prepare(runtime, row_id: int, file_name: str, now, down: _ProvidersDown) -> "_Prepared | str":
+def _prepare(runtime, row_id: int, account_id: int | None, file_name: str, now,
+             down: _ProvidersDown) -> "_Prepared | str":
     """Read, parse and consult the providers about one row, outside any
     transaction: the _Prepared message, or the row's new status when it
     ends here (failed, refused, waiting for the providers)."""
     path = runtime.data.email / file_name
     try:
         raw = path.read_bytes()
-        parsed = parse(raw)
+        prepared = _Prepared(row_id, account_id, file_name, path, parse(raw))
     except (OSError, Unreadable) as error:
         reason = str(error) if isinstance(error, Unreadable) else "the file cannot be read: %s" % error
         _fail(runtime, row_id, reason, move=path)
         return "failed"
 
     try:
-        consulted, start = _consult(runtime, row_id, parsed, down)
+        prepared.consulted, prepared.start = _consult(runtime, prepared, now, down)
     except ImportFailure as failure:
         _fail(runtime, row_id, str(failure))
         return "failed"
     except ticket_start.ProviderDeclined as declined:
-        return _refuse(runtime, row_id, parsed, declined, now)
+        return _refuse(runtime, prepared, declined, now)
     except OperationError as failure:
         if not _is_provider_failure(failure):
             _fail(runtime, row_id, failure.message)
@@ -485,62 +487,74 @@ def _prepare(runtime, row_id: int, file_name: str, now, down: _ProvidersDown) ->
         fresh = down.failure is None
         down.failure = failure
         return _wait_for_providers(runtime, row_id, failure, now, counts=fresh)
-    return _Prepared(row_id, file_name, path, parsed, consulted, start)
+    return prepared
 
 
-def _import_prepared(runtime, prepared: _Prepared, now, principal, keep_raw: bool = True) -> str:
+# Run on the driver (stws.db.prepared), as are the writes of a new ticket.
+_CLAIM = PreparedStatement(
+    update(IncomingMessage.__table__)
+    .where(IncomingMessage.id == bindparam("row"), IncomingMessage.status == "pending")
+    .values(status="imported", date_imported_utc=bindparam("now"), attempts=IncomingMessage.attempts + 1,
+            last_error=""))
+_SET_TICKET = PreparedStatement(
+    update(IncomingMessage.__table__).where(IncomingMessage.id == bindparam("row"))
+    .values(ticket_id=bindparam("ticket")))
+_INSERT_AUTO_RESPONSE = PreparedInsert(AutoResponse.__table__)
+
+
+def _import_prepared(runtime, prepared: _Prepared, now, principal, keep_raw: bool = True,
+                     lookups: Lookups | None = None) -> str:
     """The import transaction of one prepared row (in a commit group: its
     savepoint), acting as ``principal``; the row's new status. The outcome
     is logged and (``keep_raw``) the file moved to the raw-content folder
-    only once that is committed."""
+    only once that is committed. ``lookups``: the commit group's (else read
+    for this row alone).
+
+    A new ticket is written on the driver (no ORM session); a reply and
+    attachments go through the ORM domain functions."""
     from stws.domain.tickets import conversation, core
 
     row_id, parsed, file_name = prepared.row_id, prepared.parsed, prepared.file_name
     try:
-        with runtime.db.transaction() as session:
-            claimed = session.execute(
-                update(IncomingMessage).where(IncomingMessage.id == row_id, IncomingMessage.status == "pending")
-                .values(status="imported", date_imported_utc=now, attempts=IncomingMessage.attempts + 1,
-                        last_error="")
-                .execution_options(synchronize_session=False))
-            if claimed.rowcount != 1:
+        with runtime.db.unit_of_work() as unit:
+            connection = unit.connection
+            if _CLAIM.execute(connection, {"row": row_id, "now": now}) != 1:
                 return ""
-            row = session.get(IncomingMessage, row_id)
-            call = Context.in_session(session, principal, runtime)
-            ticket = _ticket_to_reply_to(session, parsed)
+            known = lookups or Lookups.load(connection, now)
+            call = Context(principal, runtime, unit=unit)
+            ticket_id = reply_target(connection, parsed)
             body = parsed.text if parsed.text.strip() else (parsed.html if parsed.html.strip() else "(no text)")
             is_html = not parsed.text.strip() and bool(parsed.html.strip())
-            if ticket is not None:
+            if ticket_id is not None:
+                ticket = call.session.get(Ticket, ticket_id)
                 message = conversation.add_message(
                     call, ticket, from_address=parsed.sender, to_address=None, cc_address=None,
                     subject=parsed.subject or None, body=body, is_html=is_html, to_customer=False,
-                    send_email=False)
-                _store_message_details(message, parsed, file_name)
-                customer_id = message.from_user_id
+                    send_email=False, message_fields=_message_details(parsed, file_name))
+                call.session.flush()  # before the statements that follow on the driver
+                number, message_id, customer_id = ticket.ticket_number, message.id, message.from_user_id
                 kind = "reply"
             else:
-                account, customer = _new_ticket_account(call, row, parsed)
+                account, customer_id = _new_ticket_account(connection, known, prepared.account_id, parsed)
                 if not prepared.consulted and any(ticket_start.enabled(runtime)):
                     raise _ConsultFirst()
-                if customer is None:
-                    customer = create_customer(call, parsed.sender, parsed.sender_name)
+                if customer_id is None:
+                    customer_id = create_customer(connection, known, parsed.sender, parsed.sender_name)
                 start = prepared.start
                 created = core.create_ticket(
                     call, department_id=start.department_id if start else account.department_id, group_id=None,
                     agent_id=None, customer_address=parsed.sender, subject=parsed.subject, body=body,
-                    is_html=is_html, direction=core.INCOMING, status_id=core.ACTIVE, customer_id=customer.id)
+                    is_html=is_html, direction=core.INCOMING, status_id=core.ACTIVE, customer_id=customer_id,
+                    message_fields=_message_details(parsed, file_name))
                 ticket_start.record(call, created.id, start)
-                ticket, message = created.ticket, created.message
-                _store_message_details(message, parsed, file_name)
-                customer_id = ticket.customer_id
+                ticket_id, number, message_id = created.id, created.ticket_number, created.message_id
                 kind = "new ticket"
-            session.flush()
-            _attach(call, ticket, message, parsed, customer_id)
+            if parsed.attachments:
+                _attach(call, ticket_id, message_id, parsed, customer_id)
             responded = ""
             if kind == "new ticket":
-                responded = _auto_respond(call, ticket, parsed, now)
-            row.ticket_id = ticket.id
-            number = ticket.ticket_number
+                responded = _auto_respond(call, created, parsed, now, known)
+            _SET_TICKET.execute(connection, {"row": row_id, "ticket": ticket_id})
     except _ConsultFirst:
         return ""
     except ImportFailure as failure:
@@ -584,28 +598,30 @@ def _keep_raw(runtime, paths: list) -> None:
         error_log.warning("Email import: could not fsync %s: %s", target, error)
 
 
-def _auto_respond(call, ticket, parsed: Parsed, now) -> str:
-    session = call.session
-    department = session.get(Department, ticket.department_id)
+def _auto_respond(call, created, parsed: Parsed, now, lookups: Lookups) -> str:
+    """The department's auto-responder for the new ticket ``created``
+    (``core.NewTicket``) unless automated mail or the cap forbid it; what
+    happened, for the log."""
+    from stws.domain.tickets import core
+
+    department = created.department
     if not department.auto_responder_enabled:
         return ""
-    reason = automated_reason(session, parsed)
-    if not reason and not under_auto_response_cap(session, parsed.sender, now):
-        reason = "the hourly cap of auto-responses to %s was reached" % parsed.sender
+    reason = no_auto_response(call.connection, parsed, lookups)
     if reason:
-        from stws.domain.tickets import core
-
-        core.record_event(call, ticket, "AutoResponderSkipped", "No auto-responder: %s" % reason)
+        core.insert_events(call, [core.event_row(call, created.id, "AutoResponderSkipped",
+                                                 "No auto-responder: %s" % reason)])
         return "; no auto-responder (%s)" % reason
-    send_auto_responder(call, ticket, department)
-    session.add(AutoResponse(recipient=parsed.sender.lower(), date_sent_utc=now))
+    send_auto_responder(call, created, department)
+    _INSERT_AUTO_RESPONSE.insert(call.connection, {"recipient": parsed.sender.lower(), "date_sent_utc": now})
     return "; auto-responder queued"
 
 
-def _refuse(runtime, row_id: int, parsed: Parsed, declined, now) -> str:
+def _refuse(runtime, prepared: _Prepared, declined, now) -> str:
     """A provider declined the new ticket: the row is marked refused with
     the reason (its file stays in the email folder), and the sender is told
     when the auto-responder rules allow."""
+    row_id, parsed = prepared.row_id, prepared.parsed
     reason = "refused by the %s: %s" % ("ticket provider" if declined.provider == ticket_start.TICKET
                                         else "custom field provider", declined.message)
     with runtime.db.transaction() as session:
@@ -616,23 +632,24 @@ def _refuse(runtime, row_id: int, parsed: Parsed, declined, now) -> str:
             .execution_options(synchronize_session=False))
         if refused.rowcount != 1:
             return ""
-        told = _tell_sender(session, session.get(IncomingMessage, row_id), parsed, declined.message, now)
+        told = _tell_sender(session, prepared, declined.message, now)
     pop_log.warning("incoming message %d (%s from %s) not imported: %s%s", row_id,
                     parsed.message_id or "no Message-ID", parsed.sender, reason, told)
     return "refused"
 
 
-def _tell_sender(session, row, parsed: Parsed, text: str, now) -> str:
+def _tell_sender(session, prepared: _Prepared, text: str, now) -> str:
     """Queue ``text`` to the sender of a refused message, by the
     auto-responder's rules (its department's auto-responder on, not to
     automated mail, under the hourly cap); what happened, for the log."""
-    account = session.get(PopAccount, row.account_id) if row.account_id else None
+    parsed = prepared.parsed
+    connection = session.connection()
+    lookups = Lookups.load(connection, now)
+    account = lookups.accounts.get(prepared.account_id) if prepared.account_id else None
     department = session.get(Department, account.department_id) if account else None
     if department is None or not department.auto_responder_enabled:
         return "; the sender was not told (no auto-responder)"
-    reason = automated_reason(session, parsed)
-    if not reason and not under_auto_response_cap(session, parsed.sender, now):
-        reason = "the hourly cap of auto-responses to %s was reached" % parsed.sender
+    reason = no_auto_response(connection, parsed, lookups)
     if reason:
         return "; the sender was not told (%s)" % reason
     sender = sender_address(session, department)
@@ -708,55 +725,56 @@ def import_pending(runtime, now: dt.datetime | None = None, batch_size: int = BA
     many were handled.
 
     First every row is read, parsed and its providers asked, outside any
-    transaction; then the rows are imported, on SQLite several per commit
+    transaction; then the rows are imported, several per commit
     (``_import_in_groups``)."""
     now = now or utcnow()
     with runtime.db.transaction(writes=False) as session:
-        rows = session.execute(select(IncomingMessage.id, IncomingMessage.file_name).where(
-            IncomingMessage.status == "pending",
-            or_(IncomingMessage.next_attempt_utc.is_(None), IncomingMessage.next_attempt_utc <= now))
-            .order_by(IncomingMessage.id).limit(batch_size)).all()
+        rows = session.execute(select(IncomingMessage.id, IncomingMessage.account_id, IncomingMessage.file_name)
+                               .where(IncomingMessage.status == "pending",
+                                      or_(IncomingMessage.next_attempt_utc.is_(None),
+                                          IncomingMessage.next_attempt_utc <= now))
+                               .order_by(IncomingMessage.id).limit(batch_size)).all()
         principal = system_principal(session, SYSTEM_NAME) if rows else None
     handled, down, ready = 0, _ProvidersDown(), []
-    for row_id, file_name in rows:
-        prepared = _guarded(runtime, row_id, _prepare, runtime, row_id, file_name, now, down)
+    for row_id, account_id, file_name in rows:
+        prepared = _guarded(runtime, row_id, _prepare, runtime, row_id, account_id, file_name, now, down)
         if isinstance(prepared, _Prepared):
             ready.append(prepared)
         elif prepared not in ("", "pending"):
             handled += 1
-    if runtime.db.is_sqlite:
-        return handled + _import_in_groups(runtime, ready, now, principal)
-    return handled + sum(_counts(_guarded(runtime, p.row_id, _import_prepared, runtime, p, now, principal))
-                         for p in ready)
+    return handled + _import_in_groups(runtime, ready, now, principal)
 
 
-# Imports that share one SQLite commit (and its fsync): at most this many,
-# or this much work, so that the write lock is never held long from the
-# SOAP writes waiting for it. A new ticket's transaction is a few ms of
-# CPU, its commit alone about as much again plus the fsync.
+# Imports that share one commit (and its fsync): at most this many, or this
+# much work, so that the write lock (SQLite's; on PostgreSQL the locks of
+# the rows a batch writes) is never held long from the SOAP writes waiting
+# for it. A new ticket's transaction is about a millisecond of CPU, its
+# commit alone about as much again plus the fsync.
 GROUP_MESSAGES = 50
 GROUP_SECONDS = 0.25
 
 
 def _import_in_groups(runtime, ready: list, now, principal) -> int:
-    """Import the prepared rows in SQLite commit groups (stws.db.engine
+    """Import the prepared rows in commit groups (stws.db.engine
     ``group_commit``): each row's transaction is a savepoint, so one that
-    fails is undone alone (and marked failed); the group commits once. Its
-    files move and its outcomes are logged after that commit. If the group
-    itself fails, nothing of it was committed, and its rows are imported
-    again one by one: none is lost or imported twice. ``principal``: who
-    acts (the run's system principal)."""
+    fails is undone alone (and marked failed); the group commits once. What
+    is the same for all rows is read once per group (``Lookups``). Its files move
+    (one directory fsync) and its outcomes are logged after that commit. If
+    the group itself fails, nothing of it was committed, and its rows are
+    imported again one by one: none is lost or imported twice.
+    ``principal``: who acts (the run's system principal)."""
     handled, queue = 0, list(reversed(ready))
     while queue:
         members = []
         try:
-            with runtime.db.group_commit():
+            with runtime.db.group_commit() as group:
                 began = time.monotonic()
+                lookups = Lookups.load(group.connection, now)
                 while queue and len(members) < GROUP_MESSAGES and time.monotonic() - began < GROUP_SECONDS:
                     prepared = queue.pop()
                     members.append(prepared)
                     prepared.status = _guarded(runtime, prepared.row_id, _import_prepared, runtime, prepared, now,
-                                               principal, False)
+                                               principal, False, lookups)
         except Exception:  # noqa: BLE001 - the group's rows are still pending: each on its own
             error_log.exception("Email import: a commit group of %d messages failed; importing them one by one",
                                 len(members))

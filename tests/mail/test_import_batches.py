@@ -18,7 +18,7 @@ from sqlalchemy import func, select
 from twisted.internet.threads import deferToThread
 
 from mail.pop_server import add_pop_account, import_all, incoming_rows, make_mail
-from stws.db.models import IncomingMessage, Ticket, TicketMessage, User
+from stws.db.models import AutoResponse, Department, IncomingMessage, OutgoingMessage, Ticket, TicketMessage, User
 from stws.mail import pop
 
 REPO = Path(__file__).resolve().parents[2]
@@ -37,6 +37,10 @@ while importer.import_pending(runtime, batch_size=int(sys.argv[3])):
     pass
 print("done", flush=True)
 """
+# The same, dying (as if killed) when a commit group has committed, before
+# its files are moved to the raw-content folder.
+CRASH_BEFORE_MOVE = CHILD.replace('print("ready"', 'importer._keep_raw = lambda *_: os._exit(3)\nprint("ready"').replace(
+    "import sys\n", "import os\nimport sys\n", 1)
 
 
 def customer_messages(runtime, message_ids) -> dict:
@@ -77,6 +81,48 @@ async def test_messages_of_one_run_that_depend_on_each_other(server):
     assert (runtime.data.failed_emails / rows[ids[2]].file_name).exists()
     # A second run finds nothing left to do.
     assert await import_all(runtime) == 0
+
+
+async def test_a_message_failing_in_its_savepoint_leaves_the_others_of_its_commit(server):
+    """A message that fails after its transaction wrote a customer account,
+    a ticket and an auto-response (a bad attachment name) is undone alone:
+    the messages before and after it in the same commit group are imported
+    once, and the next message of the same new sender gets one account (the
+    undone one is gone with its savepoint, and nothing points to it)."""
+    runtime = server.runtime
+    account_id = add_pop_account(runtime, 110)
+    with runtime.db.transaction() as session:
+        department = session.get(Department, 1)
+        department.auto_responder_enabled = True
+        department.email_address = "support@helpdesk.example"
+    first = make_mail(sender="ann@example.com", subject="First", message_id="<ann.1@example.com>")
+    bad = make_mail(sender="Bob <bob@example.com>", subject="Logs", message_id="<bob.1@example.com>",
+                    attachments=[("../etc/passwd", b"x" * 10, "text", "plain")])
+    again = make_mail(sender="Bob <bob@example.com>", subject="Logs, again", message_id="<bob.2@example.com>")
+    reply = make_mail(sender="ann@example.com", subject="Re: First", message_id="<ann.2@example.com>",
+                      headers={"In-Reply-To": "<ann.1@example.com>"})
+    ids = [pop.store_message(runtime, account_id, raw) for raw in (first, bad, again, reply)]
+
+    assert await import_all(runtime) == 4
+
+    rows = {row.id: row for row in incoming_rows(runtime)}
+    assert [rows[i].status for i in ids] == ["imported", "failed", "imported", "imported"]
+    assert "file name" in rows[ids[1]].last_error and rows[ids[1]].ticket_id is None
+    assert rows[ids[0]].ticket_id == rows[ids[3]].ticket_id
+    assert customer_messages(runtime, ["<ann.1@example.com>", "<bob.1@example.com>", "<bob.2@example.com>",
+                                       "<ann.2@example.com>"]) == {
+        "<ann.1@example.com>": 1, "<bob.2@example.com>": 1, "<ann.2@example.com>": 1}
+    with runtime.db.transaction(writes=False) as session:
+        assert session.scalar(select(func.count()).select_from(Ticket)) == 2
+        bobs = session.scalars(select(User.id).where(User.email == "bob@example.com")).all()
+        assert len(bobs) == 1
+        assert session.get(Ticket, rows[ids[2]].ticket_id).customer_id == bobs[0]
+        # One auto-response per new ticket that stayed: the undone one's went with it.
+        assert sorted(session.scalars(select(OutgoingMessage.recipients))) == ["ann@example.com", "bob@example.com"]
+        assert sorted(session.scalars(select(AutoResponse.recipient))) == ["ann@example.com", "bob@example.com"]
+    for row_id in (ids[0], ids[2], ids[3]):
+        assert (runtime.data.raw_content / rows[row_id].file_name).exists()
+    assert (runtime.data.email / rows[ids[1]].file_name).exists()  # kept, retryable
 
 
 def imported_and_stored(runtime, message_ids):
@@ -154,3 +200,37 @@ async def test_kill_9_during_batched_imports_imports_each_message_once(server):
     # No file lost: each in raw content, or still in the email folder when a kill came between commit and move.
     for row in rows:
         assert (runtime.data.raw_content / row.file_name).exists() or (runtime.data.email / row.file_name).exists()
+
+
+async def test_a_crash_after_the_commit_and_before_the_move_imports_nothing_twice(server):
+    """The files of a committed group move after its commit: a process that
+    dies in between leaves them in the email folder with their rows
+    imported; the next run imports nothing again, and no file is lost."""
+    runtime = server.runtime
+    account_id = add_pop_account(runtime, 110)
+    raws = [make_mail(sender="person%d@example.com" % index, subject="Question %d" % index,
+                      message_id="<moved.%d@example.com>" % index) for index in range(12)]
+    for raw in raws:
+        pop.store_message(runtime, account_id, raw)
+    database = runtime.db.engine.url.render_as_string(hide_password=False)
+
+    child = await deferToThread(subprocess.run, [sys.executable, "-c", CRASH_BEFORE_MOVE, str(runtime.data.root),
+                                                 database, "100"],
+                                cwd=REPO, capture_output=True, text=True, timeout=120,
+                                env=dict(os.environ, PYTHONPATH=str(REPO)))
+    assert child.returncode == 3, child.stderr
+
+    rows = incoming_rows(runtime)
+    # The first group committed (a group may stop short of all 12 on a slow machine), and nothing moved.
+    committed = [row for row in rows if row.status == "imported"]
+    assert committed and {row.status for row in rows} <= {"imported", "pending"}
+    assert all((runtime.data.email / row.file_name).exists() for row in rows)
+    assert await import_all(runtime) == len(rows) - len(committed)
+    rows = incoming_rows(runtime)
+    assert {row.status for row in rows} == {"imported"}
+    message_ids = [row.dedupe_key for row in rows]
+    assert customer_messages(runtime, message_ids) == {message_id: 1 for message_id in message_ids}
+    with runtime.db.transaction(writes=False) as session:
+        assert session.scalar(select(func.count()).select_from(Ticket)) == 12
+    # The crashed group's files are still in the email folder (where readers look too), the others moved.
+    assert all((runtime.data.email / row.file_name).exists() for row in committed)

@@ -292,9 +292,11 @@ def _author(call, ticket: Ticket, user_id: int | None, to_customer: bool, from_a
 def add_message(call, ticket: Ticket, *, from_address: str | None, to_address: str | None,
                 cc_address: str | None, subject: str | None, body: str | None, is_html: bool,
                 to_customer: bool, send_email: bool, received: dt.datetime | None = None,
-                user_id: int | None = None) -> TicketMessage:
+                user_id: int | None = None, message_fields: dict | None = None) -> TicketMessage:
     """Add a reply to the customer (``to_customer``) or a message from the
-    customer to ``ticket``; see the module docstring."""
+    customer to ``ticket``; see the module docstring. ``message_fields``:
+    more columns of the message (the email import's headers, bodies and raw
+    file), written with it."""
     core.require_changeable(call, ticket)
     check_date(ticket, received, "dateMessageReceived")
     if not (body or "").strip():
@@ -321,11 +323,12 @@ def add_message(call, ticket: Ticket, *, from_address: str | None, to_address: s
     latest = latest_message_date(call.session, ticket)
     is_latest = latest is None or when >= latest
     text, markup = core.message_bodies(body, is_html)
-    message = TicketMessage(
+    columns = dict(
         ticket_id=ticket.id, direction=core.OUTGOING if to_customer else core.INCOMING,
         from_user_id=author.id if author else None, from_address=sender, to_address=", ".join(recipients),
         cc_address=", ".join(copies), subject=subject, body_text=text, body_html=markup, date_received_utc=when,
     )
+    message = TicketMessage(**{**columns, **(message_fields or {})})
     call.session.add(message)
     call.session.flush()
 

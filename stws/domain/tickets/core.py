@@ -511,8 +511,12 @@ def insert_message(connection, **values) -> int:
 def create_ticket(call, *, department_id: int, group_id: int | None, agent_id: int | None,
                   customer_address: str, subject: str, body: str, is_html: bool, direction: int,
                   status_id: int, opened: dt.datetime | None = None, idle_start: dt.datetime | None = None,
-                  first_message: dt.datetime | None = None, customer_id: int | None = None) -> NewTicket:
+                  first_message: dt.datetime | None = None, customer_id: int | None = None,
+                  message_fields: dict | None = None) -> NewTicket:
     """Create a ticket and its first message, assigned or queued, with its history.
+
+    ``message_fields``: more columns of the first message (the email
+    import's headers, bodies and raw file), written with it.
 
     Written with prebuilt Core statements on the call's connection (ORM
     entities, flushes and the session itself were most of the cost of a new
@@ -560,13 +564,14 @@ def create_ticket(call, *, department_id: int, group_id: int | None, agent_id: i
     number = ticket_number(number_prefix, ticket_id)
     _SET_NUMBER.execute(connection, {"ticket": ticket_id, "number": number})
     text, markup = message_bodies(body, is_html)
-    message_id = insert_message(
-        connection, ticket_id=ticket_id, direction=direction, subject=subject, body_text=text, body_html=markup,
+    message = dict(
+        ticket_id=ticket_id, direction=direction, subject=subject, body_text=text, body_html=markup,
         from_user_id=call.principal.user_id if direction == OUTGOING else customer_id,
         from_address=address if direction == INCOMING else "",
         to_address=address if direction == OUTGOING else "",
         date_received_utc=first_message, is_first_message=True,
     )
+    message_id = insert_message(connection, **{**message, **(message_fields or {})})
     events = [event_row(call, ticket_id, "Created", "Ticket created in %s / %s" % (department.name, group.name),
                         "from %s" % address if direction == INCOMING else "to %s" % address, now)]
     if assignee:
