@@ -77,8 +77,24 @@ reads the few unindexed rows, through the indexes on ``is_indexed``
 searches are slower until the thread has caught up.
 
 Who sees what: agents search subjects, messages and notes; customers only
-subjects and messages that are not drafts. The condition is one ``tickets.id
-IN (...)`` subquery, combined with the other criteria in one SQL query.
+subjects and messages that are not drafts.
+
+Who drives (``plan_text``): a search first counts the matching documents,
+up to ``MANY_DOCUMENTS`` (the index yields them one at a time, so this
+costs 0.1-0.5 ms). Fewer: the index drives, ``matching_ids``: every
+matching document is read, mapped to its ticket, and the condition is one
+``tickets.id IN (...)`` beside the other criteria (a rare word: under a
+millisecond). As many or more: the list drives, ``ticket_matches``: the
+tickets the other criteria select are walked in the list's own order (its
+index, as without Text) and each one's documents tested, until the page
+is full, so a word in one ticket of six fills a page of 20 after about 120
+tickets, however many match elsewhere (reading every match first cost
+0.35-0.7 s at 1,000,000 tickets). A text common in the index but rare in
+the list (a word found often, searched within one address or group) is
+bounded: the walk stops after a number of candidates
+(``search.CANDIDATES_PER_ROW``) and the index drives after all. Both
+shapes find the same tickets in the same order (tests/workers/test_indexing.py
+runs the searching tests with each).
 """
 from __future__ import annotations
 
@@ -165,13 +181,18 @@ def fts5_query(text: str | None) -> str | None:
 
 def tsquery(text: str | None) -> str | None:
     """A tsquery (cast, not parsed by a configuration): every word a required prefix; None if none."""
+    return " & ".join(_prefix_lexemes(text)) or None
+
+
+def _prefix_lexemes(text: str | None) -> list[str]:
+    """The words of ``text`` as tsquery prefix lexemes, each once, in order."""
     lexemes = []
     for term in terms(text):
         for word in words(term):
             if word not in lexemes:
                 lexemes.append(word)
     # Words hold letters and digits only; quoting is belt and braces.
-    return " & ".join("'%s':*" % w.replace("\\", "\\\\").replace("'", "''") for w in lexemes) or None
+    return ["'%s':*" % w.replace("\\", "\\\\").replace("'", "''") for w in lexemes]
 
 
 # --------------------------------------------------------------- documents
@@ -538,11 +559,16 @@ def ticket_matches(dialect_name: str, parts: int, include_notes: bool, ticket_id
     def matched(item_id, kind):
         return (index.c.id == cast(item_id, BigInteger) * KINDS + kind) & _tsquery_match()
 
-    tests = [exists(select(literal(1)).select_from(index).where(matched(ticket_id, KIND_TICKET))),
-             exists(messages.join_from(TicketMessage, index, matched(TicketMessage.id, KIND_MESSAGE)))]
+    # One EXISTS over a UNION ALL: tested row by row, stopping at the first
+    # match. (Separate EXISTS under an OR PostgreSQL turns into hashed
+    # subplans: every match read once per search, the very cost avoided here.)
+    tests = [select(literal(1)).select_from(index).where(matched(ticket_id, KIND_TICKET)),
+             messages.with_only_columns(literal(1)).join_from(TicketMessage, index,
+                                                              matched(TicketMessage.id, KIND_MESSAGE))]
     if notes is not None:
-        tests.append(exists(notes.join_from(TicketComment, index, matched(TicketComment.id, KIND_NOTE))))
-    return or_(*tests, unindexed)
+        tests.append(notes.with_only_columns(literal(1)).join_from(TicketComment, index,
+                                                                   matched(TicketComment.id, KIND_NOTE)))
+    return or_(exists(union_all(*tests)), unindexed)
 
 
 # --------------------------------------------------------------- who drives
@@ -565,30 +591,50 @@ class TextPlan:
     params: dict
 
 
-_count_documents = {
-    "sqlite": PreparedQuery(select(func.count().label("documents")).select_from(
-        select(literal(1)).select_from(fts_table).where(_fts_match())
-        .limit(bindparam("cap", type_=Integer)).subquery())),
-    "postgresql": PreparedQuery(select(func.count().label("documents")).select_from(
-        select(literal(1)).select_from(search_table).where(_tsquery_match())
-        .limit(bindparam("cap", type_=Integer)).subquery())),
-}
+# SQLite: how many documents match, counted up to ``cap``.
+_count_documents = PreparedQuery(select(func.count().label("documents")).select_from(
+    select(literal(1)).select_from(fts_table).where(_fts_match()).limit(bindparam("cap", type_=Integer)).subquery()))
 
 
 def plan_text(connection, text: str) -> TextPlan:
     """Decide who drives the search of ``text`` (which has a term) as a
-    planner would, from how many documents match it: counted up to
-    ``MANY_DOCUMENTS`` (0.1-0.5 ms: the index yields them one by one, and
-    the count stops there). ``connection``: the call's Core connection."""
+    planner would, from how many documents match it (``connection``: the
+    call's Core connection):
+
+    - SQLite: counted, up to ``MANY_DOCUMENTS`` (0.1-0.5 ms: FTS5 yields
+      the matches of whole words one by one, and the count stops there);
+    - PostgreSQL: the planner's own estimate for the least common of its
+      words (EXPLAIN, from its statistics of ticket_search: ~0.2 ms a word).
+      Counting costs more there: with a LIMIT the planner reads the table
+      until it has found enough (10-70 ms for a common word), and its
+      estimate for several words together assumes they are independent,
+      which common phrases are not ("website down": 5,800 estimated,
+      33,000 found)."""
     dialect_name = connection.dialect.name
     params = text_parameters(dialect_name, text)
     if dialect_name == "sqlite":
         spelled = _spelled_out(connection, text)
         if spelled is not None:
             params["text_query"] = spelled
-    probe = _count_documents["sqlite" if dialect_name == "sqlite" else "postgresql"]
-    count = probe.first(connection, {"text_query": params["text_query"], "cap": MANY_DOCUMENTS})[0]
+        count = _count_documents.first(connection, {"text_query": params["text_query"], "cap": MANY_DOCUMENTS})[0]
+    else:
+        count = _estimated_documents(connection, text)
     return TextPlan(count >= MANY_DOCUMENTS, params)
+
+
+def _estimated_documents(connection, text: str) -> int:
+    """PostgreSQL: the planner's estimate of the documents holding the least common word of ``text``."""
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        estimates = []
+        for lexeme in _prefix_lexemes(text):
+            # Never a prepared statement: a generic plan would estimate without the word.
+            cursor.execute("EXPLAIN (FORMAT JSON) SELECT 1 FROM ticket_search WHERE document @@ %s::tsquery",
+                           (lexeme,), prepare=False)
+            estimates.append(cursor.fetchone()[0][0]["Plan"]["Plan Rows"])
+    finally:
+        cursor.close()
+    return min(estimates)
 
 
 # SQLite: the words of the index, one row each (FTS5's fts5vocab, a virtual

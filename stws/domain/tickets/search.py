@@ -58,7 +58,9 @@ run on the driver (``stws.db.prepared``), without an ORM session. Text
 too: its shape is how many substring parts the fallback looks for and
 whether notes count (``fulltext.text_form``), its words are parameters
 (a rare word's search went from ~4 ms of CPU, most of it building the
-statement, to ~0.3 ms).
+statement, to ~0.3 ms). A Text found in many documents has a statement of
+its own in which the list drives (``fulltext.plan_text`` decides per search;
+``_prepared_search``), with a bounded walk (``run_search``).
 """
 from __future__ import annotations
 
