@@ -416,14 +416,20 @@ def set_columns(runtime, ticket_id, **values):
 
 
 def test_the_list_drives_when_the_words_are_in_many_documents(runtime, desk, monkeypatch):
-    monkeypatch.setattr(fulltext, "MANY_DOCUMENTS", 4)
-    common = [new_ticket(runtime, "Website down %d" % i, "The website is down") for i in range(2)]
+    monkeypatch.setattr(fulltext, "MANY_DOCUMENTS", 10)
+    common = [new_ticket(runtime, "Website down %d" % i, "The website is down") for i in range(10)]
     rare = new_ticket(runtime, "Printer", "Paper jam, see the website")
     run_job(runtime)
-    assert plan(runtime, "website").list_drives  # 5 documents
-    assert plan(runtime, "web").list_drives  # a prefix of them
+    if not runtime.db.is_sqlite:  # the planner's estimates come from its statistics
+        with runtime.db.transaction() as session:
+            session.execute(text("ANALYZE ticket_search"))
+    assert plan(runtime, "website").list_drives  # 21 documents
+    if runtime.db.is_sqlite:  # PostgreSQL estimates a prefix from statistics a few rows barely fill
+        assert plan(runtime, "web").list_drives  # a prefix of them
+    assert plan(runtime, "website down").list_drives  # 20
     assert not plan(runtime, "printer").list_drives  # 2
-    assert not plan(runtime, "website paper").list_drives  # 1 (every word in one document)
+    # SQLite counts 1 (both words in one document), PostgreSQL's least common word is in 1.
+    assert not plan(runtime, "website paper").list_drives
 
     def statement(words):
         return as_caller(runtime, desk.admin, lambda call: str(search.search_statement(
