@@ -12,11 +12,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 
 
-def start(work: Path, seconds: float = 30.0) -> tuple[subprocess.Popen, int, Path]:
-    """(the sink's process, its port, its record) once it listens; its files go in ``work``."""
+def start(work: Path, seconds: float = 30.0, pipelining: bool = True) -> tuple[subprocess.Popen, int, Path]:
+    """(the sink's process, its port, its record) once it listens; its files go in ``work``.
+    It offers PIPELINING, as Postfix, Exim and Dovecot's submission do, unless told not to."""
     port_file, record = work / "smtp.port", work / "smtp-received.jsonl"
-    sink = subprocess.Popen([sys.executable, str(REPO / "tests" / "mail" / "smtp_server.py"), "--port-file",
-                             str(port_file), "--record", str(record)], stdout=subprocess.DEVNULL)
+    command = [sys.executable, str(REPO / "tests" / "mail" / "smtp_server.py"), "--port-file", str(port_file),
+               "--record", str(record)] + (["--pipelining"] if pipelining else [])
+    sink = subprocess.Popen(command, stdout=subprocess.DEVNULL)
     deadline = time.monotonic() + seconds
     while not port_file.exists() or not port_file.read_text().strip():
         if time.monotonic() > deadline or sink.poll() is not None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
 import threading
 import uuid
 from pathlib import Path
@@ -23,7 +24,14 @@ class _UtcFormatter(logging.Formatter):
 
 
 class DailyFileHandler(logging.Handler):
-    """Appends to ``<directory>/<kind>-<UTC date>.log``, switching at midnight."""
+    """Appends to ``<directory>/<kind>-<UTC date>.log``, switching at midnight.
+
+    The file can be deleted while it is open: by Log Files > Delete, on this
+    node or on another one sharing the data directory. Writing on into the
+    deleted file would lose every line until midnight, so each write checks
+    (one stat, as logging.handlers.WatchedFileHandler does) that the name
+    still leads to the open file, and opens it anew when not.
+    """
 
     def __init__(self, directory: Path, kind: str):
         super().__init__()
@@ -31,6 +39,8 @@ class DailyFileHandler(logging.Handler):
         self.kind = kind
         self._date = None
         self._stream = None
+        self._identity = None  # (device, inode) of the open file
+        self._open_path = ""  # its name, as a str: stat() of a str is the quick one
         self._file_lock = threading.Lock()
         self.setFormatter(_UtcFormatter(_FORMAT, "%Y-%m-%dT%H:%M:%S"))
 
@@ -42,15 +52,26 @@ class DailyFileHandler(logging.Handler):
             line = self.format(record) + "\n"
             today = dt.datetime.now(dt.timezone.utc).date()
             with self._file_lock:
-                if today != self._date or self._stream is None:
+                if today != self._date or self._stream is None or self._gone():
                     if self._stream is not None:
                         self._stream.close()
-                    self._stream = open(self.path_for(today), "a", encoding="utf-8")
+                    self._open_path = str(self.path_for(today))
+                    self._stream = open(self._open_path, "a", encoding="utf-8")
+                    opened = os.fstat(self._stream.fileno())
+                    self._identity = (opened.st_dev, opened.st_ino)
                     self._date = today
                 self._stream.write(line)
                 self._stream.flush()
         except Exception:
             self.handleError(record)
+
+    def _gone(self) -> bool:
+        """Whether the open file is no longer the one its name leads to."""
+        try:
+            current = os.stat(self._open_path)
+        except FileNotFoundError:
+            return True
+        return (current.st_dev, current.st_ino) != self._identity
 
     def close(self):
         with self._file_lock:

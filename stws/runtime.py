@@ -44,8 +44,8 @@ class Runtime:
     write_groups: object = None
     # The WorkerService of this process, when it runs one (thread status).
     workers: object = None
-    # Errors written to the error log, held for the error emails that the
-    # Event Processing thread sends (stws.diagnostics.errormail).
+    # Errors written to this node's error log, held until the node hands
+    # them in for the error emails (stws.diagnostics.errormail).
     error_mail: ErrorCollector | None = None
     # The agent, department and group listings (stws.domain.directory).
     directory: DirectoryCache = field(default_factory=DirectoryCache)

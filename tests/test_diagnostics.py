@@ -3,6 +3,7 @@ logs, self-diagnostic, thread status and switches, log files."""
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import socket
 
 import pytest
@@ -11,6 +12,7 @@ import pytest_twisted
 from conftest import strings
 from stws.db.models import ThreadState
 from stws.errors import ResultCode
+from stws.logs import DailyFileHandler
 
 
 @pytest_twisted.async_fixture
@@ -169,3 +171,29 @@ async def test_log_files_list_read_delete(server, diag):
     assert not (logs / "pop-2026-01-03.log").exists() and not (logs / "smtp-2026-01-02.log").exists()
     missing = await diag.ReadLogFile(*server.admin, "pop-2026-01-03.log", 0, 100)
     assert missing.ResultCode == int(ResultCode.NOT_FOUND)
+
+
+async def test_lines_written_after_todays_log_file_was_deleted_are_kept_by_every_node(server, diag):
+    """Nodes share the data directory: today's error log deleted through one
+    node, the next lines of this node and of another one that had the file
+    open too are in the new file, not in the deleted one."""
+    logs = server.runtime.data.logs
+    other_node = DailyFileHandler(logs, "error")  # another process's handler of the same folder
+    log = logging.getLogger("stws.error")
+
+    def on_other_node(text):
+        other_node.handle(log.makeRecord("stws.error", logging.ERROR, __file__, 1, text, (), None))
+
+    try:
+        log.error("written before the delete")
+        on_other_node("the other node, before the delete")
+        name = "error-%s.log" % dt.datetime.now(dt.timezone.utc).date().isoformat()
+        result = await diag.DeleteLogFiles(*server.admin, strings(name))
+        assert result.Result, result.Message
+        log.error("written after the delete")
+        on_other_node("the other node, after the delete")
+        text = (logs / name).read_text()
+        assert "written after the delete" in text and "the other node, after the delete" in text
+        assert "before the delete" not in text
+    finally:
+        other_node.close()

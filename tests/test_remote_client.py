@@ -415,7 +415,7 @@ async def test_error_email_gets_one_entry_per_peer_and_kind(client):
         await failure_of(authenticate(client, second, peer="Second"))
     finally:
         logging.getLogger("stws.error").removeHandler(collector)
-    due = collector.take_due(dt.datetime.now(dt.timezone.utc)).due
+    due = collector.take().due
     assert sorted((entry.summary.split("]: ")[0] + "]", entry.count) for entry in due) == [
         ("Remote call Authenticate on First 100%% (%s) failed [unreachable]" % first, 2),
         ("Remote call Authenticate on Second (%s) failed [unreachable]" % second, 1)]

@@ -739,6 +739,41 @@ class ThreadState(Base):
     last_error_utc: Mapped[dt.datetime | None]
 
 
+class ErrorReport(Base):
+    """One distinct error of the error log, cluster-wide: its occurrences not
+    mailed yet and when it was last mailed (stws.diagnostics.errormail).
+    Every node hands in what it recorded; the Event Processing thread's
+    node mails what is due, so the once-a-minute limit holds for the
+    cluster, not per node."""
+
+    __tablename__ = "error_reports"
+    key_hash: Mapped[str] = mapped_column(String(64), primary_key=True)  # sha256 of errormail.error_key
+    level: Mapped[int] = mapped_column(Integer)
+    summary: Mapped[str] = mapped_column(String(200), default="")
+    first_text: Mapped[str] = mapped_column(Text, default="")  # of the first occurrence since the last email
+    first_seen_utc: Mapped[dt.datetime]
+    last_seen_utc: Mapped[dt.datetime]
+    last_message: Mapped[str] = mapped_column(Text, default="")
+    nodes: Mapped[str] = mapped_column(String(200), default="")  # where it occurred since the last email
+    pending: Mapped[int] = mapped_column(Integer, default=0)  # occurrences not mailed yet
+    # Other errors a node could not keep (its collector was full), told in this one's next email.
+    dropped_others: Mapped[int] = mapped_column(Integer, default=0)
+    last_sent_utc: Mapped[dt.datetime | None]
+
+
+class TicketTransferClaim(Base):
+    """A ticket being sent to another instance (TransferTicketToInstance):
+    one node at a time, on every node sharing the database. The claim
+    expires, so a node that died mid-transfer does not block the ticket
+    for good; the transfer deletes it when it ends either way."""
+
+    __tablename__ = "ticket_transfer_claims"
+    ticket_id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    claimed_by: Mapped[str] = mapped_column(String(200))  # node and a token of this transfer
+    claimed_utc: Mapped[dt.datetime]
+    expires_utc: Mapped[dt.datetime]
+
+
 class TicketCount(Base):
     """Ticket counts per (brand, department, group, agent), as the count
     operations report them (Active, Waiting, Follow-up over tickets that are

@@ -16,56 +16,67 @@ Two halves, so that no database work ever happens inside a logging call:
   occurrence's text and traceback, the last occurrence's message and a
   count. At most ``MAX_DISTINCT`` errors are held; beyond that new ones
   are only counted.
-* ``flush`` (run by the Event Processing thread) takes what is due and
-  writes one email per distinct error into the outgoing spool
+* ``hand_in`` moves what a node recorded into ``error_reports``, one row
+  per distinct error for all nodes sharing the database (counts added, the
+  first occurrence kept). Every node does it on its own timer
+  (``HAND_IN_SECONDS``, stws.workers.framework.WorkerService), whether or
+  not it runs the Event Processing thread: that thread runs on one node
+  only, and errors of the others would never be mailed otherwise.
+* ``mail_due`` (run by the Event Processing thread, on the node holding
+  its lease) writes one email per due row into the outgoing spool
   (``spool_outgoing``, RFC 5322 text built with the email package and the
-  helpers of ``stws.domain.outgoing_mail``), at most one per ``MIN_GAP`` (a
-  minute) per distinct error: repeats in between are counted and reported
-  in the next email ("occurred 12 times since ..."). With no address
-  configured the recorded errors are dropped.
-
-Each node collects its own errors; they are mailed when the Event
-Processing thread runs on that node (the thread runs on the node that
-holds its lease).
+  helpers of ``stws.domain.outgoing_mail``) and marks the row sent in the
+  same transaction: each occurrence is mailed once, and at most one email
+  per ``MIN_GAP`` (a minute) per distinct error goes out from the whole
+  cluster; repeats in between are counted and reported in the next email
+  ("occurred 12 times since ..."). With no address configured the recorded
+  errors are dropped.
 """
 from __future__ import annotations
 
 import datetime as dt
 import email.policy
 import email.utils
+import hashlib
 import logging
 import threading
 import traceback
 from dataclasses import dataclass, field
 from email.message import EmailMessage
 
-from stws.db.models import OutgoingMessage, utcnow
+from sqlalchemy import delete, func, or_, select, update
+
+from stws.db.insert_once import insert_once
+from stws.db.models import ErrorReport, OutgoingMessage, utcnow
 from stws.domain import outgoing_mail as outgoing
 
 MIN_GAP = dt.timedelta(minutes=1)
 MAX_DISTINCT = 200
 MAX_TEXT = 20_000  # characters of message + traceback kept per error
-FORGET_AFTER = dt.timedelta(hours=1)  # a quiet error's memory (its last send time) is dropped then
+FORGET_AFTER = dt.timedelta(hours=1)  # a quiet error's row (its last send time) is deleted then
+# How often every node hands its recorded errors in (seconds): an error
+# reaches the table this long after it was logged, at most.
+HAND_IN_SECONDS = 5.0
 _formatter = logging.Formatter()
 _POLICY = email.policy.SMTP.clone(max_line_length=998)
+_NODES_LENGTH = 200  # ErrorReport.nodes
 
 
 @dataclass
 class ErrorRecord:
     key: tuple
-    level: int  # logging level of the first occurrence since the last email
+    level: int  # logging level of the first occurrence since the last hand-in
     summary: str  # the first line of the first occurrence's message
-    first_text: str  # message and traceback of the first occurrence since the last email
+    first_text: str  # message and traceback of the first occurrence since the last hand-in
     first_seen: dt.datetime
     last_seen: dt.datetime
     last_message: str = ""
-    pending: int = 0  # occurrences not mailed yet
-    last_sent: dt.datetime | None = None
+    pending: int = 0  # occurrences not handed in yet
 
 
 @dataclass
 class DueError:
-    key: tuple
+    key: tuple | str  # error_key, or its hash once it went through the table
     level: int
     summary: str
     text: str
@@ -93,8 +104,17 @@ def error_key(record: logging.LogRecord) -> tuple:
     return record.name, str(record.msg), kind, where
 
 
+def key_hash(key: tuple) -> str:
+    """The row key of an error, the same on every node: of the file where it
+    happened only the last two parts count (``tickets/transfer.py``), as
+    nodes may have stws installed under different paths."""
+    name, template, kind, (filename, line) = key
+    portable = "/".join(str(filename).replace("\\", "/").split("/")[-2:])
+    return hashlib.sha256(repr((name, template, kind, portable, line)).encode("utf-8")).hexdigest()
+
+
 class ErrorCollector(logging.Handler):
-    """Records errors in memory for ``flush``; thread-safe and bounded."""
+    """Records errors in memory until ``hand_in``; thread-safe and bounded."""
 
     # NOTSET: whatever the error log gets is mailed, warnings included.
     def __init__(self, level=logging.NOTSET, clock=utcnow):
@@ -102,7 +122,7 @@ class ErrorCollector(logging.Handler):
         self.clock = clock
         self._records: dict[tuple, ErrorRecord] = {}
         self._dropped = 0
-        self._guard = threading.Lock()  # not Handler.lock: flush must not wait for formatting
+        self._guard = threading.Lock()  # not Handler.lock: taking must not wait for formatting
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
@@ -113,50 +133,41 @@ class ErrorCollector(logging.Handler):
                 entry = self._records.get(key)
                 if entry is None:
                     if len(self._records) >= MAX_DISTINCT:
-                        self._forget_quiet(now)
-                    if len(self._records) >= MAX_DISTINCT:
                         self._dropped += 1
                         return
-                    entry = self._records[key] = ErrorRecord(key, record.levelno, "", "", now, now)
-                if entry.pending == 0:  # the first occurrence since the last email
-                    entry.level = record.levelno
-                    entry.summary = (message.splitlines() or [""])[0][:200]
-                    entry.first_text = _full_text(message, record)
-                    entry.first_seen = now
+                    entry = self._records[key] = ErrorRecord(key, record.levelno,
+                                                             (message.splitlines() or [""])[0][:200],
+                                                             _full_text(message, record), now, now)
                 entry.pending += 1
                 entry.last_seen = now
                 entry.last_message = message[:MAX_TEXT]
         except Exception:
             self.handleError(record)
 
-    def _forget_quiet(self, now: dt.datetime) -> None:
-        for key in [k for k, e in self._records.items()
-                    if e.pending == 0 and (e.last_sent is None or now - e.last_sent > FORGET_AFTER)]:
-            del self._records[key]
-
-    def take_due(self, now: dt.datetime) -> Flushed:
-        """The errors to mail now, marked as sent."""
+    def take(self) -> Flushed:
+        """Everything recorded since the last ``take``; the collector is empty after."""
         with self._guard:
             result = Flushed(dropped=self._dropped)
+            result.due = [DueError(e.key, e.level, e.summary, e.first_text, e.first_seen, e.last_seen,
+                                   e.last_message, e.pending) for e in self._records.values()]
+            self._records.clear()
             self._dropped = 0
-            for entry in self._records.values():
-                if entry.pending and (entry.last_sent is None or now - entry.last_sent >= MIN_GAP):
-                    result.due.append(DueError(entry.key, entry.level, entry.summary, entry.first_text,
-                                               entry.first_seen, entry.last_seen, entry.last_message, entry.pending))
-                    entry.pending = 0
-                    entry.last_sent = now
-            self._forget_quiet(now)
             return result
 
     def give_back(self, flushed: Flushed) -> None:
-        """Undo ``take_due`` after the emails could not be queued."""
+        """Undo ``take`` after the errors could not be handed in; what was
+        recorded meanwhile is later, so the given-back first occurrence wins."""
         with self._guard:
             self._dropped += flushed.dropped
             for due in flushed.due:
                 entry = self._records.get(due.key)
-                if entry is not None:
-                    entry.pending += due.count
-                    entry.last_sent = None
+                if entry is None:
+                    self._records[due.key] = ErrorRecord(due.key, due.level, due.summary, due.text, due.first_seen,
+                                                         due.last_seen, due.last_message, due.count)
+                    continue
+                entry.level, entry.summary, entry.first_text = due.level, due.summary, due.text
+                entry.first_seen = due.first_seen
+                entry.pending += due.count
 
     def pending(self) -> int:
         with self._guard:
@@ -172,6 +183,91 @@ def _full_text(message: str, record: logging.LogRecord) -> str:
     if record.stack_info:
         text += "\n\n" + record.stack_info
     return text[:MAX_TEXT]
+
+
+# --------------------------------------------------------------- the shared table
+
+
+def hand_in(runtime, collector: ErrorCollector, node: str) -> int:
+    """Move what ``collector`` recorded into ``error_reports`` (one
+    transaction); returns how many distinct errors. With no address
+    configured the recorded errors are dropped."""
+    if not collector.pending():
+        return 0  # the usual case: no database work at all
+    flushed = collector.take()
+    if not runtime.options.get().EmailAddressToReceiveErrors.strip():
+        return 0
+    try:
+        with runtime.db.transaction() as session:
+            # Rows in one order on every node: two nodes handing in the same
+            # errors lock them in the same order and never deadlock.
+            due = sorted(flushed.due, key=lambda error: key_hash(error.key))
+            # The count of errors not kept is told in the email of the earliest kept one.
+            earliest = min(due, key=lambda error: (error.first_seen, error.summary)) if due else None
+            for error in due:
+                _add(session, error, node, flushed.dropped if error is earliest else 0)
+    except Exception:
+        collector.give_back(flushed)
+        raise
+    return len(flushed.due)
+
+
+def _add(session, error: DueError, node: str, dropped: int) -> None:
+    """Add one node's occurrences to the error's row (created if new)."""
+    row_key = key_hash(error.key)
+    fresh = dict(level=error.level, summary=error.summary, first_text=error.text,
+                 first_seen_utc=error.first_seen, nodes=node[:_NODES_LENGTH])
+    if insert_once(session, ErrorReport, dict(
+            key_hash=row_key, last_seen_utc=error.last_seen, last_message=error.last_message,
+            pending=error.count, dropped_others=dropped, last_sent_utc=None, **fresh)):
+        return
+    # FOR UPDATE: another node's hand-in or the mailer may change the row meanwhile.
+    row = session.execute(select(ErrorReport.pending, ErrorReport.nodes, ErrorReport.last_seen_utc)
+                          .where(ErrorReport.key_hash == row_key).with_for_update()).one()
+    values = dict(pending=row.pending + error.count, dropped_others=ErrorReport.dropped_others + dropped)
+    if row.pending == 0:  # the first occurrence since the last email
+        values.update(fresh)
+    elif node not in row.nodes.split(", "):
+        values["nodes"] = ("%s, %s" % (row.nodes, node))[:_NODES_LENGTH]
+    if error.last_seen >= row.last_seen_utc:
+        values.update(last_seen_utc=error.last_seen, last_message=error.last_message)
+    session.execute(update(ErrorReport).where(ErrorReport.key_hash == row_key).values(**values))
+
+
+def mail_due(runtime, now: dt.datetime) -> int:
+    """Queue the due error emails and mark their rows sent (one transaction);
+    returns how many. Run by one node at a time (the Event Processing
+    thread's lease); rows another node is handing in right now are left
+    for the next run."""
+    address = runtime.options.get().EmailAddressToReceiveErrors.strip()
+    with runtime.db.transaction() as session:
+        if not address:  # nobody to tell: what was handed in before is dropped
+            session.execute(update(ErrorReport).where(ErrorReport.pending > 0)
+                            .values(pending=0, dropped_others=0))
+            return 0
+        rows = session.scalars(
+            select(ErrorReport).where(ErrorReport.pending > 0,
+                                      or_(ErrorReport.last_sent_utc.is_(None),
+                                          ErrorReport.last_sent_utc <= now - MIN_GAP))
+            .order_by(ErrorReport.first_seen_utc, ErrorReport.summary)
+            .with_for_update(skip_locked=True)).all()
+        for row in rows:
+            error = DueError(row.key_hash, row.level, row.summary, row.first_text, row.first_seen_utc,
+                             row.last_seen_utc, row.last_message, row.pending)
+            compose(session, address, error, row.nodes or "this server", row.dropped_others)
+            row.pending, row.dropped_others, row.last_sent_utc = 0, 0, now
+        # A quiet error's row goes after a while (its rate limit has long passed).
+        session.execute(delete(ErrorReport).where(
+            ErrorReport.pending == 0,
+            func.coalesce(ErrorReport.last_sent_utc, ErrorReport.last_seen_utc) < now - FORGET_AFTER))
+        return len(rows)
+
+
+def unsent(runtime) -> int:
+    """Occurrences recorded on this node or handed in, not mailed yet."""
+    with runtime.db.transaction(writes=False) as session:
+        handed_in = session.scalar(select(func.coalesce(func.sum(ErrorReport.pending), 0)))
+    return runtime.error_mail.pending() + int(handed_in)
 
 
 # --------------------------------------------------------------- the emails
@@ -221,16 +317,7 @@ def _when(moment: dt.datetime) -> str:
 
 
 def flush(runtime, collector: ErrorCollector, now: dt.datetime, node: str = "") -> int:
-    """Queue the due error emails (one transaction); returns how many."""
-    address = runtime.options.get().EmailAddressToReceiveErrors.strip()
-    flushed = collector.take_due(now)
-    if not flushed.due or not address:
-        return 0  # nothing due, or nobody to tell: recorded errors are dropped
-    try:
-        with runtime.db.transaction() as session:
-            for index, error in enumerate(flushed.due):
-                compose(session, address, error, node or "this server", flushed.dropped if index == 0 else 0)
-    except Exception:
-        collector.give_back(flushed)
-        raise
-    return len(flushed.due)
+    """This node's errors handed in, then the due emails queued (the Event
+    Processing thread's step); returns how many emails."""
+    hand_in(runtime, collector, node or "this server")
+    return mail_due(runtime, now)

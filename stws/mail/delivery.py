@@ -15,8 +15,8 @@ One run, in a worker thread:
    retry time (that is not an attempt; it never fails for it).
 3. **Send**, per account up to ``mail.connections_per_server`` connections
    at once (a consecutive share of the messages each, one connection for a
-   small batch), the messages in sequence on each (MAIL/RCPT/DATA, RSET
-   after a failed one), with Twisted's ESMTP client run in the reactor
+   small batch), the messages in sequence on each (MAIL/RCPT/DATA, in one
+   write when the server offers PIPELINING; RSET after a failed one), with Twisted's ESMTP client run in the reactor
    (``blockingCallFromThread``). Every step has a timeout, and
    the whole session a hard deadline before the claim lapses, so a server
    that hangs never holds the thread.
@@ -277,6 +277,9 @@ class BatchSender(smtp.ESMTPClient):
         self.requireAuthentication = account.use_authentication
         self.heloFallback = not (self.requireAuthentication or self.requireTransportSecurity)
         self.current: Outbound | None = None
+        self.pipelining = False  # the server offered PIPELINING in its (last) EHLO answer
+        self._replies_due: collections.deque = collections.deque()  # (command, address) whose reply is awaited
+        self._mail_reply = (NO_REPLY, b"")
         if account.use_authentication:
             username = account.username.encode("utf-8")
             self.registerAuthenticator(smtp.CramMD5ClientAuthenticator(username))
@@ -291,6 +294,59 @@ class BatchSender(smtp.ESMTPClient):
         if hasattr(transport, "setTcpNoDelay"):
             transport.setTcpNoDelay(True)
         smtp.ESMTPClient.connectionMade(self)
+
+    def esmtpState_serverConfig(self, code, resp):
+        # Read again after STARTTLS: the EHLO answer inside TLS is the one that counts.
+        self.pipelining = any(line.split(None, 1)[:1] == [b"PIPELINING"] for line in resp.splitlines())
+        return smtp.ESMTPClient.esmtpState_serverConfig(self, code, resp)
+
+    def smtpState_from(self, code, resp):
+        """Start the next message. With PIPELINING (RFC 2920) its MAIL, RCPT
+        and DATA commands go out in one write and their replies are read in
+        order: two round trips per message instead of four."""
+        if not self.pipelining:
+            return smtp.ESMTPClient.smtpState_from(self, code, resp)
+        self._from = self.getMailFrom()
+        if self._from is None:
+            return self._disconnectFromServer()
+        recipients = self.getMailTo()
+        self.toAddressesResult, self.successAddresses = [], []
+        self._replies_due = collections.deque(
+            [(b"MAIL", None)] + [(b"RCPT", address) for address in recipients] + [(b"DATA", None)])
+        commands = [b"MAIL FROM:" + smtp.quoteaddr(self._from)]
+        commands += [b"RCPT TO:" + smtp.quoteaddr(address) for address in recipients]
+        self.transport.write(b"\r\n".join(commands + [b"DATA", b""]))
+        self._expected = range(0, 1000)
+        self._okresponse = self._failresponse = self._pipelined_reply
+
+    def _pipelined_reply(self, code, resp):
+        command, address = self._replies_due.popleft()
+        if command == b"MAIL":
+            self._mail_reply = (code, resp)
+            return None
+        if command == b"RCPT":
+            self.toAddressesResult.append((address, code, resp))
+            if code in smtp.SUCCESS:
+                self.successAddresses.append(address)
+            return None
+        # DATA's reply, the last of the group: decide with all of them.
+        mail_code, mail_resp = self._mail_reply
+        if mail_code not in smtp.SUCCESS:
+            # The sender was refused; the 503s to RCPT and DATA only follow from it.
+            self.toAddressesResult = []
+            return self.smtpState_msgSent(mail_code, mail_resp)
+        if not self.successAddresses:
+            last_code = self.toAddressesResult[-1][1]
+            if code == 354:
+                # A server that takes DATA without a recipient: end the empty message, then go on.
+                self.transport.write(b".\r\n")
+                self._okresponse = self._failresponse = \
+                    lambda *_: self.smtpState_msgSent(last_code, b"No recipients accepted")
+                return None
+            return self.smtpState_msgSent(last_code, b"No recipients accepted")
+        if code == 354:
+            return self.smtpState_data(code, resp)
+        return self.smtpState_msgSent(code, resp)  # DATA refused
 
     def getMailFrom(self):
         self.current = self.session.next_message()
@@ -466,8 +522,8 @@ def send_concurrently(reactor, account: AccountSpec, messages, timeout: float, d
     least MESSAGES_PER_CONNECTION messages per connection); fires with
     {row id: Outcome} for every message, never errs.
 
-    Why: a message costs four round trips (MAIL, RCPT, DATA, the data;
-    Twisted's server offers no PIPELINING), and a round trip waits for both
+    Why: a message costs four round trips (MAIL, RCPT, DATA, the data), two
+    when the server offers PIPELINING, and a round trip waits for both
     processes to be scheduled, so one connection spends most of its time
     waiting; several keep the server busy."""
     count = max(1, min(connections, len(messages) // MESSAGES_PER_CONNECTION))

@@ -299,10 +299,13 @@ def message_keys(reactor, timeout: float, client, account: AccountSpec) -> list:
     return keys
 
 
-def download_account(runtime, account: AccountSpec, timeout: float, deadline: float, reactor) -> tuple[int, int]:
-    """One session with one account: (messages stored, duplicates dropped)."""
+def download_account(runtime, account: AccountSpec, timeout: float, deadline: float,
+                     reactor) -> tuple[int, int, bool]:
+    """One session with one account: (messages stored, duplicates dropped,
+    whether it stopped at MAX_MESSAGES_PER_SESSION with more waiting)."""
     client = _on_reactor(reactor, timeout * 3, connect, reactor, account, timeout)
     stored = duplicates = 0
+    cut_short = False
     try:
         uids = message_keys(reactor, timeout, client, account)
         with runtime.db.transaction(writes=False) as session:
@@ -315,6 +318,7 @@ def download_account(runtime, account: AccountSpec, timeout: float, deadline: fl
                 continue
             if stored + duplicates >= MAX_MESSAGES_PER_SESSION:
                 pop_log.info("%r: %d messages this session; the rest at the next run", account, stored + duplicates)
+                cut_short = True
                 break
             if time.monotonic() > deadline:
                 raise TimeoutError("the session ran past its deadline")
@@ -348,7 +352,7 @@ def download_account(runtime, account: AccountSpec, timeout: float, deadline: fl
             blockingCallFromThread(reactor, close)
         except Exception:  # noqa: BLE001
             pass
-    return stored, duplicates
+    return stored, duplicates, cut_short
 
 
 def _describe(error: BaseException) -> str:
@@ -357,8 +361,11 @@ def _describe(error: BaseException) -> str:
     return text[:2000]
 
 
-def download_due(runtime, now: dt.datetime | None = None, reactor=None) -> int:
-    """One POP Download run; returns the number of messages stored."""
+def download_due(runtime, now: dt.datetime | None = None, reactor=None, on_cut_short=None) -> int:
+    """One POP Download run; returns the number of messages stored. An
+    account whose session stopped at its cap keeps its last check time, so
+    it is still due, and ``on_cut_short()`` is called (the thread runs again
+    at once)."""
     if reactor is None:
         from twisted.internet import reactor
     now = now or utcnow()
@@ -371,8 +378,10 @@ def download_due(runtime, now: dt.datetime | None = None, reactor=None) -> int:
         started = time.monotonic()
         pop_log.info("%r: session starts", account)
         error = ""
+        cut_short = False
         try:
-            stored, duplicates = download_account(runtime, account, timeout, started + session_seconds, reactor)
+            stored, duplicates, cut_short = download_account(runtime, account, timeout, started + session_seconds,
+                                                             reactor)
             total += stored
             pop_log.info("%r: session done in %.1f s: %d stored, %d duplicates dropped",
                          account, time.monotonic() - started, stored, duplicates)
@@ -384,6 +393,9 @@ def download_due(runtime, now: dt.datetime | None = None, reactor=None) -> int:
         with runtime.db.transaction() as session:
             row = session.get(PopAccount, account.id)
             if row is not None:
-                row.last_check_utc = now
+                if not cut_short:
+                    row.last_check_utc = now
                 row.last_error = error
+        if cut_short and on_cut_short is not None:
+            on_cut_short()
     return total

@@ -28,6 +28,11 @@ marked ``JobContext.woken``, for work that must not wait a whole interval
 (the events provider's outbox). Wakes coalesce, and a wake or tick that
 arrives during a woken run starts one more run after it, so neither
 committed work nor the thread's regular run is ever skipped.
+
+Besides the threads, every node's WorkerService hands the errors recorded
+on that node in for the error emails (``errormail.hand_in``, every
+``errormail.HAND_IN_SECONDS`` and once more at stop), whatever leases it
+holds: the Event Processing thread that mails them runs on one node only.
 """
 from __future__ import annotations
 
@@ -46,6 +51,7 @@ from twisted.application import service
 from twisted.internet import defer, task, threads
 
 from stws.db.models import Setting, ThreadState, utcnow
+from stws.diagnostics import errormail
 
 threads_log = logging.getLogger("stws.threads")
 error_log = logging.getLogger("stws.error")
@@ -348,6 +354,9 @@ class WorkerService(service.Service):
             executor = lambda fn: threads.deferToThreadPool(reactor, self.pool, fn)  # noqa: E731
         self.runners = {d.name: ThreadRunner(d, runtime, self.node, clock, executor, now) for d in self.definitions}
         self._reactor = reactor
+        self._executor = executor
+        self._clock = clock
+        self.hand_in_loop: task.LoopingCall | None = None
 
     def wake(self, name: str, seconds: float = 0.0) -> None:
         """Wake thread ``name`` (``ThreadRunner.wake``); callable from any
@@ -373,14 +382,33 @@ class WorkerService(service.Service):
             pass  # another node created them at the same moment
         for runner in self.runners.values():
             runner.start()
+        if getattr(self.runtime, "error_mail", None) is not None:
+            self.hand_in_loop = task.LoopingCall(self._hand_in_errors)
+            if self._clock is not None:
+                self.hand_in_loop.clock = self._clock
+            self.hand_in_loop.start(errormail.HAND_IN_SECONDS, now=False)
+
+    def _hand_in_errors(self) -> defer.Deferred:
+        """This node's recorded errors into the shared table, in the pool (the
+        LoopingCall waits for it: hand-ins never overlap). A failure is
+        logged to the threads log only: writing it to the error log would be
+        recorded, handed in and fail again."""
+        d = self._executor(lambda: errormail.hand_in(self.runtime, self.runtime.error_mail, self.node))
+        d.addErrback(lambda failure: threads_log.warning("error emails: errors not handed in yet: %s",
+                                                         failure.getErrorMessage()))
+        return d
 
     @defer.inlineCallbacks
     def stopService(self):
         super().stopService()
         for runner in self.runners.values():
             runner.stop()
+        if self.hand_in_loop is not None and self.hand_in_loop.running:
+            self.hand_in_loop.stop()
         # Runs in progress finish (their transactions commit) before we go.
         yield defer.DeferredList([runner.idle() for runner in self.runners.values()])
+        if self.hand_in_loop is not None:
+            yield self._hand_in_errors()  # the last errors of this node are not lost with it
         # Give our leases back so another node need not wait for them to lapse.
         with self.runtime.db.transaction() as session:
             session.execute(update(ThreadState).where(ThreadState.lease_node == self.node)

@@ -105,10 +105,11 @@ def queue(runtime, count: int = 1, to: str = "customer@example.com", ticket_id=N
           body: str = "Hi there.\n", **columns) -> list[int]:
     """``count`` due messages in the spool; their ids."""
     ids = []
+    columns.setdefault("from_address", "support@helpdesk.example")
     with runtime.db.transaction() as session:
         for index in range(count):
             mail = compose(to=to, subject="Message %d" % index, body=body)
-            row = OutgoingMessage(ticket_id=ticket_id, from_address="support@helpdesk.example", recipients=to,
+            row = OutgoingMessage(ticket_id=ticket_id, recipients=to,
                                   subject=str(mail["Subject"]), message_id_header=str(mail["Message-ID"]),
                                   raw_content=mail.as_bytes(), smtp_account_id=smtp_account_id, **columns)
             session.add(row)

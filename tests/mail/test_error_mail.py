@@ -67,7 +67,7 @@ def test_warnings_share_the_rate_limit_of_errors(runtime):
     assert subjects == ["stws error: disk on fire", "stws warning (3 times): Email import: could not read a.eml"]
     unreadable("d.eml")
     assert flush(runtime) == 0  # within the minute: counted for the next email
-    assert runtime.error_mail.pending() == 1
+    assert errormail.unsent(runtime) == 1
 # ---------------------------------------------------------------- the sender
 
 

@@ -69,3 +69,35 @@ async def test_pop_download_and_email_import_threads(server):
             assert sorted(session.scalars(select(Ticket.subject))) == ["Second", "Via the threads"]
     finally:
         await pop_server.stop()
+
+
+async def test_a_full_mailbox_is_downloaded_and_imported_in_runs_back_to_back(server, monkeypatch):
+    """A run stops at its cap (POP: messages per session; import: a batch);
+    the rest follows at once, not an interval (here an hour) later."""
+    from stws.mail import importer, pop
+    from workers.live import eventually, started_workers
+
+    monkeypatch.setattr(pop, "MAX_MESSAGES_PER_SESSION", 3)
+    monkeypatch.setattr(importer, "BATCH_SIZE", 3)
+    runtime = server.runtime
+    pop_server = PopTestServer()
+    pop_server.add_mailbox("support", "pw")
+    pop_server.listen()
+    workers = await started_workers(runtime, {"POP Download": 3600, "Email Import (POP)": 3600})
+    try:
+        for number in range(8):
+            pop_server.deliver("support", make_mail(subject="Backlog %d" % number))
+        add_pop_account(runtime, pop_server.port)
+        workers.wake("POP Download")
+        await eventually(lambda: len(incoming_rows(runtime)) == 8)
+        workers.wake("Email Import (POP)")
+
+        def subjects():
+            with runtime.db.transaction(writes=False) as session:
+                return sorted(session.scalars(select(Ticket.subject)))
+
+        assert await eventually(lambda: len(subjects()) == 8 and subjects()) == \
+            ["Backlog %d" % number for number in range(8)]
+    finally:
+        await workers.stopService()
+        await pop_server.stop()

@@ -1,12 +1,15 @@
 """SMTP delivery against a real ESMTP server (twisted.mail) on 127.0.0.1:
 several messages per connection, temporary and permanent failures, a
 server that goes away and comes back, one that hangs, AUTH, STARTTLS and
-TLS, the account chosen per message, and claims."""
+TLS, the account chosen per message, and claims. The tests of what a
+message's replies mean run twice: in lockstep, and with the server
+offering PIPELINING (the commands of a message then go out together)."""
 from __future__ import annotations
 
 import datetime as dt
 import time
 
+import pytest
 from twisted.internet import protocol, reactor
 
 from mail.conftest import add_account, deliver, queue, rows, set_settings, smtp_log
@@ -15,13 +18,16 @@ from stws.db.models import Brand, Department, OutgoingMessage, Ticket, utcnow
 from stws.mail import delivery
 
 
-async def test_several_messages_go_out_on_one_connection(server, smtp_servers):
-    sink = smtp_servers()
+@pytest.mark.parametrize("pipelining", [False, True], ids=["lockstep", "pipelining"])
+async def test_several_messages_go_out_on_one_connection(server, smtp_servers, pipelining):
+    sink = smtp_servers(pipelining=pipelining)
     account = add_account(server.runtime, sink.port, name="main")
     ids = queue(server.runtime, 5)
     assert await deliver(server.runtime) == 5
     assert sink.connections == 1
     assert len(sink.messages) == 5 and {m.connection for m in sink.messages} == {1}
+    # With PIPELINING each message's MAIL, RCPT and DATA reached the server together.
+    assert sink.pipelined_groups == (5 if pipelining else 0)
     sent = rows(server.runtime, ids)
     assert [r.status for r in sent] == ["sent"] * 5
     assert all(r.date_sent_utc and r.attempts == 1 and r.claimed_by is None for r in sent)
@@ -38,8 +44,9 @@ async def test_several_messages_go_out_on_one_connection(server, smtp_servers):
     assert sink.connections == 1
 
 
-async def test_dot_lines_and_crlf_survive(server, smtp_servers):
-    sink = smtp_servers()
+@pytest.mark.parametrize("pipelining", [False, True], ids=["lockstep", "pipelining"])
+async def test_dot_lines_and_crlf_survive(server, smtp_servers, pipelining):
+    sink = smtp_servers(pipelining=pipelining)
     add_account(server.runtime, sink.port)
     body = "first\n.\n..two dots\n" + ("x" * 16383 + "\n.\n") * 3 + "end\n"
     queue(server.runtime, 1, body=body)
@@ -49,8 +56,9 @@ async def test_dot_lines_and_crlf_survive(server, smtp_servers):
     assert rows(server.runtime)[0].status == "sent"
 
 
-async def test_temporary_failures_are_retried_with_backoff(server, smtp_servers):
-    sink = smtp_servers(temp_failures=2)
+@pytest.mark.parametrize("pipelining", [False, True], ids=["lockstep", "pipelining"])
+async def test_temporary_failures_are_retried_with_backoff(server, smtp_servers, pipelining):
+    sink = smtp_servers(temp_failures=2, pipelining=pipelining)
     add_account(server.runtime, sink.port)
     (row_id,) = queue(server.runtime, 1)
     before = utcnow()
@@ -94,8 +102,9 @@ async def test_gives_up_after_max_attempts(server, smtp_servers):
     assert len(sink.rcpt_replies) == 3
 
 
-async def test_permanent_failure_fails_at_once_and_the_rest_still_go(server, smtp_servers):
-    sink = smtp_servers(reject={"nobody@example.com"})
+@pytest.mark.parametrize("pipelining", [False, True], ids=["lockstep", "pipelining"])
+async def test_permanent_failure_fails_at_once_and_the_rest_still_go(server, smtp_servers, pipelining):
+    sink = smtp_servers(reject={"nobody@example.com"}, pipelining=pipelining)
     add_account(server.runtime, sink.port)
     good = queue(server.runtime, 1)
     bad = queue(server.runtime, 1, to="nobody@example.com")
@@ -108,8 +117,9 @@ async def test_permanent_failure_fails_at_once_and_the_rest_still_go(server, smt
     assert sink.connections == 1 and len(sink.messages) == 2
 
 
-async def test_a_partly_refused_message_is_not_sent_and_keeps_the_refused_recipients(server, smtp_servers):
-    sink = smtp_servers(reject={"nobody@example.com"})
+@pytest.mark.parametrize("pipelining", [False, True], ids=["lockstep", "pipelining"])
+async def test_a_partly_refused_message_is_not_sent_and_keeps_the_refused_recipients(server, smtp_servers, pipelining):
+    sink = smtp_servers(reject={"nobody@example.com"}, pipelining=pipelining)
     add_account(server.runtime, sink.port)
     (message_id,) = queue(server.runtime, 1, to="carol@example.com, nobody@example.com, dave@example.com")
     await deliver(server.runtime)
@@ -120,8 +130,23 @@ async def test_a_partly_refused_message_is_not_sent_and_keeps_the_refused_recipi
     assert "nobody@example.com: 550" in row.last_error
 
 
-async def test_a_recipient_refused_for_now_is_retried_alone(server, smtp_servers):
-    sink = smtp_servers(temp_failures=1)  # the first RCPT gets 451
+@pytest.mark.parametrize("pipelining", [False, True], ids=["lockstep", "pipelining"])
+async def test_a_refused_sender_fails_the_message_and_the_next_one_still_goes(server, smtp_servers, pipelining):
+    sink = smtp_servers(refuse_senders={"blocked@example.com"}, pipelining=pipelining)
+    add_account(server.runtime, sink.port)  # no address of its own: the message's is the envelope sender
+    (blocked,) = queue(server.runtime, 1, from_address="blocked@example.com")
+    (good,) = queue(server.runtime, 1)
+    await deliver(server.runtime)
+    by_id = {r.id: r for r in rows(server.runtime)}
+    assert by_id[blocked].status == "failed" and "550" in by_id[blocked].last_error
+    assert "Sender refused" in by_id[blocked].last_error
+    assert by_id[good].status == "sent"
+    assert [m.sender for m in sink.messages] == ["support@helpdesk.example"] and sink.connections == 1
+
+
+@pytest.mark.parametrize("pipelining", [False, True], ids=["lockstep", "pipelining"])
+async def test_a_recipient_refused_for_now_is_retried_alone(server, smtp_servers, pipelining):
+    sink = smtp_servers(temp_failures=1, pipelining=pipelining)  # the first RCPT gets 451
     add_account(server.runtime, sink.port)
     (message_id,) = queue(server.runtime, 1, to="carol@example.com, dave@example.com")
     await deliver(server.runtime)
@@ -256,8 +281,9 @@ async def test_hanging_server_is_cut_off_by_the_claim_deadline(server):
         await port.stopListening()
 
 
-async def test_authentication(server, smtp_servers):
-    sink = smtp_servers(credentials=("mailer", "s3cret"))
+@pytest.mark.parametrize("pipelining", [False, True], ids=["lockstep", "pipelining"])
+async def test_authentication(server, smtp_servers, pipelining):
+    sink = smtp_servers(credentials=("mailer", "s3cret"), pipelining=pipelining)
     add_account(server.runtime, sink.port, name="good", use_authentication=True, username="mailer",
                 password="s3cret")
     queue(server.runtime, 2)
@@ -279,10 +305,11 @@ async def test_wrong_password_and_no_authentication_are_retried(server, smtp_ser
     assert sink.messages == []
 
 
-async def test_starttls(server, smtp_servers):
+@pytest.mark.parametrize("pipelining", [False, True], ids=["lockstep", "pipelining"])
+async def test_starttls(server, smtp_servers, pipelining):
     certificate, trust = make_certificate()
     delivery.TLS_TRUST_ROOT = trust
-    sink = smtp_servers(tls=certificate, mode="starttls", credentials=("mailer", "s3cret"))
+    sink = smtp_servers(tls=certificate, mode="starttls", credentials=("mailer", "s3cret"), pipelining=pipelining)
     add_account(server.runtime, sink.port, security="starttls", use_authentication=True, username="mailer",
                 password="s3cret")
     queue(server.runtime, 3)
@@ -361,6 +388,22 @@ async def test_thread_delivers(server, smtp_servers):
     finally:
         await workers.stopService()
     assert sink.connections == 1 and len(sink.messages) == 3
+
+
+async def test_a_backlog_goes_out_in_runs_back_to_back_not_one_batch_per_interval(server, smtp_servers):
+    from workers.live import eventually, started_workers
+
+    sink = smtp_servers(pipelining=True)
+    add_account(server.runtime, sink.port)
+    set_settings(server.runtime, batch_size=3)
+    queue(server.runtime, 10)
+    workers = await started_workers(server.runtime, {"SMTP Delivery": 3600})
+    try:
+        workers.wake("SMTP Delivery")  # one run now; the next tick is an hour away
+        await eventually(lambda: all(r.status == "sent" for r in rows(server.runtime)))
+    finally:
+        await workers.stopService()
+    assert len(sink.messages) == 10
 
 
 async def test_shutdown_cuts_a_slow_session_short_without_counting_an_attempt(server):

@@ -10,11 +10,13 @@ import socket
 import pytest
 import pytest_twisted
 import zeep.exceptions
-from sqlalchemy import select
+from sqlalchemy import select, update
+from twisted.internet import threads
 
-from conftest import ADMIN_PASSWORD, failed, ok
+from conftest import ADMIN_PASSWORD, SoapClient, failed, ok
 from stws.db.models import (
-    CommentType, GroupAgent, Ticket, TicketAttachment, TicketComment, TicketEvent, TicketMessage, TransferServer, utcnow,
+    CommentType, GroupAgent, Ticket, TicketAttachment, TicketComment, TicketEvent, TicketMessage, TicketTransferClaim,
+    TransferServer, utcnow,
 )
 from stws.errors import AlreadyExists, InvalidArgument, NotFound, ResultCode
 from stws.domain.tickets import transfer
@@ -614,6 +616,67 @@ async def test_transfer_to_instance_times_out(desk, monkeypatch):
 def deferLater(seconds):
     from twisted.internet import reactor, task
     return task.deferLater(reactor, seconds, lambda: None)
+
+
+@pytest.fixture
+def node_b(request, desk, tmp_path):
+    """A second node on the desk's database (as behind a load balancer), in
+    a process of its own: it shares nothing held in memory with the desk's
+    node. Its base URL."""
+    if request.config.getoption("--db") != "postgresql":
+        pytest.skip("several nodes share a PostgreSQL database (run with --db=postgresql, as scripts/test does)")
+    from workers.test_multinode import Node
+
+    node = Node(tmp_path, "node-b", desk.server.runtime.db.url)
+    node.start()
+    yield "http://127.0.0.1:%d" % node.port
+    node.stop()
+
+
+def claims(desk) -> list:
+    with desk.server.runtime.db.transaction(writes=False) as session:
+        return list(session.scalars(select(TicketTransferClaim)))
+
+
+async def test_a_ticket_in_transfer_on_one_node_is_refused_on_another(desk, remote, node_b, monkeypatch):
+    monkeypatch.setattr(transfer, "REQUEST_TIMEOUT_SECONDS", 3.0)
+    silent = socket.socket()
+    silent.bind(("127.0.0.1", 0))
+    silent.listen(8)  # accepts connections (the kernel does) but never answers
+    try:
+        slow = add_transfer_server(desk, "Silent", "http://127.0.0.1:%d" % silent.getsockname()[1])
+        partner = add_transfer_server(desk, "Partner", remote.base_url)
+        number = await new_ticket(desk)
+        to_partner = (number, partner, remote.department_id, "", 0, "", 0, "", "", "")
+        tickets_b = await threads.deferToThread(SoapClient, node_b + "/Services2/svcTickets.asmx")
+        first = desk.tickets.TransferTicketToInstance(*desk.agent, number, slow, 1, "", 0, "", 0, "", "", "")
+        await deferLater(1.0)
+        # On node b, to a server that would answer at once: refused while node a's transfer waits.
+        second = await tickets_b.TransferTicketToInstance(*desk.admin, *to_partner)
+        assert failed(second, ResultCode.INVALID_STATE) == "Ticket %s is being transferred already." % number
+        assert "did not answer" in failed(await first, ResultCode.REMOTE_FAILURE)
+        assert remote_tickets(remote) == []
+        # The failed transfer let go of the ticket: node b's goes through, and lets go too.
+        ok(await tickets_b.TransferTicketToInstance(*desk.admin, *to_partner))
+        assert len(remote_tickets(remote)) == 1 and claims(desk) == []
+    finally:
+        silent.close()
+
+
+async def test_a_transfer_claim_left_by_a_dead_node_lapses(desk, remote):
+    partner = add_transfer_server(desk, "Partner", remote.base_url)
+    number = await new_ticket(desk)
+    now = utcnow()
+    with desk.server.runtime.db.transaction() as session:
+        session.add(TicketTransferClaim(ticket_id=load(desk, number).id, claimed_by="dead-node:1:x",
+                                        claimed_utc=now, expires_utc=now + dt.timedelta(minutes=4)))
+    args = (number, partner, remote.department_id, "", 0, "", 0, "", "", "")
+    failed(await desk.tickets.TransferTicketToInstance(*desk.agent, *args), ResultCode.INVALID_STATE,
+           "being transferred already")
+    with desk.server.runtime.db.transaction() as session:
+        session.execute(update(TicketTransferClaim).values(expires_utc=now - dt.timedelta(seconds=1)))
+    ok(await desk.tickets.TransferTicketToInstance(*desk.agent, *args))
+    assert len(remote_tickets(remote)) == 1 and claims(desk) == []
 
 
 async def test_transfer_to_instance_refusals(desk):

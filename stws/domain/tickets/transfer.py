@@ -33,7 +33,10 @@ Transfer to another instance (``transfer_to_instance``)
     is recorded in the history the same way, so the failed attempt stays
     on record while the operation reports Result=false. If the remote
     server fails half way, the partial copy there is deleted (best effort)
-    and the message says what became of it.
+    and the message says what became of it. One transfer of a ticket at a
+    time: it claims the ticket in the database (``ticket_transfer_claims``,
+    so nodes sharing the database see each other's), and a second one is
+    refused while the claim lasts.
 
 Follow-ups (``set_follow_up`` / ``remove_follow_up`` / ``apply_due_follow_ups``)
     A follow-up stores when the ticket comes back and to which group,
@@ -45,18 +48,22 @@ from __future__ import annotations
 
 import datetime as dt
 import html
-import threading
+import logging
+import os
+import socket
 import urllib.parse
+import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import and_, case, exists, func, insert, literal, null, or_, select, update
+from sqlalchemy import and_, case, delete, exists, func, insert, literal, null, or_, select, update
 from sqlalchemy.orm import aliased
 
 from stws.db.models import (
     CommentType, Department, Group, GroupAgent, Ticket, TicketAttachment, TicketComment, TicketEvent, TicketMessage,
-    TicketStatus, TransferServer, User, UtcDateTime, utcnow,
+    TicketStatus, TicketTransferClaim, TransferServer, User, UtcDateTime, utcnow,
 )
+from stws.db.insert_once import insert_once
 from stws.domain import organization as org
 from stws.domain import validation
 from stws.domain.context import Context
@@ -70,6 +77,10 @@ GENERAL_COMMENT, TRANSFER_COMMENT, FOLLOW_UP_COMMENT = 1, 3, 4
 # transfer (all its requests) at most TOTAL_TIMEOUT_SECONDS.
 REQUEST_TIMEOUT_SECONDS = 20.0
 TOTAL_TIMEOUT_SECONDS = 120.0
+# A transfer's claim on its ticket (ticket_transfer_claims) outlasts its
+# remote part (TOTAL_TIMEOUT_SECONDS at most) with room to spare; a node that
+# dies mid-transfer blocks the ticket no longer than this.
+CLAIM_SECONDS = 2 * TOTAL_TIMEOUT_SECONDS
 # Attachments go to the transfer server in chunks of this size (a request each).
 ATTACHMENT_CHUNK_BYTES = 1024 * 1024
 # A follow-up date this far in the past is still accepted (clock skew).
@@ -479,8 +490,36 @@ def _by_id(items, item_id: int):
     return next((item for item in items or [] if item.ID == item_id), None)
 
 
-_in_flight: set = set()
-_in_flight_lock = threading.Lock()
+error_log = logging.getLogger("stws.error")
+
+
+def _claim_transfer(db, ticket_id: int, number: str) -> str:
+    """Claim the ticket for this transfer, on every node sharing the
+    database; returns the claim's token. InvalidState while another
+    transfer of it goes on (here or on another node); a claim past its
+    expiry (its node died) is taken over."""
+    token = "%s:%d:%s" % (socket.gethostname(), os.getpid(), uuid.uuid4().hex)
+    now = utcnow()
+    with db.transaction() as session:
+        session.execute(delete(TicketTransferClaim).where(TicketTransferClaim.expires_utc < now))
+        claimed = insert_once(session, TicketTransferClaim, dict(
+            ticket_id=ticket_id, claimed_by=token, claimed_utc=now,
+            expires_utc=now + dt.timedelta(seconds=CLAIM_SECONDS)))
+    if not claimed:
+        raise InvalidState("Ticket %s is being transferred already." % number)
+    return token
+
+
+def _release_transfer(db, ticket_id: int, token: str) -> None:
+    """End the claim (only our own: one that expired and was taken over
+    belongs to the other transfer now)."""
+    try:
+        with db.transaction() as session:
+            session.execute(delete(TicketTransferClaim).where(TicketTransferClaim.ticket_id == ticket_id,
+                                                              TicketTransferClaim.claimed_by == token))
+    except Exception:  # the transfer's outcome stands; the claim lapses by itself
+        error_log.exception("transfer of ticket %s: its claim could not be released (it expires in %d s)",
+                            ticket_id, CLAIM_SECONDS)
 
 
 def transfer_to_instance(call, ticket_number: str, server_id: int, target: RemoteTarget,
@@ -496,11 +535,7 @@ def transfer_to_instance(call, ticket_number: str, server_id: int, target: Remot
         reader = Context.in_session(session, call.principal, call.runtime)
         server, copy, status, comment, note = _prepare_transfer(reader, ticket_number, server_id, target, comment,
                                                                 status_name)
-    key = (call.runtime.db.url, copy.ticket_id)
-    with _in_flight_lock:
-        if key in _in_flight:
-            raise InvalidState("Ticket %s is being transferred already." % copy.number)
-        _in_flight.add(key)
+    claim = _claim_transfer(call.runtime.db, copy.ticket_id, copy.number)
     try:
         desk = RemoteDesk(call.runtime.remote, server, REQUEST_TIMEOUT_SECONDS, TOTAL_TIMEOUT_SECONDS)
         try:
@@ -513,8 +548,7 @@ def transfer_to_instance(call, ticket_number: str, server_id: int, target: Remot
             raise
         return _record_transfer(call, copy.ticket_id, server, number, status.id, comment)
     finally:
-        with _in_flight_lock:
-            _in_flight.discard(key)
+        _release_transfer(call.runtime.db, copy.ticket_id, claim)
 
 
 def _prepare_transfer(call, ticket_number: str, server_id: int, target: RemoteTarget, comment: str | None,

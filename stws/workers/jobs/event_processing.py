@@ -7,11 +7,12 @@ Each run, in this order:
    ``ticket_counts`` table replaced, DELETE + INSERT, in one short write
    transaction), which GetTicketCounts_Agent and GetTicketCounts_Global
    read while they are fresh;
-2. queues the error emails: errors written to the error log since the last
-   run (held in memory by ``runtime.error_mail``, see
-   ``stws.diagnostics.errormail``) go to the Diagnostics option
+2. queues the error emails: errors written to the error log of any node
+   (each node hands its own in to ``error_reports``; this one's too, now,
+   see ``stws.diagnostics.errormail``) go to the Diagnostics option
    EmailAddressToReceiveErrors through the outgoing spool, at most one
-   email per minute per distinct error, with a count of its repeats.
+   email per minute per distinct error for the whole cluster, with a count
+   of its repeats.
 
 3. delivers the events provider's outbox (``runtime.events``,
    stws.providers.event_delivery): every run, and in runs of its own.
