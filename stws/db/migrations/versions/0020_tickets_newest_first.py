@@ -1,14 +1,14 @@
 """tickets: on PostgreSQL, every ticket newest activity first
 
 Revision ID: 0020
-Revises: 0017
+Revises: 0019
 Create Date: 2026-12-07
 """
 from alembic import op
 import sqlalchemy as sa
 
 revision = "0020"
-down_revision = "0017"
+down_revision = "0019"
 branch_labels = None
 depends_on = None
 
