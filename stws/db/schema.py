@@ -96,8 +96,9 @@ def _modelled(name, type_, parent_names) -> bool:
 
 
 # Indexes made by a migration on one backend only, not in the models:
-# PostgreSQL's newest-activity-first list indexes (migration 0016).
-BACKEND_INDEXES = frozenset("ix_tickets_%s_status_newest" % owner for owner in ("group", "agent", "department"))
+# PostgreSQL's newest-activity-first list indexes (migrations 0016, 0020).
+BACKEND_INDEXES = frozenset(["ix_tickets_%s_status_newest" % owner for owner in ("group", "agent", "department")]
+                            + ["ix_tickets_newest"])
 
 
 # The full-text index's tables (stws.domain.tickets.fulltext), made by

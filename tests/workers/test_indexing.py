@@ -66,6 +66,15 @@ def desk(runtime) -> Desk:
                     _principal(cust), _principal(other), group2.id)
 
 
+@pytest.fixture(params=["index-drives", "list-drives"])
+def drives(request, monkeypatch) -> str:
+    """Search every Text with one shape (``fulltext.plan_text`` chooses by
+    the number of matches; these tests have a handful): from the index, or
+    by walking the list and testing each ticket. Both must find the same."""
+    monkeypatch.setattr(fulltext, "MANY_DOCUMENTS", 10 ** 9 if request.param == "index-drives" else 0)
+    return request.param
+
+
 _numbers = itertools.count(1)
 
 
@@ -144,7 +153,7 @@ def test_new_ticket_message_and_note_are_indexed_once(runtime, desk):
     assert found(runtime, desk.admin, "Text=owes money") == {ticket_id}
 
 
-def test_a_changed_ticket_gets_its_subject_reindexed_alone(runtime, desk):
+def test_a_changed_ticket_gets_its_subject_reindexed_alone(runtime, desk, drives):
     ticket_id = new_ticket(runtime, "Invoice question", "Where is my invoice?", message_subject="Hello")
     run_job(runtime)
     with runtime.db.transaction() as session:
@@ -161,7 +170,7 @@ def test_a_changed_ticket_gets_its_subject_reindexed_alone(runtime, desk):
     assert found(runtime, desk.admin, "Text=invoice") == {ticket_id}  # the message body
 
 
-def test_a_new_message_is_found_at_once_and_by_words_once_indexed(runtime, desk):
+def test_a_new_message_is_found_at_once_and_by_words_once_indexed(runtime, desk, drives):
     ticket_id = new_ticket(runtime, "Connection", "It drops")
     run_job(runtime)
 
@@ -201,7 +210,7 @@ def test_an_edited_note_is_reindexed(runtime, desk):
     assert found(runtime, desk.alice, "Text=paid full") == {ticket_id}
 
 
-def test_deleted_tickets(runtime, desk):
+def test_deleted_tickets(runtime, desk, drives):
     kept = new_ticket(runtime, "Kept ticket", "Same words")
     gone = new_ticket(runtime, "Gone ticket", "Same words")
     note_id = add_note(runtime, desk.alice, gone, "Same words in a note")
@@ -281,7 +290,7 @@ def test_html_is_indexed_as_its_text(runtime, desk):
 
 
 @pytest.mark.parametrize("indexed", [False, True], ids=["not-indexed-yet", "indexed"])
-def test_words_across_subject_messages_and_notes_with_visibility(runtime, desk, indexed):
+def test_words_across_subject_messages_and_notes_with_visibility(runtime, desk, drives, indexed):
     mine = new_ticket(runtime, "Printer jam", "Paper stuck in tray two", customer=desk.cust,
                       draft_body="Draftword reply not sent")
     add_note(runtime, desk.alice, mine, "Internal: customer owes money")
@@ -335,7 +344,7 @@ SUBJECT = "Quote \"OR\" NEAR(x) AND it's 100% a back\\slash col:umn {braces} car
     ("quote zzz", False),      # every word is required
 ])
 @pytest.mark.parametrize("indexed", [False, True], ids=["not-indexed-yet", "indexed"])
-def test_the_words_are_never_query_syntax(runtime, desk, words, matches, indexed):
+def test_the_words_are_never_query_syntax(runtime, desk, words, matches, drives, indexed):
     ticket_id = new_ticket(runtime, SUBJECT, "body")
     new_ticket(runtime, "Unrelated", "fire")
     if indexed:
@@ -386,6 +395,137 @@ def test_rows_locked_by_a_writer_wait_for_the_next_run(runtime, desk):
     run_job(runtime)
     assert found(runtime, desk.admin, "Text=new subject") == {busy}
     assert found(runtime, desk.admin, "Text=old") == set()
+
+
+# ---------------------------------------------------------------- who drives
+
+
+def plan(runtime, words) -> fulltext.TextPlan:
+    return as_caller(runtime, None, lambda call: fulltext.plan_text(call.connection, words), writes=False)
+
+
+def page(runtime, principal, *criteria) -> tuple[list[int], int | None]:
+    """The ids of one page of GetTicketsBySearch's query, in order, and the next page's Offset."""
+    found_page = as_caller(runtime, principal, lambda call: search.find_tickets(call, list(criteria)), writes=False)
+    return [ticket.id for ticket in found_page.tickets], found_page.next_offset
+
+
+def set_columns(runtime, ticket_id, **values):
+    with runtime.db.transaction() as session:
+        session.execute(update(Ticket).where(Ticket.id == ticket_id).values(**values))
+
+
+def test_the_list_drives_when_the_words_are_in_many_documents(runtime, desk, monkeypatch):
+    monkeypatch.setattr(fulltext, "MANY_DOCUMENTS", 10)
+    common = [new_ticket(runtime, "Website down %d" % i, "The website is down") for i in range(10)]
+    rare = new_ticket(runtime, "Printer", "Paper jam, see the website")
+    run_job(runtime)
+    if not runtime.db.is_sqlite:  # the planner's estimates come from its statistics
+        with runtime.db.transaction() as session:
+            session.execute(text("ANALYZE ticket_search"))
+    assert plan(runtime, "website").list_drives  # 21 documents
+    if runtime.db.is_sqlite:  # PostgreSQL estimates a prefix from statistics a few rows barely fill
+        assert plan(runtime, "web").list_drives  # a prefix of them
+    assert plan(runtime, "website down").list_drives  # 20
+    assert not plan(runtime, "printer").list_drives  # 2
+    # SQLite counts 1 (both words in one document), PostgreSQL's least common word is in 1.
+    assert not plan(runtime, "website paper").list_drives
+
+    def statement(words):
+        return as_caller(runtime, desk.admin, lambda call: str(search.search_statement(
+            call, search.parse_criteria(call, ["Text=" + words]))), writes=False)
+    assert "candidates" in statement("website") and "candidates" not in statement("printer")
+    assert found(runtime, desk.admin, "Text=website") == set(common) | {rare}
+    assert found(runtime, desk.admin, "Text=printer") == {rare}
+
+
+SORTS = [[], ["SortBy=Subject", "SortOrder=Ascending"], ["SortBy=DateOpened"], ["SortBy=Priority"],
+         ["SortBy=LastReplyDateUtc", "SortOrder=Ascending"]]
+
+
+@pytest.mark.parametrize("sort", SORTS, ids=lambda sort: "-".join(sort) or "default")
+def test_both_shapes_find_the_same_pages(runtime, desk, monkeypatch, sort):
+    """Pages in every order, matches in subjects, messages and notes, tickets
+    without a reply, customers' and deleted tickets left out: the same
+    tickets in the same order whoever drives."""
+    matching = []
+    for i in range(12):
+        where = ("subject", "message", "note")[i % 3]
+        ticket_id = new_ticket(runtime, "Website %02d" % i if where == "subject" else "Other %02d" % i,
+                               "the website again" if where == "message" else "nothing", customer=desk.cust)
+        if where == "note":
+            add_note(runtime, desk.alice, ticket_id, "Website checked")
+        set_columns(runtime, ticket_id, priority_id=1 + i % 4,
+                    last_reply_utc=None if i % 5 == 0 else NOW - dt.timedelta(hours=(i * 7) % 12))
+        matching.append((ticket_id, where))
+    for i in range(6):
+        new_ticket(runtime, "Unrelated %d" % i, "words")
+    set_columns(runtime, matching[0][0], is_deleted=True)
+    run_job(runtime)
+
+    def every_page(principal, size=5):
+        ids, offset, pages = [], 0, []
+        while offset is not None:
+            found_ids, offset = page(runtime, principal, "Text=website", "MaxResults=%d" % size,
+                                     "Offset=%d" % (offset or 0), *sort)
+            pages.append(found_ids)
+            ids += found_ids
+        return ids, pages
+
+    shapes = {}
+    for shape, threshold in (("index", 10 ** 9), ("list", 0)):
+        monkeypatch.setattr(fulltext, "MANY_DOCUMENTS", threshold)
+        shapes[shape] = {who: every_page(principal) for who, principal in
+                         (("admin", desk.admin), ("alice", desk.alice), ("cust", desk.cust))}
+    assert shapes["list"] == shapes["index"]
+    admin_ids, admin_pages = shapes["list"]["admin"]
+    assert sorted(admin_ids) == sorted(ticket_id for ticket_id, _ in matching[1:])
+    assert [len(p) for p in admin_pages] == [5, 5, 1]
+    # Customers: not by their notes.
+    assert sorted(shapes["list"]["cust"][0]) == sorted(ticket_id for ticket_id, where in matching[1:]
+                                                       if where != "note")
+
+
+def test_a_walk_that_meets_too_few_matches_lets_the_index_drive(runtime, desk, monkeypatch):
+    """A text common in the index but rare in the list being walked: the
+    walk stops at its bound and the index drives; a short list is walked
+    to its end instead."""
+    monkeypatch.setattr(fulltext, "MANY_DOCUMENTS", 0)
+    monkeypatch.setattr(search, "MIN_CANDIDATES", 3)
+    monkeypatch.setattr(search, "CANDIDATES_PER_ROW", 1)
+    oldest = new_ticket(runtime, "Website", "down")
+    newer = [new_ticket(runtime, "Newer %d" % i, "nothing") for i in range(5)]
+    in_group2 = new_ticket(runtime, "Website in group 2", "down", group_id=desk.group2)
+    for hours, ticket_id in enumerate([oldest, *newer, in_group2]):
+        set_columns(runtime, ticket_id, last_reply_utc=NOW + dt.timedelta(hours=hours))
+    run_job(runtime)
+    # 7 tickets, the newest 3 walked: only in_group2 matches there; the page wants 2 + 1.
+    assert page(runtime, desk.admin, "Text=website", "MaxResults=2") == ([in_group2, oldest], None)
+    assert page(runtime, desk.admin, "Text=website", "MaxResults=1") == ([in_group2], 1)
+    assert page(runtime, desk.admin, "Text=website", "MaxResults=1", "Offset=1") == ([oldest], None)
+    # Group 1's list: 6 tickets, the matching one last.
+    assert page(runtime, desk.admin, "Text=website", "GroupId=1") == ([oldest], None)
+    # Group 2's list is one ticket long: walked whole.
+    assert page(runtime, desk.admin, "Text=website", "GroupId=%d" % desk.group2) == ([in_group2], None)
+
+
+def test_sqlite_spells_a_prefix_out_as_the_words_of_the_index(runtime, desk, monkeypatch):
+    """FTS5 merges a prefix's doclists whole before its first match; the same words spelled out it reads lazily."""
+    if not runtime.db.is_sqlite:
+        pytest.skip("PostgreSQL tests each candidate's tsvector with the prefix itself")
+    ticket_id = new_ticket(runtime, "Web webcam website", "webinar down")
+    new_ticket(runtime, "Websites", "we")
+    run_job(runtime)
+    assert plan(runtime, "WEB down").params["text_query"] == (
+        '("web" OR "webcam" OR "webinar" OR "website" OR "websites") AND ("down")')
+    assert plan(runtime, "websites").params["text_query"] == '("websites")'
+    # Not plain ASCII words, or too many: left to FTS5's tokenizer and prefix search.
+    assert plan(runtime, "wébsite").params["text_query"] == '"wébsite"*'
+    assert plan(runtime, "web-cam").params["text_query"] == '"web-cam"*'
+    monkeypatch.setattr(fulltext, "MAX_SPELLED_WORDS", 4)
+    assert plan(runtime, "web").params["text_query"] == '"web"*'
+    monkeypatch.setattr(fulltext, "MANY_DOCUMENTS", 0)
+    assert found(runtime, desk.admin, "Text=webinar") == found(runtime, desk.admin, "Text=web do") == {ticket_id}
 
 
 # ---------------------------------------------------------------- live

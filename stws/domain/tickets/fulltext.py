@@ -77,26 +77,44 @@ reads the few unindexed rows, through the indexes on ``is_indexed``
 searches are slower until the thread has caught up.
 
 Who sees what: agents search subjects, messages and notes; customers only
-subjects and messages that are not drafts. The condition is one ``tickets.id
-IN (...)`` subquery, combined with the other criteria in one SQL query.
+subjects and messages that are not drafts.
+
+Who drives (``plan_text``): a search first counts the matching documents,
+up to ``MANY_DOCUMENTS`` (the index yields them one at a time, so this
+costs 0.1-0.5 ms). Fewer: the index drives, ``matching_ids``: every
+matching document is read, mapped to its ticket, and the condition is one
+``tickets.id IN (...)`` beside the other criteria (a rare word: under a
+millisecond). As many or more: the list drives, ``ticket_matches``: the
+tickets the other criteria select are walked in the list's own order (its
+index, as without Text) and each one's documents tested, until the page
+is full, so a word in one ticket of six fills a page of 20 after about 120
+tickets, however many match elsewhere (reading every match first cost
+0.35-0.7 s at 1,000,000 tickets). A text common in the index but rare in
+the list (a word found often, searched within one address or group) is
+bounded: the walk stops after a number of candidates
+(``search.CANDIDATES_PER_ROW``) and the index drives after all. Both
+shapes find the same tickets in the same order (tests/workers/test_indexing.py
+runs the searching tests with each).
 """
 from __future__ import annotations
 
 import json
 import logging
 import re
+import sqlite3
 import time
 import unicodedata
 from dataclasses import dataclass
 
 from sqlalchemy import (
     BigInteger, Column, Integer, MetaData, SmallInteger, Table, Text, and_, any_, bindparam, cast, delete, exists,
-    false, func, literal, literal_column, select, union_all, update,
+    false, func, literal, literal_column, or_, select, union_all, update,
 )
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql
 
 from stws.db.models import CommentType, FulltextRemoval, Ticket, TicketComment, TicketMessage
+from stws.db.prepared import PreparedQuery
 
 log = logging.getLogger("stws.threads")
 
@@ -163,13 +181,18 @@ def fts5_query(text: str | None) -> str | None:
 
 def tsquery(text: str | None) -> str | None:
     """A tsquery (cast, not parsed by a configuration): every word a required prefix; None if none."""
+    return " & ".join(_prefix_lexemes(text)) or None
+
+
+def _prefix_lexemes(text: str | None) -> list[str]:
+    """The words of ``text`` as tsquery prefix lexemes, each once, in order."""
     lexemes = []
     for term in terms(text):
         for word in words(term):
             if word not in lexemes:
                 lexemes.append(word)
     # Words hold letters and digits only; quoting is belt and braces.
-    return " & ".join("'%s':*" % w.replace("\\", "\\\\").replace("'", "''") for w in lexemes) or None
+    return ["'%s':*" % w.replace("\\", "\\\\").replace("'", "''") for w in lexemes]
 
 
 # --------------------------------------------------------------- documents
@@ -438,28 +461,43 @@ def text_parameters(dialect_name: str, text: str) -> dict:
     return values
 
 
+def _fts_match():
+    """SQLite: the WHERE clause of the documents matching the bind parameter ``text_query``."""
+    return literal_column("ticket_fts").match(bindparam("text_query", type_=Text))
+
+
+def _tsquery_match():
+    """PostgreSQL: the WHERE clause of the documents matching the bind parameter ``text_query``."""
+    return search_table.c.document.op("@@")(cast(bindparam("text_query", type_=Text), postgresql.TSQUERY))
+
+
 def matching_ids(dialect_name: str, parts: int, include_notes: bool):
     """A SELECT of the ids of tickets whose documents match a text of ``parts``
     substring parts (``text_form``; see the module docstring), its words and
     parts bind parameters (``text_parameters``): built once per shape, so a
     search with text can be prepared like any other (composing and compiling
-    this union cost several milliseconds per call)."""
+    this union cost several milliseconds per call). The index drives: every
+    matching document is read (``ticket_matches`` is the other way round)."""
     sqlite = dialect_name == "sqlite"
-    query = bindparam("text_query", type_=Text)
     if sqlite:
-        indexed = select(_FTS_TICKET).select_from(fts_table).where(literal_column("ticket_fts").match(query))
+        indexed = select(_FTS_TICKET).select_from(fts_table).where(_fts_match())
         kind, item = _FTS_KIND, _FTS_ITEM
     else:
         index = search_table
-        indexed = select(index.c.ticket_id).where(index.c.document.op("@@")(cast(query, postgresql.TSQUERY)))
+        indexed = select(index.c.ticket_id).where(_tsquery_match())
         kind, item = index.c.kind, index.c.item_id
     if not include_notes:
         draft = exists(select(TicketMessage.id).where(TicketMessage.id == item, TicketMessage.is_draft.is_(True)))
         indexed = indexed.where(kind != KIND_NOTE, ~((kind == KIND_MESSAGE) & draft))
-    # The rows not indexed yet, by substring; each served by its partial index on is_indexed.
+    return union_all(indexed, *_unindexed_branches(sqlite, parts, include_notes))
+
+
+def _unindexed_branches(sqlite: bool, parts: int, include_notes: bool) -> list:
+    """SELECTs of the ids of tickets whose rows not indexed yet hold every
+    substring part, by substring; each served by its partial index on
+    is_indexed (a few rows, read once per search whoever drives)."""
     unindexed_tickets = Ticket.__table__.alias("unindexed_tickets")
     branches = [
-        indexed,
         select(unindexed_tickets.c.id).where(unindexed_tickets.c.id.in_(unindexed_ids(sqlite, Ticket)),
                                              _like_all(unindexed_tickets.c.subject, parts)),
     ]
@@ -475,7 +513,177 @@ def matching_ids(dialect_name: str, parts: int, include_notes: bool):
             .join(CommentType, CommentType.id == TicketComment.comment_type_id)
             .where(TicketComment.id.in_(unindexed_ids(sqlite, TicketComment)),
                    CommentType.include_in_search.is_(True), _like_all(TicketComment.text, parts)))
-    return union_all(*branches)
+    return branches
+
+
+def ticket_matches(dialect_name: str, parts: int, include_notes: bool, ticket_id):
+    """A WHERE clause: the ticket whose id is ``ticket_id`` (a column of the
+    list being walked) has a document matching ``text_query`` or a row not
+    indexed yet holding the ``parts`` (``_unindexed_branches``). The list
+    drives: a candidate's own documents are tested, found by its id (its
+    subject's document id, its messages' and notes' through their
+    ticket_id indexes), so a page of a list needs as many tests as it takes
+    candidates to fill it, whatever the number of matches elsewhere.
+
+    - SQLite: the matching document ids are read from FTS5 once per search
+      (an uncorrelated IN, materialized) and each candidate's documents
+      looked up among them. FTS5 cannot test one document cheaply: a MATCH
+      constrained to one rowid looks the words up in every segment of the
+      index (~80 us per document at ten segments), and a prefix query
+      ("web"*) first merges the whole doclist of every word it stands for
+      (milliseconds) every time.
+    - PostgreSQL: each candidate document's tsvector is tested where it
+      lies (``ticket_search`` by primary key), no matter how many match.
+
+    Customers' exclusions as in ``matching_ids``: no notes, no drafts."""
+    sqlite = dialect_name == "sqlite"
+    unindexed = ticket_id.in_(union_all(*_unindexed_branches(sqlite, parts, include_notes)))
+    messages = select(TicketMessage.id).where(TicketMessage.ticket_id == ticket_id)
+    if not include_notes:
+        messages = messages.where(TicketMessage.is_draft.is_(False))
+    notes = select(TicketComment.id).where(TicketComment.ticket_id == ticket_id) if include_notes else None
+    if sqlite:
+        # One IN over all the candidate's document ids: one materialized set
+        # of matches per search (three INs would read the matches three times).
+        # A subquery in FROM may refer to the outer row on SQLite.
+        documents = [select(ticket_id * KINDS + KIND_TICKET),
+                     messages.with_only_columns(TicketMessage.id * KINDS + KIND_MESSAGE)]
+        if notes is not None:
+            documents.append(notes.with_only_columns(TicketComment.id * KINDS + KIND_NOTE))
+        own = union_all(*(document.correlate(ticket_id.table) for document in documents)).subquery("own_documents")
+        matching = select(literal_column("ticket_fts.rowid")).select_from(fts_table).where(_fts_match())
+        return or_(exists(select(literal(1)).select_from(own).where(own.c[0].in_(matching))), unindexed)
+    # PostgreSQL: tickets.id is an integer, its document id (x 4) a bigint.
+    index = search_table
+
+    def matched(item_id, kind):
+        return (index.c.id == cast(item_id, BigInteger) * KINDS + kind) & _tsquery_match()
+
+    # One EXISTS over a UNION ALL: tested row by row, stopping at the first
+    # match. (Separate EXISTS under an OR PostgreSQL turns into hashed
+    # subplans: every match read once per search, the very cost avoided here.)
+    tests = [select(literal(1)).select_from(index).where(matched(ticket_id, KIND_TICKET)),
+             messages.with_only_columns(literal(1)).join_from(TicketMessage, index,
+                                                              matched(TicketMessage.id, KIND_MESSAGE))]
+    if notes is not None:
+        tests.append(notes.with_only_columns(literal(1)).join_from(TicketComment, index,
+                                                                   matched(TicketComment.id, KIND_NOTE)))
+    return or_(exists(union_all(*tests)), unindexed)
+
+
+# --------------------------------------------------------------- who drives
+
+# A text in fewer documents than this is searched from the index (every match
+# read: ``matching_ids``, a few milliseconds at most); in this many or more,
+# the list drives (``ticket_matches``). Counting stops here (``plan_text``).
+MANY_DOCUMENTS = 5_000
+# SQLite: a prefix of more words than this is left a prefix (``_spelled_out``).
+MAX_SPELLED_WORDS = 8
+
+
+@dataclass
+class TextPlan:
+    """How to search a text: ``list_drives`` (else the index does) and the
+    bind values of the statement that shape needs (``text_parameters``,
+    with an equivalent query of whole words on SQLite when it has one)."""
+
+    list_drives: bool
+    params: dict
+
+
+# SQLite: how many documents match, counted up to ``cap``.
+_count_documents = PreparedQuery(select(func.count().label("documents")).select_from(
+    select(literal(1)).select_from(fts_table).where(_fts_match()).limit(bindparam("cap", type_=Integer)).subquery()))
+
+
+def plan_text(connection, text: str) -> TextPlan:
+    """Decide who drives the search of ``text`` (which has a term) as a
+    planner would, from how many documents match it (``connection``: the
+    call's Core connection):
+
+    - SQLite: counted, up to ``MANY_DOCUMENTS`` (0.1-0.5 ms: FTS5 yields
+      the matches of whole words one by one, and the count stops there);
+    - PostgreSQL: the planner's own estimate for the least common of its
+      words (EXPLAIN, from its statistics of ticket_search: ~0.2 ms a word;
+      an upper bound of the documents holding them all).
+      Counting costs more there: with a LIMIT the planner reads the table
+      until it has found enough (10-70 ms for a common word), and its
+      estimate for several words together assumes they are independent,
+      which common phrases are not ("website down": 5,800 estimated,
+      33,000 found)."""
+    dialect_name = connection.dialect.name
+    params = text_parameters(dialect_name, text)
+    if dialect_name == "sqlite":
+        spelled = _spelled_out(connection, text)
+        if spelled is not None:
+            params["text_query"] = spelled
+        count = _count_documents.first(connection, {"text_query": params["text_query"], "cap": MANY_DOCUMENTS})[0]
+    else:
+        count = _estimated_documents(connection, text)
+    return TextPlan(count >= MANY_DOCUMENTS, params)
+
+
+def _estimated_documents(connection, text: str) -> int:
+    """PostgreSQL: the planner's estimate of the documents holding the least common word of ``text``."""
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        estimates = []
+        for lexeme in _prefix_lexemes(text):
+            # The word or a word it starts: the planner estimates a prefix from its
+            # most common words alone, which a small table's statistics barely hold.
+            either = "%s | %s" % (lexeme, lexeme[:-2])
+            # Never a prepared statement: a generic plan would estimate without the word.
+            cursor.execute("EXPLAIN (FORMAT JSON) SELECT 1 FROM ticket_search WHERE document @@ %s::tsquery",
+                           (either,), prepare=False)
+            estimates.append(cursor.fetchone()[0][0]["Plan"]["Plan Rows"])
+    finally:
+        cursor.close()
+    return min(estimates)
+
+
+# SQLite: the words of the index, one row each (FTS5's fts5vocab, a virtual
+# table of the connection's temp schema reading ticket_fts's own index).
+_index_words = Table("ticket_fts_words", _meta, Column("term", Text), Column("doc", Integer), schema="temp")
+_CREATE_INDEX_WORDS = "CREATE VIRTUAL TABLE IF NOT EXISTS temp.ticket_fts_words USING fts5vocab(main, ticket_fts, row)"
+_longer_words = PreparedQuery(
+    select(_index_words.c.term)
+    .where(_index_words.c.term >= bindparam("low", type_=Text), _index_words.c.term < bindparam("high", type_=Text))
+    .limit(bindparam("most", type_=Integer)))
+_ASCII_WORD = re.compile(r"[A-Za-z0-9]+")
+
+
+def _spelled_out(connection, text: str) -> str | None:
+    """SQLite: ``fts5_query(text)`` with each prefix term replaced by the
+    words of the index it stands for (``"web"*`` -> ``("web" OR "webcam"
+    OR "website")``), which matches the same documents; None when a term is
+    not plain ASCII letters and digits (FTS5's tokenizer then decides what
+    its words are) or stands for more than ``MAX_SPELLED_WORDS`` words.
+
+    Why: FTS5 answers a prefix query by first merging the doclists of all
+    the words it stands for into one, whole (25 ms for "website" at
+    1,000,000 tickets), and only then yields the first match; whole words it
+    reads as it goes, so the count of ``plan_text`` stops early and the
+    matches are read once. Looking the longer words up reads their
+    doclists (fts5vocab counts them): cheap unless they are common too."""
+    groups = []
+    for term in terms(text):
+        if not _ASCII_WORD.fullmatch(term):
+            return None
+        prefix = term.lower()
+        # Every longer word: prefix + one more character or more ("\x01" sorts before them all).
+        params = {"low": prefix + "\x01", "high": prefix + "\U0010ffff", "most": MAX_SPELLED_WORDS}
+        try:
+            longer = _longer_words.all(connection, params)
+        except sqlite3.OperationalError as error:  # the connection's first search: no fts5vocab table yet
+            if "ticket_fts_words" not in str(error):
+                raise
+            connection.connection.dbapi_connection.execute(_CREATE_INDEX_WORDS)
+            longer = _longer_words.all(connection, params)
+        if len(longer) >= MAX_SPELLED_WORDS:
+            return None
+        group = [prefix] + [row.term for row in longer]
+        groups.append("(%s)" % " OR ".join('"%s"' % word for word in group))
+    return " AND ".join(groups) or None
 
 
 def matching_ticket_ids(session, text: str, include_notes: bool):

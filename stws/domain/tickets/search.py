@@ -58,7 +58,9 @@ run on the driver (``stws.db.prepared``), without an ORM session. Text
 too: its shape is how many substring parts the fallback looks for and
 whether notes count (``fulltext.text_form``), its words are parameters
 (a rare word's search went from ~4 ms of CPU, most of it building the
-statement, to ~0.3 ms).
+statement, to ~0.3 ms). A Text found in many documents has a statement of
+its own in which the list drives (``fulltext.plan_text`` decides per search;
+``_prepared_search``), with a bounded walk (``run_search``).
 """
 from __future__ import annotations
 
@@ -321,25 +323,57 @@ def find_tickets(call, items) -> Found:
 
 def run_search(call, search: Search) -> Found:
     """One page of the tickets ``search`` (from ``parse_criteria``) finds."""
-    query, params = _prepared_query(call, search)
-    rows = query.all(call.connection, params)
+    plan = _plan(call, search)
+    rows = plan.query.all(call.connection, plan.params)
+    if plan.fallback is not None and len(rows) < plan.params["limit"] and _walked_too_far(call, plan):
+        # The list's first candidates held too few matches: the index drives after all.
+        rows = plan.fallback.all(call.connection, plan.params)
     tickets = rows[:search.max_results]
     more = len(rows) > search.max_results
     return Found(tickets, search.offset + len(tickets) if more else None)
 
 
+def _walked_too_far(call, plan: "_Plan") -> bool:
+    """Whether the list has ``candidates`` tickets or more (so a short page
+    may just have stopped there), rather than fewer (all of them were tested)."""
+    return plan.candidates.first(call.connection, plan.params)[0] >= plan.params["candidates"]
+
+
 def search_statement(call, search: Search):
     """The SELECT of ``core.INFO_COLUMNS`` rows for ``search``, one page + 1
-    row, with its parameters' values (for EXPLAIN, ``literal_binds``)."""
-    query, params = _prepared_query(call, search)
-    return query.statement.params(params)
+    row, with its parameters' values (for EXPLAIN, ``literal_binds``); with
+    Text, the shape ``fulltext.plan_text`` chose first."""
+    plan = _plan(call, search)
+    return plan.query.statement.params(plan.params)
 
 
-def _prepared_query(call, search: Search) -> tuple[PreparedQuery, dict]:
-    """``search`` as a statement prepared for its shape and the parameters' values.
+# A Text search walking the list tests at most this many candidates per row
+# of the page (and at least MIN_CANDIDATES) before it lets the index drive
+# (``run_search``): a text common in the index but rare in this list (a
+# group, an address) costs a bounded walk, then what it costs today.
+CANDIDATES_PER_ROW = 40
+MIN_CANDIDATES = 2_000
+
+
+@dataclass
+class _Plan:
+    """A search's statement prepared for its shape and its parameters' values.
+    When the list drives a Text search, ``candidates`` counts the list's
+    tickets up to the walk's bound and ``fallback`` is the index-driven
+    statement (both with the same ``params``)."""
+
+    query: PreparedQuery
+    params: dict
+    candidates: PreparedQuery | None = None
+    fallback: PreparedQuery | None = None
+
+
+def _plan(call, search: Search) -> _Plan:
+    """``search`` as statements prepared for its shape and the parameters' values.
     The values of the criteria become bind parameters named after their keys
     (``Priority_0``, ``Priority_1``... for a tuple); a Text's words and
-    substring parts are ``fulltext.text_parameters``."""
+    substring parts are ``fulltext.text_parameters``, and who drives is
+    ``fulltext.plan_text``'s choice."""
     if search.is_deleted and not call.principal.has_role(roles.MANAGER):
         raise PermissionDenied("Searching deleted tickets (IsDeleted=true) needs the Manager role.")
     values = dict(search.values)
@@ -348,20 +382,27 @@ def _prepared_query(call, search: Search) -> tuple[PreparedQuery, dict]:
     shape = tuple(sorted((key, _form(value)) for key, value in values.items()))
     dialect_name = call.connection.dialect.name
     params = {"viewer": call.principal.user_id, "limit": search.max_results + 1, "offset": search.offset}
-    text = None
-    if search.text is not None:
-        # Customers (not agents) match neither notes nor drafts (``text_condition``).
-        text = (fulltext.text_form(search.text), call.principal.has_role(roles.AGENT))
-        if text[0] is not None:
-            params.update(fulltext.text_parameters(dialect_name, search.text))
-    query = _prepared_search(dialect_name, core.viewer_kind(call), search.is_deleted, shape,
-                             search.sort_by, search.descending, text)
     for key, value in values.items():
         if isinstance(value, tuple):
             params.update(("%s_%d" % (key, i), item) for i, item in enumerate(value))
         elif value is not None:
             params[key] = value
-    return query, params
+    prepared = functools.partial(_prepared_search, dialect_name, core.viewer_kind(call), search.is_deleted, shape,
+                                 search.sort_by, search.descending)
+    if search.text is None:
+        return _Plan(prepared(), params)
+    # Customers (not agents) match neither notes nor drafts (``text_condition``).
+    form, include_notes = fulltext.text_form(search.text), call.principal.has_role(roles.AGENT)
+    if form is None:  # no word: nothing matches
+        return _Plan(prepared((None, include_notes, False)), params)
+    text = fulltext.plan_text(call.connection, search.text)
+    params.update(text.params)
+    if not text.list_drives:
+        return _Plan(prepared((form, include_notes, False)), params)
+    params["candidates"] = max(MIN_CANDIDATES, CANDIDATES_PER_ROW * (search.offset + params["limit"]))
+    return _Plan(prepared((form, include_notes, True)), params,
+                 candidates=_prepared_count(core.viewer_kind(call), search.is_deleted, shape),
+                 fallback=prepared((form, include_notes, False)))
 
 
 def _form(value):
@@ -380,7 +421,42 @@ def _prepared_search(dialect_name: str, viewer_kind: str, is_deleted: bool, shap
     (``_form``), in the order ``sort_by``/``descending`` (``ordering``).
     The caller's visibility rule is part of it (the viewer's id is the
     parameter ``viewer``), and the page is ``limit``/``offset``. ``text``:
-    (``fulltext.text_form``, include notes) of a Text criterion, or None."""
+    (``fulltext.text_form``, include notes, the list drives) of a Text
+    criterion, or None.
+
+    When the list drives, the list without the text is walked in its own
+    order, at most ``candidates`` tickets of it (a subquery with that
+    LIMIT), and each is tested (``fulltext.ticket_matches``) until the page
+    is full: both backends evaluate the outer WHERE row by row as the
+    subquery yields, in its order (SQLite: a co-routine; PostgreSQL: a
+    subquery scan under the Limit), so the walk stops with the page."""
+    conditions = _list_conditions(viewer_kind, is_deleted, shape)
+    order = ordering(dialect_name, sort_by, descending)
+    limit, offset = bindparam("limit", type_=Integer), bindparam("offset", type_=Integer)
+    if text is not None:
+        parts, include_notes, list_drives = text
+        if list_drives:
+            walked = (core.info_select().where(and_(*conditions)).order_by(*order)
+                      .limit(bindparam("candidates", type_=Integer)).subquery("candidates"))
+            return PreparedQuery(
+                select(*walked.c)
+                .where(fulltext.ticket_matches(dialect_name, parts, include_notes, walked.c.id))
+                .limit(limit).offset(offset))
+        conditions.append(false() if parts is None
+                          else Ticket.id.in_(fulltext.matching_ids(dialect_name, parts, include_notes)))
+    return PreparedQuery(core.info_select().where(and_(*conditions)).order_by(*order).limit(limit).offset(offset))
+
+
+@functools.lru_cache(maxsize=256)
+def _prepared_count(viewer_kind: str, is_deleted: bool, shape: tuple) -> PreparedQuery:
+    """How many tickets the list of this shape has, counted up to ``candidates``."""
+    conditions = _list_conditions(viewer_kind, is_deleted, shape)
+    return PreparedQuery(select(func.count().label("tickets")).select_from(
+        select(Ticket.id).where(and_(*conditions)).limit(bindparam("candidates", type_=Integer)).subquery()))
+
+
+def _list_conditions(viewer_kind: str, is_deleted: bool, shape: tuple) -> list:
+    """The WHERE conditions of a search of ``shape`` but its Text."""
     # "IS NOT true" rather than "= false": SQLite, without statistics, would
     # otherwise take ix_tickets_deleted for a condition nearly every row meets
     # and sort the whole table (300 ms instead of 3 ms for 100,000 tickets).
@@ -391,17 +467,7 @@ def _prepared_search(dialect_name: str, viewer_kind: str, is_deleted: bool, shap
     visible = core.visible_to(viewer_kind, bindparam("viewer"))
     if visible is not None:
         conditions.append(visible)
-    if text is not None:
-        parts, include_notes = text
-        conditions.append(false() if parts is None
-                          else Ticket.id.in_(fulltext.matching_ids(dialect_name, parts, include_notes)))
-    return PreparedQuery(
-        core.info_select()
-        .where(and_(*conditions))
-        .order_by(*ordering(dialect_name, sort_by, descending))
-        .limit(bindparam("limit", type_=Integer))
-        .offset(bindparam("offset", type_=Integer))
-    )
+    return conditions
 
 
 def _placeholder(key: str, form):
