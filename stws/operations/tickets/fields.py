@@ -39,8 +39,7 @@ def set_ticket_custom_fields(context, ticket_number, assignments) -> list[str]:
 @operation(role=roles.EVERYONE, writes=False)
 def ticket_properties(context, ticket_number, requested=None) -> tuple[list[str], list[str]]:
     """``Key=Value`` of the requested properties (none requested: all)."""
-    ticket = core.get_ticket_by_number(context, ticket_number)
-    return fields.get_ticket_properties(context, ticket, requested)
+    return fields.get_ticket_properties(context, ticket_number, requested)
 
 
 @operation(role=roles.AGENT)
