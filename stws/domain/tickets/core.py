@@ -176,50 +176,60 @@ def info_select():
 
 
 class VisibleTicketQuery:
-    """A prebuilt SELECT about one ticket, found by id or by number, that
-    answers only if the caller may see it: what the reads of one ticket
-    (GetTicketInfo, GetTicketStatus, GetTicketPropertiesList, ...) need, in
-    one statement run on the driver (stws.db.prepared).
+    """A prebuilt SELECT about one ticket, or one row of a ticket (a message,
+    a comment), that answers only if the caller may see the ticket: what
+    the reads of one ticket (GetTicketInfo, GetTicketStatus,
+    GetTicketPropertiesList, GetTicketMessageHtml, ...) need, in one
+    statement run on the driver (stws.db.prepared).
 
     ``get_ticket`` loads the ticket as an ORM entity in a Session: on a read
-    that only shows a few of its columns, the Session, the entity and the
-    lookups of its status and names cost two to six times what the SOAP
-    call around them does (bench/tickets_1m.py). ``statement`` selects
-    FROM tickets (joins allowed); the ticket's key, "not deleted" and the
-    caller's visibility (``visible_to``) are added here, one prepared
+    that only shows a few columns, the Session, the entity and the lookups
+    of its status and names cost two to six times what the SOAP call around
+    them does (bench/tickets_1m.py). ``statement`` selects FROM tickets, or
+    joins them; the ticket is found by id (``by_id``), by number
+    (``by_number``) or by the column ``key`` (``find``); "not deleted" and
+    the caller's visibility (``visible_to``) are added here, one prepared
     variant per way of finding it and kind of viewer.
     """
 
-    def __init__(self, statement):
+    def __init__(self, statement, key=None):
         self.statement = statement
+        self._keys = {"id": Ticket.id, "number": Ticket.ticket_number, "key": key}
         self._variants: dict[tuple, PreparedQuery] = {}  # two threads may build one twice: harmless
 
-    def _variant(self, by_number: bool, include_deleted: bool, kind: str) -> PreparedQuery:
-        key = (by_number, include_deleted, kind)
-        prepared = self._variants.get(key)
+    def _variant(self, by: str, include_deleted: bool, kind: str) -> PreparedQuery:
+        variant = (by, include_deleted, kind)
+        prepared = self._variants.get(variant)
         if prepared is None:
-            statement = self.statement.where((Ticket.ticket_number if by_number else Ticket.id) == bindparam("key"))
+            statement = self.statement.where(self._keys[by] == bindparam("key"))
             if not include_deleted:
                 statement = statement.where(Ticket.is_deleted.is_(False))
             visible = visible_to(kind, bindparam("viewer"))
-            prepared = self._variants[key] = PreparedQuery(statement if visible is None else statement.where(visible))
+            prepared = self._variants[variant] = PreparedQuery(
+                statement if visible is None else statement.where(visible))
         return prepared
+
+    def _first(self, call, by: str, key, include_deleted: bool):
+        return self._variant(by, include_deleted, viewer_kind(call)).first(
+            call.connection, {"key": key, "viewer": call.principal.user_id})
 
     def by_id(self, call, ticket_id: int, include_deleted: bool = False):
         """The row of the ticket ``get_ticket`` would return, or its NotFound."""
-        row = self._variant(False, include_deleted, viewer_kind(call)).first(
-            call.connection, {"key": ticket_id, "viewer": call.principal.user_id}) if ticket_id else None
+        row = self._first(call, "id", ticket_id, include_deleted) if ticket_id else None
         if row is None:
             raise _not_found(ticket_id)
         return row
 
     def by_number(self, call, number: str | None, include_deleted: bool = False):
         """The row of the ticket ``get_ticket_by_number`` would return, or its NotFound."""
-        row = self._variant(True, include_deleted, viewer_kind(call)).first(
-            call.connection, {"key": _ticket_number(number), "viewer": call.principal.user_id})
+        row = self._first(call, "number", _ticket_number(number), include_deleted)
         if row is None:
             raise _number_not_found(number)
         return row
+
+    def find(self, call, value, include_deleted: bool = False):
+        """The row whose ``key`` is ``value`` (not 0 or None), or None."""
+        return self._first(call, "key", value, include_deleted) if value else None
 
 
 # GetTicketInfo is the most frequent call of an integration.

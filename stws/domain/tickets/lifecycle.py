@@ -215,9 +215,12 @@ def delete_ticket(call, ticket_id: int) -> Ticket:
     return ticket
 
 
+_STATUS_NAME = core.VisibleTicketQuery(
+    select(TicketStatus.display_name).select_from(Ticket).join(TicketStatus, TicketStatus.id == Ticket.status_id))
+
+
 def ticket_status_name(call, number: str) -> str:
-    ticket = core.get_ticket_by_number(call, number)
-    return core.status_of(call.session, ticket).display_name
+    return _STATUS_NAME.by_number(call, number).display_name
 
 
 def ticket_url(call, number: str) -> str:
