@@ -466,9 +466,7 @@ def conversation_parts(call, ticket_id: int) -> list[Part]:
     return parts
 
 
-# GetTicketEventHistory: the ticket's existence (managers: deleted ones
-# too), then its events, both on the driver.
-_TICKET_ID = core.VisibleTicketQuery(select(Ticket.id))
+# GetTicketEventHistory: on the driver, as the conversation parts.
 _EVENTS = PreparedQuery(
     select(TicketEvent.description, TicketEvent.details, TicketEvent.date_utc, TicketEvent.user_name)
     .where(TicketEvent.ticket_id == bindparam("ticket_id")).order_by(TicketEvent.date_utc, TicketEvent.id))
@@ -477,5 +475,5 @@ _EVENTS = PreparedQuery(
 def event_history(call, ticket_id: int, include_deleted: bool) -> list:
     """Rows (description, details, date_utc, user_name) of the ticket's
     history, oldest first."""
-    ticket = _TICKET_ID.by_id(call, ticket_id, include_deleted=include_deleted)
+    ticket = core.visible_ticket(call, ticket_id, include_deleted=include_deleted)
     return _EVENTS.all(call.connection, {"ticket_id": ticket.id})

@@ -234,6 +234,14 @@ class VisibleTicketQuery:
 
 # GetTicketInfo is the most frequent call of an integration.
 _INFO = VisibleTicketQuery(info_select())
+_KEYS = VisibleTicketQuery(select(Ticket.id, Ticket.ticket_number))
+
+
+def visible_ticket(call, ticket_id: int, include_deleted: bool = False):
+    """The (id, ticket_number) row of the ticket ``get_ticket`` would return,
+    or its NotFound: for reads of a ticket's rows (history, time logs,
+    attachments) that need no more of the ticket."""
+    return _KEYS.by_id(call, ticket_id, include_deleted)
 
 
 def ticket_info_row(call, ticket_id: int):

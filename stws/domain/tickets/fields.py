@@ -27,13 +27,14 @@ import decimal
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 from sqlalchemy.orm import aliased
 
 from stws.db.models import (
     CustomField, CustomTemplate, CustomTemplateField, Department, Group, GroupAgent, Ticket, TicketCustomValue,
     TicketMessage, TicketPriority, TicketStatus, User, utcnow,
 )
+from stws.db.prepared import PreparedQuery
 from stws.domain import organization as org
 from stws.domain import validation
 from stws.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
@@ -204,10 +205,35 @@ def template_fields(call, template_id: int | None) -> list[tuple[CustomTemplateF
     return [tuple(row) for row in call.session.execute(query).all()]
 
 
-def department_fields(call, department_id: int):
-    """(template field, field) pairs of a department's ticket template."""
-    department = org.get_department(call, department_id)
-    return template_fields(call, department.ticket_custom_template_id)
+# GetCustomFieldControls on the driver (stws.db.prepared): a live
+# department's template, then its placed fields as plain columns.
+_DEPARTMENT_TEMPLATE = PreparedQuery(
+    select(Department.ticket_custom_template_id)
+    .where(Department.id == bindparam("department_id"), Department.is_deleted.is_(False)))
+_PLACED_FIELDS = (
+    select(CustomField.id, CustomField.display_name, CustomTemplateField.template_id,
+           CustomTemplateField.is_required_by_agents, CustomTemplateField.is_required_by_agents_to_close,
+           CustomTemplateField.is_required_by_users, CustomTemplateField.is_visible_to_agents,
+           CustomTemplateField.is_visible_to_users, CustomTemplateField.sort_order)
+    .join(CustomField, CustomField.id == CustomTemplateField.field_id)
+    .where(CustomTemplateField.template_id == bindparam("template_id"))
+    .order_by(CustomTemplateField.sort_order, CustomField.display_name, CustomField.id))
+_PLACED_FIELDS_FOR = {True: PreparedQuery(_PLACED_FIELDS),  # employees: all of them
+                      False: PreparedQuery(_PLACED_FIELDS.where(CustomTemplateField.is_visible_to_users.is_(True)))}
+
+
+def department_fields(call, department_id: int) -> list:
+    """The fields of a live department's ticket template the caller may see,
+    in sort order (``template_fields``' rule): rows of the field's id and
+    display name and its placement's template id, flags and sort order."""
+    department = _DEPARTMENT_TEMPLATE.first(call.connection, {"department_id": department_id}) \
+        if department_id else None
+    if department is None:
+        raise NotFound("There is no department with id %s." % department_id)
+    if department.ticket_custom_template_id is None:
+        return []
+    return _PLACED_FIELDS_FOR[is_employee(call)].all(
+        call.connection, {"template_id": department.ticket_custom_template_id})
 
 
 def _ticket_fields(call, ticket: Ticket):
@@ -220,14 +246,35 @@ def _stored_values(call, ticket: Ticket) -> dict[int, str]:
     return {row.field_id: row.value for row in rows}
 
 
-def get_ticket_field_values(call, ticket: Ticket, requested=None) -> tuple[list[str], list[str]]:
-    """``DisplayName=value`` items of the requested fields (all when none are
-    requested), and the requested names the ticket has no field for."""
-    fields = _ticket_fields(call, ticket)
-    by_name = {definition.display_name.lower(): definition for _, definition in fields}
-    stored = _stored_values(call, ticket)
+# GetTicketCustomFields* on the driver (stws.db.prepared), without the
+# Session and ORM entities ``template_fields`` and ``_stored_values`` load
+# for the set path: the ticket's template, its fields, the stored values.
+_TICKET_TEMPLATE = core.VisibleTicketQuery(
+    select(Ticket.id, Department.ticket_custom_template_id.label("template_id"))
+    .join(Department, Department.id == Ticket.department_id))
+_TEMPLATE_FIELDS = (
+    select(CustomField.id, CustomField.display_name, CustomField.default_value)
+    .join(CustomTemplateField, CustomField.id == CustomTemplateField.field_id)
+    .where(CustomTemplateField.template_id == bindparam("template_id"))
+    .order_by(CustomTemplateField.sort_order, CustomField.display_name, CustomField.id))
+_TEMPLATE_FIELDS_FOR = {True: PreparedQuery(_TEMPLATE_FIELDS),  # employees: all of them
+                        False: PreparedQuery(_TEMPLATE_FIELDS.where(CustomTemplateField.is_visible_to_users.is_(True)))}
+_STORED_VALUES = PreparedQuery(select(TicketCustomValue.field_id, TicketCustomValue.value)
+                               .where(TicketCustomValue.ticket_id == bindparam("ticket_id")))
+
+
+def get_ticket_field_values(call, ticket_number: str, requested=None) -> tuple[list[str], list[str]]:
+    """``DisplayName=value`` items of the requested fields of a ticket the
+    caller can see (all when none are requested), and the requested names
+    the ticket has no field for."""
+    ticket = _TICKET_TEMPLATE.by_number(call, ticket_number)
+    connection = call.connection
+    fields = [] if ticket.template_id is None else _TEMPLATE_FIELDS_FOR[is_employee(call)].all(
+        connection, {"template_id": ticket.template_id})
+    by_name = {definition.display_name.lower(): definition for definition in fields}
+    stored = dict(_STORED_VALUES.all(connection, {"ticket_id": ticket.id})) if fields else {}
     names = [name.strip() for name in requested or [] if name and name.strip()]
-    wanted = [by_name.get(name.lower()) for name in names] if names else [d for _, d in fields]
+    wanted = [by_name.get(name.lower()) for name in names] if names else fields
     unknown = [name for name in names if name.lower() not in by_name]
     items = ["%s=%s" % (d.display_name, stored.get(d.id, d.default_value)) for d in wanted if d is not None]
     return items, unknown
