@@ -441,7 +441,7 @@ def conversation_parts(call, ticket_id: int) -> list[Part]:
 
     def department():
         if not department_address:
-            department_address.append(sender_address(call.session, ticket))
+            department_address.append(sender_address(connection, ticket))
         return department_address[0]
 
     parts = []
