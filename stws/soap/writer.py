@@ -83,7 +83,9 @@ def datetime_text(value) -> str:
     """A DateTime field's text: UTC with 'Z' when the value has a zone
     (.NET reads it as DateTimeKind.Utc), as written otherwise."""
     if isinstance(value, datetime.datetime) and value.tzinfo is not None:
-        return value.astimezone(datetime.timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+        if value.tzinfo is not datetime.timezone.utc:  # what the database gives needs no conversion
+            value = value.astimezone(datetime.timezone.utc)
+        return value.replace(tzinfo=None).isoformat() + "Z"
     return value.isoformat()
 
 
