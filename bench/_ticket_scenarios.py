@@ -19,7 +19,8 @@ the operation is about the caller's own groups (the agent's counts, group
 info and receiving status): those as ``benchagent000``, a round-robin
 agent of Support's Level 1.
 
-Keys: b (echo baseline), r.. reads, c1 creation alone; the mixed load
+Keys: b (echo baseline), a (AuthEcho: what every read pays before its
+own work), r.. reads, c1 creation alone; the mixed load
 (``mixed_plan``) runs creation beside five reads at once, 16 connections
 in all, and its verdict is creation's p99.
 """
@@ -88,6 +89,13 @@ def _read(key, title, operation, params, array_namespace=None) -> Scenario:
 
 def echo_scenario() -> Scenario:
     return Scenario("b", "Echo (spyne baseline)", "Services2/%s.asmx" % ECHO, ECHO, "Echo", [("text", "hello")])
+
+
+def auth_echo_scenario() -> Scenario:
+    """The shared path of every read and nothing else: authentication, role
+    check, one read transaction that touches no data (bench/_extras.py)."""
+    return Scenario("a", "AuthEcho (the shared path)", "Services2/%s.asmx" % ECHO, ECHO, "AuthEcho",
+                    ADMIN + [("text", "hello")], FAILED)
 
 
 def read_scenarios(fx: Fixtures, array_namespace: str | None) -> list[Scenario]:

@@ -6,14 +6,15 @@ side by side with the spyne echo of the same round, on SQLite and (with
                                          [--connections 8] [--mixed-seconds 90] [--mixed-connections 16]
                                          [--seeded sqlite:////tmp/me/1m.sqlite3]
                                          [--postgresql URL | --postgresql-seeded URL] [--no-sqlite]
-                                         [--only b,r1,r3,c1,mixed]
+                                         [--only b,r1,r3,c1,mixed] [--profile r1,r18] [--profile-out DIR]
 
 Per backend: seeds a new database with ``seed_tickets.seed`` (``--body-words
 20 --notes 0.1`` as the 1M seed for everyone is made; a few minutes on
 SQLite), or runs on one seeded before (``--seeded``: an SQLite database
 seed_tickets made, used in place, so pass a copy; ``--postgresql-seeded``:
 a PostgreSQL database seed_tickets made, kept), starts one server on it
-(bench extras), then per round: the echo ``b``, each read of
+(bench extras), then per round: the echo ``b``, ``a`` (AuthEcho: the
+credential check, role check and empty read transaction every read pays), each read of
 bench/_ticket_scenarios.py (r1..r21), creation alone ``c1``; then the
 mixed load: creation on 4 connections beside five reads on 12 (16 in all)
 for ``--mixed-seconds``, with the server's RSS before and after. One line
@@ -21,7 +22,9 @@ per scenario: requests/s, requests, failed, p50/p95/p99, the ratio to the
 round's echo and the server's CPU time per request (all threads, during
 the measured run). Then the verdicts against issue 14's targets:
 every read and creation >= 0.8 x echo, full-text search (r9) p95 < 50 ms,
-creation's p99 under the mixed load < 50 ms.
+creation's p99 under the mixed load < 50 ms. ``--profile r1,r18`` samples
+the server with py-spy during an extra run after those scenarios'
+measurement (see _measure.profile; ``.venv/bin/pip install py-spy``).
 """
 from __future__ import annotations
 
@@ -43,7 +46,7 @@ import _soap  # noqa: E402
 import _ticket_scenarios as scenarios  # noqa: E402
 import seed_tickets  # noqa: E402
 from _load import have_wrk  # noqa: E402
-from _measure import check, measure, ms, settle  # noqa: E402
+from _measure import check, measure, ms, profile, settle  # noqa: E402
 from _server import ADMIN_PASSWORD, ADMIN_USER, StwsServer  # noqa: E402
 from stws.workers import registry  # noqa: E402
 
@@ -93,10 +96,11 @@ def bench_backend(name: str, url: str, args, seed: bool) -> dict:
         fixtures = scenarios.gather(url, rng)
         wsdl = urllib.request.urlopen(server.service_url(scenarios.TICKETS) + "?WSDL", timeout=60).read()
         array_namespace = _soap.array_of_string_namespace(wsdl)
-        plan = [scenarios.echo_scenario()] + scenarios.read_scenarios(fixtures, array_namespace) + [
-            scenarios.creation_scenario(fixtures)]
+        plan = [scenarios.echo_scenario(), scenarios.auth_echo_scenario()] + scenarios.read_scenarios(
+            fixtures, array_namespace) + [scenarios.creation_scenario(fixtures)]
         wanted = set(args.only.split(",")) if args.only else None
-        plan = [s for s in plan if wanted is None or s.key in wanted or s.key == "b"]
+        to_profile = {key.strip() for key in args.profile.split(",") if key.strip()}
+        plan = [s for s in plan if wanted is None or s.key in wanted or s.key in ("b", "a")]
         for scenario in plan:
             check(server, scenario)
         print("  %-4s %-31s %9s %8s %7s %8s %8s %8s %8s %8s" % (
@@ -116,6 +120,9 @@ def bench_backend(name: str, url: str, args, seed: bool) -> dict:
                     result.ratio_to_echo = result.rps / echo.rps if echo and echo.rps else None
                 results.setdefault(scenario.key, []).append(result)
                 _line(scenario.key, scenario.title, result)
+                if scenario.key in to_profile and round_number == args.rounds:
+                    print("  profile of %s:" % scenario.key, flush=True)
+                    profile(server, scenario, args)
         if wanted is None or "mixed" in wanted:
             settle(server)
             rss_before = server.memory()["VmRSS"] / 1024
@@ -152,7 +159,7 @@ def _line(key, title, result) -> None:
 def _verdicts(name: str, results: dict, args) -> None:
     missed = []
     for key, rounds in results.items():
-        if key in ("b", "mixed", "memory"):
+        if key in ("b", "a", "mixed", "memory"):
             continue
         # A scenario none of whose requests ended in the measured time has ratio 0.
         ratios = [r.ratio_to_echo for r in rounds if getattr(r, "ratio_to_echo", None) is not None]
@@ -183,7 +190,9 @@ def main(argv=None) -> int:
     parser.add_argument("--mixed-seconds", type=float, default=90.0)
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
-    parser.add_argument("--only", default="", help="scenario keys (b is always run), e.g. r3,r5,c1,mixed")
+    parser.add_argument("--only", default="", help="scenario keys (b and a are always run), e.g. r3,r5,c1,mixed")
+    parser.add_argument("--profile", default="", help="scenarios to profile with py-spy after their measurement")
+    parser.add_argument("--profile-out", default="", help="folder to keep the collapsed py-spy stacks in")
     args = parser.parse_args(argv)
     if args.client == "auto":
         args.client = "wrk" if have_wrk() else "python"

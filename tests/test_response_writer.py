@@ -19,7 +19,7 @@ from spyne.server import ServerBase
 
 from stws.services import SERVICES
 from stws.soap import endpoint as endpoint_module
-from stws.soap.writer import RenderedOnce, writer_for
+from stws.soap.writer import _NOT_XML, RenderedOnce, holds_non_xml, writer_for
 
 AWKWARD = 'a & b < c > "d" \'e\'\r\nline two\ttab é ✓ 𝄞'
 ZONE = datetime.timezone(datetime.timedelta(hours=-5, minutes=-30))
@@ -122,6 +122,19 @@ def test_control_characters_are_left_to_spyne(offline_endpoints):
     with pytest.raises(ValueError, match="XML compatible"):
         serialize(app, descriptor, [result], through_writer=True)
     assert endpoint_module._PrebuiltEnvelope is not None
+
+
+def test_the_quick_check_for_characters_xml_cannot_carry_agrees_with_the_pattern():
+    """holds_non_xml's ASCII path says what _NOT_XML says, for every code
+    point alone and inside ASCII and non-ASCII text."""
+    for code in range(0x110000):
+        character = chr(code)
+        expected = _NOT_XML.search(character) is not None
+        assert holds_non_xml(character) is expected, hex(code)
+        if code < 0x80:
+            assert holds_non_xml("<a>%s</a>" % character) is expected, hex(code)
+            assert holds_non_xml("é%s" % character) is expected, hex(code)
+    assert not holds_non_xml("") and not holds_non_xml(AWKWARD)
 
 
 def test_rendered_once_arrays_are_written_once_and_alike(offline_endpoints):

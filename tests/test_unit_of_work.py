@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import (
-    Boolean, Column, Integer, LargeBinary, MetaData, String, Table, Text, bindparam, delete, func, insert, select,
-    text, update,
+    Boolean, Column, Integer, LargeBinary, MetaData, String, Table, Text, bindparam, delete, event, func, insert,
+    select, text, update,
 )
 from sqlalchemy.exc import CompileError
 
@@ -269,3 +269,55 @@ def test_a_call_gets_the_connection_used_last(db):
     for _ in range(3):
         with db.unit_of_work(writes=False) as unit:
             assert unit.driver is older
+
+
+_BRAND_NAMES = PreparedQuery(select(Brand.name))
+
+
+def test_one_connection_serves_the_credential_read_and_the_transaction(db):
+    """Database.one_connection: the read before the transaction and the
+    transaction share one checkout (on PostgreSQL, one pre-ping) and the
+    read leaves no transaction open; a read inside the transaction, or any
+    after release_connection, takes a connection of its own."""
+    checkouts = []
+    event.listen(db.engine, "checkout", lambda *_: checkouts.append(1))
+    with db.one_connection():
+        with db.reading() as connection:
+            assert _BRAND_NAMES.all(connection, {})
+            shared = connection.connection.dbapi_connection
+        with db.reading() as again:
+            assert again is connection
+        with db.unit_of_work() as unit:
+            assert unit.driver is shared
+            run_on_driver(unit, "UPDATE brands SET host_header = 'shared.example'")
+            with db.reading() as inner:
+                assert inner is not connection  # not inside the unit's transaction
+                assert host_headers_on(inner) != {"shared.example"}
+    assert len(checkouts) == 2
+    assert host_headers(db) == {"shared.example"}
+    with pytest.raises(Boom):
+        with db.one_connection():
+            with db.reading() as connection:
+                _BRAND_NAMES.all(connection, {})
+            with db.unit_of_work() as unit:
+                run_on_driver(unit, "UPDATE brands SET host_header = 'lost.example'")
+                raise Boom()
+    assert host_headers(db) == {"shared.example"}
+    checkouts.clear()
+    with db.one_connection():
+        with db.reading() as connection:
+            _BRAND_NAMES.all(connection, {})
+        db.release_connection()  # e.g. before a login provider is asked
+        with db.reading() as other:
+            assert other is not connection
+        with db.unit_of_work(writes=False) as unit:
+            assert unit.connection is not connection
+    assert len(checkouts) == 3
+
+
+_HOST_HEADERS = PreparedQuery(select(Brand.host_header))
+
+
+def host_headers_on(connection) -> set:
+    """As a credential check reads: on the driver, outside any transaction."""
+    return {row.host_header for row in _HOST_HEADERS.all(connection, {})}

@@ -198,11 +198,16 @@ class Database:
             with group.member() as unit:
                 yield unit
             return
+        shared = getattr(self._local, "shared", None)
+        if shared is not None and (shared.busy or shared.connection is None):
+            shared = None  # nested, or nothing was read first: a connection of its own
         with self._writers_turn(writes):
-            connection = self.engine.connect()
+            connection = shared.connection if shared is not None else self.engine.connect()
             driver = connection.connection.dbapi_connection
-            unit = UnitOfWork(self, connection, driver)
+            unit = UnitOfWork(self, connection, driver, keep_connection=shared is not None)
             self._local.depth = getattr(self._local, "depth", 0) + 1
+            if shared is not None:
+                shared.busy = True
             try:
                 # No stws_writes option needed: the begin hook sees the
                 # driver in this transaction and leaves it alone.
@@ -216,17 +221,66 @@ class Database:
             finally:
                 self._local.depth -= 1
                 unit.close()
+                if shared is not None:
+                    shared.busy = False
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Connection]:
         """A pooled connection for a read or two that need no transaction of
         their own (a credential check): on SQLite each statement reads a
-        snapshot by itself, without a BEGIN and COMMIT around it."""
+        snapshot by itself, without a BEGIN and COMMIT around it. Inside
+        ``one_connection`` (and outside its unit of work) it is that
+        block's connection, read in autocommit on PostgreSQL too, so no
+        transaction is left open."""
+        shared = getattr(self._local, "shared", None)
+        if shared is not None and shared.open and not shared.busy:
+            if shared.connection is None:
+                shared.connection = self.engine.connect()
+            driver = shared.connection.connection.dbapi_connection
+            if self.is_sqlite:  # isolation_level None: each statement is its own snapshot
+                yield shared.connection
+                return
+            driver.autocommit = True  # as SQLAlchemy's own pre-ping does on psycopg
+            try:
+                yield shared.connection
+            finally:
+                driver.autocommit = False
+            return
         connection = self.engine.connect()
         try:
             yield connection
         finally:
             connection.close()
+
+    @contextlib.contextmanager
+    def one_connection(self) -> Iterator[None]:
+        """Within the block, this thread's ``reading`` and its next
+        ``unit_of_work`` (not one in a commit group) use one pooled
+        connection, returned when the block ends.
+
+        A SOAP call reads the caller's account, then runs its transaction:
+        two checkouts of a pooled connection (on PostgreSQL each with
+        SQLAlchemy's pre-ping round trip), which cost about a third of
+        what the echo does (bench/tickets_1m.py, AuthEcho). The caller must
+        not wait on another server inside the block while the connection
+        is held (``release_connection`` first).
+        """
+        if getattr(self._local, "shared", None) is not None:
+            yield  # the outer block decides
+            return
+        shared = self._local.shared = _SharedConnection()
+        try:
+            yield
+        finally:
+            self._local.shared = None
+            shared.close()
+
+    def release_connection(self) -> None:
+        """Return ``one_connection``'s connection now, and make this thread's
+        reads and units of work take their own again until the block ends."""
+        shared = getattr(self._local, "shared", None)
+        if shared is not None and not shared.busy:
+            shared.close()
 
     @contextlib.contextmanager
     def group_commit(self) -> Iterator["CommitGroup"]:
@@ -324,6 +378,23 @@ class Database:
         self.engine.dispose()
 
 
+class _SharedConnection:
+    """The connection of one ``Database.one_connection`` block."""
+
+    __slots__ = ("connection", "busy", "open")
+
+    def __init__(self):
+        self.connection = None  # checked out at the first read
+        self.busy = False  # a unit of work runs on it
+        self.open = True  # False once released: reads and units take their own
+
+    def close(self) -> None:
+        self.open = False
+        if self.connection is not None:
+            self.connection.close()
+            self.connection = None
+
+
 class CommitGroup:
     """The transaction of ``Database.group_commit``: one connection, one
     BEGIN IMMEDIATE, a savepoint per member."""
@@ -382,14 +453,17 @@ class UnitOfWork:
     hot statements run on it directly (stws.db.prepared).
     """
 
-    __slots__ = ("connection", "driver", "savepoint", "_database", "_session")
+    __slots__ = ("connection", "driver", "savepoint", "keep_connection", "_database", "_session")
 
-    def __init__(self, database: Database, connection, driver, savepoint: str | None = None):
+    def __init__(self, database: Database, connection, driver, savepoint: str | None = None,
+                 keep_connection: bool = False):
         self.connection = connection
         self.driver = driver
         # A member of a commit group is this savepoint of the group's
         # transaction, and ends only it.
         self.savepoint = savepoint
+        # The connection is Database.one_connection's, returned when that block ends.
+        self.keep_connection = keep_connection
         self._database = database
         self._session = None
 
@@ -440,5 +514,5 @@ class UnitOfWork:
         if self._session is not None:
             self._session.close()
             self._session.info.pop("stws_loaded", None)
-        if self.savepoint is None:
+        if self.savepoint is None and not self.keep_connection:
             self.connection.close()  # a group's connection is the group's to close

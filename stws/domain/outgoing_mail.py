@@ -50,11 +50,17 @@ def ticket_subject(subject: str, ticket_number: str) -> str:
     return ("%s [#%s]" % (subject, ticket_number)).strip()
 
 
-def sender_address(session, department: Department) -> str:
+_DEFAULT_FROM_SETTING = PreparedQuery(select(Setting.value).where(Setting.name == "mail.default_from"))
+
+
+def sender_address(db, department) -> str:
+    """The address mail of ``department`` (anything with its
+    ``email_address``) comes from. ``db``: a Session, or a Connection (a
+    read that has no Session: GetTicketConversationPartList)."""
     if department.email_address:
         return department.email_address
-    configured = session.get(Setting, "mail.default_from")
-    return configured.value if configured and configured.value else DEFAULT_FROM
+    configured = _DEFAULT_FROM_SETTING.first(connection_of(db), {})
+    return configured.value if configured is not None and configured.value else DEFAULT_FROM
 
 
 def default_sender(session) -> tuple[str, str]:

@@ -91,7 +91,8 @@ class PasswordCredentials:
     def principal(self, runtime, may_wait: bool = True):
         with runtime.db.reading() as connection:
             found = runtime.authenticator.authenticate(connection, self.username, self.password, may_wait)
-        if isinstance(found, ProviderCheck):  # the connection is closed before the provider is asked
+        if isinstance(found, ProviderCheck):  # the connection is returned before the provider is asked
+            runtime.db.release_connection()
             return login_provider.check_password(runtime, found, self.password or "")
         return found
 
@@ -150,8 +151,14 @@ def run(runtime, spec: OperationSpec, principal, args=()):
 
 def call(runtime, spec: OperationSpec, credentials, args=()):
     """``authenticate`` then ``run``: one call of a front door that gets
-    credentials with every request (SOAP)."""
-    return run(runtime, spec, authenticate(runtime, credentials), args)
+    credentials with every request (SOAP). A quick operation reads the
+    caller's account and runs its transaction on one pooled connection
+    (``Database.one_connection``); one that hashes a password, asks a
+    provider or calls another server first takes its own for each."""
+    if spec.prepare is not None or spec.consult is not None or spec.slow or not spec.transaction:
+        return run(runtime, spec, authenticate(runtime, credentials), args)
+    with runtime.db.one_connection():
+        return run(runtime, spec, authenticate(runtime, credentials), args)
 
 
 def _transaction(runtime, spec: OperationSpec, principal, args):

@@ -31,6 +31,22 @@ XSI = "http://www.w3.org/2001/XMLSchema-instance"
 
 # Characters XML 1.0 cannot carry (and lone surrogates, which UTF-8 cannot).
 _NOT_XML = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\ud800-\udfff\ufffe\uffff]")
+# The ASCII characters it can: tab, line feed, carriage return and 0x20-0x7f.
+_XML_ASCII = bytes([0x09, 0x0a, 0x0d, *range(0x20, 0x80)])
+
+
+def holds_non_xml(text: str) -> bool:
+    """Whether ``text`` holds a character ``_NOT_XML`` matches.
+
+    The regular expression scans about 35 ns per character (its class
+    spans the surrogates, which puts sre on its slow path): 50-70 us for
+    the 1.5 KB of GetTicketPropertiesList, a tenth of the call. Most
+    responses are ASCII, and for those deleting the allowed bytes and
+    seeing whether any are left is a C loop over the bytes, 5-10 times
+    faster."""
+    if text.isascii():
+        return bool(text.encode("ascii").translate(None, _XML_ASCII))
+    return _NOT_XML.search(text) is not None
 
 
 class NotWritable(Exception):
@@ -67,7 +83,9 @@ def datetime_text(value) -> str:
     """A DateTime field's text: UTC with 'Z' when the value has a zone
     (.NET reads it as DateTimeKind.Utc), as written otherwise."""
     if isinstance(value, datetime.datetime) and value.tzinfo is not None:
-        return value.astimezone(datetime.timezone.utc).replace(tzinfo=None).isoformat() + "Z"
+        if value.tzinfo is not datetime.timezone.utc:  # what the database gives needs no conversion
+            value = value.astimezone(datetime.timezone.utc)
+        return value.replace(tzinfo=None).isoformat() + "Z"
     return value.isoformat()
 
 
@@ -245,7 +263,7 @@ class ResponseWriter:
         out = []
         self._write(message, out, self._head, self._tail)
         text = "".join(out)
-        if _NOT_XML.search(text):
+        if holds_non_xml(text):
             raise NotWritable("a value holds a character XML cannot carry")
         return text
 

@@ -24,11 +24,12 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
 
 from stws.db.models import (
     CommentType, Department, Ticket, TicketComment, TicketEvent, TicketMessage, TicketStatus, User, utcnow,
 )
+from stws.db.prepared import PreparedQuery
 from stws.domain import organization as org
 from stws.domain import validation
 from stws.errors import InvalidArgument, NotFound, PermissionDenied
@@ -170,13 +171,25 @@ def get_comment(call, comment_id: int) -> tuple[TicketComment, Ticket]:
 class Note:
     """A comment as its own entry (GetTicketNote): with its type's name."""
 
-    comment: TicketComment
+    comment: object  # a row of _NOTE: the columns of TicketComment that GetTicketNote shows
     type_name: str  # the English name of its type
 
 
+# GetTicketNote's comment with its type's name, if the caller sees its ticket.
+_NOTE = core.VisibleTicketQuery(
+    select(TicketComment.id, TicketComment.text, TicketComment.ticket_id, TicketComment.user_id,
+           TicketComment.date_entered_utc, CommentType.english_name.label("type_name"))
+    .join(Ticket, Ticket.id == TicketComment.ticket_id)
+    .join(CommentType, CommentType.id == TicketComment.comment_type_id),
+    key=TicketComment.id)
+
+
 def get_note(call, comment_id: int) -> Note:
-    comment, _ = get_comment(call, comment_id)
-    return Note(comment, call.session.get(CommentType, comment.comment_type_id).english_name)
+    """``get_comment``'s comment (same rules), read in one query."""
+    row = _NOTE.find(call, comment_id) if is_employee(call) else None
+    if row is None:
+        raise NotFound("There is no comment with id %s that you can see." % comment_id)
+    return Note(row, row.type_name)
 
 
 def is_employee(call) -> bool:
@@ -241,21 +254,25 @@ def comment_text(comment: TicketComment) -> str:
 # --------------------------------------------------------------- messages
 
 
-def get_message(call, message_id: int) -> tuple[TicketMessage, Ticket]:
-    """A message of a ticket the caller may see; customers never see drafts."""
-    message = call.session.get(TicketMessage, message_id) if message_id else None
-    ticket = call.session.get(Ticket, message.ticket_id) if message is not None else None
-    if (ticket is None or ticket.is_deleted or not core.can_see(call, ticket)
-            or (message.is_draft and not is_employee(call))):
+_MESSAGE_BODIES = core.VisibleTicketQuery(
+    select(TicketMessage.body_text, TicketMessage.body_html, TicketMessage.is_draft)
+    .join(Ticket, Ticket.id == TicketMessage.ticket_id), key=TicketMessage.id)
+
+
+def get_message(call, message_id: int):
+    """The bodies (``body_text``, ``body_html``) of a message of a ticket the
+    caller may see, read in one query; customers never see drafts."""
+    message = _MESSAGE_BODIES.find(call, message_id)
+    if message is None or (message.is_draft and not is_employee(call)):
         raise NotFound("There is no ticket message with id %s that you can see." % message_id)
-    return message, ticket
+    return message
 
 
-def message_html(message: TicketMessage) -> str:
+def message_html(message) -> str:
     return message.body_html or core.text_to_html(message.body_text)
 
 
-def message_text(message: TicketMessage) -> str:
+def message_text(message) -> str:
     return message.body_text or core.html_to_text(message.body_html)
 
 
@@ -397,43 +414,69 @@ def message_part(message: TicketMessage) -> Part:
                 message.from_address, message.to_address, bool(message.is_draft))
 
 
-def conversation_parts(call, ticket: Ticket) -> list[Part]:
-    """Messages and (for employees) comments of ``ticket``, oldest first;
-    customers see neither comments nor drafts."""
-    session = call.session
-    department = session.get(Department, ticket.department_id)
-    department_address = sender_address(session, department)
+# What GetTicketConversationPartList reads, on the driver (stws.db.prepared):
+# a session and ORM entities cost several times the queries themselves.
+_PARTS_TICKET = core.VisibleTicketQuery(
+    select(Ticket.id, Ticket.customer_email, Department.email_address)
+    .join(Department, Department.id == Ticket.department_id))
+_MESSAGE_PARTS = select(
+    TicketMessage.id, TicketMessage.date_received_utc, TicketMessage.subject, TicketMessage.direction,
+    TicketMessage.from_address, TicketMessage.to_address, TicketMessage.is_draft, TicketMessage.body_text,
+    TicketMessage.body_html,
+).where(TicketMessage.ticket_id == bindparam("ticket_id"))
+_MESSAGE_PARTS_OF = {True: PreparedQuery(_MESSAGE_PARTS),  # employees: drafts too
+                     False: PreparedQuery(_MESSAGE_PARTS.where(TicketMessage.is_draft.is_(False)))}
+_COMMENT_PARTS = PreparedQuery(
+    select(TicketComment.id, TicketComment.comment_type_id, TicketComment.text, TicketComment.is_html,
+           TicketComment.date_entered_utc, TicketComment.user_id, User.username.label("author"))
+    .outerjoin(User, User.id == TicketComment.user_id)
+    .where(TicketComment.ticket_id == bindparam("ticket_id")))
+_COMMENT_KINDS = PreparedQuery(select(CommentType.id, CommentType.english_name, CommentType.display_name))
+
+
+def conversation_parts(call, ticket_id: int) -> list[Part]:
+    """Messages and (for employees) comments of a ticket the caller may see,
+    oldest first; customers see neither comments nor drafts."""
+    ticket = _PARTS_TICKET.by_id(call, ticket_id)
+    connection = call.connection
     employee = is_employee(call)
+    department_address = []  # the department's sender address, looked up when a message needs it
+
+    def department():
+        if not department_address:
+            department_address.append(sender_address(connection, ticket))
+        return department_address[0]
+
     parts = []
-    query = select(TicketMessage).where(TicketMessage.ticket_id == ticket.id)
-    if not employee:
-        query = query.where(TicketMessage.is_draft.is_(False))
-    for message in session.scalars(query):
+    for message in _MESSAGE_PARTS_OF[employee].all(connection, {"ticket_id": ticket.id}):
         outgoing = message.direction == core.OUTGOING
-        sender = message.from_address or (department_address if outgoing else ticket.customer_email)
-        recipient = message.to_address or (ticket.customer_email if outgoing else department_address)
+        sender = message.from_address or (department() if outgoing else ticket.customer_email)
+        recipient = message.to_address or (ticket.customer_email if outgoing else department())
         parts.append(Part(PART_MESSAGE, message.id, message.date_received_utc,
                           message.subject or summary(message_text(message)), message.direction,
                           sender or "", recipient or "", bool(message.is_draft)))
     if employee:
-        kinds = {kind.id: kind for kind in comment_types(session)}
-        authors = {}
-        for comment in session.scalars(select(TicketComment).where(TicketComment.ticket_id == ticket.id)):
+        kinds = {kind.id: kind for kind in _COMMENT_KINDS.all(connection, {})}
+        for comment in _COMMENT_PARTS.all(connection, {"ticket_id": ticket.id}):
             kind = kinds[comment.comment_type_id]
             part_type = _COMMENT_PART_TYPES.get(_key(kind.english_name), PART_COMMENT)
             description = summary(comment_text(comment))
             if part_type == PART_COMMENT and comment.comment_type_id != GENERAL_COMMENT:
                 description = summary("%s: %s" % (kind.display_name, comment_text(comment)))
-            if comment.user_id not in authors:
-                user = session.get(User, comment.user_id) if comment.user_id else None
-                authors[comment.user_id] = user.username if user else ""
             parts.append(Part(part_type, comment.id, comment.date_entered_utc, description, 0,
-                              authors[comment.user_id], "", False))
+                              comment.author or "", "", False))
     parts.sort(key=lambda part: (part.created, part.part_type != PART_MESSAGE, part.part_id))
     return parts
 
 
-def event_history(call, ticket: Ticket) -> list[TicketEvent]:
-    return list(call.session.scalars(
-        select(TicketEvent).where(TicketEvent.ticket_id == ticket.id).order_by(TicketEvent.date_utc, TicketEvent.id)
-    ))
+# GetTicketEventHistory: on the driver, as the conversation parts.
+_EVENTS = PreparedQuery(
+    select(TicketEvent.description, TicketEvent.details, TicketEvent.date_utc, TicketEvent.user_name)
+    .where(TicketEvent.ticket_id == bindparam("ticket_id")).order_by(TicketEvent.date_utc, TicketEvent.id))
+
+
+def event_history(call, ticket_id: int, include_deleted: bool) -> list:
+    """Rows (description, details, date_utc, user_name) of the ticket's
+    history, oldest first."""
+    ticket = core.visible_ticket(call, ticket_id, include_deleted=include_deleted)
+    return _EVENTS.all(call.connection, {"ticket_id": ticket.id})

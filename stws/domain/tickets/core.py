@@ -9,7 +9,6 @@ is reported as not found (its existence is not disclosed).
 from __future__ import annotations
 
 import datetime as dt
-import functools
 import html
 import os
 import re
@@ -176,37 +175,83 @@ def info_select():
     return _INFO_SELECT
 
 
-@functools.lru_cache(maxsize=None)
-def _info_of_one(by_number: bool, kind: str) -> PreparedQuery:
-    """Prebuilt: ``info_select`` of one live ticket (bind parameter ``key``:
-    its id or number) if a viewer of ``kind`` (``viewer``: the id) sees it.
-    GetTicketInfo is the most frequent call of an integration: it runs on
-    the driver (stws.db.prepared)."""
-    key = Ticket.ticket_number if by_number else Ticket.id
-    statement = info_select().where(key == bindparam("key"), Ticket.is_deleted.is_(False))
-    visible = visible_to(kind, bindparam("viewer"))
-    return PreparedQuery(statement if visible is None else statement.where(visible))
+class VisibleTicketQuery:
+    """A prebuilt SELECT about one ticket, or one row of a ticket (a message,
+    a comment), that answers only if the caller may see the ticket: what
+    the reads of one ticket (GetTicketInfo, GetTicketStatus,
+    GetTicketPropertiesList, GetTicketMessageHtml, ...) need, in one
+    statement run on the driver (stws.db.prepared).
+
+    ``get_ticket`` loads the ticket as an ORM entity in a Session: on a read
+    that only shows a few columns, the Session, the entity and the lookups
+    of its status and names cost two to six times what the SOAP call around
+    them does (bench/tickets_1m.py). ``statement`` selects FROM tickets, or
+    joins them; the ticket is found by id (``by_id``), by number
+    (``by_number``) or by the column ``key`` (``find``); "not deleted" and
+    the caller's visibility (``visible_to``) are added here, one prepared
+    variant per way of finding it and kind of viewer.
+    """
+
+    def __init__(self, statement, key=None):
+        self.statement = statement
+        self._keys = {"id": Ticket.id, "number": Ticket.ticket_number, "key": key}
+        self._variants: dict[tuple, PreparedQuery] = {}  # two threads may build one twice: harmless
+
+    def _variant(self, by: str, include_deleted: bool, kind: str) -> PreparedQuery:
+        variant = (by, include_deleted, kind)
+        prepared = self._variants.get(variant)
+        if prepared is None:
+            statement = self.statement.where(self._keys[by] == bindparam("key"))
+            if not include_deleted:
+                statement = statement.where(Ticket.is_deleted.is_(False))
+            visible = visible_to(kind, bindparam("viewer"))
+            prepared = self._variants[variant] = PreparedQuery(
+                statement if visible is None else statement.where(visible))
+        return prepared
+
+    def _first(self, call, by: str, key, include_deleted: bool):
+        return self._variant(by, include_deleted, viewer_kind(call)).first(
+            call.connection, {"key": key, "viewer": call.principal.user_id})
+
+    def by_id(self, call, ticket_id: int, include_deleted: bool = False):
+        """The row of the ticket ``get_ticket`` would return, or its NotFound."""
+        row = self._first(call, "id", ticket_id, include_deleted) if ticket_id else None
+        if row is None:
+            raise _not_found(ticket_id)
+        return row
+
+    def by_number(self, call, number: str | None, include_deleted: bool = False):
+        """The row of the ticket ``get_ticket_by_number`` would return, or its NotFound."""
+        row = self._first(call, "number", _ticket_number(number), include_deleted)
+        if row is None:
+            raise _number_not_found(number)
+        return row
+
+    def find(self, call, value, include_deleted: bool = False):
+        """The row whose ``key`` is ``value`` (not 0 or None), or None."""
+        return self._first(call, "key", value, include_deleted) if value else None
 
 
-def _info_row(call, by_number: bool, key):
-    return _info_of_one(by_number, viewer_kind(call)).first(
-        call.connection, {"key": key, "viewer": call.principal.user_id})
+# GetTicketInfo is the most frequent call of an integration.
+_INFO = VisibleTicketQuery(info_select())
+_KEYS = VisibleTicketQuery(select(Ticket.id, Ticket.ticket_number))
+
+
+def visible_ticket(call, ticket_id: int, include_deleted: bool = False):
+    """The (id, ticket_number) row of the ticket ``get_ticket`` would return,
+    or its NotFound: for reads of a ticket's rows (history, time logs,
+    attachments) that need no more of the ticket."""
+    return _KEYS.by_id(call, ticket_id, include_deleted)
 
 
 def ticket_info_row(call, ticket_id: int):
     """``get_ticket``'s ticket as an ``INFO_COLUMNS`` row: one query, no ORM session."""
-    row = _info_row(call, False, ticket_id)
-    if row is None:
-        raise _not_found(ticket_id)
-    return row
+    return _INFO.by_id(call, ticket_id)
 
 
 def ticket_info_row_by_number(call, number: str | None):
     """``get_ticket_by_number``'s ticket as an ``INFO_COLUMNS`` row."""
-    row = _info_row(call, True, _ticket_number(number))
-    if row is None:
-        raise _number_not_found(number)
-    return row
+    return _INFO.by_number(call, number)
 
 
 def require_changeable(call, ticket: Ticket) -> None:

@@ -133,11 +133,12 @@ def fresh_for(runtime) -> dt.timedelta:
 
 def agent_counts(call) -> list[lifecycle.Counts]:
     """GetTicketCounts_Agent: as ``lifecycle.agent_counts``, from the table when fresh."""
-    user_id = call.principal.user_id
-    rows = current_counts(call.session, fresh_for(call.runtime), TicketCount.agent_id == user_id)
-    if rows is None:
+    if table_stamp(call) is None:
         return lifecycle.agent_counts(call)
-    found = {(c.brand_id, c.department_id, c.group_id): c for c in rows}
+    found = {}
+    for row in _ROWS_OF_AGENT.all(call.connection, {"viewer": call.principal.user_id}):
+        counts = lifecycle.Counts(*row)
+        found[counts.brand_id, counts.department_id, counts.group_id] = counts
     return lifecycle.with_member_groups(call, found)
 
 
@@ -152,6 +153,8 @@ _ROWS_SEEN_BY = {
         TicketCount.agent_id == _VIEWER)))),
 }
 
+
+_ROWS_OF_AGENT = PreparedQuery(_in_order(_table_select().where(TicketCount.agent_id == _VIEWER)))
 
 _ASK = object()
 

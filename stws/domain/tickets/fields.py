@@ -27,12 +27,14 @@ import decimal
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, select
+from sqlalchemy.orm import aliased
 
 from stws.db.models import (
     CustomField, CustomTemplate, CustomTemplateField, Department, Group, GroupAgent, Ticket, TicketCustomValue,
     TicketMessage, TicketPriority, TicketStatus, User, utcnow,
 )
+from stws.db.prepared import PreparedQuery
 from stws.domain import organization as org
 from stws.domain import validation
 from stws.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
@@ -203,10 +205,35 @@ def template_fields(call, template_id: int | None) -> list[tuple[CustomTemplateF
     return [tuple(row) for row in call.session.execute(query).all()]
 
 
-def department_fields(call, department_id: int):
-    """(template field, field) pairs of a department's ticket template."""
-    department = org.get_department(call, department_id)
-    return template_fields(call, department.ticket_custom_template_id)
+# GetCustomFieldControls on the driver (stws.db.prepared): a live
+# department's template, then its placed fields as plain columns.
+_DEPARTMENT_TEMPLATE = PreparedQuery(
+    select(Department.ticket_custom_template_id)
+    .where(Department.id == bindparam("department_id"), Department.is_deleted.is_(False)))
+_PLACED_FIELDS = (
+    select(CustomField.id, CustomField.display_name, CustomTemplateField.template_id,
+           CustomTemplateField.is_required_by_agents, CustomTemplateField.is_required_by_agents_to_close,
+           CustomTemplateField.is_required_by_users, CustomTemplateField.is_visible_to_agents,
+           CustomTemplateField.is_visible_to_users, CustomTemplateField.sort_order)
+    .join(CustomField, CustomField.id == CustomTemplateField.field_id)
+    .where(CustomTemplateField.template_id == bindparam("template_id"))
+    .order_by(CustomTemplateField.sort_order, CustomField.display_name, CustomField.id))
+_PLACED_FIELDS_FOR = {True: PreparedQuery(_PLACED_FIELDS),  # employees: all of them
+                      False: PreparedQuery(_PLACED_FIELDS.where(CustomTemplateField.is_visible_to_users.is_(True)))}
+
+
+def department_fields(call, department_id: int) -> list:
+    """The fields of a live department's ticket template the caller may see,
+    in sort order (``template_fields``' rule): rows of the field's id and
+    display name and its placement's template id, flags and sort order."""
+    department = _DEPARTMENT_TEMPLATE.first(call.connection, {"department_id": department_id}) \
+        if department_id else None
+    if department is None:
+        raise NotFound("There is no department with id %s." % department_id)
+    if department.ticket_custom_template_id is None:
+        return []
+    return _PLACED_FIELDS_FOR[is_employee(call)].all(
+        call.connection, {"template_id": department.ticket_custom_template_id})
 
 
 def _ticket_fields(call, ticket: Ticket):
@@ -219,14 +246,35 @@ def _stored_values(call, ticket: Ticket) -> dict[int, str]:
     return {row.field_id: row.value for row in rows}
 
 
-def get_ticket_field_values(call, ticket: Ticket, requested=None) -> tuple[list[str], list[str]]:
-    """``DisplayName=value`` items of the requested fields (all when none are
-    requested), and the requested names the ticket has no field for."""
-    fields = _ticket_fields(call, ticket)
-    by_name = {definition.display_name.lower(): definition for _, definition in fields}
-    stored = _stored_values(call, ticket)
+# GetTicketCustomFields* on the driver (stws.db.prepared), without the
+# Session and ORM entities ``template_fields`` and ``_stored_values`` load
+# for the set path: the ticket's template, its fields, the stored values.
+_TICKET_TEMPLATE = core.VisibleTicketQuery(
+    select(Ticket.id, Department.ticket_custom_template_id.label("template_id"))
+    .join(Department, Department.id == Ticket.department_id))
+_TEMPLATE_FIELDS = (
+    select(CustomField.id, CustomField.display_name, CustomField.default_value)
+    .join(CustomTemplateField, CustomField.id == CustomTemplateField.field_id)
+    .where(CustomTemplateField.template_id == bindparam("template_id"))
+    .order_by(CustomTemplateField.sort_order, CustomField.display_name, CustomField.id))
+_TEMPLATE_FIELDS_FOR = {True: PreparedQuery(_TEMPLATE_FIELDS),  # employees: all of them
+                        False: PreparedQuery(_TEMPLATE_FIELDS.where(CustomTemplateField.is_visible_to_users.is_(True)))}
+_STORED_VALUES = PreparedQuery(select(TicketCustomValue.field_id, TicketCustomValue.value)
+                               .where(TicketCustomValue.ticket_id == bindparam("ticket_id")))
+
+
+def get_ticket_field_values(call, ticket_number: str, requested=None) -> tuple[list[str], list[str]]:
+    """``DisplayName=value`` items of the requested fields of a ticket the
+    caller can see (all when none are requested), and the requested names
+    the ticket has no field for."""
+    ticket = _TICKET_TEMPLATE.by_number(call, ticket_number)
+    connection = call.connection
+    fields = [] if ticket.template_id is None else _TEMPLATE_FIELDS_FOR[is_employee(call)].all(
+        connection, {"template_id": ticket.template_id})
+    by_name = {definition.display_name.lower(): definition for definition in fields}
+    stored = dict(_STORED_VALUES.all(connection, {"ticket_id": ticket.id})) if fields else {}
     names = [name.strip() for name in requested or [] if name and name.strip()]
-    wanted = [by_name.get(name.lower()) for name in names] if names else [d for _, d in fields]
+    wanted = [by_name.get(name.lower()) for name in names] if names else fields
     unknown = [name for name in names if name.lower() not in by_name]
     items = ["%s=%s" % (d.display_name, stored.get(d.id, d.default_value)) for d in wanted if d is not None]
     return items, unknown
@@ -344,40 +392,51 @@ def _status(edit, ticket) -> TicketStatus:
     return edit.session.get(TicketStatus, ticket.status_id)
 
 
-def _first_message(edit, ticket) -> TicketMessage | None:
-    return edit.session.scalars(
-        select(TicketMessage).where(TicketMessage.ticket_id == ticket.id)
-        .order_by(TicketMessage.is_first_message.desc(), TicketMessage.date_received_utc, TicketMessage.id)
-        .limit(1)
-    ).first()
+def _first_message_id():
+    """The id of a ticket's first message (correlated to ``tickets`` only:
+    the statement joins ``ticket_messages`` itself too)."""
+    message = aliased(TicketMessage)
+    return (select(message.id).where(message.ticket_id == Ticket.id)
+            .order_by(message.is_first_message.desc(), message.date_received_utc, message.id)
+            .limit(1).correlate(Ticket).scalar_subquery())
 
 
-def _body_html(edit, ticket) -> str:
-    message = _first_message(edit, ticket)
-    if message is None:
+# Every readable property of a ticket in one row (the readers below take
+# its columns by name): the ticket, its status, the names of its priority,
+# department, group and agent, and its first message's bodies.
+_PROPERTIES_ROW = core.VisibleTicketQuery(
+    select(*Ticket.__table__.columns,
+           TicketStatus.display_name.label("status_display_name"), TicketStatus.is_open.label("status_is_open"),
+           TicketStatus.is_active.label("status_is_active"), TicketStatus.is_locked.label("status_is_locked"),
+           TicketPriority.name.label("priority_name"), Department.name.label("department_name"),
+           Group.name.label("group_name"), User.username.label("agent_user_name"),
+           TicketMessage.id.label("first_message_id"), TicketMessage.body_html.label("first_message_html"),
+           TicketMessage.body_text.label("first_message_text"))
+    .join(TicketStatus, TicketStatus.id == Ticket.status_id)
+    .outerjoin(TicketPriority, TicketPriority.id == Ticket.priority_id)
+    .outerjoin(Department, Department.id == Ticket.department_id)
+    .outerjoin(Group, Group.id == Ticket.group_id)
+    .outerjoin(User, User.id == Ticket.agent_id)
+    .outerjoin(TicketMessage, TicketMessage.id == _first_message_id()))
+
+
+def _body_html(edit, row) -> str:
+    if row.first_message_id is None:
         return ""
-    return message.body_html or core.text_to_html(message.body_text)
+    return row.first_message_html or core.text_to_html(row.first_message_text)
 
 
-def _body_text(edit, ticket) -> str:
-    message = _first_message(edit, ticket)
-    return message.body_text if message is not None else ""
+def _body_text(edit, row) -> str:
+    return row.first_message_text if row.first_message_id is not None else ""
 
 
-def _name_of(model, attribute):
-    def read(edit, ticket):
-        identifier = getattr(ticket, attribute)
-        row = edit.session.get(model, identifier) if identifier else None
-        if row is None:
-            return ""
-        return row.username if isinstance(row, User) else row.name
-    return read
-
-
-def _read(attribute, zero_for_none=False):
-    def read(edit, ticket):
-        value = getattr(ticket, attribute)
-        return 0 if value is None and zero_for_none else value
+def _read(attribute, zero_for_none=False, empty_for_none=False):
+    """A reader of the column ``attribute`` of ``_PROPERTIES_ROW``."""
+    def read(edit, row):
+        value = getattr(row, attribute)
+        if value is None and (zero_for_none or empty_for_none):
+            return 0 if zero_for_none else ""
+        return value
     return read
 
 
@@ -539,25 +598,22 @@ def _ticket_properties(call) -> PropertyBag:
     def subject(text):
         return validation.name(text, "subject", 1000)
 
-    def status_attr(attribute):
-        return lambda edit, ticket: getattr(_status(edit, ticket), attribute)
-
     return PropertyBag("Ticket", [
         Property("TicketID", _read("id")),
         Property("TicketNumber", _read("ticket_number")),
         Property("Subject", _read("subject"), subject, _set_subject),
         Property("TicketStatusID", _read("status_id"), status_id, _set_status),
-        Property("Status", status_attr("display_name"), status_name, _set_status),
+        Property("Status", _read("status_display_name"), status_name, _set_status),
         Property("Priority", _read("priority_id"), priority, _set_priority),
         Property("TicketPriorityID", _read("priority_id"), priority, _set_priority),
-        Property("PriorityName", _name_of(TicketPriority, "priority_id")),
+        Property("PriorityName", _read("priority_name", empty_for_none=True)),
         Property("BrandID", _read("brand_id")),
         Property("DepartmentID", _read("department_id"), department, _set_department),
-        Property("DepartmentName", _name_of(Department, "department_id")),
+        Property("DepartmentName", _read("department_name", empty_for_none=True)),
         Property("GroupID", _read("group_id"), group, _set_group),
-        Property("GroupName", _name_of(Group, "group_id")),
+        Property("GroupName", _read("group_name", empty_for_none=True)),
         Property("AgentID", _read("agent_id", zero_for_none=True), agent, _set_agent),
-        Property("AgentUserName", _name_of(User, "agent_id")),
+        Property("AgentUserName", _read("agent_user_name", empty_for_none=True)),
         Property("CustomerEmailAddress", _read("customer_email"), validation.email, _set_customer_email),
         Property("UserIdCustomer", _read("customer_id", zero_for_none=True)),
         Property("DateReceivedUTC", lambda edit, t: t.date_first_message_utc or t.date_opened_utc),
@@ -566,9 +622,9 @@ def _ticket_properties(call) -> PropertyBag:
         Property("DateClosedUtc", _read("date_closed_utc")),
         Property("DateModifiedUtc", _read("date_modified_utc")),
         Property("IdleStartTimeUtc", _read("idle_start_utc")),
-        Property("IsOpen", status_attr("is_open")),
-        Property("IsActive", status_attr("is_active")),
-        Property("IsLocked", status_attr("is_locked")),
+        Property("IsOpen", _read("status_is_open")),
+        Property("IsActive", _read("status_is_active")),
+        Property("IsLocked", _read("status_is_locked")),
         Property("IsDeleted", _read("is_deleted")),
         Property("IsSpam", _read("is_spam"), parse_bool, _set_flag("is_spam", "IsSpam")),
         Property("IsPinnedToAgent", _read("is_pinned_to_agent"), parse_bool, _set_pinned),
@@ -582,8 +638,11 @@ def _ticket_properties(call) -> PropertyBag:
     ])
 
 
-def get_ticket_properties(call, ticket: Ticket, requested=None) -> tuple[list[str], list[str]]:
-    return _ticket_properties(call).get(_Edit(call), ticket, requested)
+def get_ticket_properties(call, ticket_number: str, requested=None) -> tuple[list[str], list[str]]:
+    """``Key=Value`` of the requested properties of a ticket the caller can
+    see (none requested: all), read in one query (``_PROPERTIES_ROW``)."""
+    row = _PROPERTIES_ROW.by_number(call, ticket_number)
+    return _ticket_properties(call).get(_Edit(call), row, requested)
 
 
 def set_ticket_properties(call, ticket: Ticket, assignments) -> list[str]:

@@ -21,11 +21,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from urllib.parse import quote
 
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, bindparam, case, func, or_, select
 
 from stws.db.models import (
     CallLog, Department, Group, GroupAgent, Ticket, TicketComment, TicketLink, TicketStatus, utcnow,
 )
+from stws.db.prepared import PreparedQuery
 from stws.domain import validation
 from stws.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
 from stws.domain.tickets import core, fields, tallies
@@ -95,18 +96,26 @@ def agent_counts(call) -> list[Counts]:
     return with_member_groups(call, found)
 
 
+# The count operations run on the driver (stws.db.prepared), as the
+# tallies they read do: a Session would cost more than the sums.
+_MEMBER_GROUPS = PreparedQuery(
+    select(Department.brand_id, Group.department_id, Group.id)
+    .join(GroupAgent, GroupAgent.group_id == Group.id)
+    .join(Department, Department.id == Group.department_id)
+    .where(GroupAgent.user_id == bindparam("user_id"), Group.is_deleted.is_(False)))
+_GROUPS_OF_MEMBER = PreparedQuery(
+    select(Group.id, Group.name, Group.department_id)
+    .join(GroupAgent, GroupAgent.group_id == Group.id)
+    .where(GroupAgent.user_id == bindparam("user_id"), Group.is_deleted.is_(False))
+    .order_by(Group.id))
+
+
 def with_member_groups(call, found: dict) -> list[Counts]:
     """``found`` ({(brand, department, group): Counts} of the caller's own
     tickets) with a zero entry for each other group the caller belongs to,
     sorted; shared with the counts table (stws.domain.tickets.counts)."""
     user_id = call.principal.user_id
-    memberships = call.session.execute(
-        select(Department.brand_id, Group.department_id, Group.id)
-        .join(GroupAgent, GroupAgent.group_id == Group.id)
-        .join(Department, Department.id == Group.department_id)
-        .where(GroupAgent.user_id == user_id, Group.is_deleted.is_(False))
-    ).all()
-    for b, d, g in memberships:
+    for b, d, g in _MEMBER_GROUPS.all(call.connection, {"user_id": user_id}):
         found.setdefault((b, d, g), Counts(b, d, g, user_id))
     return [found[k] for k in sorted(found)]
 
@@ -148,12 +157,7 @@ def group_ticket_info(call) -> list[str]:
     """``Group.<id>.<Key>=<value>`` for each group the caller belongs to,
     groups in id order, keys Name, DepartmentId, Active, Waiting, Queued,
     FollowUp (over all tickets of the group, not only the caller's)."""
-    groups = call.session.execute(
-        select(Group.id, Group.name, Group.department_id)
-        .join(GroupAgent, GroupAgent.group_id == Group.id)
-        .where(GroupAgent.user_id == call.principal.user_id, Group.is_deleted.is_(False))
-        .order_by(Group.id)
-    ).all()
+    groups = _GROUPS_OF_MEMBER.all(call.connection, {"user_id": call.principal.user_id})
     if not groups:
         return []
     counts = tallies.of_groups_of(call.connection, call.principal.user_id)
@@ -215,9 +219,12 @@ def delete_ticket(call, ticket_id: int) -> Ticket:
     return ticket
 
 
+_STATUS_NAME = core.VisibleTicketQuery(
+    select(TicketStatus.display_name).select_from(Ticket).join(TicketStatus, TicketStatus.id == Ticket.status_id))
+
+
 def ticket_status_name(call, number: str) -> str:
-    ticket = core.get_ticket_by_number(call, number)
-    return core.status_of(call.session, ticket).display_name
+    return _STATUS_NAME.by_number(call, number).display_name
 
 
 def ticket_url(call, number: str) -> str:

@@ -8,9 +8,10 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 
 from stws.db.models import Ticket, TimeLog, TimeLogCategory, utcnow
+from stws.db.prepared import PreparedQuery
 from stws.domain import organization as org
 from stws.domain import validation
 from stws.errors import InvalidArgument, NotFound
@@ -68,22 +69,27 @@ def add_time_log(call, ticket: Ticket, *, subject: str | None, agent_id: int, ca
     return log
 
 
-def _with_category(call, *conditions):
-    return call.session.execute(
-        select(TimeLog, TimeLogCategory.name).outerjoin(TimeLogCategory, TimeLogCategory.id == TimeLog.category_id)
-        .where(TimeLog.is_deleted.is_(False), *conditions)
-        .order_by(TimeLog.date_start_utc, TimeLog.id)
-    ).all()
+# A ticket's time logs with their category's name, on the driver
+# (stws.db.prepared): GetTicketTimeLogs is a read of every ticket view.
+_WITH_CATEGORY = (
+    select(*TimeLog.__table__.columns, TimeLogCategory.name.label("category_name"))
+    .outerjoin(TimeLogCategory, TimeLogCategory.id == TimeLog.category_id)
+    .where(TimeLog.is_deleted.is_(False), TimeLog.ticket_id == bindparam("ticket_id"))
+    .order_by(TimeLog.date_start_utc, TimeLog.id))
+_LOGS_OF_TICKET = PreparedQuery(_WITH_CATEGORY)
+_LOG_OF_TICKET = PreparedQuery(_WITH_CATEGORY.where(TimeLog.id == bindparam("time_log_id")))
 
 
-def time_logs(call, ticket: Ticket) -> list[tuple[TimeLog, str]]:
-    """(time log, category name) of a ticket, oldest start first."""
-    return [(log, name or GENERAL) for log, name in _with_category(call, TimeLog.ticket_id == ticket.id)]
+def time_logs(call, ticket) -> list[tuple]:
+    """(time log row, category name) of a ticket (a row with its ``id``), oldest start first."""
+    return [(log, log.category_name or GENERAL)
+            for log in _LOGS_OF_TICKET.all(call.connection, {"ticket_id": ticket.id})]
 
 
-def time_log(call, ticket: Ticket, time_log_id: int) -> tuple[TimeLog, str]:
-    rows = _with_category(call, TimeLog.ticket_id == ticket.id, TimeLog.id == time_log_id)
-    if not rows:
+def time_log(call, ticket, time_log_id: int) -> tuple:
+    """(time log row, category name) of one time log of a ticket (a row with
+    its ``id`` and ``ticket_number``)."""
+    log = _LOG_OF_TICKET.first(call.connection, {"ticket_id": ticket.id, "time_log_id": time_log_id})
+    if log is None:
         raise NotFound("Ticket %s has no time log with id %s." % (ticket.ticket_number, time_log_id))
-    log, name = rows[0]
-    return log, name or GENERAL
+    return log, log.category_name or GENERAL

@@ -44,12 +44,13 @@ def set_agent_receiving_status_as_admin(context, agent_user_name, statuses) -> s
 
 @operation(role=roles.AGENT, writes=False)
 def agent_receiving_status(context) -> list[agents.Receiving]:
-    return agents.receiving_status(context, agents.calling_agent(context))
+    # The caller's account was just read by authentication: its id is all it takes.
+    return agents.receiving_status(context, context.principal.user_id)
 
 
 @operation(role=roles.MANAGER, writes=False)
 def agent_receiving_status_as_admin(context, agent_user_name) -> list[agents.Receiving]:
-    return agents.receiving_status(context, agents.agent_named(context, agent_user_name))
+    return agents.receiving_status(context, agents.agent_named(context, agent_user_name).id)
 
 
 @operation(role=roles.AGENT)

@@ -42,5 +42,4 @@ def add_ticket_attachment(context, ticket_number, message_id, file_name, data, f
 @operation(role=roles.EVERYONE, writes=False)
 def ticket_attachments(context, ticket_id) -> list[attachments.Listing]:
     """The ticket's complete attachments."""
-    ticket = core.get_ticket(context, ticket_id)
-    return [attachments.listing(context, row) for row in attachments.ticket_attachments(context, ticket)]
+    return attachments.listings(context, core.visible_ticket(context, ticket_id))

@@ -3,7 +3,7 @@ from the customer, the ordered list of a ticket's parts, message bodies and
 the event history. The rules are in stws.domain.tickets.conversation."""
 from __future__ import annotations
 
-from stws.db.models import TicketComment, TicketEvent
+from stws.db.models import TicketComment
 from stws.domain.tickets import conversation as conv
 from stws.domain.tickets import core
 from stws.operations.runner import operation
@@ -42,28 +42,27 @@ def edit_ticket_note(context, comment_id, ticket_number, comment_type, text) -> 
 
 
 @operation(role=roles.AGENT, writes=False)
-def ticket_event_history(context, ticket_id) -> list[TicketEvent]:
+def ticket_event_history(context, ticket_id) -> list:
     """Everything that happened to the ticket, oldest first (managers: of deleted tickets too)."""
-    ticket = core.get_ticket(context, ticket_id, include_deleted=core.sees_all_tickets(context))
-    return conv.event_history(context, ticket)
+    return conv.event_history(context, ticket_id, include_deleted=core.sees_all_tickets(context))
 
 
 @operation(role=roles.EVERYONE, writes=False)
 def ticket_message_plain_text(context, message_id) -> str:
-    message, _ = conv.get_message(context, message_id)
+    message = conv.get_message(context, message_id)
     return conv.message_text(message)
 
 
 @operation(role=roles.EVERYONE, writes=False)
 def ticket_message_html(context, message_id) -> str:
-    message, _ = conv.get_message(context, message_id)
+    message = conv.get_message(context, message_id)
     return conv.message_html(message)
 
 
 @operation(role=roles.EVERYONE, writes=False)
 def ticket_conversation_parts(context, ticket_id) -> list[conv.Part]:
     """Messages and, for employees, comments of the ticket, oldest first."""
-    return conv.conversation_parts(context, core.get_ticket(context, ticket_id))
+    return conv.conversation_parts(context, ticket_id)
 
 
 # --------------------------------------------------------------- messages

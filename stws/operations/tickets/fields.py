@@ -17,16 +17,15 @@ from stws.security import roles
 
 
 @operation(role=roles.EVERYONE, writes=False)
-def custom_field_controls(context, department_id) -> list[tuple]:
-    """(template field, field) pairs of the department's ticket template, in sort order."""
+def custom_field_controls(context, department_id) -> list:
+    """The placed fields of the department's ticket template, in sort order (fields.department_fields)."""
     return fields.department_fields(context, department_id)
 
 
 @operation(role=roles.EVERYONE, writes=False)
 def ticket_custom_fields(context, ticket_number, requested=None) -> tuple[list[str], list[str]]:
     """``DisplayName=value`` of the requested custom fields (none requested: all)."""
-    ticket = core.get_ticket_by_number(context, ticket_number)
-    return fields.get_ticket_field_values(context, ticket, requested)
+    return fields.get_ticket_field_values(context, ticket_number, requested)
 
 
 @operation(role=roles.EVERYONE)
@@ -39,8 +38,7 @@ def set_ticket_custom_fields(context, ticket_number, assignments) -> list[str]:
 @operation(role=roles.EVERYONE, writes=False)
 def ticket_properties(context, ticket_number, requested=None) -> tuple[list[str], list[str]]:
     """``Key=Value`` of the requested properties (none requested: all)."""
-    ticket = core.get_ticket_by_number(context, ticket_number)
-    return fields.get_ticket_properties(context, ticket, requested)
+    return fields.get_ticket_properties(context, ticket_number, requested)
 
 
 @operation(role=roles.AGENT)

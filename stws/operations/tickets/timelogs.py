@@ -22,12 +22,12 @@ def add_ticket_time_log(context, ticket_id, subject, agent_id, category_id, desc
 # No docstring: svcTickets' help pages would take it for GetTicketTimeLog,
 # which the contract leaves undocumented.
 @operation(role=roles.AGENT, writes=False)
-def ticket_time_log(context, ticket_id, time_log_id) -> tuple[TimeLog, str]:
-    # (time log, its category's name)
-    return timelogs.time_log(context, core.get_ticket(context, ticket_id), time_log_id)
+def ticket_time_log(context, ticket_id, time_log_id) -> tuple:
+    # (time log row, its category's name)
+    return timelogs.time_log(context, core.visible_ticket(context, ticket_id), time_log_id)
 
 
 @operation(role=roles.AGENT, writes=False)
-def ticket_time_logs(context, ticket_id) -> list[tuple[TimeLog, str]]:
-    """(time log, its category's name) of the ticket's time logs, oldest start first."""
-    return timelogs.time_logs(context, core.get_ticket(context, ticket_id))
+def ticket_time_logs(context, ticket_id) -> list[tuple]:
+    """(time log row, its category's name) of the ticket's time logs, oldest start first."""
+    return timelogs.time_logs(context, core.visible_ticket(context, ticket_id))

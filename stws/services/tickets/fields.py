@@ -26,13 +26,13 @@ def GetCustomFieldControls(placed_fields):
     """The custom fields of the department's ticket template, in sort order."""
     return {"CustomFields": [
         T.CustomFieldInfo(
-            CustomFieldId=definition.id, CustomTemplateId=placement.template_id,
-            DisplayName=definition.display_name, IsRequiredByAgents=placement.is_required_by_agents,
-            IsRequiredByAgentsToClose=placement.is_required_by_agents_to_close,
-            IsRequiredByUsers=placement.is_required_by_users, IsVisibleToAgents=placement.is_visible_to_agents,
-            IsVisibleToUsers=placement.is_visible_to_users, SortOrder=placement.sort_order,
+            CustomFieldId=placed.id, CustomTemplateId=placed.template_id,
+            DisplayName=placed.display_name, IsRequiredByAgents=placed.is_required_by_agents,
+            IsRequiredByAgentsToClose=placed.is_required_by_agents_to_close,
+            IsRequiredByUsers=placed.is_required_by_users, IsVisibleToAgents=placed.is_visible_to_agents,
+            IsVisibleToUsers=placed.is_visible_to_users, SortOrder=placed.sort_order,
         )
-        for placement, definition in placed_fields
+        for placed in placed_fields
     ]}
 
 
