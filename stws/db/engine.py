@@ -199,9 +199,10 @@ class Database:
                 yield unit
             return
         with self._writers_turn(writes):
-            connection = self.engine.connect()
+            held = None if writes else self._held()
+            connection = held if held is not None else self.engine.connect()
             driver = connection.connection.dbapi_connection
-            unit = UnitOfWork(self, connection, driver)
+            unit = UnitOfWork(self, connection, driver, closes_connection=held is None)
             self._local.depth = getattr(self._local, "depth", 0) + 1
             try:
                 # No stws_writes option needed: the begin hook sees the
@@ -222,11 +223,49 @@ class Database:
         """A pooled connection for a read or two that need no transaction of
         their own (a credential check): on SQLite each statement reads a
         snapshot by itself, without a BEGIN and COMMIT around it."""
+        held = self._held()
+        if held is not None:
+            try:
+                yield held
+            finally:
+                if held.in_transaction():  # SQLAlchemy began one: end it, as closing would
+                    held.rollback()
+            return
         connection = self.engine.connect()
         try:
             yield connection
         finally:
             connection.close()
+
+    @contextlib.contextmanager
+    def one_connection(self) -> Iterator[None]:
+        """Inside the block, this thread's ``reading`` and its read-only
+        ``unit_of_work`` (not nested in another) take the same pooled
+        connection, checked out once: a request of the management interface
+        reads its session and then runs its operation, and each checkout and
+        return through SQLAlchemy's pool costs ~40 us (a tenth of a
+        workspace heartbeat's time on its thread). Writing units keep a
+        connection of their own (and, on SQLite, their commit group)."""
+        if getattr(self._local, "held", None) is not None:
+            yield
+            return
+        holder = self._local.held = [None]  # checked out on first use (``_held``)
+        try:
+            yield
+        finally:
+            self._local.held = None
+            if holder[0] is not None:
+                holder[0].close()
+
+    def _held(self) -> Connection | None:
+        """The connection of the ``one_connection`` block this thread is in
+        (checked out now if not yet), unless a transaction is open here."""
+        holder = getattr(self._local, "held", None)
+        if holder is None or getattr(self._local, "depth", 0):
+            return None
+        if holder[0] is None:
+            holder[0] = self.engine.connect()
+        return holder[0]
 
     @contextlib.contextmanager
     def group_commit(self) -> Iterator["CommitGroup"]:
@@ -372,11 +411,14 @@ class UnitOfWork:
     hot statements run on it directly (stws.db.prepared).
     """
 
-    __slots__ = ("connection", "driver", "savepoint", "_database", "_session")
+    __slots__ = ("connection", "driver", "savepoint", "_database", "_session", "_closes_connection")
 
-    def __init__(self, database: Database, connection, driver, savepoint: str | None = None):
+    def __init__(self, database: Database, connection, driver, savepoint: str | None = None,
+                 closes_connection: bool = True):
         self.connection = connection
         self.driver = driver
+        # False: the connection is held for more (Database.one_connection).
+        self._closes_connection = closes_connection and savepoint is None
         # A member of a commit group is this savepoint of the group's
         # transaction, and ends only it.
         self.savepoint = savepoint
@@ -430,5 +472,5 @@ class UnitOfWork:
         if self._session is not None:
             self._session.close()
             self._session.info.pop("stws_loaded", None)
-        if self.savepoint is None:
+        if self._closes_connection:
             self.connection.close()  # a group's connection is the group's to close
