@@ -41,6 +41,7 @@ line group, and as admin for a department list:
   l2  the group's Active list, newest activity first
   l3  the group's Waiting list sorted by subject
   l4  the group's Active list, sorted by customer, page 3 (offset 50)
+  l4p the group's Active list, highest priority first
   l5  the group's Active list, 100 per page
   l6  search: words (full text) + open
   l7  search: a customer's address (the one with the most tickets)
@@ -304,6 +305,7 @@ def main(argv=None) -> int:
                 ("l3", agent_cookie, "/admin/tickets?node=group-%d-waiting&sort=subject&order=asc" % group_id),
                 ("l4", agent_cookie, "/admin/tickets?node=group-%d-active&sort=customer&order=asc&offset=50"
                  % group_id),
+                ("l4p", agent_cookie, "/admin/tickets?node=group-%d-active&sort=priority&order=desc" % group_id),
                 ("l5", agent_cookie, "/admin/tickets?node=group-%d-active&size=100" % group_id),
                 ("l6", agent_cookie, "/admin/tickets?text=%s&state=open" % urllib.parse.quote("website down")),
                 ("l7", agent_cookie, "/admin/tickets?email=%s" % urllib.parse.quote(email)),
