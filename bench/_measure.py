@@ -143,7 +143,8 @@ def profile(server, scenario, args, top: int = 25, connections: int | None = Non
         time.sleep(0.5)
         result = run_load(scenario.url(server), scenario.load_body, scenario.headers, seconds=seconds,
                           connections=connections or args.connections, tool=args.client,
-                          fail_marker=scenario.fail_marker, tag="p" + scenario.key)
+                          fail_marker=scenario.fail_marker, tag="p" + scenario.key,
+                          method=getattr(scenario, "method", "POST"))
         _, error = sampler.communicate(timeout=seconds + 60)
         if not raw.exists():
             print("  py-spy failed: %s" % error.decode(errors="replace").strip()[-500:])

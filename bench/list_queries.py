@@ -20,6 +20,8 @@ prints the ids found, to compare two versions' results (diff the output).
   l3  group Waiting by subject                 l7   the address with the most tickets
   l4  group Active by customer, offset 50      l8   department Active, as admin
   l4n/l4p/l4s  group Active by number, priority, status;  l8s  department Active by subject
+  l4q  group Active by priority ascending, 100 at offset 1000;  l4r  group Waiting, Low and Urgent, by priority
+  l8p/l7p/l9p  by priority: department Active, the address, every open ticket (admin)
   f1/f2  Text: a word of 1 ticket in 6, MaxResults=20, as admin / agent
   f3  Text: two words, IsOpen, MaxResults=20;  f4  a word found nowhere;  f5  a rare word
 """
@@ -62,6 +64,14 @@ def cases(agent_id: int, group_id: int, email: str):
         ("l4n", agent, [group, active] + by("TicketNumber") + page()),
         ("l4p", agent, [group, active] + by("Priority", "Descending") + page()),
         ("l4s", agent, [group, active] + by("Status") + page()),
+        # By priority deeper in the list (pages crossing priorities), ascending,
+        # narrowed to two priorities; a department's; an address's; every open one.
+        ("l4q", agent, [group, active] + by("Priority") + page(100, 1000)),
+        ("l4r", agent, [group, "IsOpen=true", "IsActive=false", "Priority=Low,Urgent"]
+         + by("Priority", "Descending") + page(25, 50)),
+        ("l8p", admin, ["DepartmentId=1", active] + by("Priority", "Descending") + page()),
+        ("l7p", agent, ["EmailAddress=%s" % email] + by("Priority", "Descending") + page()),
+        ("l9p", admin, ["IsOpen=true"] + by("Priority", "Descending") + page()),
         ("l5", agent, [group, active] + page(100)),
         ("l6", agent, ["Text=website down", "IsOpen=true"] + page()),
         ("l7", agent, ["EmailAddress=%s" % email] + page()),

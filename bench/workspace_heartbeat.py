@@ -5,6 +5,7 @@
                                                   [--seconds 10] [--warmup 3] [--rounds 3]
                                                   [--connections 16] [--requests 200]
                                                   [--seeded sqlite:////path/kept.sqlite3] [--keep-data]
+                                                  [--profile h,ht [--profile-out DIR]]
 
 Seeds a new SQLite database with ``seed_tickets.seed`` (4 departments x 3
 groups x ``--agents-per-group`` agents: 48 by default), marks the agents
@@ -40,6 +41,7 @@ line group, and as admin for a department list:
   l2  the group's Active list, newest activity first
   l3  the group's Waiting list sorted by subject
   l4  the group's Active list, sorted by customer, page 3 (offset 50)
+  l4p the group's Active list, highest priority first
   l5  the group's Active list, 100 per page
   l6  search: words (full text) + open
   l7  search: a customer's address (the one with the most tickets)
@@ -56,13 +58,14 @@ import sys
 import tempfile
 import time
 import urllib.parse
+from dataclasses import dataclass
 from pathlib import Path
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _soap  # noqa: E402
 from _load import run_load  # noqa: E402
-from _measure import Scenario, ms, settle  # noqa: E402
+from _measure import Scenario, ms, profile, settle  # noqa: E402
 from _server import ADMIN_PASSWORD, ADMIN_USER, StwsServer, sign_in  # noqa: E402
 
 # SQLAlchemy, the models and the seeder are imported where used: the load
@@ -158,15 +161,31 @@ def open_ticket_of_group(url: str, group_id: int) -> str:
     return number
 
 
-def load(server, scenario_path: str, headers, args, method: str, body: bytes = b"", fail_marker=None):
+@dataclass
+class Load:
+    """One scenario's requests (what ``_measure.profile`` takes too)."""
+
+    key: str
+    title: str
+    path: str
+    headers: dict | list
+    method: str = "GET"
+    load_body: bytes = b""
+    fail_marker: bytes | None = None
+
+    def url(self, server) -> str:
+        return server.url(self.path)
+
+
+def load(server, scenario: Load, args):
     settle(server)
-    url = server.url(scenario_path)
+    url = scenario.url(server)
+    common = dict(connections=args.connections, tool="python", method=scenario.method,
+                  fail_marker=scenario.fail_marker)
     if args.warmup > 0:
-        run_load(url, body, headers, seconds=args.warmup, connections=args.connections, tool="python",
-                 method=method, fail_marker=fail_marker, tag="w")
+        run_load(url, scenario.load_body, scenario.headers, seconds=args.warmup, tag="w", **common)
     cpu_before = server.cpu_seconds()
-    result = run_load(url, body, headers, seconds=args.seconds, connections=args.connections, tool="python",
-                      method=method, fail_marker=fail_marker, tag="m")
+    result = run_load(url, scenario.load_body, scenario.headers, seconds=args.seconds, tag="m", **common)
     result.server_cpu_seconds = server.cpu_seconds() - cpu_before
     return result
 
@@ -204,7 +223,11 @@ def main(argv=None) -> int:
     parser.add_argument("--requests", type=int, default=200, help="requests per list page (200)")
     parser.add_argument("--keep-data", action="store_true")
     parser.add_argument("--seeded", default="", help="URL of a database this script seeded before")
+    parser.add_argument("--profile", default="", type=lambda text: {k.strip() for k in text.split(",") if k.strip()},
+                        help="scenarios to sample with py-spy after the rounds, e.g. b,h,ht (.venv/bin/pip install py-spy)")
+    parser.add_argument("--profile-out", default="", help="keep the collapsed stacks (flamegraph input) in this folder")
     args = parser.parse_args(argv)
+    args.client = "python"  # what _measure.profile loads with (GETs with many sessions need it)
     import seed_tickets
 
     data_dir = Path(tempfile.mkdtemp(prefix="stws-bench-workspace-"))
@@ -241,20 +264,15 @@ def main(argv=None) -> int:
             ticket = open_ticket_of_group(url, first_group)
             echo = Scenario("b", "Echo", "Services2/%s.asmx" % ECHO, ECHO, "Echo", [("text", "hello")])
             plan = [
-                ("b", "Echo (spyne baseline)", lambda: load(server, echo.path, echo.headers, args, "POST",
-                                                             echo.load_body)),
-                ("h", "heartbeat, %d agents" % len(cookies),
-                 lambda: load(server, "admin/heartbeat", [{"Cookie": c} for c in cookies], args, "GET",
-                              fail_marker=b'"error"')),
-                ("hm", "heartbeat, admin (manager)",
-                 lambda: load(server, "admin/heartbeat", {"Cookie": admin}, args, "GET", fail_marker=b'"error"')),
-                ("hg", "heartbeat, %d agents of a group" % len(group_cookies),
-                 lambda: load(server, "admin/heartbeat", [{"Cookie": c} for c in group_cookies], args, "GET",
-                              fail_marker=b'"error"')),
+                Load("b", "Echo (spyne baseline)", echo.path, echo.headers, "POST", echo.load_body),
+                Load("h", "heartbeat, %d agents" % len(cookies), "admin/heartbeat",
+                     [{"Cookie": c} for c in cookies], fail_marker=b'"error"'),
+                Load("hm", "heartbeat, admin (manager)", "admin/heartbeat", {"Cookie": admin}, fail_marker=b'"error"'),
+                Load("hg", "heartbeat, %d agents of a group" % len(group_cookies), "admin/heartbeat",
+                     [{"Cookie": c} for c in group_cookies], fail_marker=b'"error"'),
                 # A ticket gone or not seen answers "version":null: a failure here.
-                ("ht", "heartbeat, ticket page open",
-                 lambda: load(server, "admin/heartbeat?ticket=" + ticket, [{"Cookie": c} for c in group_cookies],
-                              args, "GET", fail_marker=b'"version":null')),
+                Load("ht", "heartbeat, ticket page open", "admin/heartbeat?ticket=" + ticket,
+                     [{"Cookie": c} for c in group_cookies], fail_marker=b'"version":null'),
             ]
             print()
             print("  %-3s %-30s %9s %8s %7s %8s %8s %8s %10s" % (
@@ -263,8 +281,9 @@ def main(argv=None) -> int:
             for round_number in range(1, args.rounds + 1):
                 print("  round %d of %d" % (round_number, args.rounds))
                 this_round = {}
-                for key, title, run in plan:
-                    result = this_round[key] = run()
+                for scenario in plan:
+                    key, title = scenario.key, scenario.title
+                    result = this_round[key] = load(server, scenario, args)
                     results.setdefault(key, []).append(result)
                     ratio = result.rps / this_round["b"].rps if key != "b" and this_round["b"].rps else None
                     result.ratio = ratio
@@ -272,6 +291,10 @@ def main(argv=None) -> int:
                         key, title, result.rps, result.requests, result.failures + result.errors,
                         ms(result.latency_ms_p50), ms(result.latency_ms_p95), ms(ratio, "%.3f"),
                         ms(result.server_cpu_ms_per_request, "%.3f")), flush=True)
+            for scenario in plan:
+                if scenario.key in args.profile:
+                    print("\n  profile of %s (%s):" % (scenario.key, scenario.title))
+                    profile(server, scenario, args)
 
             username, group_id, group_name = agents[0]
             agent_cookie = cookies[0]
@@ -282,6 +305,7 @@ def main(argv=None) -> int:
                 ("l3", agent_cookie, "/admin/tickets?node=group-%d-waiting&sort=subject&order=asc" % group_id),
                 ("l4", agent_cookie, "/admin/tickets?node=group-%d-active&sort=customer&order=asc&offset=50"
                  % group_id),
+                ("l4p", agent_cookie, "/admin/tickets?node=group-%d-active&sort=priority&order=desc" % group_id),
                 ("l5", agent_cookie, "/admin/tickets?node=group-%d-active&size=100" % group_id),
                 ("l6", agent_cookie, "/admin/tickets?text=%s&state=open" % urllib.parse.quote("website down")),
                 ("l7", agent_cookie, "/admin/tickets?email=%s" % urllib.parse.quote(email)),

@@ -41,3 +41,16 @@ async def test_the_database_holds_only_a_hash_of_the_token(server):
     with server.runtime.db.transaction(writes=False) as session:
         stored = session.scalars(select(WebSession.token_hash)).all()
     assert len(stored) == 1 and token not in stored[0] and len(stored[0]) == 64
+
+
+def test_cookie_header_is_read_as_browsers_send_it():
+    """stws.web.http.parse_cookies (it replaced SimpleCookie on every
+    request): pairs split on ";", quotes around a value dropped, parts
+    without a name or "=" skipped instead of losing the session cookie."""
+    from stws.web.http import parse_cookies
+
+    assert parse_cookies("stws_session=abc-_1; theme=\"dark\"") == {"stws_session": "abc-_1", "theme": "dark"}
+    assert parse_cookies("odd; =x; tracker={\"a\": [1, 2]}; stws_session=t0k3n") == {
+        "tracker": "{\"a\": [1, 2]}", "stws_session": "t0k3n"}
+    assert parse_cookies("a=1; a=2")["a"] == "2"
+    assert parse_cookies("token=a=b==") == {"token": "a=b=="}

@@ -396,9 +396,10 @@ class Ticket(SoftDeleteMixin, Base):
 Index("ix_tickets_customer_email_lower_status", func.lower(Ticket.customer_email), Ticket.status_id)
 # The workspace's lists of a group's (department's) tickets of one status,
 # sorted by subject, customer, number or status (inside one status: by id),
-# read in index order (migration 0016).
+# read in index order (migration 0016); by priority, one range per priority
+# (0018; search._prepared_by_priority).
 _LIST_SORT_KEYS = {"subject": (func.lower(Ticket.subject),), "customer": (func.lower(Ticket.customer_email),),
-                   "number": (Ticket.ticket_number,), "id": ()}
+                   "number": (Ticket.ticket_number,), "id": (), "priority": (Ticket.priority_id,)}
 for _owner in ("group", "department"):
     for _name, _keys in _LIST_SORT_KEYS.items():
         Index("ix_tickets_%s_status_%s" % (_owner, _name), getattr(Ticket, _owner + "_id"), Ticket.status_id, *_keys,

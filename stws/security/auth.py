@@ -107,6 +107,19 @@ class CredentialCache:
                 self._entries.clear()
             self._entries[key] = (user_id, stamp, time.monotonic() + lifetime, roles)
 
+    def roles_of(self, connection: Connection, user_id: int, stamp: str) -> frozenset:
+        """The effective roles of a user whose row says ``stamp``: read once
+        per stamp (a role change rotates it) and cached with the credentials,
+        for the management interface's sessions (stws.security.sessions),
+        which read the user row on every request but no password: every
+        open workspace polls its heartbeat every few seconds."""
+        key = b"roles:%d:%s" % (user_id, stamp.encode("ascii", "replace"))
+        roles = self.lookup(key, user_id, stamp)
+        if roles is None:
+            roles = effective_roles_of(connection, user_id)
+            self.store(key, user_id, stamp, roles)
+        return roles
+
     def forget_user(self, user_id: int) -> None:
         with self._lock:
             for key in [k for k, v in self._entries.items() if v[0] == user_id]:

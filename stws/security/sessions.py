@@ -27,7 +27,6 @@ from sqlalchemy import bindparam, delete, select, update
 from stws.db.models import User, WebSession, utcnow
 from stws.db.prepared import PreparedQuery
 from stws.errors import AuthenticationFailed
-from stws.security.auth import effective_roles_of
 from stws.security.principals import Principal
 
 IDLE = dt.timedelta(minutes=30)
@@ -118,7 +117,7 @@ def resolve(runtime, token: str | None, now: dt.datetime | None = None) -> Signe
             ended = True
         else:
             ended = False
-            roles = effective_roles_of(connection, row.id)
+            roles = runtime.authenticator.cache.roles_of(connection, row.id, row.security_stamp)
     if ended:
         with runtime.db.transaction() as session:
             session.execute(delete(WebSession).where(WebSession.token_hash == hashed))

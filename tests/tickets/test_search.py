@@ -188,6 +188,70 @@ async def test_sort_order_and_sort_field_as_clients_send_them(desk):
     assert await found(desk, desk.admin, "SortBy=Subject", "SortOrder=asc", "MaxResults=2", "Offset=2") == [c, never]
 
 
+async def test_sorted_by_priority_pages_across_priorities(desk):
+    """A group's or department's list of one status sorted by priority is read
+    as the priorities' own pages (search._prepared_by_priority); its pages are
+    those of the single sort other searches keep: by rank
+    (ticket_priorities.sort_order), ties by id in the same direction,
+    priorities of equal rank merged by id, after the priorities are
+    reordered too."""
+    group2, _, _ = await second_group_with_bob(desk)
+    tickets = {}  # number -> (id, priority id)
+    for i, priority in enumerate((4, 1, 2, 2, 3, 1, 4, 2, 1, 2, 3, 2, 4, 1, 2)):
+        number = await new_ticket(desk, "P%d" % i)
+        tickets[number] = (change(desk, number, priority_id=priority, group_id=desk.group_id), priority)
+    # Not in the lists: another status, deleted; in the department's only: another group.
+    for values in (dict(status_id=2), dict(is_deleted=True)):
+        change(desk, await new_ticket(desk, "elsewhere"), priority_id=4, **values)
+    other_group = await new_ticket(desk, "other group")
+    in_department = {**tickets, other_group: (change(desk, other_group, priority_id=2, group_id=group2), 2)}
+    lists = (
+        (desk.agent, ["GroupId=%d" % desk.group_id, "IsActive=true"], tickets),
+        (desk.admin, ["DepartmentId=%d" % desk.department_id, "IsActive=true"], in_department),
+    )
+
+    async def check(ranks: dict, wanted=None):
+        narrowed = ["Priority=" + ",".join(map(str, wanted))] if wanted else []
+        for descending in (False, True):
+            order = ["SortBy=Priority", "SortOrder=" + ("Descending" if descending else "Ascending")]
+            for caller, criteria, listed in lists:
+                expected = [number for number, (_, priority) in
+                            sorted(listed.items(), key=lambda item: (ranks[item[1][1]], item[1][0]),
+                                   reverse=descending) if wanted is None or priority in wanted]
+                assert await found(desk, caller, *criteria, *narrowed, *order) == expected
+                # Pages shorter than a priority's tickets, some crossing priorities.
+                for offset in (0, 1, 3, 4, 7, 10, 13, 16):
+                    page = await found(desk, caller, *criteria, *narrowed, *order, "MaxResults=2", "Offset=%d" % offset)
+                    assert page == expected[offset:offset + 2], (criteria, order, offset)
+            # The single sort (no group or department) agrees.
+            assert await found(desk, desk.admin, "IsActive=true", *narrowed, *order) == expected
+
+    await check({1: 1, 2: 2, 3: 3, 4: 4})
+    await check({1: 1, 2: 2, 3: 3, 4: 4}, wanted=(1, 4))
+    # Reordered: Urgent lowest, Low and Normal of equal rank (merged by id).
+    with desk.server.runtime.db.engine.begin() as connection:
+        connection.execute(text("UPDATE ticket_priorities SET sort_order = CASE id WHEN 4 THEN 0 WHEN 3 THEN 7 "
+                                "ELSE 5 END"))
+    await check({4: 0, 1: 5, 2: 5, 3: 7})
+
+    if desk.server.runtime.db.is_sqlite:
+        # Each priority's page is a range of migration 0018's index.
+        from stws.domain.context import Context
+        from stws.domain.tickets import search
+        from stws.security import roles
+        from stws.security.principals import Principal
+
+        agent = Principal(desk.agent_id, "alice", roles.effective_roles([roles.AGENT]))
+        with desk.server.runtime.db.transaction(writes=False) as session:
+            call = Context.in_session(session, agent, None)
+            items = ["GroupId=%d" % desk.group_id, "IsActive=true", "SortBy=Priority", "MaxResults=25"]
+            statement = search.search_statement(call, search.parse_criteria(call, items))
+            sql = str(statement.compile(session.get_bind(), compile_kwargs={"literal_binds": True}))
+            plan = [row[3] for row in session.execute(text("EXPLAIN QUERY PLAN " + sql))]
+        assert sum("ix_tickets_group_status_priority (group_id=? AND status_id=? AND priority_id=?)" in step
+                   for step in plan) == 4, plan
+
+
 async def test_empty_criteria_is_everything_the_caller_sees(desk):
     group2, bob, bob_id = await second_group_with_bob(desk)
     mine = await new_ticket(desk, "alice's", caller=desk.agent)

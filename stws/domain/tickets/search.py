@@ -68,7 +68,7 @@ import functools
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import Integer, String, and_, bindparam, false, func, select
+from sqlalchemy import Integer, String, and_, bindparam, cast, false, func, select, union_all
 
 from stws.db.models import Ticket, TicketPriority, TicketStatus
 from stws.db.prepared import PreparedQuery
@@ -390,6 +390,10 @@ def _plan(call, search: Search) -> _Plan:
     prepared = functools.partial(_prepared_search, dialect_name, core.viewer_kind(call), search.is_deleted, shape,
                                  search.sort_by, search.descending)
     if search.text is None:
+        if search.sort_by == "Priority" and _listed_by_owner(search):
+            by_priority = _by_priority(call, search, shape, params)
+            if by_priority is not None:
+                return _Plan(by_priority, params)
         return _Plan(prepared(), params)
     # Customers (not agents) match neither notes nor drafts (``text_condition``).
     form, include_notes = fulltext.text_form(search.text), call.principal.has_role(roles.AGENT)
@@ -468,6 +472,80 @@ def _list_conditions(viewer_kind: str, is_deleted: bool, shape: tuple) -> list:
     if visible is not None:
         conditions.append(visible)
     return conditions
+
+
+# --------------------------------------------------------------- by priority
+
+_PRIORITY_RANKS = PreparedQuery(select(TicketPriority.id, TicketPriority.sort_order)
+                                .order_by(TicketPriority.sort_order, TicketPriority.id))
+
+
+def _listed_by_owner(search: Search) -> bool:
+    """Whether ``search`` is a group's or a department's tickets of one
+    status (the workspace's lists): each priority's matches are then a range
+    of 0018's indexes, in id order. Other searches keep the single sort: a
+    branch without such a range would read all its matches (an address's
+    tickets, four times) or walk the table in id order hoping for ``depth``
+    matches (every ticket, when there are fewer)."""
+    owned = "GroupId" in search.values or "DepartmentId" in search.values
+    return owned and search.status_ids is not None and len(search.status_ids) == 1
+
+
+def _by_priority(call, search: Search, shape: tuple, params: dict) -> PreparedQuery | None:
+    """The page of a search sorted by priority as the priorities' own pages
+    (``_prepared_by_priority``), ``params`` completed for it; None if there
+    is no priority to read (the ordinary statement then finds nothing)."""
+    wanted = search.values.get("Priority")
+    ranks = [row for row in _PRIORITY_RANKS.all(call.connection, {}) if wanted is None or row.id in wanted]
+    if not ranks:
+        return None
+    # Each priority's first offset + limit tickets hold every ticket of the page.
+    params["depth"] = search.offset + search.max_results + 1
+    for i, row in enumerate(ranks):
+        params["by_priority_%d" % i], params["by_rank_%d" % i] = row.id, row.sort_order
+    return _prepared_by_priority(call.connection.dialect.name, core.viewer_kind(call), search.is_deleted, shape,
+                                 search.descending, len(ranks))
+
+
+@functools.lru_cache(maxsize=64)
+def _prepared_by_priority(dialect_name: str, viewer_kind: str, is_deleted: bool, shape: tuple, descending: bool,
+                          priorities: int) -> PreparedQuery:
+    """A page sorted by priority (rank, then id) read without sorting every match.
+
+    The rank is ``ticket_priorities.sort_order``, a column of another table,
+    so no index of tickets is in rank order and ORDER BY rank sorted every
+    matching ticket (a group's 20,000 active ones at 1,000,000 tickets:
+    71-94 ms CPU on SQLite). Priorities are few: the page is taken from the
+    UNION ALL of one branch per priority (``by_priority_<i>``, its rank
+    ``by_rank_<i>``), each the first ``depth`` (offset + page) matches of
+    that priority in id order, which (group | department, status, priority,
+    id) (migration 0018) gives as an index range. Priorities of equal rank
+    are merged by id in the outer ORDER BY, as the single sort would.
+    A page deep in a list reads ``depth`` rows per priority; the single
+    sort read them all anyway. The branches share the WHERE of
+    ``_prepared_search`` for the same shape (``_list_conditions``), so both
+    cannot disagree on what matches. Not for Text (``fulltext`` plans it)."""
+    where = and_(*_list_conditions(viewer_kind, is_deleted, shape))
+    by_id = Ticket.id.desc() if descending else Ticket.id.asc()
+    branches = []
+    for i in range(priorities):
+        rank = cast(bindparam("by_rank_%d" % i, type_=Integer), Integer).label("rank")
+        branch = (select(rank, Ticket.id.label("id"))
+                  .where(where, Ticket.priority_id == bindparam("by_priority_%d" % i, type_=Integer))
+                  .order_by(by_id).limit(bindparam("depth", type_=Integer)).subquery())
+        # SQLite takes no LIMIT on a member of a compound SELECT itself.
+        branches.append(select(branch.c.rank, branch.c.id))
+    merged = union_all(*branches).subquery("by_priority")
+    # Paged before the join: only the page's tickets are read for their columns.
+    page = (select(merged.c.rank, merged.c.id).order_by(*_in_direction((merged.c.rank, merged.c.id), descending))
+            .limit(bindparam("limit", type_=Integer)).offset(bindparam("offset", type_=Integer))
+            .subquery("page"))
+    return PreparedQuery(core.info_select().join(page, page.c.id == Ticket.id)
+                         .order_by(*_in_direction((page.c.rank, page.c.id), descending)))
+
+
+def _in_direction(keys, descending: bool) -> list:
+    return [key.desc() if descending else key.asc() for key in keys]
 
 
 def _placeholder(key: str, form):

@@ -9,7 +9,7 @@ from alembic import op
 
 revision = "0019"
 # 0018 is another change in flight; whichever lands second re-chains to the other.
-down_revision = "0017"
+down_revision = "0018"
 branch_labels = None
 depends_on = None
 
