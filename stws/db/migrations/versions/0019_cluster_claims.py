@@ -1,14 +1,13 @@
 """error_reports and ticket_transfer_claims: state that nodes sharing the database must share
 
 Revision ID: 0019
-Revises: 0017
+Revises: 0018
 Create Date: 2026-12-07
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0019"
-# 0018 is another change in flight; whichever lands second re-chains to the other.
 down_revision = "0018"
 branch_labels = None
 depends_on = None
