@@ -639,7 +639,8 @@ def claims(desk) -> list:
 
 
 async def test_a_ticket_in_transfer_on_one_node_is_refused_on_another(desk, remote, node_b, monkeypatch):
-    monkeypatch.setattr(transfer, "REQUEST_TIMEOUT_SECONDS", 3.0)
+    # Long enough for node b's whole call to fall inside it on a loaded machine.
+    monkeypatch.setattr(transfer, "REQUEST_TIMEOUT_SECONDS", 8.0)
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
     silent.listen(8)  # accepts connections (the kernel does) but never answers
@@ -650,7 +651,14 @@ async def test_a_ticket_in_transfer_on_one_node_is_refused_on_another(desk, remo
         to_partner = (number, partner, remote.department_id, "", 0, "", 0, "", "", "")
         tickets_b = await threads.deferToThread(SoapClient, node_b + "/Services2/svcTickets.asmx")
         first = desk.tickets.TransferTicketToInstance(*desk.agent, number, slow, 1, "", 0, "", 0, "", "", "")
-        await deferLater(1.0)
+        # Node a has claimed the ticket and now waits for the silent server
+        # (waited for, not slept on: a loaded machine takes its time to get there).
+        for _ in range(400):
+            if await threads.deferToThread(claims, desk):
+                break
+            await deferLater(0.05)
+        else:
+            raise AssertionError("node a never claimed the ticket")
         # On node b, to a server that would answer at once: refused while node a's transfer waits.
         second = await tickets_b.TransferTicketToInstance(*desk.admin, *to_partner)
         assert failed(second, ResultCode.INVALID_STATE) == "Ticket %s is being transferred already." % number
