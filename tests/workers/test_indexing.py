@@ -473,11 +473,16 @@ def test_both_shapes_find_the_same_pages(runtime, desk, monkeypatch, sort):
         return ids, pages
 
     shapes = {}
-    for shape, threshold in (("index", 10 ** 9), ("list", 0)):
+    for shape, threshold in (("index", 10 ** 9), ("list", 0), ("list, small chunks and ranges", 0)):
         monkeypatch.setattr(fulltext, "MANY_DOCUMENTS", threshold)
+        if shape.startswith("list, small"):
+            # SQLite's walk: a few tickets per chunk, every document its own range of the index.
+            monkeypatch.setattr(search, "_chunk_sizes", lambda wanted: iter([1, 2, 3]))
+            monkeypatch.setattr(fulltext, "_RANGE_GAP", 0)
         shapes[shape] = {who: every_page(principal) for who, principal in
                          (("admin", desk.admin), ("alice", desk.alice), ("cust", desk.cust))}
     assert shapes["list"] == shapes["index"]
+    assert shapes["list, small chunks and ranges"] == shapes["index"]
     admin_ids, admin_pages = shapes["list"]["admin"]
     assert sorted(admin_ids) == sorted(ticket_id for ticket_id, _ in matching[1:])
     assert [len(p) for p in admin_pages] == [5, 5, 1]

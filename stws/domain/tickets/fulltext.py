@@ -89,7 +89,10 @@ tickets the other criteria select are walked in the list's own order (its
 index, as without Text) and each one's documents tested, until the page
 is full, so a word in one ticket of six fills a page of 20 after about 120
 tickets, however many match elsewhere (reading every match first cost
-0.35-0.7 s at 1,000,000 tickets). A text common in the index but rare in
+0.35-0.7 s at 1,000,000 tickets). PostgreSQL tests a ticket's documents
+where they lie; SQLite tests the list's tickets a chunk at a time, reading
+the index only within the ranges of document ids the chunk's documents
+cover (``CandidateTest``). A text common in the index but rare in
 the list (a word found often, searched within one address or group) is
 bounded: the walk stops after a number of candidates
 (``search.CANDIDATES_PER_ROW``) and the index drives after all. Both
@@ -98,6 +101,7 @@ runs the searching tests with each).
 """
 from __future__ import annotations
 
+import functools
 import json
 import logging
 import re
@@ -516,47 +520,26 @@ def _unindexed_branches(sqlite: bool, parts: int, include_notes: bool) -> list:
     return branches
 
 
-def ticket_matches(dialect_name: str, parts: int, include_notes: bool, ticket_id):
-    """A WHERE clause: the ticket whose id is ``ticket_id`` (a column of the
-    list being walked) has a document matching ``text_query`` or a row not
-    indexed yet holding the ``parts`` (``_unindexed_branches``). The list
-    drives: a candidate's own documents are tested, found by its id (its
-    subject's document id, its messages' and notes' through their
-    ticket_id indexes), so a page of a list needs as many tests as it takes
-    candidates to fill it, whatever the number of matches elsewhere.
-
-    - SQLite: the matching document ids are read from FTS5 once per search
-      (an uncorrelated IN, materialized) and each candidate's documents
-      looked up among them. FTS5 cannot test one document cheaply: a MATCH
-      constrained to one rowid looks the words up in every segment of the
-      index (~80 us per document at ten segments), and a prefix query
-      ("web"*) first merges the whole doclist of every word it stands for
-      (milliseconds) every time.
-    - PostgreSQL: each candidate document's tsvector is tested where it
-      lies (``ticket_search`` by primary key), no matter how many match.
+def ticket_matches(parts: int, include_notes: bool, ticket_id):
+    """PostgreSQL: a WHERE clause: the ticket whose id is ``ticket_id`` (a
+    column of the list being walked) has a document matching
+    ``text_query`` or a row not indexed yet holding the ``parts``
+    (``_unindexed_branches``). The list drives: a candidate's own documents
+    (its subject's document id, its messages' and notes' through their
+    ticket_id indexes) are tested where they lie (``ticket_search`` by
+    primary key), however many documents match elsewhere. (SQLite tests
+    the candidates a chunk at a time instead: ``CandidateTest``.)
 
     Customers' exclusions as in ``matching_ids``: no notes, no drafts."""
-    sqlite = dialect_name == "sqlite"
-    unindexed = ticket_id.in_(union_all(*_unindexed_branches(sqlite, parts, include_notes)))
+    unindexed = ticket_id.in_(union_all(*_unindexed_branches(False, parts, include_notes)))
     messages = select(TicketMessage.id).where(TicketMessage.ticket_id == ticket_id)
     if not include_notes:
         messages = messages.where(TicketMessage.is_draft.is_(False))
     notes = select(TicketComment.id).where(TicketComment.ticket_id == ticket_id) if include_notes else None
-    if sqlite:
-        # One IN over all the candidate's document ids: one materialized set
-        # of matches per search (three INs would read the matches three times).
-        # A subquery in FROM may refer to the outer row on SQLite.
-        documents = [select(ticket_id * KINDS + KIND_TICKET),
-                     messages.with_only_columns(TicketMessage.id * KINDS + KIND_MESSAGE)]
-        if notes is not None:
-            documents.append(notes.with_only_columns(TicketComment.id * KINDS + KIND_NOTE))
-        own = union_all(*(document.correlate(ticket_id.table) for document in documents)).subquery("own_documents")
-        matching = select(literal_column("ticket_fts.rowid")).select_from(fts_table).where(_fts_match())
-        return or_(exists(select(literal(1)).select_from(own).where(own.c[0].in_(matching))), unindexed)
-    # PostgreSQL: tickets.id is an integer, its document id (x 4) a bigint.
     index = search_table
 
     def matched(item_id, kind):
+        # tickets.id is an integer, its document id (x 4) a bigint.
         return (index.c.id == cast(item_id, BigInteger) * KINDS + kind) & _tsquery_match()
 
     # One EXISTS over a UNION ALL: tested row by row, stopping at the first
@@ -569,6 +552,92 @@ def ticket_matches(dialect_name: str, parts: int, include_notes: bool, ticket_id
         tests.append(notes.with_only_columns(literal(1)).join_from(TicketComment, index,
                                                                    matched(TicketComment.id, KIND_NOTE)))
     return or_(exists(union_all(*tests)), unindexed)
+
+
+# --------------------------------------------------------------- SQLite: testing candidates
+
+
+@functools.lru_cache(maxsize=32)
+def _unindexed_tickets(parts: int, include_notes: bool) -> PreparedQuery:
+    """SQLite: the ids of tickets whose rows not indexed yet hold the ``parts`` (``_unindexed_branches``)."""
+    return PreparedQuery(union_all(*_unindexed_branches(True, parts, include_notes)))
+
+
+# Two documents of the candidates further apart than this (in document ids)
+# are looked up in separate ranges of the index (``CandidateTest``). A range
+# costs its setup (the words looked up in every segment: ~80 us at 1,000,000
+# tickets) plus the matches inside it, which SQLite checks against the
+# candidates' ids without handing them to Python (~0.2 us each); measured
+# at 1,000,000 tickets, 4,096 to 262,144 cost about the same and the whole
+# index as one range 20 times more.
+_RANGE_GAP = 16_384
+
+# Each candidate ticket's documents: its messages' and notes' ids (customers: no notes, no drafts).
+_CANDIDATE_MESSAGES = {
+    include_notes: "SELECT id, ticket_id FROM ticket_messages WHERE ticket_id IN (SELECT value FROM json_each(?))"
+                   + ("" if include_notes else " AND is_draft = 0")
+    for include_notes in (True, False)}
+_CANDIDATE_NOTES = "SELECT id, ticket_id FROM ticket_comments WHERE ticket_id IN (SELECT value FROM json_each(?))"
+# "+rowid": the IN is no constraint for FTS5 to look each id up by (the per-document cost
+# again); SQLite tests each match of the range against it.
+_MATCHES_IN_RANGE = ("SELECT rowid FROM ticket_fts WHERE ticket_fts MATCH ? AND rowid BETWEEN ? AND ? "
+                     "AND +rowid IN (SELECT value FROM json_each(?))")
+
+
+class CandidateTest:
+    """SQLite, when the list drives (``plan_text``): which of a chunk of the
+    list's tickets have a document matching the text, asked a chunk at a time.
+
+    FTS5 cannot test one document cheaply: a MATCH constrained to one rowid
+    looks the words up in every segment of the index (~50-80 us per
+    document at ten segments). Reading every matching document once per
+    search (the IN of ``matching_ids``) costs what the word's frequency
+    says: 75 ms for a word in 334,000 documents at 1,000,000 tickets. Here
+    the chunk's documents (its subjects' ids, its messages' and notes'
+    through their ticket_id indexes) are sorted and cut into ranges of
+    close ids, and each range is read from the index with its rowid
+    bounds: FTS5 seeks to the range and yields only the matches inside.
+    A list's tickets of the same days have documents of neighbouring ids,
+    so a chunk costs a few ranges, whatever the word's frequency.
+
+    Rows not indexed yet hold the text by substring (``_unindexed_branches``),
+    read once per search: they are few."""
+
+    def __init__(self, connection, params: dict, parts: int, include_notes: bool):
+        self._driver = connection.connection.dbapi_connection
+        self._query = params["text_query"]
+        self._include_notes = include_notes
+        self._unindexed = {row[0] for row in _unindexed_tickets(parts, include_notes).all(connection, params)}
+
+    def matching(self, ticket_ids: list[int]) -> set[int]:
+        """The ids among ``ticket_ids`` whose documents match."""
+        found = self._unindexed.intersection(ticket_ids)
+        owner = {ticket_id * KINDS + KIND_TICKET: ticket_id for ticket_id in ticket_ids if ticket_id not in found}
+        ids = json.dumps(ticket_ids)
+        for item, ticket_id in self._driver.execute(_CANDIDATE_MESSAGES[self._include_notes], (ids,)):
+            owner[item * KINDS + KIND_MESSAGE] = ticket_id
+        if self._include_notes:
+            for item, ticket_id in self._driver.execute(_CANDIDATE_NOTES, (ids,)):
+                owner[item * KINDS + KIND_NOTE] = ticket_id
+        documents = sorted(document for document, ticket_id in owner.items() if ticket_id not in found)
+        among = json.dumps(documents)
+        for low, high in _ranges(documents):
+            for (document,) in self._driver.execute(_MATCHES_IN_RANGE, (self._query, low, high, among)):
+                found.add(owner[document])
+        return found
+
+
+def _ranges(documents: list[int]):
+    """(low, high) ranges covering the sorted ``documents``, cut where two are more than ``_RANGE_GAP`` apart."""
+    if not documents:
+        return
+    low = previous = documents[0]
+    for document in documents[1:]:
+        if document - previous > _RANGE_GAP:
+            yield low, previous
+            low = document
+        previous = document
+    yield low, previous
 
 
 # --------------------------------------------------------------- who drives

@@ -60,15 +60,17 @@ whether notes count (``fulltext.text_form``), its words are parameters
 (a rare word's search went from ~4 ms of CPU, most of it building the
 statement, to ~0.3 ms). A Text found in many documents has a statement of
 its own in which the list drives (``fulltext.plan_text`` decides per search;
-``_prepared_search``), with a bounded walk (``run_search``).
+``_prepared_search``; on SQLite ``_walk`` tests the list's tickets a chunk
+at a time), with a bounded walk (``run_search``).
 """
 from __future__ import annotations
 
 import functools
+import json
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import Integer, String, and_, bindparam, cast, false, func, select, union_all
+from sqlalchemy import Integer, String, and_, bindparam, cast, false, func, literal_column, select, union_all
 
 from stws.db.models import Ticket, TicketPriority, TicketStatus
 from stws.db.prepared import PreparedQuery
@@ -324,13 +326,53 @@ def find_tickets(call, items) -> Found:
 def run_search(call, search: Search) -> Found:
     """One page of the tickets ``search`` (from ``parse_criteria``) finds."""
     plan = _plan(call, search)
-    rows = plan.query.all(call.connection, plan.params)
-    if plan.fallback is not None and len(rows) < plan.params["limit"] and _walked_too_far(call, plan):
-        # The list's first candidates held too few matches: the index drives after all.
-        rows = plan.fallback.all(call.connection, plan.params)
+    if plan.tested is not None:
+        rows = _walk(call, plan)
+    else:
+        rows = plan.query.all(call.connection, plan.params)
+        if plan.fallback is not None and len(rows) < plan.params["limit"] and _walked_too_far(call, plan):
+            # The list's first candidates held too few matches: the index drives after all.
+            rows = plan.fallback.all(call.connection, plan.params)
     tickets = rows[:search.max_results]
     more = len(rows) > search.max_results
     return Found(tickets, search.offset + len(tickets) if more else None)
+
+
+def _walk(call, plan: "_Plan") -> list:
+    """SQLite, when the list drives a Text search: the list's tickets (its
+    statement without the Text, at most ``candidates``) read in chunks of
+    growing size and each chunk tested at once (``fulltext.CandidateTest``),
+    until the page is full; the rows of the page (and one more). A walk
+    that reaches its bound short of a page lets the index drive after all,
+    as ``run_search`` does for the statement that walks by itself."""
+    params = plan.params
+    offset, wanted = params["offset"], params["offset"] + params["limit"]
+    test = fulltext.CandidateTest(call.connection, params, *plan.tested)
+    found, walked = [], 0
+    for chunk in plan.query.chunks(call.connection, params, _chunk_sizes(wanted)):
+        walked += len(chunk)
+        ids = [row.id for row in chunk]
+        matching = test.matching(ids)
+        found.extend(ticket_id for ticket_id in ids if ticket_id in matching)
+        if len(found) >= wanted:
+            break
+    else:
+        if walked >= params["candidates"]:
+            return plan.fallback.all(call.connection, params)
+    page = found[offset:wanted]
+    rows = {row.id: row for row in _PAGE_ROWS.all(call.connection, {"ids": json.dumps(page)})}
+    return [rows[ticket_id] for ticket_id in page]
+
+
+def _chunk_sizes(wanted: int):
+    """Chunks of a walk: twice the rows wanted, then doubling up to 1,024
+    (a word in one ticket of two fills the page with the first chunk; a
+    rarer one takes a few more, each costing a few ranges of the index)."""
+    size = max(32, 2 * wanted)
+    while size < 1_024:
+        yield size
+        size *= 2
+    yield 1_024
 
 
 def _walked_too_far(call, plan: "_Plan") -> bool:
@@ -366,6 +408,9 @@ class _Plan:
     params: dict
     candidates: PreparedQuery | None = None
     fallback: PreparedQuery | None = None
+    # SQLite, the list driving: ``query`` is the list without the Text, and
+    # ``_walk`` tests its tickets a chunk at a time ((form, include notes)).
+    tested: tuple | None = None
 
 
 def _plan(call, search: Search) -> _Plan:
@@ -404,6 +449,10 @@ def _plan(call, search: Search) -> _Plan:
     if not text.list_drives:
         return _Plan(prepared((form, include_notes, False)), params)
     params["candidates"] = max(MIN_CANDIDATES, CANDIDATES_PER_ROW * (search.offset + params["limit"]))
+    if dialect_name == "sqlite":
+        walk = _prepared_walk(dialect_name, core.viewer_kind(call), search.is_deleted, shape, search.sort_by,
+                              search.descending)
+        return _Plan(walk, params, fallback=prepared((form, include_notes, False)), tested=(form, include_notes))
     return _Plan(prepared((form, include_notes, True)), params,
                  candidates=_prepared_count(core.viewer_kind(call), search.is_deleted, shape),
                  fallback=prepared((form, include_notes, False)))
@@ -428,27 +477,46 @@ def _prepared_search(dialect_name: str, viewer_kind: str, is_deleted: bool, shap
     (``fulltext.text_form``, include notes, the list drives) of a Text
     criterion, or None.
 
-    When the list drives, the list without the text is walked in its own
-    order, at most ``candidates`` tickets of it (a subquery with that
-    LIMIT), and each is tested (``fulltext.ticket_matches``) until the page
-    is full: both backends evaluate the outer WHERE row by row as the
-    subquery yields, in its order (SQLite: a co-routine; PostgreSQL: a
-    subquery scan under the Limit), so the walk stops with the page."""
+    When the list drives (PostgreSQL; SQLite walks in ``_walk``), the list
+    without the text is walked in its own order, at most ``candidates``
+    tickets of it (a subquery with that LIMIT), and each is tested
+    (``fulltext.ticket_matches``) until the page is full: the outer WHERE is
+    evaluated row by row as the subquery yields, in its order (a subquery
+    scan under the Limit), so the walk stops with the page."""
     conditions = _list_conditions(viewer_kind, is_deleted, shape)
     order = ordering(dialect_name, sort_by, descending)
     limit, offset = bindparam("limit", type_=Integer), bindparam("offset", type_=Integer)
     if text is not None:
         parts, include_notes, list_drives = text
         if list_drives:
-            walked = (core.info_select().where(and_(*conditions)).order_by(*order)
-                      .limit(bindparam("candidates", type_=Integer)).subquery("candidates"))
+            walked = _walked(core.info_select(), conditions, order).subquery("candidates")
             return PreparedQuery(
                 select(*walked.c)
-                .where(fulltext.ticket_matches(dialect_name, parts, include_notes, walked.c.id))
+                .where(fulltext.ticket_matches(parts, include_notes, walked.c.id))
                 .limit(limit).offset(offset))
         conditions.append(false() if parts is None
                           else Ticket.id.in_(fulltext.matching_ids(dialect_name, parts, include_notes)))
     return PreparedQuery(core.info_select().where(and_(*conditions)).order_by(*order).limit(limit).offset(offset))
+
+
+def _walked(selected, conditions: list, order: tuple):
+    """The list a Text search walks when the list drives: its tickets
+    without the Text, in its order, at most ``candidates`` of them."""
+    return selected.where(and_(*conditions)).order_by(*order).limit(bindparam("candidates", type_=Integer))
+
+
+@functools.lru_cache(maxsize=256)
+def _prepared_walk(dialect_name: str, viewer_kind: str, is_deleted: bool, shape: tuple, sort_by: str,
+                   descending: bool) -> PreparedQuery:
+    """SQLite: ``_walked`` as a statement of its own, the ids only (the
+    page's rows are read at the end: ``_PAGE_ROWS``), read in chunks by ``_walk``."""
+    return PreparedQuery(_walked(select(Ticket.id), _list_conditions(viewer_kind, is_deleted, shape),
+                                 ordering(dialect_name, sort_by, descending)))
+
+
+# SQLite: the rows of a walk's page, by their ids (a JSON array), in no order.
+_PAGE_ROWS = PreparedQuery(core.info_select().where(
+    Ticket.id.in_(select(literal_column("value")).select_from(func.json_each(bindparam("ids", type_=String))))))
 
 
 @functools.lru_cache(maxsize=256)
