@@ -477,7 +477,7 @@ def test_both_shapes_find_the_same_pages(runtime, desk, monkeypatch, sort):
         monkeypatch.setattr(fulltext, "MANY_DOCUMENTS", threshold)
         if shape.startswith("list, small"):
             # SQLite's walk: a few tickets per chunk, every document its own range of the index.
-            monkeypatch.setattr(search, "_chunk_sizes", lambda wanted: iter([1, 2, 3]))
+            monkeypatch.setattr(search, "_chunk_sizes", lambda wanted, found: iter([1, 2, 3]))
             monkeypatch.setattr(fulltext, "_RANGE_GAP", 0)
         shapes[shape] = {who: every_page(principal) for who, principal in
                          (("admin", desk.admin), ("alice", desk.alice), ("cust", desk.cust))}

@@ -572,12 +572,15 @@ def _unindexed_tickets(parts: int, include_notes: bool) -> PreparedQuery:
 # index as one range 20 times more.
 _RANGE_GAP = 16_384
 
-# Each candidate ticket's documents: its messages' and notes' ids (customers: no notes, no drafts).
-_CANDIDATE_MESSAGES = {
-    include_notes: "SELECT id, ticket_id FROM ticket_messages WHERE ticket_id IN (SELECT value FROM json_each(?))"
-                   + ("" if include_notes else " AND is_draft = 0")
+# The document ids of candidate tickets' messages and notes (customers: no notes, no drafts).
+_CANDIDATE_DOCUMENTS = {
+    include_notes: "SELECT id * {kinds} + {message}, ticket_id FROM ticket_messages "
+                   "WHERE ticket_id IN (SELECT value FROM json_each(?1)){drafts}{notes}".format(
+                       kinds=KINDS, message=KIND_MESSAGE, drafts="" if include_notes else " AND is_draft = 0",
+                       notes=" UNION ALL SELECT id * {kinds} + {note}, ticket_id FROM ticket_comments "
+                             "WHERE ticket_id IN (SELECT value FROM json_each(?1))".format(kinds=KINDS, note=KIND_NOTE)
+                       if include_notes else "")
     for include_notes in (True, False)}
-_CANDIDATE_NOTES = "SELECT id, ticket_id FROM ticket_comments WHERE ticket_id IN (SELECT value FROM json_each(?))"
 # "+rowid": the IN is no constraint for FTS5 to look each id up by (the per-document cost
 # again); SQLite tests each match of the range against it.
 _MATCHES_IN_RANGE = ("SELECT rowid FROM ticket_fts WHERE ticket_fts MATCH ? AND rowid BETWEEN ? AND ? "
@@ -613,12 +616,7 @@ class CandidateTest:
         """The ids among ``ticket_ids`` whose documents match."""
         found = self._unindexed.intersection(ticket_ids)
         owner = {ticket_id * KINDS + KIND_TICKET: ticket_id for ticket_id in ticket_ids if ticket_id not in found}
-        ids = json.dumps(ticket_ids)
-        for item, ticket_id in self._driver.execute(_CANDIDATE_MESSAGES[self._include_notes], (ids,)):
-            owner[item * KINDS + KIND_MESSAGE] = ticket_id
-        if self._include_notes:
-            for item, ticket_id in self._driver.execute(_CANDIDATE_NOTES, (ids,)):
-                owner[item * KINDS + KIND_NOTE] = ticket_id
+        owner.update(self._driver.execute(_CANDIDATE_DOCUMENTS[self._include_notes], (json.dumps(ticket_ids),)))
         documents = sorted(document for document, ticket_id in owner.items() if ticket_id not in found)
         among = json.dumps(documents)
         for low, high in _ranges(documents):

@@ -349,7 +349,7 @@ def _walk(call, plan: "_Plan") -> list:
     offset, wanted = params["offset"], params["offset"] + params["limit"]
     test = fulltext.CandidateTest(call.connection, params, *plan.tested)
     found, walked = [], 0
-    for chunk in plan.query.chunks(call.connection, params, _chunk_sizes(wanted)):
+    for chunk in plan.query.chunks(call.connection, params, _chunk_sizes(wanted, found)):
         walked += len(chunk)
         ids = [row.id for row in chunk]
         matching = test.matching(ids)
@@ -364,15 +364,20 @@ def _walk(call, plan: "_Plan") -> list:
     return [rows[ticket_id] for ticket_id in page]
 
 
-def _chunk_sizes(wanted: int):
-    """Chunks of a walk: twice the rows wanted, then doubling up to 1,024
-    (a word in one ticket of two fills the page with the first chunk; a
-    rarer one takes a few more, each costing a few ranges of the index)."""
-    size = max(32, 2 * wanted)
-    while size < 1_024:
+def _chunk_sizes(wanted: int, found: list):
+    """The sizes of a walk's chunks: twice the rows wanted, then what the
+    matches met so far (``found``, filled as the walk goes) say the rest
+    of the page needs, a quarter more (at least 32, at most 1,024; 1,024
+    after a chunk without a match). Each chunk costs a few ranges of the
+    index whatever its size, so a walk takes two or three."""
+    size, walked = max(32, 2 * wanted), 0
+    while True:
         yield size
-        size *= 2
-    yield 1_024
+        walked += size
+        if not found:
+            size = 1_024
+        else:
+            size = min(1_024, max(32, int((wanted - len(found)) * walked / len(found) * 1.25)))
 
 
 def _walked_too_far(call, plan: "_Plan") -> bool:
