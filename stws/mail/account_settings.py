@@ -110,18 +110,6 @@ def reply_text(reply) -> str:
     return " ".join(str(reply).split())[:300]
 
 
-def tls_context():
-    """The certificate checks of delivery and download: the platform's trust
-    store, or the trust root the tests set (``stws.mail.delivery.TLS_TRUST_ROOT``)."""
-    import ssl
-
-    from stws.mail import delivery
-
-    if delivery.TLS_TRUST_ROOT is not None:
-        return ssl.create_default_context(cadata=delivery.TLS_TRUST_ROOT.dumpPEM().decode("ascii"))
-    return ssl.create_default_context()
-
-
 def login_checks(kind: str, accounts, log_in) -> list:
     """One self-diagnostic Check per ``(label, account spec)`` in ``accounts``:
     ``log_in(spec)`` returns what the server said on the way (pass), or

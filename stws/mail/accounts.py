@@ -9,6 +9,8 @@ both share: ``stws.mail.account_settings``.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from sqlalchemy import func, select, update
 
 from stws.db.models import Brand, Department, OutgoingMessage, SmtpAccount, Ticket
@@ -18,9 +20,33 @@ from stws.domain.properties import Property, PropertyBag, parse_bool
 from stws.mail.account_settings import (CREDENTIAL_PROPERTIES, MAX_PASSWORD, SERVER_PROPERTIES,
                                         LOGIN_TIMEOUT_SECONDS, LoginProbeFailed, check_server_settings,
                                         checked_address, checked_text, get_account, login_checks,
-                                        reply_text, setter, tls_context)
+                                        reply_text, setter)
+from stws.mail import tls
 
 # ---------------------------------------------------------------- SMTP accounts
+
+
+@dataclass(frozen=True)
+class AccountSpec:
+    """What SMTP Delivery needs of an account, read once per run (stws.mail.delivery)."""
+
+    id: int
+    name: str
+    server: str
+    port: int
+    security: str
+    use_authentication: bool
+    username: str
+    password: str
+    from_address: str
+
+    @classmethod
+    def of(cls, account: SmtpAccount) -> "AccountSpec":
+        return cls(account.id, account.name, account.server, account.port, account.security,
+                   account.use_authentication, account.username, account.password, account.from_address)
+
+    def __repr__(self):  # never the password
+        return "<SMTP account %d %r %s:%d>" % (self.id, self.name, self.server, self.port)
 
 def check_smtp_account(session, account: SmtpAccount) -> None:
     """Whole-account rules, after creation or a change."""
@@ -165,12 +191,12 @@ def resolve_account_ids(session, message_ids) -> dict[int, int | None]:
 def smtp_login(account) -> list[str]:
     """Log in as delivery does (EHLO, STARTTLS or SSL as configured, AUTH
     when configured), then QUIT without sending; what the server said.
-    ``account``: a stws.mail.delivery.AccountSpec."""
+    ``account``: an ``AccountSpec``."""
     import smtplib
 
     said = []
     if account.security == "ssl":
-        client = smtplib.SMTP_SSL(timeout=LOGIN_TIMEOUT_SECONDS, context=tls_context())
+        client = smtplib.SMTP_SSL(timeout=LOGIN_TIMEOUT_SECONDS, context=tls.ssl_context())
     else:
         client = smtplib.SMTP(timeout=LOGIN_TIMEOUT_SECONDS)
     # The name SSL and STARTTLS check the certificate against; only a
@@ -186,7 +212,7 @@ def smtp_login(account) -> list[str]:
         if code != 250 and not (account.security == "none" and not account.use_authentication):
             raise LoginProbeFailed("EHLO refused: %d %s" % (code, reply_text(answer)))
         if account.security == "starttls":
-            client.starttls(context=tls_context())
+            client.starttls(context=tls.ssl_context())
             client.ehlo()
             said.append("STARTTLS")
         if account.use_authentication:
@@ -208,7 +234,6 @@ def smtp_login(account) -> list[str]:
 
 
 def check_smtp_accounts(runtime):
-    from stws.mail.delivery import AccountSpec
 
     with runtime.db.transaction(writes=False) as session:
         accounts = [(a.name, AccountSpec.of(a)) for a in smtp_accounts(session)]

@@ -48,7 +48,8 @@ from twisted.internet import defer, protocol
 from twisted.mail import smtp
 
 from stws.db.models import OutgoingMessage, Setting, SmtpAccount, utcnow
-from stws.mail.accounts import resolve_account_ids
+from stws.mail import tls
+from stws.mail.accounts import AccountSpec, resolve_account_ids
 
 smtp_log = logging.getLogger("stws.smtp")
 
@@ -70,9 +71,6 @@ MESSAGES_PER_CONNECTION = 20
 # larger one is streamed in chunks.
 ONE_WRITE_BYTES = 256 * 1024
 NO_ACCOUNT = "no SMTP account configured"
-# Where TLS certificates are checked against: None = the platform's trust
-# store. Tests put their self-signed certificate here.
-TLS_TRUST_ROOT = None
 
 
 @dataclass
@@ -126,27 +124,6 @@ class Outbound:
     raw: bytes
     attempts: int
     account_id: int | None = None
-
-
-@dataclass(frozen=True)
-class AccountSpec:
-    id: int
-    name: str
-    server: str
-    port: int
-    security: str
-    use_authentication: bool
-    username: str
-    password: str
-    from_address: str
-
-    @classmethod
-    def of(cls, account: SmtpAccount) -> "AccountSpec":
-        return cls(account.id, account.name, account.server, account.port, account.security,
-                   account.use_authentication, account.username, account.password, account.from_address)
-
-    def __repr__(self):  # never the password
-        return "<SMTP account %d %r %s:%d>" % (self.id, self.name, self.server, self.port)
 
 
 SENT, RETRY, FAILED = "sent", "retry", "failed"
@@ -436,14 +413,6 @@ def _shut_down():
         give_up("the server is shutting down")
 
 
-def _tls_options(hostname: str):
-    from twisted.internet.ssl import optionsForClientTLS
-
-    if TLS_TRUST_ROOT is not None:
-        return optionsForClientTLS(hostname, trustRoot=TLS_TRUST_ROOT)
-    return optionsForClientTLS(hostname)
-
-
 def send_batch(reactor, account: AccountSpec, messages, timeout: float, deadline: float) -> defer.Deferred:
     """In the reactor: one connection to ``account``, ``messages`` in
     sequence; fires with {row id: Outcome} for every message, never errs,
@@ -463,9 +432,9 @@ def send_batch(reactor, account: AccountSpec, messages, timeout: float, deadline
     context = None
     try:
         if account.security == "ssl":
-            endpoint = wrapClientTLS(_tls_options(account.server), endpoint)
+            endpoint = wrapClientTLS(tls.client_options(account.server), endpoint)
         elif account.security == "starttls":
-            context = _tls_options(account.server)
+            context = tls.client_options(account.server)
     except Exception as error:  # noqa: BLE001 - a bad name for a certificate, ...
         session.error = "TLS set-up failed: %s" % error
         session.finish()

@@ -45,6 +45,7 @@ from twisted.internet import defer, protocol
 from twisted.mail.pop3 import ServerErrorResponse
 
 from stws.db.models import IncomingMessage, PopAccount, PopAccountUid, Setting, utcnow
+from stws.mail import tls
 
 pop_log = logging.getLogger("stws.pop")
 error_log = logging.getLogger("stws.error")
@@ -196,16 +197,6 @@ def _client_class():
     return POP3Client
 
 
-def _tls_options(hostname: str):
-    from twisted.internet.ssl import optionsForClientTLS
-
-    from stws.mail import delivery
-
-    if delivery.TLS_TRUST_ROOT is not None:
-        return optionsForClientTLS(hostname, trustRoot=delivery.TLS_TRUST_ROOT)
-    return optionsForClientTLS(hostname)
-
-
 def connect(reactor, account: AccountSpec, timeout: float) -> defer.Deferred:
     """Deferred firing with a logged-in POP3Client."""
     from twisted.internet.endpoints import HostnameEndpoint, wrapClientTLS
@@ -234,7 +225,7 @@ def connect(reactor, account: AccountSpec, timeout: float) -> defer.Deferred:
     factory = Factory()
     endpoint = HostnameEndpoint(reactor, account.server, account.port, timeout=timeout)
     if account.security == "ssl":
-        endpoint = wrapClientTLS(_tls_options(account.server), endpoint)
+        endpoint = wrapClientTLS(tls.client_options(account.server), endpoint)
     connecting = endpoint.connect(factory)
     connecting.addTimeout(timeout, reactor)
 
@@ -245,7 +236,7 @@ def connect(reactor, account: AccountSpec, timeout: float) -> defer.Deferred:
         try:
             client = yield greeted
             if account.security == "starttls":
-                yield client.startTLS(_tls_options(account.server))
+                yield client.startTLS(tls.client_options(account.server))
             # USER/PASS (over TLS when the account says so); never APOP (MD5 of the
             # password) and no opportunistic STLS the account did not ask for.
             yield client.user(account.username.encode("utf-8"))

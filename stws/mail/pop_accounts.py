@@ -17,8 +17,8 @@ from stws.errors import InvalidArgument, NotFound
 from stws.domain.properties import Property, PropertyBag, parse_bool, parse_int
 from stws.mail.account_settings import (CREDENTIAL_PROPERTIES, LOGIN_TIMEOUT_SECONDS, SERVER_PROPERTIES,
                                         LoginProbeFailed, check_server_settings, checked_address, checked_password,
-                                        get_account, login_checks, reply_text, setter,
-                                        tls_context)
+                                        get_account, login_checks, reply_text, setter)
+from stws.mail import tls
 
 RESTRICTIONS = ("anyone", "registered", "nobody")
 MAX_FREQUENCY_MINUTES = 7 * 24 * 60
@@ -123,7 +123,7 @@ def pop_login(account) -> list[str]:
     try:
         if account.security == "ssl":
             client = poplib.POP3_SSL(account.server, account.port, timeout=LOGIN_TIMEOUT_SECONDS,
-                                     context=tls_context())
+                                     context=tls.ssl_context())
         else:
             client = poplib.POP3(account.server, account.port, timeout=LOGIN_TIMEOUT_SECONDS)
     except poplib.error_proto as error:  # the greeting was not +OK
@@ -131,7 +131,7 @@ def pop_login(account) -> list[str]:
     said = [reply_text(client.getwelcome())]
     try:
         if account.security == "starttls":
-            client.stls(context=tls_context())
+            client.stls(context=tls.ssl_context())
             said.append("STARTTLS")
         try:
             client.user(account.username)

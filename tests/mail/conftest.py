@@ -14,7 +14,7 @@ from sqlalchemy import select
 from twisted.internet import threads
 
 from stws.db.models import OutgoingMessage, Setting, SmtpAccount
-from stws.mail import delivery
+from stws.mail import delivery, tls
 from mail.pop_server import PopTestServer
 from mail.smtp_server import SmtpTestServer
 
@@ -69,7 +69,7 @@ async def spool(server):
 @pytest.fixture(autouse=True)
 def _restore_trust():
     yield
-    delivery.TLS_TRUST_ROOT = None
+    tls.TRUST_ROOT = None
 
 
 def add_account(runtime, port: int, name: str = "test", is_default: bool = True, **fields) -> int:

@@ -158,12 +158,12 @@ async def test_disabled_accounts_are_not_checked(server, pop_server):
 @pytest.mark.parametrize("mode", ["ssl", "starttls"])
 async def test_tls_modes(server, pop_server, mode):
     from mail.smtp_server import make_certificate
-    from stws.mail import delivery
+    from stws.mail import tls
 
     certificate, trust = make_certificate()
     pop = pop_server(tls=certificate, mode=mode)
     pop.deliver("support", make_mail(subject="secret"))
-    delivery.TLS_TRUST_ROOT = trust
+    tls.TRUST_ROOT = trust
     account_id = add_pop_account(server.runtime, pop.port, security=mode)
     assert await download(server.runtime) == 1
     assert [r.subject for r in incoming_rows(server.runtime)] == ["secret"]
@@ -220,7 +220,7 @@ async def test_self_check_logs_in_and_reports_the_servers_answer(server, pop_ser
 
     from mail.smtp_server import make_certificate
     from stws.diagnostics import selfcheck
-    from stws.mail import delivery, pop_accounts
+    from stws.mail import pop_accounts, tls
 
     pop = pop_server()
     pop.deliver("support", make_mail())
@@ -228,7 +228,7 @@ async def test_self_check_logs_in_and_reports_the_servers_answer(server, pop_ser
     add_pop_account(server.runtime, pop.port, password="wrong", email_address="wrong@helpdesk.example")
     certificate, trust = make_certificate()
     secure = pop_server(tls=certificate, mode="starttls")
-    delivery.TLS_TRUST_ROOT = trust
+    tls.TRUST_ROOT = trust
     add_pop_account(server.runtime, secure.port, security="starttls", email_address="tls@helpdesk.example")
     checks = {c.name: c for c in await threads.deferToThread(pop_accounts.check_pop_accounts, server.runtime)}
 

@@ -15,7 +15,7 @@ from twisted.internet import protocol, reactor
 from mail.conftest import add_account, deliver, queue, rows, set_settings, smtp_log
 from mail.smtp_server import make_certificate
 from stws.db.models import Brand, Department, OutgoingMessage, Ticket, utcnow
-from stws.mail import delivery
+from stws.mail import delivery, tls
 
 
 @pytest.mark.parametrize("pipelining", [False, True], ids=["lockstep", "pipelining"])
@@ -308,7 +308,7 @@ async def test_wrong_password_and_no_authentication_are_retried(server, smtp_ser
 @pytest.mark.parametrize("pipelining", [False, True], ids=["lockstep", "pipelining"])
 async def test_starttls(server, smtp_servers, pipelining):
     certificate, trust = make_certificate()
-    delivery.TLS_TRUST_ROOT = trust
+    tls.TRUST_ROOT = trust
     sink = smtp_servers(tls=certificate, mode="starttls", credentials=("mailer", "s3cret"), pipelining=pipelining)
     add_account(server.runtime, sink.port, security="starttls", use_authentication=True, username="mailer",
                 password="s3cret")
@@ -339,7 +339,7 @@ async def test_starttls_required_but_not_offered(server, smtp_servers):
 
 async def test_ssl_from_the_start(server, smtp_servers):
     certificate, trust = make_certificate()
-    delivery.TLS_TRUST_ROOT = trust
+    tls.TRUST_ROOT = trust
     sink = smtp_servers(tls=certificate, mode="ssl")
     add_account(server.runtime, sink.port, security="ssl")
     queue(server.runtime, 2)

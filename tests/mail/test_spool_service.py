@@ -256,10 +256,10 @@ async def test_self_diagnostic_logs_in_to_each_smtp_account_without_sending(serv
     """EHLO, STARTTLS or SSL as configured, AUTH when configured, QUIT: a
     refused password is a failure with the server's reply."""
     from mail.smtp_server import make_certificate
-    from stws.mail import delivery
+    from stws.mail import tls
 
     certificate, trust = make_certificate()
-    delivery.TLS_TRUST_ROOT = trust
+    tls.TRUST_ROOT = trust
     sink = smtp_servers(credentials=("mailer", "s3cret"), tls=certificate, mode="starttls")
     ssl_sink = smtp_servers(credentials=("mailer", "s3cret"), tls=certificate, mode="ssl")
     for name, port, security, password in (("Good", sink.port, "starttls", "s3cret"),
