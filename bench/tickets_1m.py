@@ -91,6 +91,13 @@ def bench_backend(name: str, url: str, args, seed: bool) -> dict:
     began = time.monotonic()
     server.start(timeout=900)  # a first start may migrate a million tickets
     print("server pid %d at %s (started in %.0f s)" % (server.pid, server.base_url, time.monotonic() - began))
+    for thread in args.stop_thread:
+        # To tell what a background thread adds to a scenario (e.g. Indexing to the mixed load's creations).
+        reply = _soap.call(server.service_url("svcDiagnostics"), "svcDiagnostics", "StopThread",
+                           [("authUserName", ADMIN_USER), ("authPassword", ADMIN_PASSWORD), ("threadName", thread)])
+        if reply.status != 200 or reply.text("Result") != "true":
+            raise SystemExit("StopThread %s: %s" % (thread, reply.text("Message")))
+        print("background thread %s stopped" % thread)
     results: dict = {}
     try:
         fixtures = scenarios.gather(url, rng)
@@ -192,6 +199,8 @@ def main(argv=None) -> int:
     parser.add_argument("--client", choices=("auto", "wrk", "python"), default="auto")
     parser.add_argument("--only", default="", help="scenario keys (b and a are always run), e.g. r3,r5,c1,mixed")
     parser.add_argument("--profile", default="", help="scenarios to profile with py-spy after their measurement")
+    parser.add_argument("--stop-thread", action="append", default=[], metavar="NAME",
+                        help="stop this background thread (e.g. Indexing) before measuring; repeatable")
     parser.add_argument("--profile-out", default="", help="folder to keep the collapsed py-spy stacks in")
     args = parser.parse_args(argv)
     if args.client == "auto":
