@@ -85,7 +85,7 @@ def datetime_text(value) -> str:
     if isinstance(value, datetime.datetime) and value.tzinfo is not None:
         if value.tzinfo is not datetime.timezone.utc:  # what the database gives needs no conversion
             value = value.astimezone(datetime.timezone.utc)
-        return value.replace(tzinfo=None).isoformat() + "Z"
+        return value.isoformat()[:-6] + "Z"  # less its "+00:00" (no datetime copied without the zone)
     return value.isoformat()
 
 
@@ -93,21 +93,33 @@ def _string_text(value) -> str:
     return escape_text(value if type(value) is str else str(value))
 
 
-# How the generated code writes a simple value held in ``{v}``: an
-# expression, so a run of simple fields becomes one string concatenation.
+# How the generated code writes a simple field held in ``{v}``, its tags
+# included: one expression of one operation (a constant, or a %-format of
+# the tags around the value), so a field costs one string, not three
+# concatenated ones.
 _SIMPLE = (
-    (Boolean, "('true' if {v} else 'false')"),
-    (Integer, "'%d' % {v}"),
-    (DateTime, "_datetime({v})"),
-    (Unicode, "_string({v})"),
+    (Boolean, "({true!r} if {v} else {false!r})"),
+    (Integer, "{around_int!r} % {v}"),
+    (DateTime, "{around!r} % _datetime({v})"),
+    (Unicode, "{around!r} % _string({v})"),
 )
 
 
-def _simple_expression(kind, variable: str) -> str | None:
+def _simple_element(kind, variable: str, open_tag: str, close_tag: str) -> str | None:
     for base, template in _SIMPLE:
         if issubclass(kind, base):
-            return template.format(v=variable)
+            return template.format(v=variable, true=open_tag + "true" + close_tag,
+                                   false=open_tag + "false" + close_tag, around_int=open_tag + "%d" + close_tag,
+                                   around=open_tag + "%s" + close_tag)
     return None
+
+
+def _appended(expressions: list[str]) -> str:
+    """The statement appending ``expressions`` to ``out`` (in one call, and
+    without concatenating them: the response is joined once at the end)."""
+    if len(expressions) == 1:
+        return "out.append(%s)" % expressions[0]
+    return "out.extend((%s))" % ", ".join(expressions)
 
 
 def _fields(cls):
@@ -155,11 +167,11 @@ class _Compiler:
                 run.append(expression)
                 continue
             if run:
-                body.append("out.append(%s)" % " + ".join(run))
+                body.append(_appended(run))
                 run = []
             body.extend(statements)
         run.append("tail")
-        body.append("out.append(%s)" % " + ".join(run))
+        body.append(_appended(run))
         self.lines.append("def %s(o, out, head, tail):" % name)
         self.lines.extend("    " + line for line in body)
         return name
@@ -183,9 +195,9 @@ class _Compiler:
         # spyne leaves out a null optional field and writes a required one as nil.
         absent = '<%s xsi:nil="true"/>' % field if attributes.min_occurs > 0 else ""
         open_tag, close_tag = "<%s>" % field, "</%s>" % field
-        simple = _simple_expression(kind, variable)
+        simple = _simple_element(kind, variable, open_tag, close_tag)
         if simple is not None:
-            return reads, "(%r if %s is None else %r + %s + %r)" % (absent, variable, open_tag, simple, close_tag), None
+            return reads, "(%r if %s is None else %s)" % (absent, variable, simple), None
         if _is_array(kind):
             present = self._array(field, kind, variable)
         elif issubclass(kind, ComplexModelBase):
@@ -203,9 +215,9 @@ class _Compiler:
         if item_attributes.sub_name not in (None, item_name) or item_attributes.sub_ns is not None:
             raise NotWritable("renamed array item %s" % item_name)
         open_item, close_item = "<%s>" % item_name, "</%s>" % item_name
-        simple = _simple_expression(item_kind, "item")
+        simple = _simple_element(item_kind, "item", open_item, close_item)
         if simple is not None:
-            write_item = "out.append(%r + %s + %r)" % (open_item, simple, close_item)
+            write_item = "out.append(%s)" % simple
         elif issubclass(item_kind, ComplexModelBase) and not _is_array(item_kind):
             write_item = "%s(item, out, %r, %r)" % (self.function_for(item_kind), open_item, close_item)
         else:
