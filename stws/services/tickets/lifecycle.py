@@ -12,7 +12,7 @@ from stws.domain.directory import Listing
 from stws.domain.tickets import lifecycle, search
 from stws.operations.tickets import lifecycle as ops
 from stws.services.tickets import types as T
-from stws.services.tickets.convert import ticket_info
+from stws.services.tickets.convert import shared_ticket_infos
 from stws.soap.operation import binds
 from stws.soap.types import ArrayOfString, Int, String
 from stws.soap.writer import RenderedOnce
@@ -83,7 +83,7 @@ def GetTicketsBySearch(found: search.Found):
     if found.next_offset is not None:
         message = ("More tickets match than were returned; ask again with Offset=%d for the next page."
                    % found.next_offset)
-    return {"Tickets": [ticket_info(row) for row in found.tickets], "Message": message}
+    return {"Tickets": shared_ticket_infos(found.tickets), "Message": message}
 
 
 @binds(ops.delete_ticket, ("ticketId", Int), returns=T.GenericResult)
