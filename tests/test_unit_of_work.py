@@ -321,3 +321,33 @@ _HOST_HEADERS = PreparedQuery(select(Brand.host_header))
 def host_headers_on(connection) -> set:
     """As a credential check reads: on the driver, outside any transaction."""
     return {row.host_header for row in _HOST_HEADERS.all(connection, {})}
+
+
+def test_a_read_on_the_shared_connection_runs_without_begin_on_postgresql(db):
+    """On PostgreSQL a reading unit of one_connection runs each statement in
+    autocommit (READ COMMITTED gives each its own snapshot anyway): no
+    BEGIN and COMMIT round trips. The connection goes back to the pool as
+    it came, and units that write still are one transaction."""
+    if db.is_sqlite:
+        pytest.skip("SQLite reads in a plain BEGIN (one snapshot per transaction there)")
+    with db.one_connection():
+        with db.reading() as connection:
+            _BRAND_NAMES.all(connection, {})
+        with db.unit_of_work(writes=False) as unit:
+            assert _BRAND_NAMES.all(unit.connection, {})
+            assert unit.session.scalars(select(Brand.name)).all()
+            assert unit.driver.info.transaction_status.name == "IDLE"  # no transaction was begun
+            shared = unit.driver
+        assert shared.autocommit is False
+    with db.one_connection():
+        with db.reading() as connection:
+            _BRAND_NAMES.all(connection, {})
+        with pytest.raises(Boom):
+            with db.unit_of_work() as unit:
+                run_on_driver(unit, "UPDATE brands SET host_header = 'lost.example'")
+                assert unit.driver.info.transaction_status.name == "INTRANS"
+                raise Boom()
+    assert host_headers(db) != {"lost.example"}
+    with db.unit_of_work(writes=False) as unit:  # outside one_connection: a transaction, as before
+        _BRAND_NAMES.all(unit.connection, {})
+        assert unit.driver.info.transaction_status.name == "INTRANS"
