@@ -7,9 +7,13 @@ bench/tickets_1m.py's server CPU on a shared machine; compare before/after
 with the same command from two worktrees.
 
     .venv/bin/python bench/tickets_inprocess.py sqlite:////tmp/me/1m.sqlite3 r3,r5,r7,r8 [--calls 200] [--repeats 5]
+    .venv/bin/python bench/tickets_inprocess.py postgresql+psycopg://... runner
 
 Per scenario: CPU ms per call, the least and the median of ``--repeats``
 runs of ``--calls`` calls (the bodies taken in turn), and the response size.
+``runner`` is GetTicketCount as admin through ``operations.runner.call``
+alone (authentication, the operation's transaction; no SOAP): the shared
+path's database work and little else.
 The database is used in place (the admin password is set to the bench's).
 """
 from __future__ import annotations
@@ -51,6 +55,24 @@ def caller(endpoint, headers):
     return call
 
 
+def _runner(runtime, args) -> None:
+    from _server import ADMIN_PASSWORD, ADMIN_USER
+    from stws.operations import runner
+    from stws.operations.tickets import lifecycle
+
+    credentials = runner.PasswordCredentials(ADMIN_USER, ADMIN_PASSWORD)
+    for _ in range(50):
+        runner.call(runtime, lifecycle.open_ticket_count, credentials)
+    runs = []
+    for _ in range(args.repeats):
+        began = time.process_time()
+        for _ in range(args.calls):
+            runner.call(runtime, lifecycle.open_ticket_count, credentials)
+        runs.append((time.process_time() - began) / args.calls * 1000)
+    runs.sort()
+    print("  %-4s %-32s least %.3f  median %.3f" % ("", "runner.call GetTicketCount", runs[0], runs[len(runs) // 2]))
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("url")
@@ -69,6 +91,9 @@ def main(argv=None) -> int:
         print("CPU ms per call in process, %d calls x %d, load average %.1f" % (
             args.calls, args.repeats, os.getloadavg()[0]))
         for key in args.keys.split(","):
+            if key == "runner":
+                _runner(runtime, args)
+                continue
             scenario = by_key[key]
             call = caller(endpoint, scenario.headers)
             bodies = [body.replace(UNIQUE, b"x") for body in scenario.bodies]
