@@ -7,8 +7,8 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import (
-    Boolean, Column, Integer, LargeBinary, MetaData, String, Table, Text, bindparam, delete, event, func, insert,
-    select, text, update,
+    Boolean, Column, Integer, LargeBinary, MetaData, String, Table, Text, bindparam, create_engine, delete, event, func,
+    insert, select, text, update,
 )
 from sqlalchemy.exc import CompileError
 
@@ -321,3 +321,78 @@ _HOST_HEADERS = PreparedQuery(select(Brand.host_header))
 def host_headers_on(connection) -> set:
     """As a credential check reads: on the driver, outside any transaction."""
     return {row.host_header for row in _HOST_HEADERS.all(connection, {})}
+
+
+def test_a_read_on_the_shared_connection_runs_without_begin_on_postgresql(db):
+    """On PostgreSQL a reading unit of one_connection runs each statement in
+    autocommit (READ COMMITTED gives each its own snapshot anyway): no
+    BEGIN and COMMIT round trips. The connection goes back to the pool as
+    it came, and units that write still are one transaction."""
+    if db.is_sqlite:
+        pytest.skip("SQLite reads in a plain BEGIN (one snapshot per transaction there)")
+    with db.one_connection():
+        with db.reading() as connection:
+            _BRAND_NAMES.all(connection, {})
+        with db.unit_of_work(writes=False) as unit:
+            assert _BRAND_NAMES.all(unit.connection, {})
+            assert unit.session.scalars(select(Brand.name)).all()
+            assert unit.driver.info.transaction_status.name == "IDLE"  # no transaction was begun
+            shared = unit.driver
+        assert shared.autocommit is False
+    with db.one_connection():
+        with db.reading() as connection:
+            _BRAND_NAMES.all(connection, {})
+        with pytest.raises(Boom):
+            with db.unit_of_work() as unit:
+                run_on_driver(unit, "UPDATE brands SET host_header = 'lost.example'")
+                assert unit.driver.info.transaction_status.name == "INTRANS"
+                raise Boom()
+    assert host_headers(db) != {"lost.example"}
+    with db.unit_of_work(writes=False) as unit:  # outside one_connection: a transaction, as before
+        _BRAND_NAMES.all(unit.connection, {})
+        assert unit.driver.info.transaction_status.name == "INTRANS"
+
+
+def test_the_credential_read_skips_the_pre_ping_and_survives_a_dead_connection(database_url, monkeypatch):
+    """Database.read inside one_connection on PostgreSQL: no pre-ping round
+    trip; a pooled connection the server closed meanwhile is dropped and
+    the read runs again on a pinged one, as the pre-ping would have had it.
+    Other checkouts still ping."""
+    if database_url.startswith("sqlite"):
+        pytest.skip("SQLite has no server to lose a connection to")
+    from sqlalchemy.dialects.postgresql.psycopg import PGDialect_psycopg
+
+    pings = []
+    real_ping = PGDialect_psycopg.do_ping
+    monkeypatch.setattr(PGDialect_psycopg, "do_ping", lambda self, c: pings.append(1) or real_ping(self, c))
+    db = Database(database_url, pool_size=2)
+    try:
+        schema.upgrade(db.engine)
+        with db.transaction() as session:
+            seed_reference_data(session)
+            seed_default_organisation(session)
+        for _ in range(2):
+            with db.unit_of_work(writes=False) as unit:  # a connection checked in, no longer fresh
+                _BRAND_NAMES.all(unit.connection, {})
+        pings.clear()
+        with db.one_connection():
+            names = db.read(lambda connection: _BRAND_NAMES.all(connection, {}))
+            with db.unit_of_work(writes=False) as unit:
+                assert _BRAND_NAMES.all(unit.connection, {}) == names
+                pid = unit.driver.info.backend_pid
+        assert pings == []
+        with db.one_connection():  # reading() pings as before
+            with db.reading() as connection:
+                _BRAND_NAMES.all(connection, {})
+        assert len(pings) == 1
+        other = create_engine(database_url, isolation_level="AUTOCOMMIT")  # not one of db's connections
+        with other.connect() as connection:
+            assert connection.scalar(text("SELECT pg_terminate_backend(:pid)"), {"pid": pid})
+        other.dispose()
+        with db.one_connection():
+            assert db.read(lambda connection: _BRAND_NAMES.all(connection, {})) == names
+            with db.unit_of_work(writes=False) as unit:
+                assert unit.driver.info.backend_pid != pid
+                assert _BRAND_NAMES.all(unit.connection, {}) == names
+    finally:
+        db.dispose()

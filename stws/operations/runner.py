@@ -89,8 +89,9 @@ class PasswordCredentials:
     password: str | None
 
     def principal(self, runtime, may_wait: bool = True):
-        with runtime.db.reading() as connection:
-            found = runtime.authenticator.authenticate(connection, self.username, self.password, may_wait)
+        # db.read: may run twice if the pooled connection was found dead (a read only).
+        found = runtime.db.read(lambda connection: runtime.authenticator.authenticate(
+            connection, self.username, self.password, may_wait))
         if isinstance(found, ProviderCheck):  # the connection is returned before the provider is asked
             runtime.db.release_connection()
             return login_provider.check_password(runtime, found, self.password or "")

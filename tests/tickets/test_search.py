@@ -64,6 +64,27 @@ async def test_email_and_is_open_sorted_by_last_reply(desk):
     assert result.Message is None or result.Message == ""
 
 
+async def test_a_ticket_changed_by_anyone_is_found_changed_at_once(desk):
+    """Results are shared between calls that read the same rows
+    (convert.shared_ticket_infos): a change to any column the answer shows,
+    made through the API or straight in the database (another node), is
+    in the next answer."""
+    number = await new_ticket(desk, "Before", "shared@example.com")
+
+    async def shown():
+        result = await desk.tickets.GetTicketsBySearch(*desk.admin, strings("EmailAddress=shared@example.com"))
+        return [(t.TicketNumber, t.Subject, t.IsOpen, t.IdAgent, t.LastReplyDateUtc) for t in result.Tickets.TicketInfo]
+
+    first = await shown()
+    assert await shown() == first
+    change(desk, number, subject="After", last_reply_utc=T0)
+    agent = first[0][3]
+    assert await shown() == [(number, "After", True, agent, T0)]
+    ok_close = await desk.tickets.CloseTicket(*desk.admin, number, "")
+    assert ok_close.Result, ok_close.Message
+    assert [row[:4] for row in await shown()] == [(number, "After", False, agent)]
+
+
 async def test_ties_on_last_reply_sort_by_id_descending(desk):
     numbers = [await new_ticket(desk, "T%d" % i) for i in range(3)]
     for number in numbers:

@@ -9,7 +9,7 @@ from sqlalchemy import delete, func, select, update
 from conftest import ok
 from stws.db import tallies as tally_table
 from stws.db.models import Ticket, TicketTally
-from stws.domain.tickets import tallies
+from stws.domain.tickets import counts as counts_table, lifecycle, tallies
 from tickets.conftest import second_group_with_bob
 from tickets.test_lifecycle import change, counts, new_ticket
 
@@ -103,3 +103,46 @@ async def test_counts_agree_with_the_tickets_after_bulk_changes_and_folds(desk):
     assert await counted(desk, desk.admin) == open_tickets(desk)
     group1 = ok(await desk.tickets.GetGroupTicketInfo(*desk.agent)).RequestResults.string
     assert "Group.1.Queued=%d" % open_tickets(desk, group_id=1, status_id=1, agent_id=None) in group1
+
+
+async def test_global_counts_shared_between_calls_change_at_once(desk):
+    """GetTicketCounts_Global shares the answer of calls that read the same
+    counts (lifecycle.shared_counts): a change by an operation, or by
+    another node writing the database directly, is in the very next answer,
+    from the tallies as from a fresh counts table."""
+    group2, bob, bob_id = await second_group_with_bob(desk)
+    for i in range(3):
+        await new_ticket(desk, "t%d" % i, agent=desk.agent_id if i else 0)
+    db = desk.server.runtime.db
+
+    async def answered():
+        return counts(await desk.tickets.GetTicketCounts_Global(*desk.admin))
+
+    def expected():
+        return [tuple(row) for row in live_combinations(desk)]
+
+    first = await answered()
+    assert first == await answered() == expected()
+    await new_ticket(desk, "bob's", group=group2, agent=bob_id)  # by an operation of this node
+    assert await answered() == expected() != first
+    with db.transaction() as session:  # by another node: a bulk UPDATE the tallies' triggers see
+        session.execute(update(Ticket).where(Ticket.agent_id == desk.agent_id).values(agent_id=None))
+    assert await answered() == expected()
+    # From the counts table while it is fresh: its rows, changed by each refresh.
+    counts_table.refresh(db)
+    from_table = await answered()
+    assert from_table == await answered() == expected()
+    with db.transaction() as session:
+        session.execute(update(Ticket).where(Ticket.subject == "t0").values(status_id=2))
+    assert await answered() == from_table  # the table lags until its next refresh, as documented
+    counts_table.refresh(db)
+    assert await answered() == expected() != from_table
+
+
+def test_equal_rows_give_the_same_shared_counts():
+    rows = [(1, 1, 1, 0, 2, 0, 1), (1, 1, 2, 5, 0, 3, 0)]
+    shared = lifecycle.shared_counts(rows)
+    assert shared is lifecycle.shared_counts([tuple(row) for row in rows])
+    assert [tuple(vars(c).values()) for c in shared] == rows
+    changed = lifecycle.shared_counts([rows[0], (1, 1, 2, 5, 0, 2, 0)])
+    assert changed is not shared and changed[1].waiting == 2

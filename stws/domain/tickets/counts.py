@@ -25,6 +25,7 @@ of every open browser (stws.domain.tickets.navigation).
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Sequence
 
 from sqlalchemy import Integer, bindparam, delete, insert, or_, select
 
@@ -166,12 +167,13 @@ def table_stamp(call) -> str | None:
     return value if _is_fresh(_parse_stamp(value), fresh_for(call.runtime)) else None
 
 
-def global_counts(call, stamp=_ASK) -> list[lifecycle.Counts]:
+def global_counts(call, stamp=_ASK) -> Sequence[lifecycle.Counts]:
     """GetTicketCounts_Global: as ``lifecycle.global_counts``, from the table
-    when fresh (``stamp``: what ``table_stamp`` said, if the caller asked it)."""
+    when fresh (``stamp``: what ``table_stamp`` said, if the caller asked it);
+    for staff the Listing of ``lifecycle.shared_counts``."""
     rows_seen = _ROWS_SEEN_BY.get(core.viewer_kind(call))
     if rows_seen is None:
         return lifecycle.global_counts(call)  # customers: counted by customer, which the table does not keep
     if (table_stamp(call) if stamp is _ASK else stamp) is None:
         return lifecycle.global_counts(call)
-    return [lifecycle.Counts(*row) for row in rows_seen.all(call.connection, {"viewer": call.principal.user_id})]
+    return lifecycle.shared_counts(rows_seen.all(call.connection, {"viewer": call.principal.user_id}))

@@ -18,6 +18,7 @@ them.
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -28,6 +29,7 @@ from stws.db.models import (
 )
 from stws.db.prepared import PreparedQuery
 from stws.domain import validation
+from stws.domain.directory import Listing
 from stws.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
 from stws.domain.tickets import core, fields, tallies
 
@@ -59,7 +61,7 @@ def status_sets(session) -> StatusSets:
 # --------------------------------------------------------------- counts
 
 
-@dataclass
+@dataclass(frozen=True)  # shared between calls (``shared_counts``)
 class Counts:
     brand_id: int
     department_id: int
@@ -120,12 +122,40 @@ def with_member_groups(call, found: dict) -> list[Counts]:
     return [found[k] for k in sorted(found)]
 
 
-def global_counts(call) -> list[Counts]:
+# GetTicketCounts_Global answers the same rows call after call (about 70
+# at a million tickets; the counts table changes once per Event Processing
+# run, the tallies with each ticket change), and turning them into objects
+# and XML cost more than summing them. So the Counts of the rows read are
+# made once and shared, as a Listing (stws.domain.directory) whose SOAP
+# objects and XML the front door makes once too. The key is the rows the
+# call read in its own transaction: an answer is always what that read
+# says, whatever changed, on this node or another. Few distinct answers
+# are asked for (one for managers, one per agent's set of groups); at most
+# _MAX_SHARED_COUNTS are kept, all dropped when full.
+_SHARED_COUNTS: dict[tuple, Listing] = {}
+_MAX_SHARED_COUNTS = 64
+
+
+def shared_counts(rows) -> Listing:
+    """The Counts of ``rows`` ((brand, department, group, agent, active,
+    waiting, follow_up) each, as read), the same Listing for equal rows."""
+    key = tuple(rows)
+    found = _SHARED_COUNTS.get(key)
+    if found is None:
+        if len(_SHARED_COUNTS) >= _MAX_SHARED_COUNTS:
+            _SHARED_COUNTS.clear()
+        # Two threads may race here: both make equal values, one is kept.
+        found = _SHARED_COUNTS.setdefault(key, Listing(Counts(*(int(v) for v in row)) for row in key))
+    return found
+
+
+def global_counts(call) -> Sequence[Counts]:
     """Per (brand, department, group, agent) over every ticket the caller
-    can see; only combinations with at least one counted ticket."""
+    can see; only combinations with at least one counted ticket (for staff
+    a Listing shared by calls that read the same counts: ``shared_counts``)."""
     kind = core.viewer_kind(call)
     if kind != "customer":
-        return [Counts(*row) for row in tallies.per_combination(call.connection, kind, call.principal.user_id)]
+        return shared_counts(tallies.combination_rows(call.connection, kind, call.principal.user_id))
     statuses = status_sets(call.session)
     agent = func.coalesce(Ticket.agent_id, 0)
     key = (Ticket.brand_id, Ticket.department_id, Ticket.group_id, agent)

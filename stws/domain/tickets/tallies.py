@@ -71,7 +71,13 @@ def open_count(connection, kind: str, viewer: int) -> int:
 def per_combination(connection, kind: str, viewer: int) -> list[tuple]:
     """(brand, department, group, agent, active, waiting, follow_up) for each
     combination with a counted ticket a viewer of ``kind`` sees, in key order."""
-    return [tuple(int(v) for v in row) for row in _PER_COMBINATION[kind].all(connection, {"viewer": viewer})]
+    return [tuple(int(v) for v in row) for row in combination_rows(connection, kind, viewer)]
+
+
+def combination_rows(connection, kind: str, viewer: int) -> list:
+    """``per_combination``'s rows as the driver gives them (the sums may be
+    decimals on PostgreSQL)."""
+    return _PER_COMBINATION[kind].all(connection, {"viewer": viewer})
 
 
 def of_agent(connection, agent_id: int) -> list[tuple]:

@@ -8,12 +8,14 @@ tickets are never counted.
 """
 from __future__ import annotations
 
+from stws.domain.directory import Listing
 from stws.domain.tickets import lifecycle, search
 from stws.operations.tickets import lifecycle as ops
 from stws.services.tickets import types as T
-from stws.services.tickets.convert import ticket_info
+from stws.services.tickets.convert import shared_ticket_infos
 from stws.soap.operation import binds
 from stws.soap.types import ArrayOfString, Int, String
+from stws.soap.writer import RenderedOnce
 
 
 def _count_info(counts: lifecycle.Counts) -> T.TicketCountInfo:
@@ -22,6 +24,11 @@ def _count_info(counts: lifecycle.Counts) -> T.TicketCountInfo:
         FollowUpTicketCount=counts.follow_up, GroupId=counts.group_id, UserId=counts.user_id,
         WaitingTicketCount=counts.waiting,
     )
+
+
+def _count_infos(counted: Listing) -> RenderedOnce:
+    """A shared Listing of Counts as result objects, written once."""
+    return RenderedOnce(map(_count_info, counted))
 
 
 @binds(ops.add_related_item, ("ticketNumber", String), ("relatedItemNumber", String), returns=T.GenericResult,
@@ -76,7 +83,7 @@ def GetTicketsBySearch(found: search.Found):
     if found.next_offset is not None:
         message = ("More tickets match than were returned; ask again with Offset=%d for the next page."
                    % found.next_offset)
-    return {"Tickets": [ticket_info(row) for row in found.tickets], "Message": message}
+    return {"Tickets": shared_ticket_infos(found.tickets), "Message": message}
 
 
 @binds(ops.delete_ticket, ("ticketId", Int), returns=T.GenericResult)
@@ -108,6 +115,8 @@ def GetTicketCounts_Global(counted):
     and administrators, the tickets of their groups for agents). UserId 0
     stands for unassigned tickets. Only combinations with at least one
     counted ticket are listed, sorted by brand, department, group, agent."""
+    if isinstance(counted, Listing):  # shared by the calls that read the same counts
+        return {"TicketCounts": counted.derived(_count_infos)}
     return {"TicketCounts": [_count_info(c) for c in counted]}
 
 

@@ -1,0 +1,117 @@
+"""CPU per call of bench/_ticket_scenarios.py's reads in this process, without
+HTTP: the endpoint (stws.soap.endpoint.AsmxEndpoint) is called as the
+server's SOAP pool calls it, so what is measured is the call's own work
+(request reading, authentication, the operation, the response writer), not
+Twisted's HTTP nor a load generator competing for the CPUs. Steadier than
+bench/tickets_1m.py's server CPU on a shared machine; compare before/after
+with the same command from two worktrees.
+
+    .venv/bin/python bench/tickets_inprocess.py sqlite:////tmp/me/1m.sqlite3 r3,r5,r7,r8 [--calls 200] [--repeats 5]
+    .venv/bin/python bench/tickets_inprocess.py postgresql+psycopg://... runner
+
+Per scenario: CPU ms per call, the least and the median of ``--repeats``
+runs of ``--calls`` calls (the bodies taken in turn), and the response size.
+``runner`` is GetTicketCount as admin through ``operations.runner.call``
+alone (authentication, the operation's transaction; no SOAP): the shared
+path's database work and little else.
+The database is used in place (the admin password is set to the bench's).
+"""
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import _soap  # noqa: E402
+import _ticket_scenarios as scenarios  # noqa: E402
+import tickets_1m  # noqa: E402
+from _load import UNIQUE  # noqa: E402
+from _measure import FAILED  # noqa: E402
+from stws.config import Config  # noqa: E402
+from stws.runtime import start_runtime  # noqa: E402
+from stws.services import SERVICES  # noqa: E402
+from stws.soap.endpoint import AsmxEndpoint  # noqa: E402
+
+
+def caller(endpoint, headers):
+    def call(body: bytes) -> bytes:
+        environ = {"REQUEST_METHOD": "POST", "CONTENT_TYPE": "text/xml; charset=utf-8",
+                   "CONTENT_LENGTH": str(len(body)), "wsgi.input": io.BytesIO(body), "PATH_INFO": "/",
+                   "QUERY_STRING": "", "SERVER_NAME": "127.0.0.1", "SERVER_PORT": "1", "SERVER_PROTOCOL": "HTTP/1.1",
+                   "wsgi.url_scheme": "http", "wsgi.errors": sys.stderr, "wsgi.version": (1, 0),
+                   "wsgi.multithread": True, "wsgi.multiprocess": False, "wsgi.run_once": False}
+        environ.update(("HTTP_" + name.upper().replace("-", "_"), value) for name, value in headers.items())
+        status = []
+        answer = b"".join(endpoint(environ, lambda line, _headers, _exc=None: status.append(line)))
+        if not status[0].startswith("200") or FAILED in answer:
+            raise RuntimeError("%s: %s" % (status[0], answer[:500]))
+        return answer
+    return call
+
+
+def _runner(runtime, args) -> None:
+    from _server import ADMIN_PASSWORD, ADMIN_USER
+    from stws.operations import runner
+    from stws.operations.tickets import lifecycle
+
+    credentials = runner.PasswordCredentials(ADMIN_USER, ADMIN_PASSWORD)
+    for _ in range(50):
+        runner.call(runtime, lifecycle.open_ticket_count, credentials)
+    runs = []
+    for _ in range(args.repeats):
+        began = time.process_time()
+        for _ in range(args.calls):
+            runner.call(runtime, lifecycle.open_ticket_count, credentials)
+        runs.append((time.process_time() - began) / args.calls * 1000)
+    runs.sort()
+    print("  %-4s %-32s least %.3f  median %.3f" % ("", "runner.call GetTicketCount", runs[0], runs[len(runs) // 2]))
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("url")
+    parser.add_argument("keys", help="scenario keys, e.g. r3,r5,r7,r8")
+    parser.add_argument("--calls", type=int, default=200)
+    parser.add_argument("--repeats", type=int, default=5)
+    args = parser.parse_args(argv)
+    tickets_1m.ensure_admin_password(args.url)
+    runtime = start_runtime(Config(listen="tcp:0:interface=127.0.0.1", data_dir=tempfile.mkdtemp(),
+                                   database=args.url, threads=4))
+    try:
+        fixtures = scenarios.gather(args.url, random.Random(14))
+        service = next(s for s in SERVICES if s.__service_name__ == scenarios.TICKETS)
+        endpoint = AsmxEndpoint(service, runtime, "http://127.0.0.1:1/Services2/%s.asmx" % scenarios.TICKETS, 1 << 20)
+        by_key = {s.key: s for s in scenarios.read_scenarios(fixtures, _soap.array_of_string_namespace(endpoint.wsdl))}
+        print("CPU ms per call in process, %d calls x %d, load average %.1f" % (
+            args.calls, args.repeats, os.getloadavg()[0]))
+        for key in args.keys.split(","):
+            if key == "runner":
+                _runner(runtime, args)
+                continue
+            scenario = by_key[key]
+            call = caller(endpoint, scenario.headers)
+            bodies = [body.replace(UNIQUE, b"x") for body in scenario.bodies]
+            for body in bodies[:50]:  # warm: prepared statements, caches, the database's pages
+                call(body)
+            runs = []
+            for _ in range(args.repeats):
+                began = time.process_time()
+                for i in range(args.calls):
+                    call(bodies[i % len(bodies)])
+                runs.append((time.process_time() - began) / args.calls * 1000)
+            runs.sort()
+            print("  %-4s %-32s least %.3f  median %.3f  (%d bytes)" % (
+                key, scenario.title, runs[0], runs[len(runs) // 2], len(call(bodies[0]))), flush=True)
+    finally:
+        runtime.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
