@@ -181,6 +181,25 @@ class StwsServer:
 _CSRF = re.compile(r'name="csrf_token" value="([^"]+)"')
 
 
+def ensure_admin_password(url: str) -> None:
+    """A database seeded before may have another admin password (seed_tickets
+    takes STWS_ADMIN_PASSWORD); the bench signs in with its own."""
+    from sqlalchemy import create_engine, select, update
+
+    from stws.db.models import User
+    from stws.security.passwords import hash_password, verify_password
+
+    engine = create_engine(url)
+    try:
+        with engine.begin() as connection:
+            stored = connection.scalar(select(User.password_hash).where(User.username == ADMIN_USER))
+            if stored is None or not verify_password(ADMIN_PASSWORD, stored):
+                connection.execute(update(User).where(User.username == ADMIN_USER)
+                                   .values(password_hash=hash_password(ADMIN_PASSWORD)))
+    finally:
+        engine.dispose()
+
+
 def sign_in(port: int, username: str, password: str) -> str:
     """The session cookie ("stws_session=...") of ``username`` signed in
     through the management interface's form (/admin/signin) of the server on ``port``."""

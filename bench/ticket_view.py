@@ -3,7 +3,7 @@
 layout, on a seeded database.
 
     .venv/bin/python bench/ticket_view.py [--tickets 20000] [--messages 100] [--requests 200] [--warmup 20]
-                                          [--postgresql URL] [--no-sqlite]
+                                          [--postgresql URL] [--no-sqlite] [--seeded URL]
 
 Seeds ``--tickets`` tickets (bench/seed_tickets.py), then gives one open
 ticket ``--messages`` messages in all (half HTML mails of about 2 KB with a
@@ -33,11 +33,11 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
-from sqlalchemy import create_engine, insert, select, update  # noqa: E402
+from sqlalchemy import create_engine, func, insert, select, update  # noqa: E402
 
 import seed_tickets  # noqa: E402
 from _backends import add_backend_options, each_backend  # noqa: E402
-from _server import ADMIN_PASSWORD, ADMIN_USER, StwsServer  # noqa: E402
+from _server import ADMIN_PASSWORD, ADMIN_USER, StwsServer, ensure_admin_password  # noqa: E402
 from admin_pages import TARGET_P95_MS, Browserless, measure  # noqa: E402
 from stws.db.models import (  # noqa: E402
     Ticket, TicketAttachment, TicketComment, TicketEvent, TicketMessage, User,
@@ -128,10 +128,19 @@ def sanitise_ms(database_url: str, ticket_id: int, rounds: int = 20) -> tuple[fl
 
 
 def bench(backend: str, database_url: str, args) -> None:
-    print("\n== %s: %s tickets, one with %d messages" % (backend, "{:,}".format(args.tickets), args.messages))
-    seeded = seed_tickets.seed(database_url, tickets=args.tickets, admin_password=ADMIN_PASSWORD, progress=None,
-                               full_text_index=False)
-    print("seeded in %.1f s" % seeded.seconds)
+    if args.seeded:
+        ensure_admin_password(database_url)
+        engine = create_engine(database_url)
+        with engine.connect() as connection:
+            tickets = connection.scalar(select(func.count()).select_from(Ticket))
+        engine.dispose()
+        print("\n== %s: %s tickets seeded before, one given %d messages" % (backend, "{:,}".format(tickets),
+                                                                          args.messages))
+    else:
+        print("\n== %s: %s tickets, one with %d messages" % (backend, "{:,}".format(args.tickets), args.messages))
+        seeded = seed_tickets.seed(database_url, tickets=args.tickets, admin_password=ADMIN_PASSWORD,
+                                   progress=None, full_text_index=False)
+        print("seeded in %.1f s" % seeded.seconds)
     number, ticket_id, other = pick_tickets(database_url)
     thicken(database_url, ticket_id, args.messages)
     with StwsServer(extras=True, database=database_url) as server:
@@ -172,9 +181,14 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=100)
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--seeded", default="", metavar="URL",
+                        help="a database seed_tickets made (a copy: one ticket gets the messages) instead of seeding")
     add_backend_options(parser)
     args = parser.parse_args()
-    each_backend(lambda backend, url: bench(backend, url, args), "ticket-view", args)
+    if args.seeded:
+        bench("seeded", args.seeded, args)
+    else:
+        each_backend(lambda backend, url: bench(backend, url, args), "ticket-view", args)
 
 
 if __name__ == "__main__":

@@ -47,32 +47,13 @@ import _ticket_scenarios as scenarios  # noqa: E402
 import seed_tickets  # noqa: E402
 from _load import have_wrk  # noqa: E402
 from _measure import check, measure, ms, profile, settle  # noqa: E402
-from _server import ADMIN_PASSWORD, ADMIN_USER, StwsServer  # noqa: E402
+from _server import ADMIN_PASSWORD, ADMIN_USER, StwsServer, ensure_admin_password  # noqa: E402
 from stws.workers import registry  # noqa: E402
 
 RATIO_TARGET = 0.8
 FULL_TEXT_KEY, FULL_TEXT_P95_MS = "r9", 50.0
 MIXED_CREATION_P99_MS = 50.0
 INDEXING_INTERVAL = next(d.interval for d in registry.definitions() if d.name == "Indexing")
-
-
-def ensure_admin_password(url: str) -> None:
-    """A database seeded before may have another admin password (seed_tickets
-    takes STWS_ADMIN_PASSWORD); the bench signs in with its own."""
-    from sqlalchemy import create_engine, select, update
-
-    from stws.db.models import User
-    from stws.security.passwords import hash_password, verify_password
-
-    engine = create_engine(url)
-    try:
-        with engine.begin() as connection:
-            stored = connection.scalar(select(User.password_hash).where(User.username == ADMIN_USER))
-            if stored is None or not verify_password(ADMIN_PASSWORD, stored):
-                connection.execute(update(User).where(User.username == ADMIN_USER)
-                                   .values(password_hash=hash_password(ADMIN_PASSWORD)))
-    finally:
-        engine.dispose()
 
 
 def bench_backend(name: str, url: str, args, seed: bool) -> dict:

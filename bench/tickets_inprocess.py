@@ -30,9 +30,9 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import _soap  # noqa: E402
 import _ticket_scenarios as scenarios  # noqa: E402
-import tickets_1m  # noqa: E402
 from _load import UNIQUE  # noqa: E402
 from _measure import FAILED  # noqa: E402
+from _server import ensure_admin_password  # noqa: E402
 from stws.config import Config  # noqa: E402
 from stws.runtime import start_runtime  # noqa: E402
 from stws.services import SERVICES  # noqa: E402
@@ -80,7 +80,7 @@ def main(argv=None) -> int:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args(argv)
-    tickets_1m.ensure_admin_password(args.url)
+    ensure_admin_password(args.url)
     runtime = start_runtime(Config(listen="tcp:0:interface=127.0.0.1", data_dir=tempfile.mkdtemp(),
                                    database=args.url, threads=4))
     try:

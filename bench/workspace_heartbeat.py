@@ -66,7 +66,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import _soap  # noqa: E402
 from _load import run_load  # noqa: E402
 from _measure import Scenario, ms, profile, settle  # noqa: E402
-from _server import ADMIN_PASSWORD, ADMIN_USER, StwsServer, sign_in  # noqa: E402
+from _server import ADMIN_PASSWORD, ADMIN_USER, StwsServer, ensure_admin_password, sign_in  # noqa: E402
 
 # SQLAlchemy, the models and the seeder are imported where used: the load
 # generator's processes (spawned) import this module again, and under load
@@ -237,6 +237,7 @@ def main(argv=None) -> int:
                                           os.cpu_count() or 0, os.getloadavg()[0]), flush=True)
     try:
         if args.seeded:
+            ensure_admin_password(url)
             seeded = described(url)
             print("seeded before: %s tickets (%s open)" % ("{:,}".format(seeded.tickets),
                                                           "{:,}".format(seeded.open_tickets)), flush=True)
