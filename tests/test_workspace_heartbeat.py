@@ -200,3 +200,16 @@ async def test_a_ticket_page_heartbeat_answers_reminders_in_order_with_the_versi
     assert [r["ticket_number"] for r in beat["reminders"]] == [sooner, later]
     assert beat["ticket"]["version"] not in (None, quiet["ticket"]["version"])  # the follow-up changed it
     assert beat["counts"]["my-follow-ups"] == 2
+
+
+def test_the_heartbeats_of_one_second_bind_one_until_rounded_up():
+    """navigation._until: the same datetime object for every heartbeat in a
+    second (its bound value is converted once), never before the moment asked."""
+    from stws.domain.tickets import navigation
+
+    moment = dt.datetime(2026, 12, 7, 13, 0, 5, 250000, tzinfo=dt.timezone.utc)
+    until = navigation._until(moment)
+    assert until == dt.datetime(2026, 12, 7, 13, 0, 6, tzinfo=dt.timezone.utc)
+    assert navigation._until(moment + dt.timedelta(milliseconds=700)) is until
+    whole = moment.replace(microsecond=0)
+    assert navigation._until(whole) == whole  # a whole second stays as it is
