@@ -4,7 +4,7 @@
     .venv/bin/python bench/workspace_heartbeat.py [--tickets 1000000] [--agents-per-group 4]
                                                   [--seconds 10] [--warmup 3] [--rounds 3]
                                                   [--connections 16] [--requests 200]
-                                                  [--seeded sqlite:////path/kept.sqlite3] [--keep-data]
+                                                  [--seeded sqlite:////path/kept.sqlite3] [--keep-data] [--no-lists]
                                                   [--profile h,ht [--profile-out DIR]]
 
 Seeds a new SQLite database with ``seed_tickets.seed`` (4 departments x 3
