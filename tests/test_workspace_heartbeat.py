@@ -179,3 +179,37 @@ async def test_heartbeat_follows_an_open_ticket_and_its_parts_say_what_changed(s
     ok(await office["tickets"].DeleteTicket(*server.admin, ticket_id))
     _, deleted = await get_json(alice, path)
     assert deleted["ticket"]["version"] is None
+
+
+async def test_a_ticket_page_heartbeat_answers_reminders_in_order_with_the_version(server, office):
+    """The heartbeat's one statement (navigation.pulse): its stamp and
+    version columns on every row of the follow-ups due, none of them lost
+    or repeated when several are due, in due order; and still one row (the
+    version, no reminder) when none is."""
+    later = await create(office, AGENT, 1, "Due second")
+    sooner = await create(office, AGENT, 1, "Due first")
+    ids = await threads.deferToThread(ticket_ids, server, later, sooner)
+    tickets = office["tickets"]
+    alice = await signed_in(server, AGENT)
+    path = HEARTBEAT + "?ticket=" + later
+    _, quiet = await get_json(alice, path)
+    assert quiet["reminders"] == [] and quiet["ticket"]["version"]
+    ok(await tickets.SetFollowUp(*AGENT, ids[later], utcnow() + dt.timedelta(seconds=8), 0, 0, "", False, ""))
+    ok(await tickets.SetFollowUp(*AGENT, ids[sooner], utcnow() + dt.timedelta(seconds=4), 0, 0, "", False, ""))
+    _, beat = await get_json(alice, path)
+    assert [r["ticket_number"] for r in beat["reminders"]] == [sooner, later]
+    assert beat["ticket"]["version"] not in (None, quiet["ticket"]["version"])  # the follow-up changed it
+    assert beat["counts"]["my-follow-ups"] == 2
+
+
+def test_the_heartbeats_of_one_second_bind_one_until_rounded_up():
+    """navigation._until: the same datetime object for every heartbeat in a
+    second (its bound value is converted once), never before the moment asked."""
+    from stws.domain.tickets import navigation
+
+    moment = dt.datetime(2026, 12, 7, 13, 0, 5, 250000, tzinfo=dt.timezone.utc)
+    until = navigation._until(moment)
+    assert until == dt.datetime(2026, 12, 7, 13, 0, 6, tzinfo=dt.timezone.utc)
+    assert navigation._until(moment + dt.timedelta(milliseconds=700)) is until
+    whole = moment.replace(microsecond=0)
+    assert navigation._until(whole) == whole  # a whole second stays as it is

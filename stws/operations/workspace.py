@@ -3,8 +3,8 @@ counts, its ticket lists and search, and the heartbeat every open
 workspace page polls (stws.domain.tickets.navigation).
 
 The heartbeat is called by every open browser every Heartbeat Interval, so
-it is one read transaction of a few indexed queries on the driver
-connection, and the runner records the agent's heartbeat for
+it is one statement of a few indexed lookups on the driver connection
+(``workspace_heartbeat``), and the runner records the agent's heartbeat for
 Auto-Inactive as it does for every SOAP call (stws.security.heartbeat).
 """
 from __future__ import annotations
@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 from stws.db.models import utcnow
 from stws.domain.tickets import navigation
-from stws.domain.tickets import workspace as tickets_workspace
+from stws.domain.context import Context
 from stws.operations.runner import operation
 from stws.security import heartbeat as agent_heartbeat
 from stws.security import roles
@@ -42,19 +42,31 @@ def ticket_tree(context) -> navigation.Tree:
     return tree
 
 
-@operation(role=roles.AGENT, writes=False)
+@operation(role=roles.AGENT, writes=False, transaction=False)
 def workspace_heartbeat(context, ticket_number: str = "") -> Heartbeat:
     """The tree's counts, the caller's follow-ups due by the next heartbeat,
     and the Heartbeat Interval (Diagnostics > Options) to poll at; with
     ``ticket_number`` (an open ticket page), that ticket's version, so the
-    page knows when to fetch its changed parts: one indexed lookup more."""
+    page knows when to fetch its changed parts.
+
+    One statement (navigation.pulse), read as the session was (on the
+    request's connection, no BEGIN and COMMIT around it: a statement reads
+    a snapshot by itself); the counts come from the heartbeat's cache while
+    the counts table keeps the stamp it read. Only when they must be
+    counted (a new Event Processing run, a viewer not seen since) does a
+    read transaction follow."""
     interval = agent_heartbeat.interval(context.runtime)
     now = utcnow()
     # One interval ahead, and a little more for a late poll: every
     # follow-up is seen before the Ticket Watcher applies (and clears) it.
-    reminders = navigation.reminders(context, now, interval * 2)
-    version = tickets_workspace.current_version(context, ticket_number) if ticket_number else None
-    return Heartbeat(navigation.tree_counts(context), reminders, int(interval.total_seconds()), now, version)
+    with context.runtime.db.reading() as connection:
+        pulse = navigation.pulse(context, connection, now, interval * 2, ticket_number)
+    counted = navigation.known_tree_counts(context, pulse.counts_stamp)
+    if counted is None:
+        with context.runtime.db.unit_of_work(writes=False) as unit:
+            counted = navigation.tree_counts(Context(context.principal, context.runtime, unit), pulse.counts_stamp)
+    return Heartbeat(counted, pulse.reminders, int(interval.total_seconds()), now,
+                     pulse.ticket_version if ticket_number else None)
 
 
 @operation(role=roles.AGENT, writes=False)

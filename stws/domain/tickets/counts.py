@@ -160,11 +160,17 @@ _ROWS_OF_AGENT = PreparedQuery(_in_order(_table_select().where(TicketCount.agent
 _ASK = object()
 
 
-def table_stamp(call) -> str | None:
-    """When the table was computed (as stored), if it is fresh for this node; else None."""
-    row = _COMPUTED.first(call.connection, {})
-    value = row.value if row is not None else None
-    return value if _is_fresh(_parse_stamp(value), fresh_for(call.runtime)) else None
+# The stored stamp as a column of another statement (the workspace's heartbeat reads it with the rest).
+STORED_STAMP = select(Setting.value).where(Setting.name == COMPUTED_SETTING).scalar_subquery()
+
+
+def table_stamp(call, stored=_ASK) -> str | None:
+    """When the table was computed (as stored), if it is fresh for this node;
+    else None. ``stored``: the setting's value (``STORED_STAMP``), if the caller read it."""
+    if stored is _ASK:
+        row = _COMPUTED.first(call.connection, {})
+        stored = row.value if row is not None else None
+    return stored if _is_fresh(_parse_stamp(stored), fresh_for(call.runtime)) else None
 
 
 def global_counts(call, stamp=_ASK) -> Sequence[lifecycle.Counts]:

@@ -22,20 +22,23 @@ Ticket Watcher applies a due follow-up (and clears it) within its interval,
 so a browser that polls every Heartbeat Interval learns of each follow-up
 before it falls due, and shows its reminder when it does; ix_tickets_follow_up
 (requires_follow_up, date_follow_up_utc) keeps that query to the few
-follow-ups due by then.
+follow-ups due by then. The heartbeat reads them in one statement with the
+counts table's stamp and the open ticket's version (``pulse``).
 """
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import Integer, bindparam, func, select
+from sqlalchemy import Integer, bindparam, func, literal_column, select, true
 
 from stws.db.models import Department, Group, GroupAgent, Ticket, TicketPriority, UtcDateTime
 from stws.db.prepared import PreparedQuery
 from stws.errors import InvalidArgument
 from stws.domain.tickets import core, counts, search
+from stws.domain.tickets import workspace as tickets_workspace
 
 MAX_REMINDERS = 20
 PAGE_SIZES = (25, 50, 100, 200)
@@ -143,31 +146,44 @@ class _TreeCounts:
     zero counts it holds) are as current as the counts themselves."""
 
     def __init__(self):
-        self.stamp = None
-        self.by_viewer: dict = {}
+        # (stamp, viewer -> counts), replaced as a whole: threads read it without a lock.
+        self.current: tuple = (None, {})
 
-    def get(self, call) -> dict[str, int]:
-        stamp = counts.table_stamp(call)
+    def known(self, call, stamp: str) -> dict[str, int] | None:
+        """The counts kept for the caller under the fresh ``stamp``, if any (no query)."""
+        kept, by_viewer = self.current
+        found = by_viewer.get((call.principal.user_id, core.viewer_kind(call))) if kept == stamp else None
+        return None if found is None else dict(found)
+
+    def get(self, call, stored) -> dict[str, int]:
+        stamp = counts.table_stamp(call, stored)
         if stamp is None:  # the table is stale: counted live, every time
             return tree(call, stamp).counts
-        key = (call.principal.user_id, core.viewer_kind(call))
-        by_viewer = self.by_viewer if stamp == self.stamp else None
-        found = by_viewer.get(key) if by_viewer is not None else None
+        found = self.known(call, stamp)
         if found is None:
             found = tree(call, stamp).counts
-            if by_viewer is None:
-                # Swapped whole: another thread may be reading the old one.
-                self.stamp, self.by_viewer = stamp, {}
-            self.by_viewer[key] = found
-        return dict(found)
+            kept, by_viewer = self.current
+            if kept != stamp:
+                by_viewer = {}
+                self.current = (stamp, by_viewer)
+            by_viewer[(call.principal.user_id, core.viewer_kind(call))] = dict(found)
+        return found
 
 
 _tree_counts = _TreeCounts()
 
 
-def tree_counts(call) -> dict[str, int]:
-    """``tree(call).counts``, kept while the counts table does not change."""
-    return _tree_counts.get(call)
+def tree_counts(call, stored=counts._ASK) -> dict[str, int]:
+    """``tree(call).counts``, kept while the counts table does not change;
+    ``stored``: the table's stamp as stored (``Pulse.counts_stamp``), if read."""
+    return _tree_counts.get(call, stored)
+
+
+def known_tree_counts(call, stored: str | None) -> dict[str, int] | None:
+    """``tree_counts`` if they are kept for the caller under the stamp
+    ``stored`` (and it is fresh), without a query; else None."""
+    stamp = counts.table_stamp(call, stored)
+    return None if stamp is None else _tree_counts.known(call, stamp)
 
 
 # --------------------------------------------------------------- lists
@@ -227,20 +243,78 @@ def ticket_list(call, node: str, criteria: list[str], sort_by: str, descending: 
 # --------------------------------------------------------------- reminders
 
 
-_REMINDERS = PreparedQuery(
-    select(Ticket.ticket_number, Ticket.subject, Ticket.date_follow_up_utc)
-    .where(Ticket.requires_follow_up.is_(True),
-           Ticket.date_follow_up_utc <= bindparam("until", type_=UtcDateTime()),
-           Ticket.is_deleted.is_not(True),
-           # The agent the ticket comes back to: an expression, so that the
-           # planner walks ix_tickets_follow_up (the few follow-ups due by
-           # then), not the agent's index (all their tickets, ever).
-           func.coalesce(Ticket.follow_up_agent_id, Ticket.agent_id) == bindparam("user_id", type_=Integer))
-    .order_by(Ticket.date_follow_up_utc, Ticket.id)
-    .limit(MAX_REMINDERS))
+_DUE = (select(Ticket.id, Ticket.ticket_number, Ticket.subject, Ticket.date_follow_up_utc)
+        .where(Ticket.requires_follow_up.is_(True),
+               Ticket.date_follow_up_utc <= bindparam("until", type_=UtcDateTime()),
+               Ticket.is_deleted.is_not(True),
+               # The agent the ticket comes back to: an expression, so that the
+               # planner walks ix_tickets_follow_up (the few follow-ups due by
+               # then), not the agent's index (all their tickets, ever).
+               func.coalesce(Ticket.follow_up_agent_id, Ticket.agent_id) == bindparam("viewer", type_=Integer))
+        .order_by(Ticket.date_follow_up_utc, Ticket.id)
+        .limit(MAX_REMINDERS))
 
 
-def reminders(call, now: dt.datetime, ahead: dt.timedelta) -> list[Reminder]:
-    """The caller's follow-ups due by ``now + ahead`` that are not applied yet."""
-    rows = _REMINDERS.all(call.connection, {"until": now + ahead, "user_id": call.principal.user_id})
-    return [Reminder(row.ticket_number, row.subject, row.date_follow_up_utc) for row in rows]
+@dataclass(frozen=True)
+class Pulse:
+    """What a heartbeat reads: the counts table's stamp as stored, the
+    caller's follow-ups due soon, and the open ticket's version."""
+
+    counts_stamp: str | None
+    reminders: list[Reminder]
+    # The version (workspace.version_of) of the ticket asked for; None: gone,
+    # not the caller's to see, or none asked for.
+    ticket_version: str | None
+
+
+@functools.lru_cache(maxsize=None)
+def _pulse(kind: str | None) -> PreparedQuery:
+    """Prebuilt: ``pulse``'s one statement for a viewer of ``kind`` (None: no
+    ticket asked for). The stamp and the version are columns of every row;
+    the due follow-ups are joined to a row of their own, so that without
+    any the statement still returns one (its follow-up columns NULL)."""
+    due = _DUE.subquery("due")
+    columns = [counts.STORED_STAMP.label("counts_stamp")]
+    if kind is not None:
+        columns.append(tickets_workspace.version_select(kind).scalar_subquery().label("ticket_modified"))
+    one = select(literal_column("1").label("one")).subquery("one")
+    return PreparedQuery(
+        select(*columns, due.c.ticket_number, due.c.subject, due.c.date_follow_up_utc)
+        .select_from(one.outerjoin(due, true()))
+        .order_by(due.c.date_follow_up_utc, due.c.id))
+
+
+# (whole second, the datetime of it): the last ``_until`` made, shared by every thread.
+_last_until: list = [(None, None)]
+
+
+def _until(moment: dt.datetime) -> dt.datetime:
+    """``moment`` (UTC, aware) rounded up to the whole second, the same object for every
+    heartbeat in that second: binding a datetime costs ~10 us on SQLite, and
+    stws.db.prepared converts the same object only once (a follow-up due
+    within the second after is told of one heartbeat sooner, no harm)."""
+    second = int(moment.timestamp()) + (1 if moment.microsecond else 0)
+    seen, made = _last_until[0]
+    if seen != second:
+        made = dt.datetime.fromtimestamp(second, dt.timezone.utc)
+        _last_until[0] = (second, made)
+    return made
+
+
+def pulse(call, connection, now: dt.datetime, ahead: dt.timedelta, ticket_number: str = "") -> Pulse:
+    """The heartbeat's reads in one statement on ``connection`` (a snapshot
+    of its own: no transaction needed around it): the counts table's stamp,
+    the caller's follow-ups due by ``now + ahead`` (rounded up to the whole
+    second) that are not applied yet, and with ``ticket_number`` that
+    ticket's version."""
+    kind = core.viewer_kind(call) if ticket_number else None
+    rows = _pulse(kind).all(connection, {"until": _until(now + ahead), "viewer": call.principal.user_id,
+                                         "number": tickets_workspace.ticket_number_key(ticket_number)})
+    first = rows[0]
+    version = None
+    if kind is not None and first.ticket_modified is not None:
+        version = tickets_workspace.version_of(first.ticket_modified)
+    return Pulse(first.counts_stamp,
+                 [Reminder(row.ticket_number, row.subject, row.date_follow_up_utc) for row in rows
+                  if row.ticket_number is not None],
+                 version)

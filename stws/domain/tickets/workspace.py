@@ -65,24 +65,20 @@ def moment_of(version: str) -> dt.datetime | None:
         return None
 
 
-@functools.lru_cache(maxsize=None)
-def _version_row(kind: str) -> PreparedQuery:
-    """Prebuilt: the version of the ticket numbered ``number`` if a viewer
-    of ``kind`` sees it (GetTicketInfo's rule): one lookup on the unique
-    ticket number, for the heartbeat of an open ticket page."""
+def version_select(kind: str):
+    """The ``date_modified_utc`` of the ticket numbered by the bind
+    ``number`` if the viewer (the bind ``viewer``) of ``kind`` sees it
+    (GetTicketInfo's rule): one lookup on the unique ticket number, for the
+    heartbeat of an open ticket page (stws.domain.tickets.navigation.pulse)."""
     statement = select(Ticket.date_modified_utc).where(Ticket.ticket_number == bindparam("number"),
                                                        Ticket.is_deleted.is_(False))
     visible = core.visible_to(kind, bindparam("viewer"))
-    return PreparedQuery(statement if visible is None else statement.where(visible))
+    return statement if visible is None else statement.where(visible)
 
 
-def current_version(call, ticket_number: str) -> str | None:
-    """The version (``version_of``) of the ticket the caller's page shows,
-    or None if it is gone or no longer the caller's to see (deleted,
-    transferred out of their groups)."""
-    row = _version_row(core.viewer_kind(call)).first(call.connection, {"number": ticket_number.strip().upper(),
-                                                                       "viewer": call.principal.user_id})
-    return None if row is None else version_of(row.date_modified_utc)
+def ticket_number_key(ticket_number: str) -> str:
+    """A ticket number as stored (numbers are upper case)."""
+    return ticket_number.strip().upper()
 
 
 @dataclass(frozen=True)
