@@ -137,15 +137,20 @@ def test_the_quick_check_for_characters_xml_cannot_carry_agrees_with_the_pattern
     assert not holds_non_xml("") and not holds_non_xml(AWKWARD)
 
 
+def _sample_result(offline_endpoints, service_name: str, operation: str):
+    """(SOAP 1.1 application, the operation's descriptor, a sample of its result)."""
+    service_class = next(s for s in SERVICES if s.__service_name__ == service_name)
+    endpoint = offline_endpoints[service_class]
+    app = endpoint._soap11
+    descriptor = app.interface.service_method_map["{%s}%s" % (endpoint.namespace, operation)][0]
+    ((_, result_kind),) = descriptor.out_message._type_info.items()
+    return app, descriptor, sample(result_kind, 0)
+
+
 def test_rendered_once_arrays_are_written_once_and_alike(offline_endpoints):
     """A RenderedOnce listing gives the XML a list of the same items gives,
     and its text is kept for the next response."""
-    service_class = next(s for s in SERVICES if s.__service_name__ == "svcOrganization")
-    endpoint = offline_endpoints[service_class]
-    app = endpoint._soap11
-    descriptor = app.interface.service_method_map["{%s}GetAllAgents" % endpoint.namespace][0]
-    ((_, result_kind),) = descriptor.out_message._type_info.items()
-    result = sample(result_kind, 0)
+    app, descriptor, result = _sample_result(offline_endpoints, "svcOrganization", "GetAllAgents")
     plain = serialize(app, descriptor, [result], through_writer=True)
     result.Agents = RenderedOnce(result.Agents)
     assert serialize(app, descriptor, [result], through_writer=True) == plain
@@ -160,12 +165,7 @@ def test_rendered_items_are_each_written_once_and_alike(offline_endpoints):
     """RenderedItems gives the XML a list of the same items gives, keeps
     each item's text on the item, and writes the kept text after; a value
     XML cannot carry is still left to spyne."""
-    service_class = next(s for s in SERVICES if s.__service_name__ == "svcTickets")
-    endpoint = offline_endpoints[service_class]
-    app = endpoint._soap11
-    descriptor = app.interface.service_method_map["{%s}GetTicketsBySearch" % endpoint.namespace][0]
-    ((_, result_kind),) = descriptor.out_message._type_info.items()
-    result = sample(result_kind, 0)
+    app, descriptor, result = _sample_result(offline_endpoints, "svcTickets", "GetTicketsBySearch")
     plain = serialize(app, descriptor, [result], through_writer=True)
     result.Tickets = RenderedItems(shared_item(item) for item in result.Tickets)
     assert serialize(app, descriptor, [result], through_writer=True) == plain
@@ -174,7 +174,7 @@ def test_rendered_items_are_each_written_once_and_alike(offline_endpoints):
     getattr(first, ITEM_XML)[key] = "<TicketInfo/>"
     assert b"<TicketInfo/>" in serialize(app, descriptor, [result], through_writer=True)
     # An item holding a value XML cannot carry sends every response it is in to spyne.
-    result.Tickets.append(shared_item(sample(result_kind, 0).Tickets[0]))
+    result.Tickets.append(shared_item(_sample_result(offline_endpoints, "svcTickets", "GetTicketsBySearch")[2].Tickets[0]))
     result.Tickets[-1].Subject = "bell \x07"
     for _ in range(2):
         with pytest.raises(ValueError, match="XML compatible"):
