@@ -31,6 +31,7 @@ from stws.db.prepared import PreparedQuery
 from stws.domain import validation
 from stws.domain.directory import Listing
 from stws.errors import AlreadyExists, InvalidArgument, InvalidState, NotFound
+from stws.shared_values import SharedValues
 from stws.domain.tickets import core, fields, tallies
 
 GENERAL_COMMENT, RESOLUTION_COMMENT = 1, 2  # comment_types: General, Resolution
@@ -131,22 +132,18 @@ def with_member_groups(call, found: dict) -> list[Counts]:
 # call read in its own transaction: an answer is always what that read
 # says, whatever changed, on this node or another. Few distinct answers
 # are asked for (one for managers, one per agent's set of groups); at most
-# _MAX_SHARED_COUNTS are kept, all dropped when full.
-_SHARED_COUNTS: dict[tuple, Listing] = {}
-_MAX_SHARED_COUNTS = 64
+# 64 are kept.
+_SHARED_COUNTS = SharedValues(most=64)
+
+
+def _listing_of(rows: tuple) -> Listing:
+    return Listing(Counts(*(int(v) for v in row)) for row in rows)
 
 
 def shared_counts(rows) -> Listing:
     """The Counts of ``rows`` ((brand, department, group, agent, active,
     waiting, follow_up) each, as read), the same Listing for equal rows."""
-    key = tuple(rows)
-    found = _SHARED_COUNTS.get(key)
-    if found is None:
-        if len(_SHARED_COUNTS) >= _MAX_SHARED_COUNTS:
-            _SHARED_COUNTS.clear()
-        # Two threads may race here: both make equal values, one is kept.
-        found = _SHARED_COUNTS.setdefault(key, Listing(Counts(*(int(v) for v in row)) for row in key))
-    return found
+    return _SHARED_COUNTS.get(tuple(rows), _listing_of)
 
 
 def global_counts(call) -> Sequence[Counts]:

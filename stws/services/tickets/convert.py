@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from stws.services.tickets import types as T
+from stws.shared_values import SharedValues
 from stws.soap.writer import RenderedItems, shared_item
 
 
@@ -29,23 +30,15 @@ def ticket_info(ticket) -> T.TicketInfo:
 # and write (~7 us) than to read. Each row found is the key of its
 # TicketInfo, made and written once (RenderedItems): a row that differs in
 # any column is another key, so an answer is always what the search read.
-# At most MAX_SHARED_INFOS (about 2 KB each with their XML), all dropped
-# when full.
-_SHARED_INFOS: dict = {}
-MAX_SHARED_INFOS = 4096
+# At most 4,096 are kept (about 2 KB each with their XML).
+_SHARED_INFOS = SharedValues(most=4096)
+
+
+def _shared_info(row) -> T.TicketInfo:
+    return shared_item(ticket_info(row))
 
 
 def shared_ticket_infos(rows) -> RenderedItems:
     """``ticket_info`` of each row of ``core.INFO_COLUMNS``, shared by the
     calls that read an equal row, as a RenderedItems."""
-    infos = RenderedItems()
-    shared = _SHARED_INFOS
-    for row in rows:
-        info = shared.get(row)
-        if info is None:
-            if len(shared) >= MAX_SHARED_INFOS:
-                shared.clear()
-            # Two threads may race here: both make equal values, one is kept.
-            info = shared.setdefault(row, shared_item(ticket_info(row)))
-        infos.append(info)
-    return infos
+    return RenderedItems(_SHARED_INFOS.get(row, _shared_info) for row in rows)
