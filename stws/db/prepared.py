@@ -11,7 +11,9 @@ a Session's ``connection()`` through SQLAlchemy), so a rollback loses
 them with the rest:
 
 - ``PreparedQuery``: a SELECT, its columns converted with the result
-  processors SQLAlchemy would use (UTC datetimes, booleans on SQLite).
+  processors SQLAlchemy would use (UTC datetimes, booleans on SQLite);
+  ``all_shared`` converts each distinct driver row once for every call,
+  ``driver_rows`` gives a query's rows unconverted.
 - ``PreparedStatement``: an UPDATE or DELETE, and ``PreparedInsert``: an
   INSERT filling in the columns' Python-side defaults.
 
