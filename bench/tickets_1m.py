@@ -72,15 +72,12 @@ def bench_backend(name: str, url: str, args, seed: bool) -> dict:
     began = time.monotonic()
     server.start(timeout=900)  # a first start may migrate a million tickets
     print("server pid %d at %s (started in %.0f s)" % (server.pid, server.base_url, time.monotonic() - began))
-    for thread in args.stop_thread:
-        # To tell what a background thread adds to a scenario (e.g. Indexing to the mixed load's creations).
-        reply = _soap.call(server.service_url("svcDiagnostics"), "svcDiagnostics", "StopThread",
-                           [("authUserName", ADMIN_USER), ("authPassword", ADMIN_PASSWORD), ("threadName", thread)])
-        if reply.status != 200 or reply.text("Result") != "true":
-            raise SystemExit("StopThread %s: %s" % (thread, reply.text("Message")))
-        print("background thread %s stopped" % thread)
     results: dict = {}
     try:
+        for thread in args.stop_thread:
+            # To tell what a background thread adds to a scenario (e.g. Indexing to the mixed load's creations).
+            _thread_switch(server, "StopThread", thread)
+            print("background thread %s stopped" % thread)
         fixtures = scenarios.gather(url, rng)
         wsdl = urllib.request.urlopen(server.service_url(scenarios.TICKETS) + "?WSDL", timeout=60).read()
         array_namespace = _soap.array_of_string_namespace(wsdl)
@@ -129,6 +126,8 @@ def bench_backend(name: str, url: str, args, seed: bool) -> dict:
             results["mixed"] = mixed
         results["memory"] = server.memory()
     finally:
+        for thread in args.stop_thread:  # the stop is kept in the database: a seeded copy must not keep it
+            _thread_switch(server, "StartThread", thread)
         code = server.stop(timeout=30)
         shutil.rmtree(data_dir, ignore_errors=True)
     _verdicts(name, results, args)
@@ -162,6 +161,14 @@ def _verdicts(name: str, results: dict, args) -> None:
         p99 = results["mixed"]["m-c"].latency_ms_p99
         print("  creation p99 under the mixed load %.1f ms (target < %.0f: %s)" % (
             p99, MIXED_CREATION_P99_MS, "met" if p99 < MIXED_CREATION_P99_MS else "NOT met"))
+
+
+def _thread_switch(server, operation: str, thread: str) -> None:
+    """svcDiagnostics StopThread / StartThread of a background thread."""
+    reply = _soap.call(server.service_url("svcDiagnostics"), "svcDiagnostics", operation,
+                       [("authUserName", ADMIN_USER), ("authPassword", ADMIN_PASSWORD), ("threadName", thread)])
+    if reply.status != 200 or reply.text("Result") != "true":
+        raise SystemExit("%s %s: %s" % (operation, thread, reply.text("Message")))
 
 
 def main(argv=None) -> int:
