@@ -154,3 +154,30 @@ def test_the_customer_of_an_address_is_found_through_the_lower_email_index(datab
             assert "ix_users_email_lower" in plan, plan
     finally:
         db.dispose()
+
+
+def test_a_creation_reads_the_caller_and_writes_on_one_connection(tmp_path, database_url, monkeypatch):
+    """CreateTicketFromCustomer (an operation with a ``consult`` step) reads
+    the caller's account and runs its transaction on one pooled connection
+    when no provider is to be asked (runner.call, Database.one_connection):
+    one checkout, on PostgreSQL one pre-ping, not two."""
+    from sqlalchemy import event
+
+    from stws.config import Config
+    from stws.operations import runner
+    from stws.operations.tickets import creation
+    from stws.runtime import start_runtime
+
+    monkeypatch.setenv("STWS_ADMIN_PASSWORD", "admin-Passw0rd!")
+    runtime = start_runtime(Config(data_dir=tmp_path / "data", database=database_url))
+    try:
+        admin = runner.PasswordCredentials("admin", "admin-Passw0rd!")
+        args = (1, "someone@example.com", "Hello", "It broke.", False, False)
+        runner.call(runtime, creation.create_ticket_from_customer, admin, args)  # the settings snapshot, caches
+        checkouts = []
+        event.listen(runtime.db.engine, "checkout", lambda *_: checkouts.append(1))
+        number = runner.call(runtime, creation.create_ticket_from_customer, admin, args)
+        assert NUMBER.match(number)
+        assert len(checkouts) == 1
+    finally:
+        runtime.close()
