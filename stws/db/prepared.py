@@ -30,8 +30,11 @@ import datetime as dt
 import operator
 import typing
 
-from sqlalchemy import Date, DateTime, Time, bindparam
+from sqlalchemy import Date, DateTime, Integer, Time, bindparam, select
 from sqlalchemy.exc import CompileError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.expression import BindParameter, ColumnElement
 from sqlalchemy.orm import Session
 
 
@@ -224,6 +227,40 @@ class PreparedStatement(_Prepared):
         return self._run(connection, params, _ROWS_MATCHED)[1]
 
 
+class next_key(ColumnElement):
+    """The value the database's autoincrement would give the next row of
+    ``table`` (its autoincrementing integer key), for ``PreparedInsert``'s
+    ``key``: on SQLite one more than the largest key the table ever had
+    (AUTOINCREMENT's rule: sqlite_sequence, or the largest row's; writing
+    the key updates sqlite_sequence, so keys are still never reused), on
+    PostgreSQL the next value of the column's sequence. Only under SQLite's
+    write lock may two writers not take the same one: a writing transaction
+    there holds it from its BEGIN IMMEDIATE (stws.db.engine)."""
+
+    inherit_cache = True
+    type = Integer()
+
+    def __init__(self, table):
+        self.table = table
+
+    @property
+    def _static_cache_key(self):  # one table, one statement
+        return (self.__class__, self.table.name)
+
+
+@compiles(next_key, "sqlite")
+def _next_key_sqlite(element, compiler, **kw):
+    table, column = element.table.name, element.table.autoincrement_column.name
+    return ("(max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = '%s'), 0), "
+            "coalesce((SELECT max(%s) FROM %s), 0)) + 1)" % (table, column, table))
+
+
+@compiles(next_key, "postgresql")
+def _next_key_postgresql(element, compiler, **kw):
+    return "nextval(pg_get_serial_sequence('%s', '%s'))" % (element.table.name,
+                                                            element.table.autoincrement_column.name)
+
+
 class _DefaultContext:
     """What a column default function taking an argument gets instead of
     SQLAlchemy's execution context: the row's values so far."""
@@ -250,10 +287,19 @@ class PreparedInsert(PreparedStatement):
     Columns with a server default and no Python one are not written (the
     database fills them); defaults that are SQL expressions or sequences
     are not supported.
+
+    ``key``: an SQL expression for the autoincrementing key of the row (as
+    ``next_key(table)``), evaluated once in the statement, and ``derived``:
+    {column key: function of that expression -> the column's SQL
+    expression}, for columns made from the key in the same INSERT (a
+    ticket's number) rather than by an UPDATE once the key is known. The
+    statement is then ``INSERT ... SELECT`` from a one-row subquery.
     """
 
-    def __init__(self, table, returning=None):
+    def __init__(self, table, returning=None, key=None, derived=None):
+        derived = derived or {}
         columns = [column for column in table.columns if column is not table.autoincrement_column
+                   and column.key not in derived
                    and not (column.server_default is not None and column.default is None)]
         fixed, made = {}, []
         for column in columns:
@@ -267,23 +313,36 @@ class PreparedInsert(PreparedStatement):
                 made.append((column.key, column, default.arg))
             else:
                 raise ValueError("%s: SQL expression and sequence defaults are not supported" % column)
-        # inline(): no implicit RETURNING of the key (PostgreSQL adds one to
-        # fetch inserted_primary_key, which only a Result has).
-        statement = table.insert().inline().values({column.key: bindparam(column.key, type_=column.type)
-                                                   for column in columns})
+        bound = [bindparam(column.key, type_=column.type) for column in columns]
+        if key is None:
+            # inline(): no implicit RETURNING of the key (PostgreSQL adds one to
+            # fetch inserted_primary_key, which only a Result has).
+            statement = table.insert().inline().values(dict(zip([column.key for column in columns], bound)))
+        else:
+            name = table.autoincrement_column.key
+            new = select(key.label(name)).subquery("new_row")
+            made_from_key = [make(new.c[name]) for make in derived.values()]
+            statement = table.insert().inline().from_select(
+                [name, *derived, *[column.key for column in columns]],
+                select(new.c[name], *made_from_key, *bound).select_from(new))
         super().__init__(statement if returning is None else statement.returning(returning))
         self.table = table
         self._returns = returning is not None
         # Every column's value when a row gives none, but for ``_made``'s.
         self._fixed = fixed
         self._made = tuple(made)
+        # Values that are no column's, which ``derived`` expressions bind (a row must give them).
+        self._extra = frozenset(element.key for expression in (made_from_key if key is not None else ())
+                                for element in visitors.iterate(expression) if isinstance(element, BindParameter))
 
     def _completed(self, row: dict) -> dict:
         values = {**self._fixed, **row}
-        if len(values) != len(self._fixed):
-            unknown = sorted(set(row) - set(self._fixed))
-            raise CompileError("Unconsumed column names: %s (not columns of %s this insert writes)"
-                               % (", ".join(unknown), self.table.name))
+        if len(values) != len(self._fixed) + len(self._extra):
+            unknown = sorted(set(row) - set(self._fixed) - self._extra)
+            if unknown:
+                raise CompileError("Unconsumed column names: %s (not columns of %s this insert writes)"
+                                   % (", ".join(unknown), self.table.name))
+            raise CompileError("No value for %s" % ", ".join(sorted(self._extra - set(row))))
         for key, column, make in self._made:
             if values[key] is _MISSING:
                 values[key] = make(_DefaultContext(values, column))
