@@ -15,7 +15,7 @@ from sqlalchemy.exc import CompileError
 from stws.db import schema
 from stws.db.engine import Database
 from stws.db.models import Brand, Department, Group, Ticket, User, UtcDateTime
-from stws.db.prepared import PreparedInsert, PreparedQuery, PreparedStatement, next_key
+from stws.db.prepared import FEW_ROWS, PreparedInsert, PreparedQuery, PreparedStatement, next_key
 from stws.domain.seed import seed_default_organisation, seed_reference_data
 
 
@@ -180,6 +180,35 @@ def test_prepared_insert_fills_defaults_as_sqlalchemy(db):
         assert stored(connection, PROBE, ours_many) == stored(connection, PROBE, theirs_many)
         first = connection.execute(select(PROBE).where(PROBE.c.id == ours[0])).one()
     assert (first.label, first.flag, first.stamp, first.twice, first.origin) == ("none", True, WHEN, 6, "server")
+
+
+def test_insert_many_writes_a_few_rows_in_one_statement(db):
+    """Up to FEW_ROWS rows are one INSERT of several VALUES (a new ticket's
+    history rows), more an executemany: the same rows either way, as
+    SQLAlchemy writes them. (Statements counted on SQLite, whose driver
+    traces each execution; executemany runs the INSERT once per row.)"""
+    prepared = PreparedInsert(PROBE)
+    executed = []
+    with db.unit_of_work() as unit:
+        connection = unit.connection
+        PROBE.create(connection)
+        if db.is_sqlite:
+            unit.driver.set_trace_callback(lambda sql: executed.append(sql) if sql.startswith("INSERT") else None)
+        for count in (2, FEW_ROWS, FEW_ROWS + 1):
+            rows = [{"amount": n, "note": "n%d" % n if n % 2 else None, "stamp": WHEN, "data": b"\x01"}
+                    for n in range(count)]
+            start = max_id(connection, PROBE)
+            executed.clear()
+            prepared.insert_many(connection, rows)
+            statements = len(executed)
+            for row in rows:
+                connection.execute(insert(PROBE), row)
+            ours, theirs = [start + 1 + n for n in range(count)], [start + 1 + count + n for n in range(count)]
+            assert stored(connection, PROBE, ours) == stored(connection, PROBE, theirs)
+            if db.is_sqlite:
+                assert statements == (1 if count <= FEW_ROWS else count)
+        if db.is_sqlite:
+            unit.driver.set_trace_callback(None)
 
 
 def test_prepared_insert_writes_a_ticket_as_sqlalchemy(db):

@@ -331,6 +331,8 @@ class PreparedInsert(PreparedStatement):
         # Every column's value when a row gives none, but for ``_made``'s.
         self._fixed = fixed
         self._made = tuple(made)
+        self._columns = tuple(columns)
+        self._several: dict[int, _SeveralRows] = {}  # by number of rows (insert_many)
         # Values that are no column's, which ``derived`` expressions bind (a row must give them).
         self._extra = frozenset(element.key for expression in (made_from_key if key is not None else ())
                                 for element in visitors.iterate(expression) if isinstance(element, BindParameter))
@@ -359,14 +361,51 @@ class PreparedInsert(PreparedStatement):
         return value
 
     def insert_many(self, connection, rows: list[dict]) -> None:
-        """Writes ``rows`` in one executemany (no RETURNING). Each row is
-        completed on its own (SQLAlchemy's executemany takes the columns
-        to write from the first row)."""
+        """Writes ``rows`` (no RETURNING): up to ``FEW_ROWS`` in one INSERT
+        of as many VALUES, more in one executemany. Each row is completed
+        on its own (SQLAlchemy's executemany takes the columns to write
+        from the first row).
+
+        Why one statement for a few (a new ticket's two history rows): a
+        driver's executemany costs more than a single statement with the
+        same rows; psycopg's runs a pipeline, about 1.6 times a one-row
+        INSERT's CPU for two rows (bench/tickets_inprocess.py c1)."""
         if self._returns:
             raise ValueError("insert_many returns nothing: prepare the insert without returning")
+        if 1 < len(rows) <= FEW_ROWS:
+            several = self._several.get(len(rows))
+            if several is None:
+                several = self._several[len(rows)] = _SeveralRows(self, len(rows))
+            several.insert(connection, [self._completed(row) for row in rows])
+            return
         binding = self._binding(connection.dialect)
         cursor = connection.connection.dbapi_connection.cursor()
         try:
             cursor.executemany(binding.sql, [binding.parameters(self._completed(row)) for row in rows])
         finally:
             cursor.close()
+
+
+FEW_ROWS = 8
+
+
+class _SeveralRows(_Prepared):
+    """``PreparedInsert``'s INSERT of ``count`` rows in one VALUES list (no
+    ``key``/``derived``), the bind of column ``c`` of row ``i`` named ``c_i``."""
+
+    def __init__(self, insert: PreparedInsert, count: int):
+        if insert._extra or insert.statement.select is not None:
+            raise ValueError("only a plain PreparedInsert writes several rows at once")
+        self._names = tuple(tuple((column.key, "%s_%d" % (column.key, i)) for column in insert._columns)
+                            for i in range(count))
+        super().__init__(insert.table.insert().values([
+            {column.key: bindparam(name, type_=column.type) for column, (_, name) in zip(insert._columns, names)}
+            for names in self._names]))
+
+    def insert(self, connection, rows: list[dict]) -> None:
+        values = {}
+        for row, names in zip(rows, self._names):
+            for key, name in names:
+                values[name] = row[key]
+        self._run(connection, values, _ROWS_MATCHED)
+
