@@ -33,6 +33,7 @@ import cProfile
 import io
 import os
 import random
+import shutil
 import sys
 import tempfile
 import threading
@@ -170,7 +171,8 @@ def main(argv=None) -> int:
     parser.add_argument("--profile", help="c1: write a cProfile of the calls' thread here")
     args = parser.parse_args(argv)
     ensure_admin_password(args.url)
-    runtime = start_runtime(Config(listen="tcp:0:interface=127.0.0.1", data_dir=tempfile.mkdtemp(),
+    data_dir = tempfile.mkdtemp()
+    runtime = start_runtime(Config(listen="tcp:0:interface=127.0.0.1", data_dir=data_dir,
                                    database=args.url, threads=4))
     try:
         fixtures = scenarios.gather(args.url, random.Random(14))
@@ -202,6 +204,7 @@ def main(argv=None) -> int:
                 key, scenario.title, runs[0], runs[len(runs) // 2], len(call(bodies[0]))), flush=True)
     finally:
         runtime.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
     return 0
 
 
