@@ -97,9 +97,9 @@ def catch_up(db: Database) -> dict:
     batches = []
     original = fulltext.index_batch
 
-    def timed(session, source, limit):
+    def timed(db, source, limit):
         started = time.perf_counter()
-        done = original(session, source, limit)
+        done = original(db, source, limit)
         batches.append(time.perf_counter() - started)
         return done
 

@@ -347,7 +347,7 @@ def main(argv=None) -> int:
     parser.add_argument("--settle", type=float, default=5.0,
                         help="minutes after which RSS growth is measured (5)")
     parser.add_argument("--tickets", type=int, default=1_000_000, help="tickets to seed (1000000)")
-    parser.add_argument("--copy-of", default="", help="a seeded SQLite file to copy (with its -wal) and use")
+    parser.add_argument("--copy-of", default="", help="a seeded SQLite file to copy (with its -wal and its -fulltext index file) and use")
     parser.add_argument("--seeded", default="", help="URL of a seeded database to use in place")
     parser.add_argument("--tracemalloc", type=int, default=0,
                         help="frames per traceback to trace in the server (0: off; slows it)")
@@ -367,7 +367,7 @@ def main(argv=None) -> int:
     try:
         if args.copy_of:
             began = time.monotonic()
-            for suffix in ("", "-wal"):
+            for suffix in ("", "-wal", "-fulltext", "-fulltext-wal"):  # the full-text index file too
                 if os.path.exists(args.copy_of + suffix):
                     subprocess.run(["cp", "--sparse=always", args.copy_of + suffix, str(database_file) + suffix],
                                    check=True)

@@ -6,7 +6,7 @@ response writer), not Twisted's HTTP nor a load generator competing for the
 CPUs. Steadier than bench/tickets_1m.py's server CPU on a shared machine;
 compare before/after with the same command from two worktrees.
 
-    .venv/bin/python bench/tickets_inprocess.py sqlite:////tmp/me/1m.sqlite3 r3,r5,r7,r8 [--calls 200] [--repeats 5]
+    .venv/bin/python bench/tickets_inprocess.py sqlite:////tmp/me/1m.sqlite3 b,a,r3,r5,r7,r8 [--calls 200] [--repeats 5]
     .venv/bin/python bench/tickets_inprocess.py postgresql+psycopg://... runner
     .venv/bin/python bench/tickets_inprocess.py sqlite:////tmp/me/1m-copy.sqlite3 c1 [--group 4] [--profile out.prof]
 
@@ -20,11 +20,18 @@ the calls' own thread (the commit-group thread on SQLite) over the runs, in
 thread CPU time.
 
 Per scenario: CPU ms per call, the least and the median of ``--repeats``
-runs of ``--calls`` calls (the bodies taken in turn), and the response size.
+runs of ``--calls`` calls (the bodies taken in turn), and the response size;
+with ``b`` (the spyne echo of bench/_extras.py, called the same way) asked
+first, each median as a multiple of the echo's too. ``a`` is AuthEcho
+(the shared path of every read). In process the echo costs far less than
+over HTTP (no Twisted, no socket), so these ratios are larger than
+tickets_1m's: they show where the time goes, not the issue's verdict.
 ``runner`` is GetTicketCount as admin through ``operations.runner.call``
 alone (authentication, the operation's transaction; no SOAP): the shared
 path's database work and little else.
-The database is used in place (the admin password is set to the bench's).
+The database is used in place (the admin password is set to the bench's,
+and the ticket counts table is refreshed first, as a server's Event
+Processing thread keeps it, so r5 and r6 read it as they do on a server).
 """
 from __future__ import annotations
 
@@ -41,6 +48,7 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import _extras  # noqa: E402
 import _soap  # noqa: E402
 import _ticket_scenarios as scenarios  # noqa: E402
 from _load import UNIQUE  # noqa: E402
@@ -48,6 +56,7 @@ from _measure import FAILED  # noqa: E402
 from _server import ensure_admin_password  # noqa: E402
 from stws.config import Config  # noqa: E402
 from stws.db.group_commit import GroupCommitPool, LeavesCommitGroup  # noqa: E402
+from stws.domain.tickets import counts  # noqa: E402
 from stws.runtime import start_runtime  # noqa: E402
 from stws.services import SERVICES  # noqa: E402
 from stws.soap.endpoint import AsmxEndpoint  # noqa: E402
@@ -175,10 +184,18 @@ def main(argv=None) -> int:
     runtime = start_runtime(Config(listen="tcp:0:interface=127.0.0.1", data_dir=data_dir,
                                    database=args.url, threads=4))
     try:
+        # The counts table as a running server keeps it (its Event Processing
+        # thread, which is not started here): GetTicketCounts_* read it while fresh.
+        counts.refresh(runtime.db)
         fixtures = scenarios.gather(args.url, random.Random(14))
         service = next(s for s in SERVICES if s.__service_name__ == scenarios.TICKETS)
         endpoint = AsmxEndpoint(service, runtime, "http://127.0.0.1:1/Services2/%s.asmx" % scenarios.TICKETS, 1 << 20)
         by_key = {s.key: s for s in scenarios.read_scenarios(fixtures, _soap.array_of_string_namespace(endpoint.wsdl))}
+        echo_endpoint = AsmxEndpoint(_extras.EchoService, runtime,
+                                     "http://127.0.0.1:1/Services2/%s.asmx" % _extras.ECHO_SERVICE, 1 << 20)
+        endpoints = {"b": echo_endpoint, "a": echo_endpoint}
+        by_key.update((s.key, s) for s in (scenarios.echo_scenario(), scenarios.auth_echo_scenario()))
+        echo_median = None
         print("CPU ms per call in process, %d calls x %d, load average %.1f" % (
             args.calls, args.repeats, os.getloadavg()[0]))
         for key in args.keys.split(","):
@@ -189,7 +206,7 @@ def main(argv=None) -> int:
                 _creation(runtime, endpoint, scenarios.creation_scenario(fixtures), args)
                 continue
             scenario = by_key[key]
-            call = caller(endpoint, scenario.headers)
+            call = caller(endpoints.get(key, endpoint), scenario.headers)
             bodies = [body.replace(UNIQUE, b"x") for body in scenario.bodies]
             for body in bodies[:50]:  # warm: prepared statements, caches, the database's pages
                 call(body)
@@ -200,8 +217,12 @@ def main(argv=None) -> int:
                     call(bodies[i % len(bodies)])
                 runs.append((time.process_time() - began) / args.calls * 1000)
             runs.sort()
-            print("  %-4s %-32s least %.3f  median %.3f  (%d bytes)" % (
-                key, scenario.title, runs[0], runs[len(runs) // 2], len(call(bodies[0]))), flush=True)
+            median = runs[len(runs) // 2]
+            if key == "b":
+                echo_median = median
+            ratio = "  %.2fx echo" % (median / echo_median) if echo_median else ""
+            print("  %-4s %-32s least %.3f  median %.3f%s  (%d bytes)" % (
+                key, scenario.title, runs[0], median, ratio, len(call(bodies[0]))), flush=True)
     finally:
         runtime.close()
         shutil.rmtree(data_dir, ignore_errors=True)

@@ -25,7 +25,7 @@ from sqlalchemy import create_engine, text
 from twisted.internet import reactor, threads
 
 from stws.config import Config
-from stws.db import schema
+from stws.db import fulltext_store, schema
 from stws.runtime import start_runtime
 from stws.server import WebService
 
@@ -61,6 +61,8 @@ class SqliteDatabases:
     def new_url(self) -> str:
         path = self.root / ("db%d.sqlite3" % next(self._names))
         shutil.copyfile(self.template, path)
+        index = fulltext_store.index_path(str(self.template))
+        shutil.copyfile(index, fulltext_store.index_path(str(path)))
         return "sqlite:///%s" % path
 
     def close(self):

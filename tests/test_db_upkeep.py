@@ -115,8 +115,8 @@ def test_indexing_batches_let_writers_in(db):
     real_index_batch = fulltext.index_batch
     stop = threading.Event()
 
-    def counting_batch(session, source, limit):
-        done = real_index_batch(session, source, limit)
+    def counting_batch(db, source, limit):
+        done = real_index_batch(db, source, limit)
         if done:
             batches.append(len(writes))  # writes so far, when a batch with documents ran
         return done

@@ -272,3 +272,37 @@ def test_a_migration_leaving_dangling_keys_is_rolled_back_on_sqlite(db):
         assert connection.execute(text("SELECT count(*) FROM brands")).scalar() == 2
         assert connection.execute(text("PRAGMA foreign_keys")).scalar() == 1  # enforced again
     assert schema.current_revision(db.engine) == POPULATED_REVISION
+
+
+def test_sqlite_the_fulltext_index_moves_to_its_own_file_and_back(db):
+    """Migration 0021 moves FTS5's index as it is (no word read again) into
+    the index file (stws.db.fulltext_store); its downgrade moves it back."""
+    if db.engine.dialect.name != "sqlite":
+        pytest.skip("PostgreSQL keeps its index in the database")
+    words = {8: "printer on fire", 9: "paper jam again", 12: "printer out of paper"}
+
+    def matches(word: str, table: str = "ticket_fts") -> list[int]:
+        with db.engine.connect() as connection:
+            return connection.execute(text("SELECT rowid FROM %s WHERE ticket_fts MATCH :word ORDER BY rowid"
+                                           % table), {"word": word}).scalars().all()
+
+    def tables(schema_name: str) -> set[str]:
+        with db.engine.connect() as connection:
+            return set(connection.execute(text("SELECT name FROM %s.sqlite_master WHERE name LIKE 'ticket_fts%%'"
+                                               % schema_name)).scalars())
+
+    schema.downgrade(db.engine, "0020")
+    assert "ticket_fts" in tables("main") and not tables("fulltext")
+    with db.engine.begin() as connection:
+        for rowid, content in words.items():
+            connection.execute(text("INSERT INTO ticket_fts (rowid, ticket_id, kind, item_id, content) "
+                                    "VALUES (:rowid, 2, 1, 2, :content)"), {"rowid": rowid, "content": content})
+    schema.upgrade(db.engine)
+    assert not tables("main") and "ticket_fts" in tables("fulltext")
+    assert matches("printer") == [8, 12] and matches("pap*") == [9, 12]
+    with db.fulltext_index.transaction() as index:  # FTS5's own check of the index against its content
+        index.execute("INSERT INTO ticket_fts(ticket_fts, rank) VALUES ('integrity-check', 1)")
+
+    schema.downgrade(db.engine, "0020")
+    assert "ticket_fts" in tables("main") and "ticket_fts" not in tables("fulltext")
+    assert matches("printer", "main.ticket_fts") == [8, 12] and matches("jam", "main.ticket_fts") == [9]

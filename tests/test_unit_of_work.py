@@ -17,6 +17,7 @@ from stws.db.engine import Database
 from stws.db.models import Brand, Department, Group, Ticket, User, UtcDateTime
 from stws.db.prepared import FEW_ROWS, PreparedInsert, PreparedQuery, PreparedStatement, next_key
 from stws.domain.seed import seed_default_organisation, seed_reference_data
+from stws.shared_values import SharedValues
 
 
 class Boom(Exception):
@@ -118,6 +119,72 @@ def test_prepared_query_all_binds_parameters_like_sqlalchemy(db):
     assert [tuple(row) for row in rows] == [tuple(row) for row in expected]
     assert [row.username for row in rows] == ["Early", "OnTime"]
     assert rows[1].lockout_until_utc == when
+
+
+def test_prepared_query_all_shared_converts_equal_driver_rows_once(db):
+    """``all_shared``: ``all``'s rows, one object for equal driver rows read
+    by any call, and a new one as soon as a column changes."""
+    when = dt.datetime(2026, 11, 27, 14, 30, tzinfo=dt.timezone.utc)
+    with db.transaction() as session:
+        session.add(User(username="Sam", username_key="sam", email="sam@example.com", display_name="Sam",
+                         password_hash="x", security_stamp="s" * 32, auth_method="password",
+                         lockout_until_utc=when))
+    query = PreparedQuery(select(User.username, User.lockout_until_utc, User.is_active_agent)
+                          .where(User.username_key == bindparam("key")))
+    shared = SharedValues(most=8)
+    with db.unit_of_work(writes=False) as unit:
+        (first,) = query.all_shared(unit.connection, {"key": "sam"}, shared)
+        (again,) = query.all_shared(unit.connection, {"key": "sam"}, shared)
+        assert [tuple(first)] == [tuple(row) for row in query.all(unit.connection, {"key": "sam"})]
+    assert again is first and first.lockout_until_utc == when and first.is_active_agent is False
+    with db.transaction() as session:
+        session.execute(update(User).where(User.username_key == "sam").values(lockout_until_utc=None))
+    with db.unit_of_work(writes=False) as unit:
+        (changed,) = query.all_shared(unit.connection, {"key": "sam"}, shared)
+    assert changed.lockout_until_utc is None and changed.username == "Sam"
+
+
+def test_prepared_query_all_shared_gives_every_value_as_all_does(db):
+    """On SQLite ``all_shared`` reads each row as one JSON array: text with
+    quotes, escapes, control characters and characters beyond the BMP,
+    NULLs, booleans, datetimes and large integers come back equal and of
+    the same type as ``all``'s; on PostgreSQL the same holds of the
+    driver's rows."""
+    odd = 'Qu\u00e9 "pasa" \\ \t\r\n [1, 2] {\"x\": null} \u4e2d \U0001F600 \u2028 \x7f'
+    when = dt.datetime(2026, 11, 27, 14, 30, 5, 123456, tzinfo=dt.timezone.utc)
+    big = 2 ** 53 + 1 if db.is_sqlite else 2 ** 31 - 1  # beyond a double's integers where the column allows
+    with db.transaction() as session:
+        session.add(User(username="Odd", username_key="odd", email="odd@example.com", display_name=odd,
+                         password_hash="x" * 200, security_stamp="s" * 32, auth_method="password",
+                         lockout_until_utc=when, is_active_agent=True, failed_login_count=big))
+        session.add(User(username="Plain", username_key="plain", email="plain@example.com", display_name="",
+                         password_hash="x", security_stamp="s" * 32, auth_method="password"))
+    query = PreparedQuery(select(User.id, User.display_name, User.lockout_until_utc, User.is_active_agent,
+                                 User.failed_login_count, User.last_heartbeat_utc, User.password_hash)
+                          .where(User.username_key >= "odd").order_by(User.username_key))
+    with db.unit_of_work(writes=False) as unit:
+        expected = query.all(unit.connection, {})
+        rows = query.all_shared(unit.connection, {}, SharedValues(most=8))
+    assert [tuple(row) for row in rows] == [tuple(row) for row in expected]
+    assert [[type(value) for value in row] for row in rows] == [[type(value) for value in row] for row in expected]
+    assert rows[0].display_name == odd and rows[0].lockout_until_utc == when and rows[0].failed_login_count == big
+    assert rows[1].display_name == "" and rows[1].lockout_until_utc is None and rows[1].is_active_agent is False
+
+
+def test_prepared_query_driver_rows_are_the_plain_rows(db):
+    """``driver_rows``: the driver's tuples, equal to ``all``'s rows; refused
+    for a query with a column to convert (a datetime, a boolean on SQLite)."""
+    with db.transaction() as session:
+        for name in ("Ann", "Bo"):
+            session.add(User(username=name, username_key=name.lower(), email="%s@example.com" % name.lower(),
+                             display_name=name, password_hash="x", security_stamp="s" * 32, auth_method="password"))
+    query = PreparedQuery(select(User.id, User.username).order_by(User.id))
+    with db.unit_of_work(writes=False) as unit:
+        rows = query.driver_rows(unit.connection, {})
+        assert rows and rows == [tuple(row) for row in query.all(unit.connection, {})]
+        assert all(type(row) is tuple for row in rows)
+        with pytest.raises(ValueError):
+            PreparedQuery(select(User.lockout_until_utc)).driver_rows(unit.connection, {})
 
 
 # ---------------------------------------------------------------- prepared writes

@@ -1,7 +1,7 @@
 """Database upkeep off the request path: one thread, started and stopped with
 the server (stws.server), that
 
-- on SQLite, checkpoints the WAL (``PRAGMA wal_checkpoint(PASSIVE)``) every
+- on SQLite, checkpoints the WAL (``PRAGMA main.wal_checkpoint(PASSIVE)``) every
   ``CHECKPOINT_SECONDS``. SQLite's own automatic checkpoint runs inside the
   COMMIT that crosses 1,000 WAL pages, and that commit holds this process's
   writer lock (stws.db.engine) while it copies pages into the database
@@ -10,7 +10,9 @@ the server (stws.server), that
   connections are opened with ``wal_autocheckpoint=0``; a PASSIVE
   checkpoint takes no writer lock and leaves what readers still use.
   ``journal_size_limit`` truncates the WAL file back when it is reset, so it
-  stays bounded on disk;
+  stays bounded on disk. The full-text index's file (stws.db.fulltext_store)
+  is attached read-only, cannot be checkpointed from here, and needs not:
+  its writer's own commits checkpoint it, holding only its lock;
 - folds the ticket tallies (stws.db.tallies) every ``FOLD_SECONDS``, so
   that counting reads a few hundred rows.
 
@@ -67,7 +69,7 @@ class DatabaseUpkeep:
         """One PASSIVE checkpoint: (busy, WAL frames, frames checkpointed)."""
         raw = self.db.engine.raw_connection()
         try:
-            row = raw.driver_connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+            row = raw.driver_connection.execute("PRAGMA main.wal_checkpoint(PASSIVE)").fetchone()
         finally:
             raw.close()
         self.checkpoints += 1

@@ -5,15 +5,21 @@ visibility; query syntax in the user's words; bounded batches; the
 substring fallback for rows not indexed yet; a live run."""
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import itertools
+import logging
+import os
+import threading
 from dataclasses import dataclass
 
 import pytest
-from sqlalchemy import create_engine, delete, select, text, update
+from sqlalchemy import create_engine, delete, make_url, select, text, update
 from twisted.internet import threads
 
 from conftest import strings
+from stws.db import fulltext_store
+from stws.db.engine import Database
 from stws.db.models import CommentType, FulltextRemoval, Ticket, TicketComment, TicketMessage, ThreadState
 from stws.domain.tickets import conversation, core, fulltext, search
 from stws.security import roles
@@ -246,8 +252,7 @@ def test_a_reused_id_is_not_removed_with_the_deleted_row(runtime, desk):
     with runtime.db.transaction() as session:
         session.add(FulltextRemoval(doc_id=fulltext.doc_id(TICKET, ticket_id)))  # as if an older row had it
         session.execute(update(Ticket).where(Ticket.id == ticket_id).values(is_indexed=False))
-    with runtime.db.transaction() as session:
-        assert fulltext.index_batch(session, fulltext.SOURCES[0], 10) == 1
+    assert fulltext.index_batch(runtime.db, fulltext.SOURCES[0], 10) == 1
     run_job(runtime)
     assert (ticket_id, TICKET, ticket_id) in documents(runtime)
 
@@ -395,6 +400,98 @@ def test_rows_locked_by_a_writer_wait_for_the_next_run(runtime, desk):
     run_job(runtime)
     assert found(runtime, desk.admin, "Text=new subject") == {busy}
     assert found(runtime, desk.admin, "Text=old") == set()
+
+
+# ---------------------------------------------------------------- SQLite: the index in a file of its own
+
+
+def sqlite_only(runtime):
+    if not runtime.db.is_sqlite:
+        pytest.skip("SQLite keeps the index in a file of its own (stws.db.fulltext_store)")
+
+
+def test_sqlite_rows_changed_or_deleted_while_their_documents_are_written(runtime, desk, monkeypatch):
+    """SQLite writes a batch's documents in the index file and marks the rows
+    in the tickets' file afterwards: a row changed in between stays due (its
+    new text is indexed at the next run, its old text never counts), a row
+    deleted in between has its document removed at the next run."""
+    sqlite_only(runtime)
+    changed = new_ticket(runtime, "Old subject", message_subject="Hi")
+    purged = new_ticket(runtime, "Purged subject", message_subject="Hi")
+    kept = new_ticket(runtime, "Kept subject", message_subject="Hi")
+    writer = runtime.db.fulltext_index
+    real_transaction = writer.transaction
+
+    @contextlib.contextmanager
+    def others_write_meanwhile():
+        with real_transaction() as index:
+            yield index
+        if monkeypatch is not None:  # once, during the tickets' batch
+            with runtime.db.transaction() as session:
+                session.execute(update(Ticket).where(Ticket.id == changed).values(subject="New subject"))
+                session.execute(delete(Ticket).where(Ticket.id == purged))
+
+    monkeypatch.setattr(writer, "transaction", others_write_meanwhile)
+    assert fulltext.index_batch(runtime.db, fulltext.SOURCES[0], 10) == 3
+    monkeypatch.undo()
+    monkeypatch = None
+    assert unindexed(runtime)["tickets"] == [changed]
+    assert (kept, TICKET, kept) in documents(runtime)
+    run_job(runtime)
+    assert unindexed(runtime)["tickets"] == []
+    assert found(runtime, desk.admin, "Text=new subject") == {changed}
+    assert found(runtime, desk.admin, "Text=old") == set()
+    assert not {doc for doc in documents(runtime) if doc[0] == purged}
+
+
+def test_sqlite_index_writes_and_ticket_writes_do_not_wait_for_each_other(runtime, desk):
+    """The index file is attached read-only to the pooled connections, so a
+    ticket's writing transaction (BEGIN IMMEDIATE) does not take the index's
+    writer lock, and FTS5's merges in the index never hold the tickets'."""
+    sqlite_only(runtime)
+    done = threading.Event()
+
+    def create_a_ticket():
+        new_ticket(runtime, "Written while the index is written")
+        done.set()
+
+    with runtime.db.fulltext_index.transaction() as index:
+        index.execute("INSERT INTO ticket_fts (rowid, ticket_id, kind, item_id, content) VALUES (5, 1, 1, 1, 'x')")
+        thread = threading.Thread(target=create_a_ticket)
+        thread.start()
+        finished = done.wait(10)
+        index.execute("DELETE FROM ticket_fts WHERE rowid = 5")
+    thread.join()
+    assert finished, "a ticket's transaction waited for the index file's writer"
+    with runtime.db.transaction() as session:  # the other way round
+        session.execute(update(Ticket).where(Ticket.id == 1).values(subject="Held"))
+        with runtime.db.fulltext_index.transaction() as index:
+            index.execute("INSERT INTO ticket_fts (rowid, ticket_id, kind, item_id, content) VALUES (9, 2, 1, 2, 'y')")
+    with runtime.db.transaction(writes=False) as session:
+        assert session.execute(text("SELECT rowid FROM ticket_fts WHERE ticket_fts MATCH 'y'")).scalars().all() == [9]
+
+
+def test_sqlite_a_lost_index_file_is_made_again_and_everything_indexed_anew(runtime, desk, caplog):
+    sqlite_only(runtime)
+    ticket_id = new_ticket(runtime, "Lost and found", "Somewhere in the body")
+    run_job(runtime)
+    path = fulltext_store.index_path(make_url(runtime.db.url).database)
+    for suffix in ("", "-wal", "-shm"):
+        if os.path.exists(path + suffix):
+            os.remove(path + suffix)
+    caplog.set_level(logging.WARNING, "stws.system")
+    again = Database(runtime.db.url, pool_size=2)  # as the next server start would
+    try:
+        assert "is indexed anew" in caplog.text
+        with again.transaction(writes=False) as session:
+            assert session.execute(text("SELECT count(*) FROM ticket_fts")).scalar() == 0
+            assert session.scalar(select(Ticket.is_indexed).where(Ticket.id == ticket_id)) is False
+        fulltext.index_pending(again)
+        with again.transaction(writes=False) as session:
+            matched = session.execute(text("SELECT ticket_id FROM ticket_fts WHERE ticket_fts MATCH 'somewhere'"))
+            assert matched.scalars().all() == [ticket_id]
+    finally:
+        again.dispose()
 
 
 # ---------------------------------------------------------------- who drives

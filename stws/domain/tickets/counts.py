@@ -182,4 +182,4 @@ def global_counts(call, stamp=_ASK) -> Sequence[lifecycle.Counts]:
         return lifecycle.global_counts(call)  # customers: counted by customer, which the table does not keep
     if (table_stamp(call) if stamp is _ASK else stamp) is None:
         return lifecycle.global_counts(call)
-    return lifecycle.shared_counts(rows_seen.all(call.connection, {"viewer": call.principal.user_id}))
+    return lifecycle.shared_counts(rows_seen.driver_rows(call.connection, {"viewer": call.principal.user_id}))

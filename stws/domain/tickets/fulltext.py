@@ -24,7 +24,8 @@ Storage, per backend (created by migration 0005, not in the models):
 - SQLite: the FTS5 table ``ticket_fts(ticket_id UNINDEXED, kind UNINDEXED,
   item_id UNINDEXED, content)`` with ``rowid = doc_id``, tokenizer
   ``unicode61 remove_diacritics 2`` (words are runs of letters and digits,
-  matched without case and accents);
+  matched without case and accents), in a database file of its own
+  attached to every connection (stws.db.fulltext_store, migration 0021);
 - PostgreSQL: the table ``ticket_search(id = doc_id, ticket_id, kind,
   item_id, document tsvector)`` with a GIN index on ``document``. The
   words are cut and folded here (``words``: letters and digits, lower
@@ -39,11 +40,14 @@ Rows of ``tickets``, ``ticket_messages`` and ``ticket_comments`` with
 ``core.touch`` clears the flag of a ticket on every change (its subject
 document is rebuilt: cheap, one short document), editing a note clears the
 note's. A run reads the due rows of one table in id order, a batch at a
-time (``FOR UPDATE SKIP LOCKED`` on PostgreSQL, so an edit committed during
-the batch is not marked as indexed with its old text; SQLite's writer lock
-covers the whole batch), replaces their documents and sets the flag, all in
-one short transaction per batch (``BATCH``), until ``max_documents`` are
-done. A batch's ids travel as one parameter and its documents in one
+time, replaces their documents and sets the flag (``index_batch``), until
+``max_documents`` are done. On PostgreSQL that is one short transaction
+per batch (``BATCH``), the rows locked ``FOR UPDATE SKIP LOCKED`` so that an
+edit committed during the batch is not marked as indexed with its old
+text. On SQLite the documents are written in a transaction of the index
+file, and then the rows still as they were read are marked, in a
+transaction of the tickets' file: the index's merges never hold the
+tickets' writer lock. A batch's ids travel as one parameter and its documents in one
 statement: per-row parameter handling in SQLAlchemy cost as much as the
 indexing. After working off a backlog, PostgreSQL's statistics of the table
 are refreshed (``ANALYZE_AFTER_ROWS``). bench/indexing.py measures it all.
@@ -117,6 +121,7 @@ from sqlalchemy import (
 from sqlalchemy import text as sql_text
 from sqlalchemy.dialects import postgresql
 
+from stws.db import fulltext_store
 from stws.db.models import CommentType, FulltextRemoval, Ticket, TicketComment, TicketMessage
 from stws.db.prepared import PreparedQuery
 
@@ -240,6 +245,16 @@ class _Source:
 
     def due(self, session, limit: int):
         """The ids and contents of up to ``limit`` rows not indexed yet, oldest first."""
+        batch = unindexed_ids(_is_sqlite(session), self.model).order_by(literal_column("id")).limit(limit)
+        # PostgreSQL: lock the batch; rows being changed right now wait for the next run.
+        return session.execute(self._rows(self.model.id.in_(batch)).with_for_update(of=self.model, skip_locked=True)
+                               ).all()
+
+    def rows(self, session, ids: list[int]):
+        """The ids and contents of the rows ``ids`` as they are now."""
+        return session.execute(self._rows(_among(session, self.model.id, ids))).all()
+
+    def _rows(self, which):
         model = self.model
         if self.kind == KIND_TICKET:
             columns = (Ticket.id, Ticket.id, Ticket.subject)
@@ -249,13 +264,10 @@ class _Source:
         else:
             columns = (TicketComment.id, TicketComment.ticket_id, TicketComment.text, TicketComment.is_html,
                        CommentType.include_in_search)
-        batch = unindexed_ids(_is_sqlite(session), model).order_by(literal_column("id")).limit(limit)
-        query = select(*columns).where(model.id.in_(batch)).order_by(model.id)
+        query = select(*columns).where(which).order_by(model.id)
         if self.kind == KIND_NOTE:
             query = query.join(CommentType, CommentType.id == TicketComment.comment_type_id)
-        # PostgreSQL: lock the batch; rows being changed right now wait for the next run.
-        query = query.with_for_update(of=model, skip_locked=True)
-        return session.execute(query).all()
+        return query
 
     def content(self, row) -> str | None:
         """The document's text, or None for an item that gets no document."""
@@ -284,26 +296,24 @@ def _among(session, column, values: list[int]):
     return column == any_(bindparam(None, values, type_=postgresql.ARRAY(BigInteger)))
 
 
-def _remove_documents(session, doc_ids: list[int]) -> None:
-    if not doc_ids:
-        return
-    if _is_sqlite(session):
-        session.execute(delete(fts_table).where(_among(session, literal_column("rowid"), doc_ids)))
-    else:
+def _replace_documents(index, doc_ids: list[int], documents: list[tuple[int, int, int, str]]) -> None:
+    """SQLite: delete the documents ``doc_ids`` from the index file and add
+    ``documents`` ((kind, item id, ticket id, text)), on the index writer's
+    connection (stws.db.fulltext_store), in one executemany: SQLAlchemy's
+    per-row parameter handling would cost as much as the indexing itself."""
+    if doc_ids:
+        index.execute("DELETE FROM ticket_fts WHERE rowid IN (SELECT value FROM json_each(?))",
+                      (json.dumps(doc_ids),))
+    rows = [(doc_id(kind, item), ticket, kind, item, text) for kind, item, ticket, text in documents if text.strip()]
+    if rows:
+        index.executemany("INSERT INTO ticket_fts (rowid, ticket_id, kind, item_id, content) VALUES (?, ?, ?, ?, ?)",
+                          rows)
+
+
+def _replace_rows(session, doc_ids: list[int], documents: list[tuple[int, int, int, str]]) -> None:
+    """PostgreSQL: as ``_replace_documents``, in ``ticket_search`` in the session's transaction."""
+    if doc_ids:
         session.execute(delete(search_table).where(_among(session, search_table.c.id, doc_ids)))
-
-
-def _insert_documents(session, documents: list[tuple[int, int, int, str]]) -> None:
-    """(kind, item id, ticket id, text) -> rows of the index, in one executemany
-    straight to the driver (SQLAlchemy's per-row parameter handling would cost
-    as much as the indexing itself)."""
-    if _is_sqlite(session):
-        rows = [(doc_id(kind, item), ticket, kind, item, text) for kind, item, ticket, text in documents
-                if text.strip()]
-        statement = "INSERT INTO ticket_fts (rowid, ticket_id, kind, item_id, content) VALUES (?, ?, ?, ?, ?)"
-        if rows:
-            session.connection().exec_driver_sql(statement, rows)
-        return
     rows = []
     for kind, item, ticket, text in documents:
         lexemes = sorted({w for w in words(text) if len(w) <= MAX_WORD_CHARS})
@@ -320,35 +330,71 @@ def _insert_documents(session, documents: list[tuple[int, int, int, str]]) -> No
             tuple(list(column) for column in zip(*rows)))
 
 
-def index_batch(session, source: _Source, limit: int) -> int:
-    """(Re)index up to ``limit`` due rows of ``source`` in this transaction; returns how many."""
-    rows = source.due(session, limit)
-    if not rows:
-        return 0
-    ids = [row[0] for row in rows]
-    doc_ids = [doc_id(source.kind, item) for item in ids]
-    _remove_documents(session, doc_ids)
+def _documents(source: _Source, rows) -> list[tuple[int, int, int, str]]:
     documents = []
     for row in rows:
         text = source.content(row)
         if text is not None:
             documents.append((source.kind, row[0], row[1], text))
-    _insert_documents(session, documents)
-    # A removal queued for an id SQLite has since given to a new row is void: the row is indexed now.
+    return documents
+
+
+def _mark_indexed(session, source: _Source, ids: list[int]) -> None:
+    # A removal queued for an id SQLite once gave to a new row is void: the row is indexed now.
+    doc_ids = [doc_id(source.kind, item) for item in ids]
     session.execute(delete(_removals).where(_among(session, _removals.c.doc_id, doc_ids)))
     table = source.model.__table__
     session.execute(update(table).where(_among(session, table.c.id, ids)).values(is_indexed=True))
+
+
+def index_batch(db, source: _Source, limit: int) -> int:
+    """(Re)index up to ``limit`` due rows of ``source``; returns how many.
+
+    PostgreSQL: in one transaction, the rows locked. SQLite: the rows are
+    read, their documents written in a transaction of the index file, and
+    only then, in a transaction of the tickets' file, the rows marked
+    indexed: those that are still as they were read (a row changed or
+    deleted meanwhile stays due, or its removal queued)."""
+    if not db.is_sqlite:
+        with db.transaction() as session:
+            rows = source.due(session, limit)
+            ids = [row[0] for row in rows]
+            _replace_rows(session, [doc_id(source.kind, item) for item in ids], _documents(source, rows))
+            if ids:
+                _mark_indexed(session, source, ids)
+            return len(rows)
+    with db.transaction(writes=False) as session:
+        rows = source.due(session, limit)
+    if not rows:
+        return 0
+    read = {row[0]: tuple(row) for row in rows}
+    with db.fulltext_index.transaction() as index:
+        _replace_documents(index, [doc_id(source.kind, item) for item in read], _documents(source, rows))
+    with db.transaction() as session:
+        unchanged = [row[0] for row in source.rows(session, list(read)) if tuple(row) == read[row[0]]]
+        if unchanged:
+            _mark_indexed(session, source, unchanged)
     return len(rows)
 
 
-def remove_batch(session, limit: int) -> int:
+def remove_batch(db, limit: int) -> int:
     """Delete up to ``limit`` documents of deleted rows; returns how many were queued."""
-    doc_ids = list(session.scalars(select(FulltextRemoval.doc_id).order_by(FulltextRemoval.doc_id).limit(limit)
-                                   .with_for_update(skip_locked=True)))
-    if not doc_ids:
-        return 0
-    _remove_documents(session, doc_ids)
-    session.execute(delete(_removals).where(_among(session, _removals.c.doc_id, doc_ids)))
+    queued = select(FulltextRemoval.doc_id).order_by(FulltextRemoval.doc_id).limit(limit)
+    if not db.is_sqlite:
+        with db.transaction() as session:
+            doc_ids = list(session.scalars(queued.with_for_update(skip_locked=True)))
+            if doc_ids:
+                _replace_rows(session, doc_ids, [])
+                session.execute(delete(_removals).where(_among(session, _removals.c.doc_id, doc_ids)))
+            return len(doc_ids)
+    with db.transaction(writes=False) as session:
+        doc_ids = list(session.scalars(queued))
+    if doc_ids:
+        # Ids are never handed out twice (migration 0012): no new row can take a document id meanwhile.
+        with db.fulltext_index.transaction() as index:
+            _replace_documents(index, doc_ids, [])
+        with db.transaction() as session:
+            session.execute(delete(_removals).where(_among(session, _removals.c.doc_id, doc_ids)))
     return len(doc_ids)
 
 
@@ -371,8 +417,7 @@ def index_pending(db, max_documents: int = MAX_DOCUMENTS_PER_RUN, batch: int = B
     budget = max_documents
     while budget > 0:
         limit = min(batch, budget)
-        with db.transaction() as session:
-            done = remove_batch(session, limit)
+        done = remove_batch(db, limit)
         progress.removed += done
         budget -= done
         if done < limit:
@@ -381,8 +426,7 @@ def index_pending(db, max_documents: int = MAX_DOCUMENTS_PER_RUN, batch: int = B
         table = source.model.__tablename__
         while budget > 0:
             limit = min(batch, budget)
-            with db.transaction() as session:
-                done = index_batch(session, source, limit)
+            done = index_batch(db, source, limit)
             progress.indexed += done
             budget -= done
             _indexed_since_analyze[table] = _indexed_since_analyze.get(table, 0) + done
@@ -709,9 +753,11 @@ def _estimated_documents(connection, text: str) -> int:
 
 
 # SQLite: the words of the index, one row each (FTS5's fts5vocab, a virtual
-# table of the connection's temp schema reading ticket_fts's own index).
+# table of the connection's temp schema reading ticket_fts's own index in
+# the attached index file).
 _index_words = Table("ticket_fts_words", _meta, Column("term", Text), Column("doc", Integer), schema="temp")
-_CREATE_INDEX_WORDS = "CREATE VIRTUAL TABLE IF NOT EXISTS temp.ticket_fts_words USING fts5vocab(main, ticket_fts, row)"
+_CREATE_INDEX_WORDS = ("CREATE VIRTUAL TABLE IF NOT EXISTS temp.ticket_fts_words "
+                       "USING fts5vocab(%s, ticket_fts, row)" % fulltext_store.SCHEMA)
 _longer_words = PreparedQuery(
     select(_index_words.c.term)
     .where(_index_words.c.term >= bindparam("low", type_=Text), _index_words.c.term < bindparam("high", type_=Text))

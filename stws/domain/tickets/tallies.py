@@ -75,9 +75,9 @@ def per_combination(connection, kind: str, viewer: int) -> list[tuple]:
 
 
 def combination_rows(connection, kind: str, viewer: int) -> list:
-    """``per_combination``'s rows as the driver gives them (the sums may be
-    decimals on PostgreSQL)."""
-    return _PER_COMBINATION[kind].all(connection, {"viewer": viewer})
+    """``per_combination``'s rows as the driver gives them (plain tuples;
+    the sums may be decimals on PostgreSQL)."""
+    return _PER_COMBINATION[kind].driver_rows(connection, {"viewer": viewer})
 
 
 def of_agent(connection, agent_id: int) -> list[tuple]:
