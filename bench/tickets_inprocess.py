@@ -1,13 +1,23 @@
-"""CPU per call of bench/_ticket_scenarios.py's reads in this process, without
-HTTP: the endpoint (stws.soap.endpoint.AsmxEndpoint) is called as the
-server's SOAP pool calls it, so what is measured is the call's own work
-(request reading, authentication, the operation, the response writer), not
-Twisted's HTTP nor a load generator competing for the CPUs. Steadier than
-bench/tickets_1m.py's server CPU on a shared machine; compare before/after
-with the same command from two worktrees.
+"""CPU per call of bench/_ticket_scenarios.py's reads and creation in this
+process, without HTTP: the endpoint (stws.soap.endpoint.AsmxEndpoint) is
+called as the server's SOAP pool calls it, so what is measured is the
+call's own work (request reading, authentication, the operation, the
+response writer), not Twisted's HTTP nor a load generator competing for the
+CPUs. Steadier than bench/tickets_1m.py's server CPU on a shared machine;
+compare before/after with the same command from two worktrees.
 
     .venv/bin/python bench/tickets_inprocess.py sqlite:////tmp/me/1m.sqlite3 b,a,r3,r5,r7,r8 [--calls 200] [--repeats 5]
     .venv/bin/python bench/tickets_inprocess.py postgresql+psycopg://... runner
+    .venv/bin/python bench/tickets_inprocess.py sqlite:////tmp/me/1m-copy.sqlite3 c1 [--group 4] [--profile out.prof]
+
+``c1`` (CreateTicketFromCustomer) writes: give it a copy of the seed. On
+SQLite it runs as the server runs a quick write, whole on a commit-group
+thread (stws.db.group_commit), ``--group`` calls handed over at once (so
+they share one commit, as concurrent requests do; 1: each commits alone);
+on PostgreSQL on the calling thread, each in its own transaction. The CPU
+is the process's, every thread's. ``--profile FILE`` writes a cProfile of
+the calls' own thread (the commit-group thread on SQLite) over the runs, in
+thread CPU time.
 
 Per scenario: CPU ms per call, the least and the median of ``--repeats``
 runs of ``--calls`` calls (the bodies taken in turn), and the response size;
@@ -26,11 +36,14 @@ Processing thread keeps it, so r5 and r6 read it as they do on a server).
 from __future__ import annotations
 
 import argparse
+import cProfile
 import io
 import os
 import random
+import shutil
 import sys
 import tempfile
+import threading
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
@@ -42,6 +55,7 @@ from _load import UNIQUE  # noqa: E402
 from _measure import FAILED  # noqa: E402
 from _server import ensure_admin_password  # noqa: E402
 from stws.config import Config  # noqa: E402
+from stws.db.group_commit import GroupCommitPool, LeavesCommitGroup  # noqa: E402
 from stws.domain.tickets import counts  # noqa: E402
 from stws.runtime import start_runtime  # noqa: E402
 from stws.services import SERVICES  # noqa: E402
@@ -62,6 +76,80 @@ def caller(endpoint, headers):
             raise RuntimeError("%s: %s" % (status[0], answer[:500]))
         return answer
     return call
+
+
+def in_groups(runtime, call, group: int):
+    """``calls(bodies)``: ``call`` of every body, on the commit-group thread
+    (started here) ``group`` at a time as the server's SOAP hosting hands
+    quick writes to it; a call that must leave the group (a password not in
+    the credential cache yet) runs on this thread, as on the general pool."""
+    pool = runtime.write_groups = GroupCommitPool(runtime.db)
+    pool.start()
+    done = threading.Semaphore(0)
+
+    def calls(bodies) -> None:
+        for start in range(0, len(bodies), group):
+            outcomes = []
+
+            def on_result(success, result):
+                outcomes.append((success, result))
+                done.release()
+
+            batch = bodies[start:start + group]
+            for body in batch:
+                pool.callInThreadWithCallback(on_result, call, body)
+            for _ in batch:
+                done.acquire()
+            for (success, result), body in zip(outcomes, batch):
+                if not success:
+                    if not isinstance(result.value, LeavesCommitGroup):
+                        result.raiseException()
+                    call(body)
+
+    return pool, calls
+
+
+def _creation(runtime, endpoint, scenario, args) -> None:
+    call = caller(endpoint, scenario.headers)
+    bodies = [body.replace(UNIQUE, b"x") for body in scenario.bodies]
+    pool = None
+    if runtime.db.is_sqlite:
+        pool, run = in_groups(runtime, call, args.group)
+    else:
+        def run(batch):
+            for body in batch:
+                call(body)
+    profiler = None
+    try:
+        run(bodies[:50])  # warm, and the admin's password into the credential cache
+        if args.profile:
+            profiler = cProfile.Profile(time.thread_time)  # CPU, not waits (fsync)
+            if pool is not None:
+                pool.callInThreadWithCallback(lambda *_: None, profiler.enable)
+            else:
+                profiler.enable()
+        runs = []
+        for n in range(args.repeats):
+            batch = [bodies[(50 + n * args.calls + i) % len(bodies)] for i in range(args.calls)]
+            began = time.process_time()
+            run(batch)
+            runs.append((time.process_time() - began) / args.calls * 1000)
+        if profiler is not None:
+            if pool is not None:
+                finished = threading.Event()
+                pool.callInThreadWithCallback(lambda *_: finished.set(), profiler.disable)
+                finished.wait()
+            else:
+                profiler.disable()
+            profiler.dump_stats(args.profile)
+    finally:
+        if pool is not None:
+            pool.stop()
+            runtime.write_groups = None
+    runs.sort()
+    print("  %-4s %-32s least %.3f  median %.3f  (groups of %d)" % (
+        scenario.key, scenario.title, runs[0], runs[len(runs) // 2],
+        args.group if pool is not None else 1), flush=True)
 
 
 def _runner(runtime, args) -> None:
@@ -88,9 +176,12 @@ def main(argv=None) -> int:
     parser.add_argument("keys", help="scenario keys, e.g. r3,r5,r7,r8")
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5)
+    parser.add_argument("--group", type=int, default=4, help="c1 on SQLite: calls handed to the commit group at once")
+    parser.add_argument("--profile", help="c1: write a cProfile of the calls' thread here")
     args = parser.parse_args(argv)
     ensure_admin_password(args.url)
-    runtime = start_runtime(Config(listen="tcp:0:interface=127.0.0.1", data_dir=tempfile.mkdtemp(),
+    data_dir = tempfile.mkdtemp()
+    runtime = start_runtime(Config(listen="tcp:0:interface=127.0.0.1", data_dir=data_dir,
                                    database=args.url, threads=4))
     try:
         # The counts table as a running server keeps it (its Event Processing
@@ -110,6 +201,9 @@ def main(argv=None) -> int:
         for key in args.keys.split(","):
             if key == "runner":
                 _runner(runtime, args)
+                continue
+            if key == "c1":
+                _creation(runtime, endpoint, scenarios.creation_scenario(fixtures), args)
                 continue
             scenario = by_key[key]
             call = caller(endpoints.get(key, endpoint), scenario.headers)
@@ -131,6 +225,7 @@ def main(argv=None) -> int:
                 key, scenario.title, runs[0], median, ratio, len(call(bodies[0]))), flush=True)
     finally:
         runtime.close()
+        shutil.rmtree(data_dir, ignore_errors=True)
     return 0
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import event, text
 
 from stws.db import schema
 from stws.db.engine import Database, GroupRolledBack
@@ -201,3 +201,19 @@ def test_a_group_does_not_nest(db):
         with pytest.raises(RuntimeError):
             with db.group_commit():
                 pass
+
+
+def test_a_read_in_a_group_runs_on_the_groups_connection(db):
+    """A credential read on the commit-group thread (Database.read, as a
+    quick SOAP write's authentication makes it) takes no pooled connection
+    of its own: it runs on the group's, and sees what the group wrote."""
+    checkouts = []
+    event.listen(db.engine, "checkout", lambda *_: checkouts.append(1))
+    with db.group_commit() as group:
+        write_on_driver(db, "early")
+        before = len(checkouts)
+        seen = db.read(lambda connection: (connection, {name for (name,) in connection.connection.dbapi_connection
+                                                        .execute("SELECT name FROM probe")}))
+        assert seen == (group.connection, {"early"})
+        assert len(checkouts) == before
+    assert written(db) == {"early"}

@@ -7,6 +7,7 @@ import pytest
 import pytest_twisted
 from twisted.internet import threads
 
+from stws.db.engine import Database
 from stws.db.group_commit import LeavesCommitGroup
 from stws.providers.gateway import ProviderGateway, ProviderRefused, decode_item, encode_item, keys
 from stws.providers.settings import ProviderSettings, WEB_SERVICE
@@ -95,3 +96,29 @@ def test_never_called_on_the_commit_group_thread(sample_provider):
     gateway = ProviderGateway(db=None, remote=PeerClient(), write_groups=lambda: OnGroupThread())
     with pytest.raises(LeavesCommitGroup):
         gateway.call("Ticket", "StartTicket", [], settings=configured(sample_provider.url))
+
+
+@pytest_twisted.ensureDeferred
+async def test_a_call_returns_the_soap_calls_connection_first(sample_provider, database_url):
+    """A provider is never asked while the SOAP call that asks it holds a
+    pooled connection (runner.call keeps one for a ticket's creation, whose
+    consult step may ask the ticket provider): the gateway releases it."""
+    db = Database(database_url, pool_size=2)
+    gateway = ProviderGateway(db=db, remote=PeerClient())
+
+    def asked_inside_one_connection():
+        with db.one_connection():
+            with db.reading() as before:
+                before.exec_driver_sql("SELECT 1")
+            answer = gateway.call("Ticket", "StartTicket", [("departmentName", "Support"),
+                                                            ("emailFrom", "alice@example.com"), ("subject", "hi")],
+                                  settings=configured(sample_provider.url))
+            with db.reading() as after:
+                return answer, after is not before
+
+    try:
+        answer, released = await threads.deferToThread(asked_inside_one_connection)
+        assert answer.flag("TicketCreation", False) is True
+        assert released
+    finally:
+        db.dispose()

@@ -7,15 +7,15 @@ import datetime as dt
 
 import pytest
 from sqlalchemy import (
-    Boolean, Column, Integer, LargeBinary, MetaData, String, Table, Text, bindparam, create_engine, delete, event, func,
-    insert, select, text, update,
+    Boolean, Column, Integer, LargeBinary, MetaData, String, Table, Text, bindparam, cast, create_engine, delete, event,
+    func, insert, select, text, update,
 )
 from sqlalchemy.exc import CompileError
 
 from stws.db import schema
 from stws.db.engine import Database
 from stws.db.models import Brand, Department, Group, Ticket, User, UtcDateTime
-from stws.db.prepared import PreparedInsert, PreparedQuery, PreparedStatement
+from stws.db.prepared import FEW_ROWS, PreparedInsert, PreparedQuery, PreparedStatement, next_key
 from stws.domain.seed import seed_default_organisation, seed_reference_data
 from stws.shared_values import SharedValues
 
@@ -249,6 +249,35 @@ def test_prepared_insert_fills_defaults_as_sqlalchemy(db):
     assert (first.label, first.flag, first.stamp, first.twice, first.origin) == ("none", True, WHEN, 6, "server")
 
 
+def test_insert_many_writes_a_few_rows_in_one_statement(db):
+    """Up to FEW_ROWS rows are one INSERT of several VALUES (a new ticket's
+    history rows), more an executemany: the same rows either way, as
+    SQLAlchemy writes them. (Statements counted on SQLite, whose driver
+    traces each execution; executemany runs the INSERT once per row.)"""
+    prepared = PreparedInsert(PROBE)
+    executed = []
+    with db.unit_of_work() as unit:
+        connection = unit.connection
+        PROBE.create(connection)
+        if db.is_sqlite:
+            unit.driver.set_trace_callback(lambda sql: executed.append(sql) if sql.startswith("INSERT") else None)
+        for count in (2, FEW_ROWS, FEW_ROWS + 1):
+            rows = [{"amount": n, "note": "n%d" % n if n % 2 else None, "stamp": WHEN, "data": b"\x01"}
+                    for n in range(count)]
+            start = max_id(connection, PROBE)
+            executed.clear()
+            prepared.insert_many(connection, rows)
+            statements = len(executed)
+            for row in rows:
+                connection.execute(insert(PROBE), row)
+            ours, theirs = [start + 1 + n for n in range(count)], [start + 1 + count + n for n in range(count)]
+            assert stored(connection, PROBE, ours) == stored(connection, PROBE, theirs)
+            if db.is_sqlite:
+                assert statements == (1 if count <= FEW_ROWS else count)
+        if db.is_sqlite:
+            unit.driver.set_trace_callback(None)
+
+
 def test_prepared_insert_writes_a_ticket_as_sqlalchemy(db):
     prepared = PreparedInsert(Ticket.__table__, returning=Ticket.id)
     with db.unit_of_work() as unit:
@@ -266,6 +295,58 @@ def test_prepared_insert_writes_a_ticket_as_sqlalchemy(db):
                                                                                   [theirs])
     assert mine[0] == "A" and expected[0] == "B"
     assert mine[1:] == expected[1:]
+
+
+def test_prepared_insert_with_its_key_writes_the_key_the_database_would_give(db):
+    """PreparedInsert(key=next_key(table), derived=...): the row gets the id
+    the table's autoincrement would have given it, never one used before
+    (SQLite's AUTOINCREMENT, PostgreSQL's sequence), and the derived column
+    is made from that id in the same statement (a ticket's number)."""
+    numbered = PreparedInsert(Ticket.__table__, returning=Ticket.id, key=next_key(Ticket.__table__), derived={
+        "ticket_number": lambda new_id: bindparam("prefix", type_=String) + cast(new_id, String)})
+    with db.unit_of_work() as unit:
+        connection = unit.connection
+        group = connection.execute(select(Group.id, Group.department_id)).first()
+        brand_id = connection.execute(select(Department.brand_id).where(Department.id == group.department_id)).scalar()
+        values = dict(brand_id=brand_id, department_id=group.department_id, group_id=group.id,
+                      customer_email="pat@example.com", subject="s", status_id=1, priority_id=2,
+                      date_opened_utc=WHEN, idle_start_utc=WHEN, date_modified_utc=WHEN)
+        first = numbered.insert(connection, dict(values, prefix="T-"))
+        theirs = connection.execute(insert(Ticket.__table__).returning(Ticket.id),
+                                    dict(values, ticket_number="B")).scalar_one()
+        assert theirs == first + 1
+        connection.execute(delete(Ticket.__table__).where(Ticket.id == theirs))
+        second = numbered.insert(connection, dict(values, prefix="T-"))
+        assert second == theirs + 1  # the deleted row's id is not handed out again
+        after = connection.execute(insert(Ticket.__table__).returning(Ticket.id),
+                                   dict(values, ticket_number="C")).scalar_one()
+        assert after == second + 1  # and the database's own count went on from ours
+        numbers = dict(connection.execute(select(Ticket.id, Ticket.ticket_number)
+                                          .where(Ticket.id.in_([first, second]))).all())
+        assert numbers == {first: "T-%d" % first, second: "T-%d" % second}
+        with pytest.raises(CompileError, match="prefix"):
+            numbered.insert(connection, values)
+
+
+def test_prepared_statements_share_a_cursor_per_psycopg_connection(db):
+    """On psycopg the prepared statements of a connection run on one cursor
+    kept with it (making one per statement was a twentieth of a creation's
+    CPU), made anew for a new connection; on SQLite each gets its own,
+    closed after it (a kept cursor with an unread row would hold its read
+    snapshot open)."""
+    kept = []
+    for _ in range(2):
+        with db.unit_of_work() as unit:
+            for _ in range(3):
+                assert _BRAND_NAMES.all(unit.connection, {})
+                _BRAND_NAMES.first(unit.connection, {})
+            kept.append(unit.connection.connection.info.get("stws_cursor"))
+        db.engine.dispose()  # the next unit runs on a new connection
+    if db.is_sqlite:
+        assert kept == [None, None]
+    else:
+        assert kept[0] is not None and kept[1] is not None and kept[0] is not kept[1]
+        assert not kept[1].closed
 
 
 def test_prepared_insert_refuses_what_it_cannot_write(db):

@@ -34,9 +34,12 @@ import json
 import operator
 import typing
 
-from sqlalchemy import Boolean, Date, DateTime, Integer, String, Time, bindparam, func
+from sqlalchemy import Boolean, Date, DateTime, Integer, String, Time, bindparam, func, select
 from sqlalchemy.types import NullType
 from sqlalchemy.exc import CompileError
+from sqlalchemy.ext.compiler import compiles
+from sqlalchemy.sql import visitors
+from sqlalchemy.sql.expression import BindParameter, ColumnElement
 from sqlalchemy.orm import Session
 
 
@@ -59,12 +62,32 @@ class _Prepared:
         """Execute with ``values`` on the driver connection under
         ``connection``; returns the binding and ``read(cursor)``."""
         binding = self._binding(connection.dialect)
+        if binding.keeps_cursor:
+            cursor = _kept_cursor(connection.connection)
+            cursor.execute(binding.sql, binding.parameters(values))
+            return binding, read(cursor)
         cursor = connection.connection.dbapi_connection.cursor()
         try:
             cursor.execute(binding.sql, binding.parameters(values))
             return binding, read(cursor)
         finally:
             cursor.close()
+
+
+def _kept_cursor(pooled):
+    """The cursor kept for the prepared statements of a psycopg connection
+    (``pooled``: SQLAlchemy's pool entry of it). Making one per statement
+    cost about a twentieth of a new ticket's CPU on PostgreSQL (psycopg
+    copies its adapters map into every cursor). A client-side cursor holds
+    the whole result once ``execute`` returns and the next ``execute``
+    replaces it, so one cursor serves a connection's statements in turn.
+    (Not on SQLite: a cursor left holding an unread row keeps its statement,
+    and so its read snapshot, open.)"""
+    driver = pooled.dbapi_connection
+    kept = pooled.info.get("stws_cursor")
+    if kept is None or kept.closed or kept.connection is not driver:
+        kept = pooled.info["stws_cursor"] = driver.cursor()
+    return kept
 
 
 # Column types whose SQLite values JSON carries exactly (``all_shared``):
@@ -210,6 +233,8 @@ class _Binding(typing.NamedTuple):
     # (column index, result processor) of the columns it returns (a
     # SELECT's, or RETURNING's) that have one.
     converters: tuple
+    # Runs on a cursor kept per connection (``_kept_cursor``): psycopg's.
+    keeps_cursor: bool
 
     def parameters(self, values: dict):
         if self.literals:
@@ -242,6 +267,7 @@ def _binding(statement, dialect) -> _Binding:
         tuple((name, escaped.get(name, name), processors.get(name)) for name in names),
         {name: bind.effective_value for name, bind in compiled.binds.items() if not bind.required},
         converters,
+        dialect.driver == "psycopg",
     )
 
 
@@ -291,6 +317,40 @@ class PreparedStatement(_Prepared):
         return self._run(connection, params, _ROWS_MATCHED)[1]
 
 
+class next_key(ColumnElement):
+    """The value the database's autoincrement would give the next row of
+    ``table`` (its autoincrementing integer key), for ``PreparedInsert``'s
+    ``key``: on SQLite one more than the largest key the table ever had
+    (AUTOINCREMENT's rule: sqlite_sequence, or the largest row's; writing
+    the key updates sqlite_sequence, so keys are still never reused), on
+    PostgreSQL the next value of the column's sequence. Only under SQLite's
+    write lock may two writers not take the same one: a writing transaction
+    there holds it from its BEGIN IMMEDIATE (stws.db.engine)."""
+
+    inherit_cache = True
+    type = Integer()
+
+    def __init__(self, table):
+        self.table = table
+
+    @property
+    def _static_cache_key(self):  # one table, one statement
+        return (self.__class__, self.table.name)
+
+
+@compiles(next_key, "sqlite")
+def _next_key_sqlite(element, compiler, **kw):
+    table, column = element.table.name, element.table.autoincrement_column.name
+    return ("(max(coalesce((SELECT seq FROM sqlite_sequence WHERE name = '%s'), 0), "
+            "coalesce((SELECT max(%s) FROM %s), 0)) + 1)" % (table, column, table))
+
+
+@compiles(next_key, "postgresql")
+def _next_key_postgresql(element, compiler, **kw):
+    return "nextval(pg_get_serial_sequence('%s', '%s'))" % (element.table.name,
+                                                            element.table.autoincrement_column.name)
+
+
 class _DefaultContext:
     """What a column default function taking an argument gets instead of
     SQLAlchemy's execution context: the row's values so far."""
@@ -317,10 +377,19 @@ class PreparedInsert(PreparedStatement):
     Columns with a server default and no Python one are not written (the
     database fills them); defaults that are SQL expressions or sequences
     are not supported.
+
+    ``key``: an SQL expression for the autoincrementing key of the row (as
+    ``next_key(table)``), evaluated once in the statement, and ``derived``:
+    {column key: function of that expression -> the column's SQL
+    expression}, for columns made from the key in the same INSERT (a
+    ticket's number) rather than by an UPDATE once the key is known. The
+    statement is then ``INSERT ... SELECT`` from a one-row subquery.
     """
 
-    def __init__(self, table, returning=None):
+    def __init__(self, table, returning=None, key=None, derived=None):
+        derived = derived or {}
         columns = [column for column in table.columns if column is not table.autoincrement_column
+                   and column.key not in derived
                    and not (column.server_default is not None and column.default is None)]
         fixed, made = {}, []
         for column in columns:
@@ -334,23 +403,38 @@ class PreparedInsert(PreparedStatement):
                 made.append((column.key, column, default.arg))
             else:
                 raise ValueError("%s: SQL expression and sequence defaults are not supported" % column)
-        # inline(): no implicit RETURNING of the key (PostgreSQL adds one to
-        # fetch inserted_primary_key, which only a Result has).
-        statement = table.insert().inline().values({column.key: bindparam(column.key, type_=column.type)
-                                                   for column in columns})
+        bound = [bindparam(column.key, type_=column.type) for column in columns]
+        if key is None:
+            # inline(): no implicit RETURNING of the key (PostgreSQL adds one to
+            # fetch inserted_primary_key, which only a Result has).
+            statement = table.insert().inline().values(dict(zip([column.key for column in columns], bound)))
+        else:
+            name = table.autoincrement_column.key
+            new = select(key.label(name)).subquery("new_row")
+            made_from_key = [make(new.c[name]) for make in derived.values()]
+            statement = table.insert().inline().from_select(
+                [name, *derived, *[column.key for column in columns]],
+                select(new.c[name], *made_from_key, *bound).select_from(new))
         super().__init__(statement if returning is None else statement.returning(returning))
         self.table = table
         self._returns = returning is not None
         # Every column's value when a row gives none, but for ``_made``'s.
         self._fixed = fixed
         self._made = tuple(made)
+        self._columns = tuple(columns)
+        self._several: dict[int, _SeveralRows] = {}  # by number of rows (insert_many)
+        # Values that are no column's, which ``derived`` expressions bind (a row must give them).
+        self._extra = frozenset(element.key for expression in (made_from_key if key is not None else ())
+                                for element in visitors.iterate(expression) if isinstance(element, BindParameter))
 
     def _completed(self, row: dict) -> dict:
         values = {**self._fixed, **row}
-        if len(values) != len(self._fixed):
-            unknown = sorted(set(row) - set(self._fixed))
-            raise CompileError("Unconsumed column names: %s (not columns of %s this insert writes)"
-                               % (", ".join(unknown), self.table.name))
+        if len(values) != len(self._fixed) + len(self._extra):
+            unknown = sorted(set(row) - set(self._fixed) - self._extra)
+            if unknown:
+                raise CompileError("Unconsumed column names: %s (not columns of %s this insert writes)"
+                                   % (", ".join(unknown), self.table.name))
+            raise CompileError("No value for %s" % ", ".join(sorted(self._extra - set(row))))
         for key, column, make in self._made:
             if values[key] is _MISSING:
                 values[key] = make(_DefaultContext(values, column))
@@ -367,14 +451,51 @@ class PreparedInsert(PreparedStatement):
         return value
 
     def insert_many(self, connection, rows: list[dict]) -> None:
-        """Writes ``rows`` in one executemany (no RETURNING). Each row is
-        completed on its own (SQLAlchemy's executemany takes the columns
-        to write from the first row)."""
+        """Writes ``rows`` (no RETURNING): up to ``FEW_ROWS`` in one INSERT
+        of as many VALUES, more in one executemany. Each row is completed
+        on its own (SQLAlchemy's executemany takes the columns to write
+        from the first row).
+
+        Why one statement for a few (a new ticket's two history rows): a
+        driver's executemany costs more than a single statement with the
+        same rows; psycopg's runs a pipeline, about 1.6 times a one-row
+        INSERT's CPU for two rows (bench/tickets_inprocess.py c1)."""
         if self._returns:
             raise ValueError("insert_many returns nothing: prepare the insert without returning")
+        if 1 < len(rows) <= FEW_ROWS:
+            several = self._several.get(len(rows))
+            if several is None:
+                several = self._several[len(rows)] = _SeveralRows(self, len(rows))
+            several.insert(connection, [self._completed(row) for row in rows])
+            return
         binding = self._binding(connection.dialect)
         cursor = connection.connection.dbapi_connection.cursor()
         try:
             cursor.executemany(binding.sql, [binding.parameters(self._completed(row)) for row in rows])
         finally:
             cursor.close()
+
+
+FEW_ROWS = 8
+
+
+class _SeveralRows(_Prepared):
+    """``PreparedInsert``'s INSERT of ``count`` rows in one VALUES list (no
+    ``key``/``derived``), the bind of column ``c`` of row ``i`` named ``c_i``."""
+
+    def __init__(self, insert: PreparedInsert, count: int):
+        if insert._extra or insert.statement.select is not None:
+            raise ValueError("only a plain PreparedInsert writes several rows at once")
+        self._names = tuple(tuple((column.key, "%s_%d" % (column.key, i)) for column in insert._columns)
+                            for i in range(count))
+        super().__init__(insert.table.insert().values([
+            {column.key: bindparam(name, type_=column.type) for column, (_, name) in zip(insert._columns, names)}
+            for names in self._names]))
+
+    def insert(self, connection, rows: list[dict]) -> None:
+        values = {}
+        for row, names in zip(rows, self._names):
+            for key, name in names:
+                values[name] = row[key]
+        self._run(connection, values, _ROWS_MATCHED)
+

@@ -154,9 +154,12 @@ def call(runtime, spec: OperationSpec, credentials, args=()):
     """``authenticate`` then ``run``: one call of a front door that gets
     credentials with every request (SOAP). A quick operation reads the
     caller's account and runs its transaction on one pooled connection
-    (``Database.one_connection``); one that hashes a password, asks a
-    provider or calls another server first takes its own for each."""
-    if spec.prepare is not None or spec.consult is not None or spec.slow or not spec.transaction:
+    (``Database.one_connection``); one that hashes a password or calls
+    another server first takes its own for each. One that may ask a
+    provider (``consult``: a ticket's creation) keeps the one connection,
+    as it asks none in most calls: the gateway returns the connection
+    before it calls one (stws.providers.gateway)."""
+    if spec.prepare is not None or spec.slow or not spec.transaction:
         return run(runtime, spec, authenticate(runtime, credentials), args)
     with runtime.db.one_connection():
         return run(runtime, spec, authenticate(runtime, credentials), args)

@@ -199,6 +199,8 @@ class ProviderGateway:
         if not settings.is_external:
             return None
         self.leave_commit_group()
+        if self._db is not None:  # never while holding a SOAP call's pooled connection (runner.call)
+            self._db.release_connection()
         kind = provider_settings.find(name)
         items = [encode_item("authPW", settings.WebServicePassword)]
         items += [encode_item(key, value) for key, value in inputs]

@@ -154,3 +154,74 @@ def test_the_customer_of_an_address_is_found_through_the_lower_email_index(datab
             assert "ix_users_email_lower" in plan, plan
     finally:
         db.dispose()
+
+
+_NO_RENUMBERING = {
+    "sqlite": ["CREATE TRIGGER tr_test_no_renumbering BEFORE UPDATE OF ticket_number ON tickets "
+               "BEGIN SELECT RAISE(ABORT, 'a ticket was renumbered'); END"],
+    "postgresql": ["CREATE FUNCTION test_no_renumbering() RETURNS trigger LANGUAGE plpgsql AS "
+                   "$$ BEGIN RAISE EXCEPTION 'a ticket was renumbered'; END $$",
+                   "CREATE TRIGGER tr_test_no_renumbering BEFORE UPDATE OF ticket_number ON tickets "
+                   "FOR EACH ROW EXECUTE FUNCTION test_no_renumbering()"],
+}
+_IDS_FROM = {
+    "sqlite": "UPDATE sqlite_sequence SET seq = :last WHERE name = 'tickets'",
+    "postgresql": "SELECT setval(pg_get_serial_sequence('tickets', 'id'), :last)",
+}
+
+
+def test_a_new_ticket_is_written_once_with_its_number(tmp_path, database_url, monkeypatch):
+    """The INSERT writes the ticket's final number, made from the id it
+    takes (no UPDATE of the row after it): the same number as
+    core.ticket_number's, the id's last four hex digits, around 0xFFFF too."""
+    from stws.config import Config
+    from stws.operations import runner
+    from stws.operations.tickets import creation
+    from stws.runtime import start_runtime
+
+    monkeypatch.setenv("STWS_ADMIN_PASSWORD", "admin-Passw0rd!")
+    runtime = start_runtime(Config(data_dir=tmp_path / "data", database=database_url))
+    try:
+        admin = runner.PasswordCredentials("admin", "admin-Passw0rd!")
+        args = (1, "someone@example.com", "Hello", "It broke.", False, False)
+        first = runner.call(runtime, creation.create_ticket_from_customer, admin, args)  # sqlite_sequence has a row
+        with runtime.db.engine.begin() as connection:
+            for statement in _NO_RENUMBERING[connection.dialect.name]:
+                connection.exec_driver_sql(statement)
+            connection.execute(text(_IDS_FROM[connection.dialect.name]), {"last": 0x1FFFE})
+        numbers = [runner.call(runtime, creation.create_ticket_from_customer, admin, args) for _ in range(2)]
+        with runtime.db.engine.connect() as connection:
+            stored = connection.execute(text("SELECT id, ticket_number FROM tickets ORDER BY id")).all()
+        assert [number for _, number in stored] == [first, *numbers]
+        assert [ticket_id for ticket_id, _ in stored[1:]] == [0x1FFFF, 0x20000]
+        assert [number[-5:] for number in numbers] == ["-FFFF", "-0000"]
+        assert all(NUMBER.match(number) for number in numbers)
+    finally:
+        runtime.close()
+
+
+def test_a_creation_reads_the_caller_and_writes_on_one_connection(tmp_path, database_url, monkeypatch):
+    """CreateTicketFromCustomer (an operation with a ``consult`` step) reads
+    the caller's account and runs its transaction on one pooled connection
+    when no provider is to be asked (runner.call, Database.one_connection):
+    one checkout, on PostgreSQL one pre-ping, not two."""
+    from sqlalchemy import event
+
+    from stws.config import Config
+    from stws.operations import runner
+    from stws.operations.tickets import creation
+    from stws.runtime import start_runtime
+
+    monkeypatch.setenv("STWS_ADMIN_PASSWORD", "admin-Passw0rd!")
+    runtime = start_runtime(Config(data_dir=tmp_path / "data", database=database_url))
+    try:
+        admin = runner.PasswordCredentials("admin", "admin-Passw0rd!")
+        args = (1, "someone@example.com", "Hello", "It broke.", False, False)
+        runner.call(runtime, creation.create_ticket_from_customer, admin, args)  # the settings snapshot, caches
+        checkouts = []
+        event.listen(runtime.db.engine, "checkout", lambda *_: checkouts.append(1))
+        number = runner.call(runtime, creation.create_ticket_from_customer, admin, args)
+        assert NUMBER.match(number)
+        assert len(checkouts) == 1
+    finally:
+        runtime.close()
