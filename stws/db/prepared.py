@@ -62,16 +62,22 @@ class _Prepared:
         """Execute with ``values`` on the driver connection under
         ``connection``; returns the binding and ``read(cursor)``."""
         binding = self._binding(connection.dialect)
-        if binding.keeps_cursor:
-            cursor = _kept_cursor(connection.connection)
-            cursor.execute(binding.sql, binding.parameters(values))
-            return binding, read(cursor)
-        cursor = connection.connection.dbapi_connection.cursor()
-        try:
-            cursor.execute(binding.sql, binding.parameters(values))
-            return binding, read(cursor)
-        finally:
-            cursor.close()
+        return binding, _execute(connection, binding, values, read)
+
+
+def _execute(connection, binding: _Binding, values: dict, read):
+    """``binding``'s statement executed with ``values`` on the driver
+    connection under ``connection``; returns ``read(cursor)``."""
+    if binding.keeps_cursor:
+        cursor = _kept_cursor(connection.connection)
+        cursor.execute(binding.sql, binding.parameters(values))
+        return read(cursor)
+    cursor = connection.connection.dbapi_connection.cursor()
+    try:
+        cursor.execute(binding.sql, binding.parameters(values))
+        return read(cursor)
+    finally:
+        cursor.close()
 
 
 def _kept_cursor(pooled):
@@ -156,14 +162,8 @@ class PreparedQuery(_Prepared):
             packed = self._packed.get(dialect.name)
             if packed is None:
                 packed = self._packed[dialect.name] = _binding(self._packed_statement(), dialect)
-            cursor = connection.connection.dbapi_connection.cursor()
-            try:
-                cursor.execute(packed.sql, packed.parameters(params))
-                rows = cursor.fetchall()
-            finally:
-                cursor.close()
             unpack = functools.partial(self._unpacked, binding=binding)
-            return [shared.get(row[0], unpack) for row in rows]
+            return [shared.get(row[0], unpack) for row in _execute(connection, packed, params, _ALL_ROWS)]
         binding, rows = self._run(connection, params, _ALL_ROWS)
         convert = functools.partial(self._converted, binding=binding)
         return [shared.get(row, convert) for row in rows]
