@@ -426,15 +426,13 @@ def test_sqlite_rows_changed_or_deleted_while_their_documents_are_written(runtim
     def others_write_meanwhile():
         with real_transaction() as index:
             yield index
-        if monkeypatch is not None:  # once, during the tickets' batch
-            with runtime.db.transaction() as session:
-                session.execute(update(Ticket).where(Ticket.id == changed).values(subject="New subject"))
-                session.execute(delete(Ticket).where(Ticket.id == purged))
+        with runtime.db.transaction() as session:  # after the documents, before the rows are marked
+            session.execute(update(Ticket).where(Ticket.id == changed).values(subject="New subject"))
+            session.execute(delete(Ticket).where(Ticket.id == purged))
 
     monkeypatch.setattr(writer, "transaction", others_write_meanwhile)
     assert fulltext.index_batch(runtime.db, fulltext.SOURCES[0], 10) == 3
-    monkeypatch.undo()
-    monkeypatch = None
+    monkeypatch.undo()  # the next runs write as the thread does
     assert unindexed(runtime)["tickets"] == [changed]
     assert (kept, TICKET, kept) in documents(runtime)
     run_job(runtime)

@@ -47,9 +47,9 @@ edit committed during the batch is not marked as indexed with its old
 text. On SQLite the documents are written in a transaction of the index
 file, and then the rows still as they were read are marked, in a
 transaction of the tickets' file: the index's merges never hold the
-tickets' writer lock. A batch's ids travel as one parameter and its documents in one
-statement: per-row parameter handling in SQLAlchemy cost as much as the
-indexing. After working off a backlog, PostgreSQL's statistics of the table
+tickets' writer lock. A batch's ids travel as one parameter and its
+documents in one statement: per-row parameter handling in SQLAlchemy cost
+as much as the indexing. After working off a backlog, PostgreSQL's statistics of the table
 are refreshed (``ANALYZE_AFTER_ROWS``). bench/indexing.py measures it all.
 
 Rows deleted for good (the 90-day purge, cascades from a purged ticket)
@@ -339,10 +339,13 @@ def _documents(source: _Source, rows) -> list[tuple[int, int, int, str]]:
     return documents
 
 
+def _dequeue_removals(session, doc_ids: list[int]) -> None:
+    session.execute(delete(_removals).where(_among(session, _removals.c.doc_id, doc_ids)))
+
+
 def _mark_indexed(session, source: _Source, ids: list[int]) -> None:
     # A removal queued for an id SQLite once gave to a new row is void: the row is indexed now.
-    doc_ids = [doc_id(source.kind, item) for item in ids]
-    session.execute(delete(_removals).where(_among(session, _removals.c.doc_id, doc_ids)))
+    _dequeue_removals(session, [doc_id(source.kind, item) for item in ids])
     table = source.model.__table__
     session.execute(update(table).where(_among(session, table.c.id, ids)).values(is_indexed=True))
 
@@ -385,7 +388,7 @@ def remove_batch(db, limit: int) -> int:
             doc_ids = list(session.scalars(queued.with_for_update(skip_locked=True)))
             if doc_ids:
                 _replace_rows(session, doc_ids, [])
-                session.execute(delete(_removals).where(_among(session, _removals.c.doc_id, doc_ids)))
+                _dequeue_removals(session, doc_ids)
             return len(doc_ids)
     with db.transaction(writes=False) as session:
         doc_ids = list(session.scalars(queued))
@@ -394,7 +397,7 @@ def remove_batch(db, limit: int) -> int:
         with db.fulltext_index.transaction() as index:
             _replace_documents(index, doc_ids, [])
         with db.transaction() as session:
-            session.execute(delete(_removals).where(_among(session, _removals.c.doc_id, doc_ids)))
+            _dequeue_removals(session, doc_ids)
     return len(doc_ids)
 
 
