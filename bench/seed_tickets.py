@@ -390,9 +390,10 @@ def _finish(engine) -> None:
             for table in ("users", "tickets", "ticket_messages"):
                 connection.execute(text(
                     "SELECT setval(pg_get_serial_sequence('%s', 'id'), (SELECT max(id) FROM %s))" % (table, table)))
-    # Planner statistics for the new data (outside a transaction on SQLite is fine too).
+    # Planner statistics for the new data. On SQLite only the main schema:
+    # the full-text index file is attached read-only (stws.db.fulltext_store).
     with engine.begin() as connection:
-        connection.execute(text("ANALYZE"))
+        connection.execute(text("ANALYZE main" if engine.dialect.name == "sqlite" else "ANALYZE"))
 
 
 def _fold_tallies(url: str) -> None:
