@@ -12,7 +12,7 @@ from twisted.web.server import Site
 from stws import heap
 from stws.services import SERVICES
 from stws.soap.endpoint import AsmxEndpoint
-from stws.db.group_commit import GroupCommitPool
+from stws.db.group_commit import GroupCommitPool, YieldsToCommitGroups
 from stws.db.upkeep import DatabaseUpkeep
 from stws.soap.hosting import CaseInsensitiveDirectory, SoapPools, build_services_directory, make_bounded_request
 from stws.web import pages  # noqa: F401 - registers the management interface's pages
@@ -84,12 +84,16 @@ class WebService(service.Service):
         # groups; the transactions of writes from other threads (the
         # management interface, SOAP writes whose password had to be
         # verified) go there too (runtime.write_groups).
+        # Those quick reads and the pages wait for a running group before they
+        # start (writes first, stws.db.group_commit says why).
         reads = None
+        web = ThreadPool(minthreads=1, maxthreads=WEB_THREADS, name="web")
         self.write_groups = None
         if runtime.db.is_sqlite and threads > SQLITE_READ_THREADS:
-            reads = ThreadPool(minthreads=1, maxthreads=SQLITE_READ_THREADS, name="soap-reads")
             self.write_groups = GroupCommitPool(runtime.db)
-        web = ThreadPool(minthreads=1, maxthreads=WEB_THREADS, name="web")
+            reads = YieldsToCommitGroups(ThreadPool(minthreads=1, maxthreads=SQLITE_READ_THREADS, name="soap-reads"),
+                                         self.write_groups)
+            web = YieldsToCommitGroups(web, self.write_groups)
         self.pools = SoapPools(general, reads, self.write_groups, web)
         self.port = None
 
@@ -164,4 +168,6 @@ def make_application_service(runtime, reactor) -> service.MultiService:
     WebService(runtime, reactor).setServiceParent(top)
     runtime.workers = WorkerService(runtime, registry.definitions(runtime.config.thread_intervals), reactor)
     runtime.workers.setServiceParent(top)
+    # Last in: started after everything the process keeps for its life is made.
+    heap.StartupFreezeService(reactor).setServiceParent(top)
     return top

@@ -12,10 +12,11 @@ import threading
 
 import pytest
 from sqlalchemy import event, text
+from twisted.python.threadpool import ThreadPool
 
 from stws.db import schema
 from stws.db.engine import Database, GroupRolledBack
-from stws.db.group_commit import GroupCommitPool
+from stws.db.group_commit import GroupCommitPool, YieldsToCommitGroups
 
 
 class Boom(Exception):
@@ -217,3 +218,61 @@ def test_a_read_in_a_group_runs_on_the_groups_connection(db):
         assert seen == (group.connection, {"early"})
         assert len(checkouts) == before
     assert written(db) == {"early"}
+
+
+# ---------------------------------------------------------------- writes first
+
+
+def _hold_a_group(pool: GroupCommitPool):
+    """Start a group on ``pool`` whose one call waits for the returned event;
+    returns (release, answered) once the group runs."""
+    running, release, answered = threading.Event(), threading.Event(), threading.Event()
+
+    def held():
+        running.set()
+        release.wait(30)
+
+    pool.callInThreadWithCallback(lambda success, result: answered.set(), held)
+    assert running.wait(30)
+    return release, answered
+
+
+def test_a_yielding_pools_calls_start_once_the_running_group_ended(db):
+    groups = GroupCommitPool(db)
+    groups.start()
+    reads = YieldsToCommitGroups(ThreadPool(minthreads=1, maxthreads=1), groups, seconds=30)
+    reads.start()
+    try:
+        release, group_answered = _hold_a_group(groups)
+        started = threading.Event()
+        reads.callInThreadWithCallback(lambda success, result: None, started.set)
+        assert not started.wait(0.3)  # waits while the group runs
+        release.set()
+        assert started.wait(30)
+        assert group_answered.is_set()  # the group's calls were answered before
+        # No group: a call starts at once.
+        again = threading.Event()
+        reads.callInThreadWithCallback(lambda success, result: None, again.set)
+        assert again.wait(5)
+    finally:
+        reads.stop()
+        groups.stop()
+
+
+def test_a_yielding_pools_calls_wait_for_a_group_no_longer_than_their_bound(db):
+    groups = GroupCommitPool(db)
+    groups.start()
+    reads = YieldsToCommitGroups(ThreadPool(minthreads=1, maxthreads=1), groups, seconds=0.05)
+    reads.start()
+    try:
+        release, _ = _hold_a_group(groups)
+        answers = []
+        done = threading.Event()
+        reads.callInThreadWithCallback(lambda success, result: (answers.append((success, result)), done.set()),
+                                       lambda value: value * 2, 21)
+        assert done.wait(30)  # while the group still runs: groups never starve the reads
+        assert answers == [(True, 42)]
+        release.set()
+    finally:
+        reads.stop()
+        groups.stop()

@@ -1,6 +1,7 @@
-"""stws.heap: the C heap's free memory goes back to the system, and threads
+"""stws.heap: the C heap's free memory goes back to the system, threads
 share a bounded number of malloc arenas (what kept a soaked server's RSS
-rising, bench/soak.py). Each check runs in a fresh Python process, whose
+rising, bench/soak.py), and what a started server keeps for its life leaves
+the garbage collector's passes. Each check runs in a fresh Python process, whose
 heap nothing else has shaped."""
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from twisted.internet import defer, reactor, task
 
 from stws import heap
 
-pytestmark = pytest.mark.skipif(heap._LIBC is None, reason="needs glibc's malloc_trim and mallopt")
+needs_glibc = pytest.mark.skipif(heap._LIBC is None, reason="needs glibc's malloc_trim and mallopt")
 
 
 def run_python(code: str) -> str:
@@ -24,6 +25,7 @@ def run_python(code: str) -> str:
     return completed.stdout + completed.stderr
 
 
+@needs_glibc
 def test_trim_gives_back_freed_memory_that_glibc_keeps():
     # 1,600 blocks of 64 KiB (under the mmap threshold: from the heap), all
     # freed but the last, which keeps the free space from the heap's top, so
@@ -82,6 +84,7 @@ def arenas(limited: bool) -> int:
     return run_python(ARENAS_SCRIPT % limited).count("Arena ")
 
 
+@needs_glibc
 def test_threads_share_at_most_two_arenas_once_limited():
     unlimited = arenas(False)
     limited = arenas(True)
@@ -91,6 +94,7 @@ def test_threads_share_at_most_two_arenas_once_limited():
     assert unlimited > limited
 
 
+@needs_glibc
 @pytest_twisted.inlineCallbacks
 def test_the_service_trims_on_its_interval():
     service = heap.HeapTrimService(reactor, seconds=0.05)
@@ -103,3 +107,36 @@ def test_the_service_trims_on_its_interval():
     finally:
         yield defer.maybeDeferred(service.stopService)
     assert service.runs >= 3
+
+
+def test_the_objects_of_the_start_leave_the_collectors_passes_and_garbage_is_collected_first():
+    # Not the glibc functions, but a fresh process all the same: what is
+    # frozen stays for the process's life.
+    output = run_python("""
+        import gc, weakref
+        from twisted.internet import task
+        from stws import heap
+
+        class Node:
+            pass
+
+        kept = [[Node() for _ in range(10)] for _ in range(5000)]  # alive at the start: frozen
+        cycle = Node()
+        cycle.self = cycle
+        collected = []
+        watcher = weakref.ref(cycle, lambda _ref: collected.append(True))
+        del cycle  # garbage at the start: collected, not frozen
+        clock = task.Clock()
+        freezer = heap.StartupFreezeService(clock)
+        freezer.startService()
+        print("RESULT", freezer.frozen, gc.get_freeze_count(), end=" ")
+        clock.advance(0)
+        tracked = {id(o) for o in gc.get_objects()}
+        print(freezer.frozen, gc.get_freeze_count(), bool(collected), id(kept[0]) in tracked, id(kept[0][0]) in tracked)
+    """)
+    before, count_before, frozen, count, collected, list_tracked, node_tracked = output.split("RESULT")[1].split()
+    assert (before, count_before) == ("0", "0")  # nothing before the reactor's turn
+    assert int(frozen) > 55000 and int(count) > 55000  # (frozen objects that die leave the count)
+    assert collected == "True"
+    # The collector's passes no longer see them.
+    assert (list_tracked, node_tracked) == ("False", "False")

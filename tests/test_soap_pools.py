@@ -18,6 +18,7 @@ from twisted.web import server
 from twisted.web.test.requesthelper import DummyRequest
 
 from conftest import strings
+from stws.db.group_commit import YieldsToCommitGroups
 from stws.security import auth
 from stws.soap.hosting import requested_operation
 from stws.soap.types import service_namespace
@@ -64,6 +65,10 @@ async def test_quick_reads_and_quick_writes_run_on_their_own_pools_on_sqlite(ser
     assert read is pools.reads and write is pools.writes
     # The commit-group thread takes the transactions of other threads' writes too.
     assert server.runtime.write_groups is pools.writes
+    # Writes first: the quick reads and the pages wait for a running group (stws.db.group_commit).
+    assert isinstance(pools.reads, YieldsToCommitGroups) and pools.reads.groups is pools.writes
+    assert isinstance(pools.web, YieldsToCommitGroups) and pools.web.groups is pools.writes
+    assert not isinstance(pools.general, YieldsToCommitGroups)
     assert unnamed is pools.general
     assert {"GetTicketInfo", "GetTicketsBySearch", "GetTicketCounts_Global"} <= resource.endpoint.read_only_operations
     assert {"CloseTicket", "CreateTicketFromCustomer"} <= resource.endpoint.quick_write_operations

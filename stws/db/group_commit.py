@@ -13,6 +13,19 @@ nothing of the group is written.
 Under no load a group is one call, committed at once as before; under load
 the group grows with the queue. Plays Twisted's ThreadPool for
 ``deferToThreadPool`` (``callInThreadWithCallback``, ``start``, ``stop``).
+
+Writes first: the quick reads and the management pages run on pools that
+``YieldsToCommitGroups`` wraps, so that a call of theirs waits before it
+starts while a group runs, ``YIELD_SECONDS`` at most. Why: the group's
+thread gives the GIL away at every SQLite statement and must win it back
+from the threads running Python meanwhile, so under a read load a group
+spent most of its time waiting (bench/tickets_1m.py's mixed load at
+1,000,000 tickets: 31-46 ms of wall time per group for 9-11 ms of its
+CPU), holding SQLite's write lock all along and queueing every other write
+behind it. With the reads yielding: 12 ms per group, twice the creations
+and a third of their p50; the reads of that saturated mix lose what the
+writes win (bench/README.md, tickets_1m). An idle server pays nothing: no
+group runs, nothing waits.
 """
 from __future__ import annotations
 
@@ -27,6 +40,9 @@ system_log = logging.getLogger("stws.system")
 
 MAX_CALLS = 64
 MAX_SECONDS = 0.05
+# The longest a call of a yielding pool waits for a running group: a bound,
+# so that groups back to back never starve the reads.
+YIELD_SECONDS = 0.01
 
 _STOP = object()
 
@@ -51,6 +67,8 @@ class GroupCommitPool:
         # Calls and groups so far (written by the pool's thread only).
         self.calls = 0
         self.groups = 0
+        self._between_groups = threading.Event()  # cleared while a group runs
+        self._between_groups.set()
 
     def start(self) -> None:
         if self._thread is None:
@@ -97,6 +115,10 @@ class GroupCommitPool:
     def on_its_thread(self) -> bool:
         return threading.current_thread() is self._thread
 
+    def wait_between_groups(self, seconds: float) -> bool:
+        """Wait while a group runs, ``seconds`` at most; False when it still runs."""
+        return self._between_groups.wait(seconds)
+
     def _run(self) -> None:
         while True:
             item = self._queue.get()
@@ -108,6 +130,13 @@ class GroupCommitPool:
     def _run_group(self, first) -> bool:
         """Run ``first`` and what queues behind it in one commit group;
         True when a stop request was met."""
+        self._between_groups.clear()
+        try:
+            return self._run_members(first)
+        finally:
+            self._between_groups.set()
+
+    def _run_members(self, first) -> bool:
         taken = [first[0]]  # every call taken from the queue gets an answer
         finished = []  # (on_result, success, result), answered after the commit
         stopping = False
@@ -140,3 +169,31 @@ class GroupCommitPool:
         for on_result, success, result in finished:
             on_result(success, result)
         return stopping
+
+
+class YieldsToCommitGroups:
+    """A Twisted ThreadPool, as ``deferToThreadPool`` and the server use it,
+    whose calls each wait before they start while a commit group of
+    ``groups`` runs, ``seconds`` at most (writes first: the module says why)."""
+
+    def __init__(self, pool, groups: GroupCommitPool, seconds: float = YIELD_SECONDS):
+        self.pool = pool
+        self.groups = groups
+        self.seconds = seconds
+
+    @property
+    def max(self) -> int:
+        return self.pool.max
+
+    def start(self) -> None:
+        self.pool.start()
+
+    def stop(self) -> None:
+        self.pool.stop()
+
+    def callInThreadWithCallback(self, on_result, function, *args, **kwargs) -> None:
+        self.pool.callInThreadWithCallback(on_result, self._after_the_group, function, args, kwargs)
+
+    def _after_the_group(self, function, args, kwargs):
+        self.groups.wait_between_groups(self.seconds)
+        return function(*args, **kwargs)
