@@ -31,12 +31,17 @@ def options_of(page, name: str) -> list[str]:
         '[data-field="%s"] select option' % name) if option.get_attribute("value") != ""]
 
 
+def fields_settled(page) -> None:
+    """Wait until the script's new fields (asked for on a change) are in."""
+    page.wait_for_function("!document.getElementById('new-ticket-form').hasAttribute('aria-busy')")
+
+
 def choose_department(page, department_id: int) -> None:
     """Select a department and wait for the script's new fields."""
     with page.expect_response(lambda answer: "/tickets/new/fields?" in answer.url
                               and "department_id=%d&" % department_id in answer.url):
         page.select_option("#department_id", str(department_id))
-    page.wait_for_function("!document.getElementById('new-ticket-form').hasAttribute('aria-busy')")
+    fields_settled(page)
 
 
 def fill_ticket(page, email: str, subject: str = "Order went missing") -> None:
@@ -68,6 +73,7 @@ async def test_the_form_shows_what_the_provider_decides(server, browser, desk, f
         required_mark = page.text_content('[data-field="Customer ID"] label')
         refresh_button = page.query_selector("[data-refresh-fields]")  # removed by the script
         fill_ticket(page, "carol@example.com")
+        fields_settled(page)
         page.select_option('[data-field="Product"] select', "Enterprise")
         choose_department(page, sales)
         page.screenshot(path=str(ARTIFACTS / "new-ticket-form.png"), full_page=True)
@@ -121,6 +127,9 @@ async def test_the_ticket_providers_refusal_is_its_message(server, browser, desk
     def refused():
         page.goto(server.base_url + NEW)
         fill_ticket(page, "someone@spam.example")
+        # The address changed: the fields are asked for again and replaced; a
+        # value typed into the old ones as they go would be lost with them.
+        fields_settled(page)
         page.fill('[data-field="Customer ID"] input', "C-9")
         status, error, _ = create(page)
         return status, error, page.input_value("#email"), page.input_value('[data-field="Customer ID"] input')
@@ -141,6 +150,7 @@ async def test_a_provider_that_cannot_be_reached(server, browser, desk):  # noqa
         page.goto(server.base_url + NEW)
         shown = page.text_content("#fields-notice")
         fill_ticket(page, "carol@example.com")
+        fields_settled(page)
         page.fill('[data-field="Customer ID"] input', "C-5")
         status, error, _ = create(page)
         return shown, status, error, page.input_value("#subject"), page.input_value('[data-field="Customer ID"] input')
