@@ -32,8 +32,10 @@ def options_of(page, name: str) -> list[str]:
 
 
 def fields_settled(page) -> None:
-    """Wait until the script's new fields (asked for on a change) are in."""
-    page.wait_for_function("!document.getElementById('new-ticket-form').hasAttribute('aria-busy')")
+    """Wait until the script's new fields (asked for on a change) are in.
+    A selector, not wait_for_function: polling an expression is an eval,
+    which the pages' Content-Security-Policy refuses."""
+    page.wait_for_selector("#new-ticket-form:not([aria-busy])", state="attached")
 
 
 def choose_department(page, department_id: int) -> None:
