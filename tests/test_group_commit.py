@@ -8,6 +8,7 @@ failure and leaves nothing written.
 """
 from __future__ import annotations
 
+import contextlib
 import threading
 
 import pytest
@@ -237,12 +238,22 @@ def _hold_a_group(pool: GroupCommitPool):
     return release, answered
 
 
-def test_a_yielding_pools_calls_start_once_the_running_group_ended(db):
+@contextlib.contextmanager
+def yielding_reads(db, seconds: float):
+    """A running commit-group pool and a one-thread pool that yields to it."""
     groups = GroupCommitPool(db)
     groups.start()
-    reads = YieldsToCommitGroups(ThreadPool(minthreads=1, maxthreads=1), groups, seconds=30)
+    reads = YieldsToCommitGroups(ThreadPool(minthreads=1, maxthreads=1), groups, seconds=seconds)
     reads.start()
     try:
+        yield groups, reads
+    finally:
+        reads.stop()
+        groups.stop()
+
+
+def test_a_yielding_pools_calls_start_once_the_running_group_ended(db):
+    with yielding_reads(db, seconds=30) as (groups, reads):
         release, group_answered = _hold_a_group(groups)
         started = threading.Event()
         reads.callInThreadWithCallback(lambda success, result: None, started.set)
@@ -254,17 +265,10 @@ def test_a_yielding_pools_calls_start_once_the_running_group_ended(db):
         again = threading.Event()
         reads.callInThreadWithCallback(lambda success, result: None, again.set)
         assert again.wait(5)
-    finally:
-        reads.stop()
-        groups.stop()
 
 
 def test_a_yielding_pools_calls_wait_for_a_group_no_longer_than_their_bound(db):
-    groups = GroupCommitPool(db)
-    groups.start()
-    reads = YieldsToCommitGroups(ThreadPool(minthreads=1, maxthreads=1), groups, seconds=0.05)
-    reads.start()
-    try:
+    with yielding_reads(db, seconds=0.05) as (groups, reads):
         release, _ = _hold_a_group(groups)
         answers = []
         done = threading.Event()
@@ -273,6 +277,3 @@ def test_a_yielding_pools_calls_wait_for_a_group_no_longer_than_their_bound(db):
         assert done.wait(30)  # while the group still runs: groups never starve the reads
         assert answers == [(True, 42)]
         release.set()
-    finally:
-        reads.stop()
-        groups.stop()
