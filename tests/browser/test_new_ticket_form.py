@@ -47,9 +47,13 @@ def choose_department(page, department_id: int) -> None:
 
 
 def fill_ticket(page, email: str, subject: str = "Order went missing") -> None:
+    """Fill in the address, subject and body. With script, the address
+    change asks for the fields again and replaces them: this waits until
+    they are in, as a value typed into the old ones as they go is lost."""
     page.fill("#email", email)
     page.fill("#subject", subject)
     page.fill("#body", "Ordered last week, nothing came.")
+    fields_settled(page)
 
 
 def create(page):
@@ -75,7 +79,6 @@ async def test_the_form_shows_what_the_provider_decides(server, browser, desk, f
         required_mark = page.text_content('[data-field="Customer ID"] label')
         refresh_button = page.query_selector("[data-refresh-fields]")  # removed by the script
         fill_ticket(page, "carol@example.com")
-        fields_settled(page)
         page.select_option('[data-field="Product"] select', "Enterprise")
         choose_department(page, sales)
         page.screenshot(path=str(ARTIFACTS / "new-ticket-form.png"), full_page=True)
@@ -129,9 +132,6 @@ async def test_the_ticket_providers_refusal_is_its_message(server, browser, desk
     def refused():
         page.goto(server.base_url + NEW)
         fill_ticket(page, "someone@spam.example")
-        # The address changed: the fields are asked for again and replaced; a
-        # value typed into the old ones as they go would be lost with them.
-        fields_settled(page)
         page.fill('[data-field="Customer ID"] input', "C-9")
         status, error, _ = create(page)
         return status, error, page.input_value("#email"), page.input_value('[data-field="Customer ID"] input')
@@ -152,7 +152,6 @@ async def test_a_provider_that_cannot_be_reached(server, browser, desk):  # noqa
         page.goto(server.base_url + NEW)
         shown = page.text_content("#fields-notice")
         fill_ticket(page, "carol@example.com")
-        fields_settled(page)
         page.fill('[data-field="Customer ID"] input', "C-5")
         status, error, _ = create(page)
         return shown, status, error, page.input_value("#subject"), page.input_value('[data-field="Customer ID"] input')
