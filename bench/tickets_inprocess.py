@@ -16,8 +16,9 @@ thread (stws.db.group_commit), ``--group`` calls handed over at once (so
 they share one commit, as concurrent requests do; 1: each commits alone);
 on PostgreSQL on the calling thread, each in its own transaction. The CPU
 is the process's, every thread's. ``--profile FILE`` writes a cProfile of
-the calls' own thread (the commit-group thread on SQLite) over the runs, in
-thread CPU time.
+the calls' own thread (for c1 on SQLite the commit-group thread) over the
+runs, in thread CPU time; with several scenarios asked, one file each,
+``FILE.<key>``.
 
 Per scenario: CPU ms per call, the least and the median of ``--repeats``
 runs of ``--calls`` calls (the bodies taken in turn), and the response size;
@@ -141,7 +142,7 @@ def _creation(runtime, endpoint, scenario, args) -> None:
                 finished.wait()
             else:
                 profiler.disable()
-            profiler.dump_stats(args.profile)
+            profiler.dump_stats(_profile_path(args, "c1"))
     finally:
         if pool is not None:
             pool.stop()
@@ -150,6 +151,11 @@ def _creation(runtime, endpoint, scenario, args) -> None:
     print("  %-4s %-32s least %.3f  median %.3f  (groups of %d)" % (
         scenario.key, scenario.title, runs[0], runs[len(runs) // 2],
         args.group if pool is not None else 1), flush=True)
+
+
+def _profile_path(args, key: str) -> str:
+    """``--profile``'s file; with several scenarios asked, one file each (``<file>.<key>``)."""
+    return args.profile if "," not in args.keys else "%s.%s" % (args.profile, key)
 
 
 def _runner(runtime, args) -> None:
@@ -177,7 +183,8 @@ def main(argv=None) -> int:
     parser.add_argument("--calls", type=int, default=200)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--group", type=int, default=4, help="c1 on SQLite: calls handed to the commit group at once")
-    parser.add_argument("--profile", help="c1: write a cProfile of the calls' thread here")
+    parser.add_argument("--profile", help="write a cProfile of the calls' thread here "
+                        "(several scenarios: one file each, named <file>.<key>)")
     args = parser.parse_args(argv)
     ensure_admin_password(args.url)
     data_dir = tempfile.mkdtemp()
@@ -210,12 +217,19 @@ def main(argv=None) -> int:
             bodies = [body.replace(UNIQUE, b"x") for body in scenario.bodies]
             for body in bodies[:50]:  # warm: prepared statements, caches, the database's pages
                 call(body)
+            profiler = cProfile.Profile(time.thread_time) if args.profile else None
             runs = []
             for _ in range(args.repeats):
+                if profiler is not None:
+                    profiler.enable()
                 began = time.process_time()
                 for i in range(args.calls):
                     call(bodies[i % len(bodies)])
                 runs.append((time.process_time() - began) / args.calls * 1000)
+                if profiler is not None:
+                    profiler.disable()
+            if profiler is not None:
+                profiler.dump_stats(_profile_path(args, key))
             runs.sort()
             median = runs[len(runs) // 2]
             if key == "b":
