@@ -32,18 +32,25 @@ class Property:
     parse: Callable[[str], Any] | None = None  # text -> value; None = read-only
     apply: Callable[[Any, Any, Any], None] | None = None  # (context, obj, value)
     readable: bool = True
+    # (context, parsed value) -> value, for a value whose check reads the
+    # database (an id must name a row); run with the parsing, before anything
+    # is applied, so that one refused item still changes nothing.
+    resolve: Callable[[Any, Any], Any] | None = None
 
 
 class PropertyBag:
     def __init__(self, what: str, properties):
         self.what = what
         self.properties = {p.key.lower(): p for p in properties}
-        self.keys = [p.key for p in properties if p.readable]
+        self._readable = [p for p in properties if p.readable]
+        self.keys = [p.key for p in self._readable]
 
     def get(self, context, obj, requested) -> tuple[list[str], list[str]]:
         """``Key=Value`` items for ``requested`` keys (all when empty), and the
         requested keys that do not exist."""
-        names = [k.strip() for k in requested or [] if k and k.strip()] or self.keys
+        names = [k.strip() for k in requested or [] if k and k.strip()]
+        if not names:
+            return ["%s=%s" % (prop.key, format_value(prop.read(context, obj))) for prop in self._readable], []
         items, unknown = [], []
         for name in names:
             prop = self.properties.get(name.lower())
@@ -72,7 +79,10 @@ class PropertyBag:
                 problems.append("%s property %s cannot be changed" % (self.what, prop.key))
             else:
                 try:
-                    parsed.append((prop, prop.parse(text)))
+                    value = prop.parse(text)
+                    if prop.resolve is not None:
+                        value = prop.resolve(context, value)
+                    parsed.append((prop, value))
                 except (ValueError, InvalidArgument) as error:
                     by_key[prop.key] = str(getattr(error, "message", error))
                     problems.append("%s: %s" % (prop.key, by_key[prop.key]))

@@ -548,101 +548,112 @@ def _set_pinned(edit, ticket, value):
                "Pinned to its agent" if value else "No longer pinned to its agent")
 
 
-def _ticket_properties(call) -> PropertyBag:
-    """The bag; parsers close over the call so that ids are checked against
-    the database before anything changes."""
-    session = call.session
+# Parsing a value some keys take needs the database (an id must name a
+# row): those keys keep the text as it was given (``_as_given``) and resolve
+# it with the call's context (``_Edit``), still before anything is applied.
 
-    def status_id(text):
-        status = session.get(TicketStatus, parse_int(text))
-        if status is None:
-            raise ValueError("%r is not a ticket status id (1-4: Active, Waiting, Closed, Closed and Locked)" % text)
-        return status
+def _as_given(text: str) -> str:
+    return text
 
-    def priority(text):
-        value = text.strip()
-        row = None
-        if value.lstrip("-").isdigit():
-            row = session.get(TicketPriority, int(value))
-        elif value:
-            row = session.scalars(select(TicketPriority).where(func.lower(TicketPriority.name) == value.lower())).first()
-        if row is None:
-            names = ", ".join("%d=%s" % (p.id, p.name) for p in session.scalars(
-                select(TicketPriority).order_by(TicketPriority.sort_order)))
-            raise ValueError("%r is not a priority (%s)" % (text, names))
-        return row
 
-    def department(text):
-        return org.get_department(call, parse_int(text))
+def _status_by_id(edit, text):
+    status = edit.session.get(TicketStatus, parse_int(text))
+    if status is None:
+        raise ValueError("%r is not a ticket status id (1-4: Active, Waiting, Closed, Closed and Locked)" % text)
+    return status
 
-    def group(text):
-        row = org.get_group(call, parse_int(text))
-        if call.session.get(Department, row.department_id).is_deleted:
-            raise NotFound("Group %s belongs to a deleted department." % row.id)
-        return row
 
-    def agent(text):
-        agent_id = parse_int(text)
-        if agent_id == 0:
-            return None
-        if agent_id < 0:
-            raise ValueError("%r is not a user id" % text)
-        user = org.get_user(call, agent_id)
-        if not org.is_agent(user):
-            raise ValueError("user %s is not an agent" % user.username)
-        return user
+def _priority(edit, text):
+    session = edit.session
+    value = text.strip()
+    row = None
+    if value.lstrip("-").isdigit():
+        row = session.get(TicketPriority, int(value))
+    elif value:
+        row = session.scalars(select(TicketPriority).where(func.lower(TicketPriority.name) == value.lower())).first()
+    if row is None:
+        names = ", ".join("%d=%s" % (p.id, p.name) for p in session.scalars(
+            select(TicketPriority).order_by(TicketPriority.sort_order)))
+        raise ValueError("%r is not a priority (%s)" % (text, names))
+    return row
 
-    def status_name(text):
-        return core.status_by_name(session, text)
 
-    def subject(text):
-        return validation.name(text, "subject", 1000)
+def _department(edit, text):
+    return org.get_department(edit.call, parse_int(text))
 
-    return PropertyBag("Ticket", [
-        Property("TicketID", _read("id")),
-        Property("TicketNumber", _read("ticket_number")),
-        Property("Subject", _read("subject"), subject, _set_subject),
-        Property("TicketStatusID", _read("status_id"), status_id, _set_status),
-        Property("Status", _read("status_display_name"), status_name, _set_status),
-        Property("Priority", _read("priority_id"), priority, _set_priority),
-        Property("TicketPriorityID", _read("priority_id"), priority, _set_priority),
-        Property("PriorityName", _read("priority_name", empty_for_none=True)),
-        Property("BrandID", _read("brand_id")),
-        Property("DepartmentID", _read("department_id"), department, _set_department),
-        Property("DepartmentName", _read("department_name", empty_for_none=True)),
-        Property("GroupID", _read("group_id"), group, _set_group),
-        Property("GroupName", _read("group_name", empty_for_none=True)),
-        Property("AgentID", _read("agent_id", zero_for_none=True), agent, _set_agent),
-        Property("AgentUserName", _read("agent_user_name", empty_for_none=True)),
-        Property("CustomerEmailAddress", _read("customer_email"), validation.email, _set_customer_email),
-        Property("UserIdCustomer", _read("customer_id", zero_for_none=True)),
-        Property("DateReceivedUTC", lambda edit, t: t.date_first_message_utc or t.date_opened_utc),
-        Property("DateOpenedUtc", _read("date_opened_utc")),
-        Property("LastReplyDateUtc", lambda edit, t: t.last_reply_utc or t.date_opened_utc),
-        Property("DateClosedUtc", _read("date_closed_utc")),
-        Property("DateModifiedUtc", _read("date_modified_utc")),
-        Property("IdleStartTimeUtc", _read("idle_start_utc")),
-        Property("IsOpen", _read("status_is_open")),
-        Property("IsActive", _read("status_is_active")),
-        Property("IsLocked", _read("status_is_locked")),
-        Property("IsDeleted", _read("is_deleted")),
-        Property("IsSpam", _read("is_spam"), parse_bool, _set_flag("is_spam", "IsSpam")),
-        Property("IsPinnedToAgent", _read("is_pinned_to_agent"), parse_bool, _set_pinned),
-        Property("RequiresFollowUp", _read("requires_follow_up")),
-        Property("ShowInFollowUpView", _read("show_in_follow_up_view")),
-        Property("DateFollowUpUtc", _read("date_follow_up_utc")),
-        Property("ReplyCountIn", _read("reply_count_in")),
-        Property("ReplyCountOut", _read("reply_count_out")),
-        Property("BodyHTML", _body_html),
-        Property("BodyText", _body_text),
-    ])
+
+def _group(edit, text):
+    row = org.get_group(edit.call, parse_int(text))
+    if edit.session.get(Department, row.department_id).is_deleted:
+        raise NotFound("Group %s belongs to a deleted department." % row.id)
+    return row
+
+
+def _agent(edit, text):
+    agent_id = parse_int(text)
+    if agent_id == 0:
+        return None
+    if agent_id < 0:
+        raise ValueError("%r is not a user id" % text)
+    user = org.get_user(edit.call, agent_id)
+    if not org.is_agent(user):
+        raise ValueError("user %s is not an agent" % user.username)
+    return user
+
+
+def _status_by_name(edit, text):
+    return core.status_by_name(edit.session, text)
+
+
+def _subject(text):
+    return validation.name(text, "subject", 1000)
+
+
+_TICKET_PROPERTIES = PropertyBag("Ticket", [
+    Property("TicketID", _read("id")),
+    Property("TicketNumber", _read("ticket_number")),
+    Property("Subject", _read("subject"), _subject, _set_subject),
+    Property("TicketStatusID", _read("status_id"), _as_given, _set_status, resolve=_status_by_id),
+    Property("Status", _read("status_display_name"), _as_given, _set_status, resolve=_status_by_name),
+    Property("Priority", _read("priority_id"), _as_given, _set_priority, resolve=_priority),
+    Property("TicketPriorityID", _read("priority_id"), _as_given, _set_priority, resolve=_priority),
+    Property("PriorityName", _read("priority_name", empty_for_none=True)),
+    Property("BrandID", _read("brand_id")),
+    Property("DepartmentID", _read("department_id"), _as_given, _set_department, resolve=_department),
+    Property("DepartmentName", _read("department_name", empty_for_none=True)),
+    Property("GroupID", _read("group_id"), _as_given, _set_group, resolve=_group),
+    Property("GroupName", _read("group_name", empty_for_none=True)),
+    Property("AgentID", _read("agent_id", zero_for_none=True), _as_given, _set_agent, resolve=_agent),
+    Property("AgentUserName", _read("agent_user_name", empty_for_none=True)),
+    Property("CustomerEmailAddress", _read("customer_email"), validation.email, _set_customer_email),
+    Property("UserIdCustomer", _read("customer_id", zero_for_none=True)),
+    Property("DateReceivedUTC", lambda edit, t: t.date_first_message_utc or t.date_opened_utc),
+    Property("DateOpenedUtc", _read("date_opened_utc")),
+    Property("LastReplyDateUtc", lambda edit, t: t.last_reply_utc or t.date_opened_utc),
+    Property("DateClosedUtc", _read("date_closed_utc")),
+    Property("DateModifiedUtc", _read("date_modified_utc")),
+    Property("IdleStartTimeUtc", _read("idle_start_utc")),
+    Property("IsOpen", _read("status_is_open")),
+    Property("IsActive", _read("status_is_active")),
+    Property("IsLocked", _read("status_is_locked")),
+    Property("IsDeleted", _read("is_deleted")),
+    Property("IsSpam", _read("is_spam"), parse_bool, _set_flag("is_spam", "IsSpam")),
+    Property("IsPinnedToAgent", _read("is_pinned_to_agent"), parse_bool, _set_pinned),
+    Property("RequiresFollowUp", _read("requires_follow_up")),
+    Property("ShowInFollowUpView", _read("show_in_follow_up_view")),
+    Property("DateFollowUpUtc", _read("date_follow_up_utc")),
+    Property("ReplyCountIn", _read("reply_count_in")),
+    Property("ReplyCountOut", _read("reply_count_out")),
+    Property("BodyHTML", _body_html),
+    Property("BodyText", _body_text),
+])
 
 
 def get_ticket_properties(call, ticket_number: str, requested=None) -> tuple[list[str], list[str]]:
     """``Key=Value`` of the requested properties of a ticket the caller can
     see (none requested: all), read in one query (``_PROPERTIES_ROW``)."""
     row = _PROPERTIES_ROW.by_number(call, ticket_number)
-    return _ticket_properties(call).get(_Edit(call), row, requested)
+    return _TICKET_PROPERTIES.get(_Edit(call), row, requested)
 
 
 def set_ticket_properties(call, ticket: Ticket, assignments) -> list[str]:
@@ -658,6 +669,6 @@ def set_ticket_properties(call, ticket: Ticket, assignments) -> list[str]:
         raise InvalidArgument("Nothing was changed: %s given more than once." % ", ".join(repeated))
     ordered = sorted(zip(keys, items), key=lambda pair: _APPLY_ORDER.get(pair[0], len(_APPLY_ORDER)))
     edit = _Edit(call, set(keys))
-    changed = _ticket_properties(call).set(edit, ticket, [item for _, item in ordered])
+    changed = _TICKET_PROPERTIES.set(edit, ticket, [item for _, item in ordered])
     core.touch(ticket)
     return changed
