@@ -13,7 +13,7 @@ from stws.runtime import start_runtime
 from stws import background_threads as threads
 from stws.workers import registry
 from stws.workers.framework import (
-    MAINTENANCE_SETTING, RunOutcome, ThreadDefinition, ThreadRunner, WorkerService, set_enabled,
+    MAINTENANCE_SETTING, STAGGER_SECONDS, RunOutcome, ThreadDefinition, ThreadRunner, WorkerService, set_enabled,
 )
 
 EPOCH = dt.datetime(2026, 1, 1, tzinfo=dt.timezone.utc)
@@ -191,6 +191,37 @@ def test_stopped_threads_stay_stopped_across_restarts(runtime):
     set_enabled(runtime.db, "Switchable", True)
     runner.loop.clock.advance(1)
     assert runner.last_outcome == RunOutcome.RAN and calls == [1]
+    service.stopService()
+
+
+def test_a_services_threads_tick_apart(runtime):
+    """Threads of one node whose intervals meet do not tick at once: the
+    n-th thread's ticks come ``STAGGER_SECONDS`` x n after its interval's,
+    every interval, and a thread stopped during its phase never ticks."""
+    clock = task.Clock()
+    ran = []
+    definitions = [ThreadDefinition(name, interval, "test", job=lambda ctx, name=name: ran.append(name))
+                   for name, interval in (("Five", 5), ("Ten", 10), ("Also Ten", 10), ("Stopped", 10))]
+    with_rows(runtime, *definitions)
+    service = WorkerService(runtime, definitions, clock=clock, executor=lambda fn: defer.maybeDeferred(fn))
+    service.startService()
+    service.runners["Stopped"].stop()
+    step = STAGGER_SECONDS
+    for _ in range(3):  # a Clock runs what falls due at the end of an advance: through the phases one by one
+        clock.advance(step)
+
+    def ran_by(seconds):
+        clock.advance(seconds - clock.seconds())
+        names = ran[:]
+        ran.clear()
+        return names
+
+    for interval_end in (10, 20):
+        assert ran_by(interval_end - 0.01) == ["Five"]  # at interval_end - 5
+        assert ran_by(interval_end) == ["Five"]
+        assert ran_by(interval_end + step) == ["Ten"]
+        assert ran_by(interval_end + 2 * step) == ["Also Ten"]
+        assert ran_by(interval_end + 4 * step) == []
     service.stopService()
 
 
