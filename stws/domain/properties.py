@@ -49,16 +49,15 @@ class PropertyBag:
         """``Key=Value`` items for ``requested`` keys (all when empty), and the
         requested keys that do not exist."""
         names = [k.strip() for k in requested or [] if k and k.strip()]
-        if not names:
-            return ["%s=%s" % (prop.key, format_value(prop.read(context, obj))) for prop in self._readable], []
-        items, unknown = [], []
+        wanted = [] if names else self._readable  # (filled below only when names were asked)
+        unknown = []
         for name in names:
             prop = self.properties.get(name.lower())
             if prop is None or not prop.readable:
                 unknown.append(name)
-                continue
-            items.append("%s=%s" % (prop.key, format_value(prop.read(context, obj))))
-        return items, unknown
+            else:
+                wanted.append(prop)
+        return ["%s=%s" % (prop.key, format_value(prop.read(context, obj))) for prop in wanted], unknown
 
     def set(self, context, obj, assignments) -> list[str]:
         """Parse every ``Key=Value`` item, then apply them; returns the keys set."""
