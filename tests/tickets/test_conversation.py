@@ -485,6 +485,20 @@ async def test_part_list_is_chronological_and_customers_see_only_messages(desk):
     failed(await t.GetTicketMessagePlainText(*desk.customer, foreign_message), ResultCode.NOT_FOUND)
 
 
+async def test_part_list_of_a_ticket_whose_only_message_is_a_draft(desk):
+    # The ticket is still found for the customer, with nothing to list;
+    # agents see the draft and the notes, named by their types.
+    number, ticket_id = await customer_ticket(desk)
+    ok(await desk.tickets.AddTicketNote(*desk.agent, number, "Resolution", "reset the password"))
+    ok(await desk.tickets.AddTicketNote(*desk.agent, number, "Sticky", "VIP customer"))
+    execute(desk, "UPDATE ticket_messages SET is_draft = :t WHERE ticket_id = :i", t=True, i=ticket_id)
+    assert await parts(desk, desk.customer, ticket_id) == []
+    listed = await parts(desk, desk.agent, ticket_id)
+    assert [(p.Type, p.IsDraft) for p in listed] == [(1, True), (12, False), (10, False)]
+    assert listed[1].Description == "reset the password"
+    assert listed[2].Description == "Sticky: VIP customer"
+
+
 async def test_event_history(desk):
     number, ticket_id = await customer_ticket(desk)
     t = desk.tickets

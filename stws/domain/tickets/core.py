@@ -214,6 +214,16 @@ class VisibleTicketQuery:
         return self._variant(by, include_deleted, viewer_kind(call)).first(
             call.connection, {"key": key, "viewer": call.principal.user_id})
 
+    def all_by_id(self, call, ticket_id: int, include_deleted: bool = False) -> list:
+        """Every row of a statement that joins the ticket to rows of its own
+        (an outer join, so that a ticket without any still gives one row),
+        or the ticket's NotFound."""
+        rows = self._variant("id", include_deleted, viewer_kind(call)).all(
+            call.connection, {"key": ticket_id, "viewer": call.principal.user_id}) if ticket_id else []
+        if not rows:
+            raise _not_found(ticket_id)
+        return rows
+
     def by_id(self, call, ticket_id: int, include_deleted: bool = False):
         """The row of the ticket ``get_ticket`` would return, or its NotFound."""
         row = self._first(call, "id", ticket_id, include_deleted) if ticket_id else None
