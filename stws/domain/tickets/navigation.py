@@ -21,7 +21,7 @@ follow-up agent, else its agent) that are due now or fall due within ``ahead``. 
 Ticket Watcher applies a due follow-up (and clears it) within its interval,
 so a browser that polls every Heartbeat Interval learns of each follow-up
 before it falls due, and shows its reminder when it does; ix_tickets_follow_up
-(requires_follow_up, date_follow_up_utc) keeps that query to the few
+(the scheduled follow-ups by date) keeps that query to the few
 follow-ups due by then. The heartbeat reads them in one statement with the
 counts table's stamp and the open ticket's version (``pulse``).
 """
@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Integer, bindparam, func, literal_column, select, true
 
-from stws.db.models import Department, Group, GroupAgent, Ticket, TicketPriority, UtcDateTime
+from stws.db.models import FOLLOW_UP_SCHEDULED, Department, Group, GroupAgent, Ticket, TicketPriority, UtcDateTime
 from stws.db.prepared import PreparedQuery
 from stws.errors import InvalidArgument
 from stws.domain.tickets import core, counts, search
@@ -244,7 +244,7 @@ def ticket_list(call, node: str, criteria: list[str], sort_by: str, descending: 
 
 
 _DUE = (select(Ticket.id, Ticket.ticket_number, Ticket.subject, Ticket.date_follow_up_utc)
-        .where(Ticket.requires_follow_up.is_(True),
+        .where(FOLLOW_UP_SCHEDULED,
                Ticket.date_follow_up_utc <= bindparam("until", type_=UtcDateTime()),
                Ticket.is_deleted.is_not(True),
                # The agent the ticket comes back to: an expression, so that the

@@ -60,8 +60,8 @@ from sqlalchemy import and_, case, delete, exists, func, insert, literal, null, 
 from sqlalchemy.orm import aliased
 
 from stws.db.models import (
-    CommentType, Department, Group, GroupAgent, Ticket, TicketAttachment, TicketComment, TicketEvent, TicketMessage,
-    TicketStatus, TicketTransferClaim, TransferServer, User, UtcDateTime, utcnow,
+    FOLLOW_UP_SCHEDULED, CommentType, Department, Group, GroupAgent, Ticket, TicketAttachment, TicketComment,
+    TicketEvent, TicketMessage, TicketStatus, TicketTransferClaim, TransferServer, User, UtcDateTime, utcnow,
 )
 from stws.db.insert_once import insert_once
 from stws.domain import organization as org
@@ -685,7 +685,7 @@ def apply_due_follow_ups(session, now: dt.datetime, limit: int = FOLLOW_UP_BATCH
     """
     when = literal(now, UtcDateTime())
     due = select(Ticket.id).where(
-        Ticket.requires_follow_up.is_(True), Ticket.date_follow_up_utc <= now, Ticket.is_deleted.is_(False),
+        FOLLOW_UP_SCHEDULED, Ticket.date_follow_up_utc <= now, Ticket.is_deleted.is_(False),
     ).order_by(Ticket.date_follow_up_utc, Ticket.id).limit(limit)
     ids = list(session.scalars(due))
     if not ids:
