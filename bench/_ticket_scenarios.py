@@ -137,10 +137,13 @@ def read_scenarios(fx: Fixtures, array_namespace: str | None) -> list[Scenario]:
 
 
 def creation_scenario(fx: Fixtures, key: str = "c1") -> Scenario:
-    """CreateTicketFromCustomer for customers the searches do not look at."""
+    """CreateTicketFromCustomer for customers the searches do not look at,
+    with a body without r9's word: the newest tickets of a database a run
+    created tickets in would otherwise match r9 at once (5.5-7.0 ms in
+    process on a fresh 1M seed, 4.1 ms after one full run's creations)."""
     return _read(key, "CreateTicketFromCustomer", "CreateTicketFromCustomer",
                  [ADMIN + [("departmentId", d), ("fromAddress", e), ("subject", "Bench ticket from %s" % e),
-                           ("body", "My website is down again."), ("isHtml", False), ("sendAutoResponder", False)]
+                           ("body", "My server is down again."), ("isHtml", False), ("sendAutoResponder", False)]
                   for e in fx.creators for d in fx.department_ids])
 
 
