@@ -378,11 +378,12 @@ class Ticket(SoftDeleteMixin, Base):
 
 
 # Indexes of the few tickets a background job or a narrow list looks for,
-# partial (migration 0022): a new ticket is in none of them, so creating one
-# updates three fewer indexes (of 25), and each is the size of what it finds.
-# A query uses one only if its WHERE has the index's condition written the
-# same way (SQLite's rule; PostgreSQL proves it), so the conditions are these
-# expressions, shared with the queries:
+# partial (migration 0022): a new ticket goes only into the unindexed one
+# (until the Indexing thread has indexed it), so creating one updates three
+# fewer indexes (of 25), and each is the size of what it finds. A query uses
+# one only if its WHERE repeats the index's condition (SQLite's rule;
+# PostgreSQL proves it), so the queries use these expressions or write them
+# the same way (tests/workers/test_partial_indexes.py explains each query):
 FOLLOW_UP_SCHEDULED = Ticket.requires_follow_up.is_(True)  # reminders, follow-ups due, the follow-up list
 DELETED = Ticket.is_deleted.is_(True)  # the Auto-Purge
 NOT_INDEXED = Ticket.is_indexed == false()  # the Indexing thread, searches' substring fallback
