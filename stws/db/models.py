@@ -385,7 +385,7 @@ class Ticket(SoftDeleteMixin, Base):
 # PostgreSQL proves it), so the queries use these expressions or write them
 # the same way (tests/workers/test_partial_indexes.py explains each query):
 FOLLOW_UP_SCHEDULED = Ticket.requires_follow_up.is_(True)  # reminders, follow-ups due, the follow-up list
-DELETED = Ticket.is_deleted.is_(True)  # the Auto-Purge
+DELETED = Ticket.is_deleted.is_(True)  # the Auto-Purge; searches of deleted tickets (search._DELETED)
 NOT_INDEXED = Ticket.is_indexed == false()  # the Indexing thread, searches' substring fallback
 Index("ix_tickets_follow_up", Ticket.date_follow_up_utc,
       sqlite_where=FOLLOW_UP_SCHEDULED, postgresql_where=FOLLOW_UP_SCHEDULED)
