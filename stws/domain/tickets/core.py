@@ -210,37 +210,37 @@ class VisibleTicketQuery:
                 statement if visible is None else statement.where(visible))
         return prepared
 
-    def _first(self, call, by: str, key, include_deleted: bool):
-        return self._variant(by, include_deleted, viewer_kind(call)).first(
-            call.connection, {"key": key, "viewer": call.principal.user_id})
+    def _read(self, call, by: str, key, include_deleted: bool, rows: str = "first"):
+        """``rows`` ("first" or "all") of the variant for ``call``'s viewer."""
+        prepared = self._variant(by, include_deleted, viewer_kind(call))
+        return getattr(prepared, rows)(call.connection, {"key": key, "viewer": call.principal.user_id})
 
     def all_by_id(self, call, ticket_id: int, include_deleted: bool = False) -> list:
         """Every row of a statement that joins the ticket to rows of its own
         (an outer join, so that a ticket without any still gives one row),
         or the ticket's NotFound."""
-        rows = self._variant("id", include_deleted, viewer_kind(call)).all(
-            call.connection, {"key": ticket_id, "viewer": call.principal.user_id}) if ticket_id else []
+        rows = self._read(call, "id", ticket_id, include_deleted, "all") if ticket_id else []
         if not rows:
             raise _not_found(ticket_id)
         return rows
 
     def by_id(self, call, ticket_id: int, include_deleted: bool = False):
         """The row of the ticket ``get_ticket`` would return, or its NotFound."""
-        row = self._first(call, "id", ticket_id, include_deleted) if ticket_id else None
+        row = self._read(call, "id", ticket_id, include_deleted) if ticket_id else None
         if row is None:
             raise _not_found(ticket_id)
         return row
 
     def by_number(self, call, number: str | None, include_deleted: bool = False):
         """The row of the ticket ``get_ticket_by_number`` would return, or its NotFound."""
-        row = self._first(call, "number", _ticket_number(number), include_deleted)
+        row = self._read(call, "number", _ticket_number(number), include_deleted)
         if row is None:
             raise _number_not_found(number)
         return row
 
     def find(self, call, value, include_deleted: bool = False):
         """The row whose ``key`` is ``value`` (not 0 or None), or None."""
-        return self._first(call, "key", value, include_deleted) if value else None
+        return self._read(call, "key", value, include_deleted) if value else None
 
 
 # GetTicketInfo is the most frequent call of an integration.
